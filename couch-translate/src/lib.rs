@@ -1,0 +1,29 @@
+//! SQL → CouchDB Mango translation for `couch-sql`.
+//!
+//! This crate does no I/O. The `couch_sql!` macro runs it at compile time and
+//! embeds the resulting [`Plan`]; the runtime renders the plan's [`Tmpl`]
+//! templates with the bound parameters into `_find` / `_bulk_docs` bodies.
+//!
+//! ```
+//! use couch_translate::{translate, Schema, Column, ColumnType, Kind};
+//!
+//! let users = Schema::new("users", vec![
+//!     Column::new("name", ColumnType::new(Kind::Text, false, "String")),
+//!     Column::new("age", ColumnType::new(Kind::Integer, false, "i64")),
+//! ]);
+//! let t = translate("SELECT name FROM users WHERE age >= ?", Some(&users)).unwrap();
+//! assert_eq!(t.params.len(), 1);
+//! ```
+
+mod error;
+pub mod like;
+mod plan;
+mod schema;
+pub mod template;
+mod translate;
+
+pub use error::{TranslateError, TranslateErrors};
+pub use plan::{Count, Delete, Insert, ParamUse, ParamUsage, Plan, Projected, Select, SortKey, Translation, Update};
+pub use schema::{Column, ColumnType, Kind, Schema};
+pub use template::{RenderError, Tmpl};
+pub use translate::{table_of, translate};

@@ -1,0 +1,145 @@
+//! The model of a table, as `#[derive(CouchRow)]` describes it to the translator.
+
+use serde::{Deserialize, Serialize};
+
+/// The JSON kind of a column's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Kind {
+    Integer,
+    Float,
+    Text,
+    Bool,
+}
+
+impl Kind {
+    /// The name Mango's `$type` operator uses for this kind.
+    pub fn json_type(self) -> &'static str {
+        match self {
+            Kind::Integer | Kind::Float => "number",
+            Kind::Text => "string",
+            Kind::Bool => "boolean",
+        }
+    }
+
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Kind::Integer => "an integer",
+            Kind::Float => "a number",
+            Kind::Text => "a string",
+            Kind::Bool => "a boolean",
+        }
+    }
+}
+
+/// A column's type: its kind, whether it may be NULL, and its Rust spelling.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnType {
+    pub kind: Kind,
+    pub nullable: bool,
+    /// The Rust type as written in the model (for messages), e.g. `Option<String>`.
+    pub rust: String,
+}
+
+impl ColumnType {
+    pub fn new(kind: Kind, nullable: bool, rust: impl Into<String>) -> Self {
+        ColumnType { kind, nullable, rust: rust.into() }
+    }
+}
+
+/// A column: its SQL name, the document field it lives in, and its type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// The name used in SQL (the Rust field name).
+    pub name: String,
+    /// The document field (`_id` for the model's id field).
+    pub field: String,
+    pub ty: ColumnType,
+}
+
+impl Column {
+    pub fn new(name: impl Into<String>, ty: ColumnType) -> Self {
+        let name = name.into();
+        Column { field: name.clone(), name, ty }
+    }
+
+    /// A column stored under another document field (e.g. `id` → `_id`).
+    pub fn mapped(name: impl Into<String>, field: impl Into<String>, ty: ColumnType) -> Self {
+        Column { name: name.into(), field: field.into(), ty }
+    }
+}
+
+/// A table: the documents whose `type` field equals `table`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schema {
+    pub table: String,
+    pub columns: Vec<Column>,
+}
+
+impl Schema {
+    /// Builds a schema; `_id` and `_rev` are added as columns of every table.
+    pub fn new(table: impl Into<String>, mut columns: Vec<Column>) -> Self {
+        for meta in ["_id", "_rev"] {
+            if !columns.iter().any(|c| c.name == meta) {
+                columns.push(Column::new(meta, ColumnType::new(Kind::Text, false, "String")));
+            }
+        }
+        Schema { table: table.into(), columns }
+    }
+
+    /// Finds a column by its SQL name (case-sensitive, like the Rust field).
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The closest column name, for "did you mean" hints.
+    pub fn suggest(&self, name: &str) -> Option<&str> {
+        closest(name, self.columns.iter().map(|c| c.name.as_str()))
+    }
+}
+
+/// The candidate nearest to `name` by edit distance, if it is near enough to be a typo.
+pub(crate) fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    candidates
+        .map(|c| (edit_distance(&lower, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.chars().count().max(name.chars().count()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Optimal-string-alignment distance: like Levenshtein, but a swap of two
+/// neighbouring letters (`nmae`) counts as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_near_names_only() {
+        let names = ["name", "age", "email", "active"];
+        assert_eq!(closest("nmae", names.iter().copied()), Some("name"));
+        assert_eq!(closest("emial", names.iter().copied()), Some("email"));
+        assert_eq!(closest("zzzzzz", names.iter().copied()), None);
+    }
+}

@@ -1,0 +1,197 @@
+//! JSON templates with parameter holes, and their rendering.
+//!
+//! A template is built once (at compile time, by the macro) and rendered for
+//! every execution. Parameters are only ever written as JSON *values*: a
+//! string parameter is escaped as a JSON string, so it can never add an
+//! operator or change a selector's shape.
+
+use crate::like::like_to_regex;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// A JSON value with parameter holes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Tmpl {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Array(Vec<Tmpl>),
+    Object(Vec<(String, Tmpl)>),
+    /// The bound value of parameter `n`.
+    Param(usize),
+    /// A string parameter used as a `LIKE` pattern, rendered as a regex.
+    LikeParam { index: usize, negated: bool, escape: Option<char> },
+    /// The Mango `$type` name of parameter `n`'s value.
+    TypeOf(usize),
+    /// An `IN` list: parameters bound to NULL are left out (they never match).
+    InList(Vec<Tmpl>),
+    /// A selector that matches nothing when any of `params` is NULL
+    /// (SQL: a comparison with NULL is never true).
+    Guard { params: Vec<usize>, inner: Box<Tmpl> },
+}
+
+/// Why a template could not be rendered with the given parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderError {
+    /// The statement has more `?` than parameters were bound.
+    MissingParam(usize),
+    /// A `LIKE` parameter is not a string, or its pattern is malformed.
+    BadLikePattern(String),
+}
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RenderError::MissingParam(i) => write!(f, "parameter {} is not bound", i + 1),
+            RenderError::BadLikePattern(m) => write!(f, "bad LIKE pattern: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+/// The selector that matches no document (on CouchDB and pouchdb-server alike).
+fn write_never(out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"{"_id":{"$in":[]}}"#);
+}
+
+fn param(params: &[Value], i: usize) -> Result<&Value, RenderError> {
+    params.get(i).ok_or(RenderError::MissingParam(i))
+}
+
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a &str into a Vec cannot fail.
+    serde_json::to_writer(&mut *out, s).expect("writing JSON to memory");
+}
+
+fn like_param(params: &[Value], index: usize, negated: bool, escape: Option<char>) -> Result<String, RenderError> {
+    match param(params, index)? {
+        Value::String(p) => like_to_regex(p, escape, negated).map_err(RenderError::BadLikePattern),
+        other => Err(RenderError::BadLikePattern(format!("expected a string, got {other}"))),
+    }
+}
+
+/// The Mango `$type` name of a JSON value.
+pub fn json_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+impl Tmpl {
+    /// Appends the JSON text of this template, with `params` filled in, to `out`.
+    pub fn render(&self, params: &[Value], out: &mut Vec<u8>) -> Result<(), RenderError> {
+        match self {
+            Tmpl::Null => out.extend_from_slice(b"null"),
+            Tmpl::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Tmpl::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+            Tmpl::Float(f) => serde_json::to_writer(&mut *out, f).expect("writing JSON to memory"),
+            Tmpl::Str(s) => write_json_str(out, s),
+            Tmpl::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.render(params, out)?;
+                }
+                out.push(b']');
+            }
+            Tmpl::Object(entries) => {
+                out.push(b'{');
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_json_str(out, k);
+                    out.push(b':');
+                    v.render(params, out)?;
+                }
+                out.push(b'}');
+            }
+            Tmpl::Param(i) => serde_json::to_writer(&mut *out, param(params, *i)?).expect("writing JSON to memory"),
+            Tmpl::LikeParam { index, negated, escape } => {
+                write_json_str(out, &like_param(params, *index, *negated, *escape)?)
+            }
+            Tmpl::TypeOf(i) => write_json_str(out, json_type_name(param(params, *i)?)),
+            Tmpl::InList(items) => {
+                out.push(b'[');
+                let mut first = true;
+                for item in items {
+                    if let Tmpl::Param(i) = item {
+                        if param(params, *i)?.is_null() {
+                            continue;
+                        }
+                    }
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    item.render(params, out)?;
+                }
+                out.push(b']');
+            }
+            Tmpl::Guard { params: guarded, inner } => {
+                for i in guarded {
+                    if param(params, *i)?.is_null() {
+                        write_never(out);
+                        return Ok(());
+                    }
+                }
+                inner.render(params, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders to a JSON string (convenience for tools and tests).
+    pub fn render_string(&self, params: &[Value]) -> Result<String, RenderError> {
+        let mut out = Vec::new();
+        self.render(params, &mut out)?;
+        Ok(String::from_utf8(out).expect("rendered JSON is UTF-8"))
+    }
+
+    /// Renders to a `serde_json::Value` (for values written into fetched documents).
+    pub fn to_value(&self, params: &[Value]) -> Result<Value, RenderError> {
+        Ok(match self {
+            Tmpl::Null => Value::Null,
+            Tmpl::Bool(b) => Value::Bool(*b),
+            Tmpl::Int(i) => Value::from(*i),
+            Tmpl::Float(f) => Value::from(*f),
+            Tmpl::Str(s) => Value::String(s.clone()),
+            Tmpl::Param(i) => param(params, *i)?.clone(),
+            _ => serde_json::from_str(&self.render_string(params)?).expect("rendered JSON parses"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn string_parameters_stay_data() {
+        let t = Tmpl::Object(vec![("name".into(), Tmpl::Param(0))]);
+        let out = t.render_string(&[json!(r#"{"$gt": null}"#)]).unwrap();
+        assert_eq!(out, r#"{"name":"{\"$gt\": null}"}"#);
+    }
+
+    #[test]
+    fn guards_and_in_lists_drop_nulls() {
+        let t = Tmpl::Array(vec![
+            Tmpl::Guard { params: vec![0], inner: Box::new(Tmpl::Param(0)) },
+            Tmpl::InList(vec![Tmpl::Param(0), Tmpl::Param(1), Tmpl::Int(3)]),
+        ]);
+        assert_eq!(t.render_string(&[json!(null), json!(2)]).unwrap(), r#"[{"_id":{"$in":[]}},[2,3]]"#);
+        assert_eq!(t.render_string(&[json!(1)]), Err(RenderError::MissingParam(1)));
+    }
+}

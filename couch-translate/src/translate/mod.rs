@@ -1,0 +1,281 @@
+//! SQL text → [`Translation`]: parse with sqlparser, check against the schema,
+//! build the Mango templates. Every problem is collected, not only the first.
+
+mod expr;
+mod select;
+mod write;
+
+use crate::error::{TranslateError, TranslateErrors};
+use crate::plan::{ParamUse, ParamUsage, Translation};
+use crate::schema::{Column, ColumnType, Schema};
+use sqlparser::ast::{Expr, ObjectName, ObjectNamePart, Spanned, Statement};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Location, Span, Token, Tokenizer};
+
+/// Translates one SQL statement. With a `schema`, every column, literal and
+/// parameter is checked against it; without one (run-time SQL), any column is
+/// accepted as a document field.
+pub fn translate(sql: &str, schema: Option<&Schema>) -> Result<Translation, TranslateErrors> {
+    let statement = parse_one(sql)?;
+    let mut cx = Cx::new(sql, schema)?;
+    let plan = match &statement {
+        Statement::Query(q) => select::translate(&mut cx, q).map(crate::plan::Plan::Select),
+        Statement::Insert(i) => write::insert(&mut cx, i).map(crate::plan::Plan::Insert),
+        Statement::Update(u) => write::update(&mut cx, u).map(crate::plan::Plan::Update),
+        Statement::Delete(d) => write::delete(&mut cx, d).map(crate::plan::Plan::Delete),
+        other => {
+            cx.error(unsupported_statement(other), Some(other.span()));
+            None
+        }
+    };
+    cx.finish(plan)
+}
+
+/// The table a statement reads or writes (the macro needs it before it can
+/// look up the table's model).
+pub fn table_of(sql: &str) -> Result<String, TranslateErrors> {
+    let statement = parse_one(sql)?;
+    let name = match &statement {
+        Statement::Query(q) => select::table_name(q),
+        Statement::Insert(i) => match &i.table {
+            sqlparser::ast::TableObject::TableName(n) => Some(n.clone()),
+            _ => None,
+        },
+        Statement::Update(u) => write::relation_name(&u.table.relation),
+        Statement::Delete(d) => write::delete_table(d),
+        other => return Err(TranslateError::new(unsupported_statement(other), loc(other.span())).into()),
+    };
+    match name {
+        Some(n) => simple_name(&n).map_err(Into::into),
+        None => Err(TranslateError::new(
+            "the statement must name exactly one table (`FROM users`, `INSERT INTO users`, `UPDATE users`)",
+            loc(statement.span()),
+        )
+        .into()),
+    }
+}
+
+fn parse_one(sql: &str) -> Result<Statement, TranslateErrors> {
+    let mut statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(syntax_error)?;
+    match statements.len() {
+        1 => Ok(statements.remove(0)),
+        0 => Err(TranslateError::new("the SQL text is empty: write one statement such as `SELECT * FROM users`", None).into()),
+        _ => Err(TranslateError::new(
+            "write one statement per query: separate statements cannot be run together on CouchDB",
+            loc(statements[1].span()),
+        )
+        .into()),
+    }
+}
+
+fn syntax_error(e: ParserError) -> TranslateErrors {
+    let text = match e {
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
+        ParserError::RecursionLimitExceeded => "the statement is nested too deeply".to_string(),
+    };
+    // sqlparser ends its messages with " at Line: L, Column: C"; keep the position separately.
+    let (message, location) = match text.rfind(" at Line: ") {
+        Some(at) => {
+            let pos = &text[at + " at Line: ".len()..];
+            let mut parts = pos.split(", Column: ");
+            let line = parts.next().and_then(|l| l.trim().parse().ok());
+            let col = parts.next().and_then(|c| c.trim().parse().ok());
+            (text[..at].to_string(), line.zip(col))
+        }
+        None => (text, None),
+    };
+    TranslateError::new(format!("SQL syntax error: {message}"), location).into()
+}
+
+fn unsupported_statement(s: &Statement) -> String {
+    let text = s.to_string();
+    let head: Vec<&str> = text.split_whitespace().take(2).collect();
+    let head = head.join(" ");
+    let upper = head.to_uppercase();
+    if upper.starts_with("CREATE") || upper.starts_with("ALTER") || upper.starts_with("DROP") || upper.starts_with("TRUNCATE") {
+        format!(
+            "`{head}` is not supported: a CouchDB \"table\" is the set of documents whose `type` field names it, \
+             so there is no schema to create or alter; declare a table with #[derive(CouchRow)] and #[couch(table = \"...\")]"
+        )
+    } else {
+        format!("`{head}` is not supported: couch_sql! runs SELECT, INSERT, UPDATE and DELETE on CouchDB")
+    }
+}
+
+/// The position of a span's start, or `None` for the empty span.
+pub(crate) fn loc(span: Span) -> Option<(u64, u64)> {
+    location(span.start)
+}
+
+fn location(l: Location) -> Option<(u64, u64)> {
+    (l.line > 0).then_some((l.line, l.column))
+}
+
+fn simple_name(n: &ObjectName) -> Result<String, TranslateError> {
+    match n.0.as_slice() {
+        [ObjectNamePart::Identifier(id)] => Ok(id.value.clone()),
+        _ => Err(TranslateError::new(
+            format!("`{n}` is not a table name: CouchDB tables have no schema or database prefix; write just the table"),
+            loc(n.span()),
+        )),
+    }
+}
+
+/// Translation state: the schema, the parameters seen so far, the errors.
+pub(crate) struct Cx<'s> {
+    schema: Option<&'s Schema>,
+    table: Option<String>,
+    errors: TranslateErrors,
+    /// Location of each `?`, in text order; a parameter's number is its index here.
+    placeholders: Vec<(u64, u64)>,
+    params: Vec<Option<ParamUse>>,
+}
+
+impl<'s> Cx<'s> {
+    fn new(sql: &str, schema: Option<&'s Schema>) -> Result<Self, TranslateErrors> {
+        let tokens = Tokenizer::new(&GenericDialect {}, sql)
+            .tokenize_with_location()
+            .map_err(|e| TranslateErrors::from(TranslateError::new(format!("SQL syntax error: {e}"), None)))?;
+        let placeholders: Vec<(u64, u64)> = tokens
+            .iter()
+            .filter(|t| matches!(&t.token, Token::Placeholder(p) if p == "?"))
+            .filter_map(|t| location(t.span.start))
+            .collect();
+        let mut errors = TranslateErrors::default();
+        for t in &tokens {
+            if let Token::Placeholder(p) = &t.token {
+                if p != "?" {
+                    errors.push(TranslateError::new(
+                        format!("`{p}` is not a parameter couch_sql! understands: write `?` and pass the values after the SQL, in order"),
+                        location(t.span.start),
+                    ));
+                }
+            }
+        }
+        let params = vec![None; placeholders.len()];
+        Ok(Cx { schema, table: None, errors, placeholders, params })
+    }
+
+    fn finish(mut self, plan: Option<crate::plan::Plan>) -> Result<Translation, TranslateErrors> {
+        for (i, p) in self.params.iter().enumerate() {
+            if p.is_none() && self.errors.is_empty() {
+                self.errors.push(TranslateError::new(
+                    format!("parameter {} (`?`) cannot stand here: parameters are values, never names or keywords", i + 1),
+                    Some(self.placeholders[i]),
+                ));
+            }
+        }
+        match plan {
+            Some(plan) if self.errors.is_empty() => Ok(Translation {
+                plan,
+                params: self.params.into_iter().map(|p| p.expect("checked above")).collect(),
+            }),
+            _ => {
+                if self.errors.is_empty() {
+                    self.errors.push(TranslateError::new("the statement could not be translated", None));
+                }
+                Err(self.errors)
+            }
+        }
+    }
+
+    pub(crate) fn error(&mut self, message: impl Into<String>, span: Option<Span>) {
+        self.errors.push(TranslateError::new(message, span.and_then(loc)));
+    }
+
+    pub(crate) fn error_help(&mut self, message: impl Into<String>, span: Span, help: Option<String>) {
+        self.errors.push(TranslateError::new(message, loc(span)).with_help(help));
+    }
+
+    /// Sets the statement's table, checking it against the schema.
+    pub(crate) fn set_table(&mut self, name: &ObjectName) -> bool {
+        match simple_name(name) {
+            Ok(t) => {
+                if let Some(s) = self.schema {
+                    if s.table != t {
+                        self.error(
+                            format!("the model describes table `{}`, but the statement uses table `{t}`", s.table),
+                            Some(name.span()),
+                        );
+                    }
+                }
+                self.table = Some(t);
+                true
+            }
+            Err(e) => {
+                self.errors.push(e);
+                false
+            }
+        }
+    }
+
+    pub(crate) fn table(&self) -> String {
+        self.table.clone().unwrap_or_default()
+    }
+
+    /// Resolves a column reference (`name` or `users.name`).
+    pub(crate) fn column(&mut self, e: &Expr) -> Option<ResolvedColumn> {
+        let ident = match e {
+            Expr::Identifier(id) => id,
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                let table = self.table();
+                if parts[0].value != table {
+                    self.error(
+                        format!("`{}` is not the table of this statement (`{table}`): CouchDB queries read one table, without joins", parts[0].value),
+                        Some(parts[0].span),
+                    );
+                    return None;
+                }
+                &parts[1]
+            }
+            Expr::CompoundIdentifier(parts) => {
+                self.error(
+                    format!("`{}`: nested field paths are not supported; name a column of the model", e),
+                    parts.first().map(|p| p.span),
+                );
+                return None;
+            }
+            _ => return None,
+        };
+        let name = ident.value.as_str();
+        match self.schema {
+            None => Some(ResolvedColumn { name: name.to_string(), field: name.to_string(), ty: None, span: ident.span }),
+            Some(s) => match s.column(name) {
+                Some(Column { name, field, ty }) => Some(ResolvedColumn {
+                    name: name.clone(),
+                    field: field.clone(),
+                    ty: Some(ty.clone()),
+                    span: ident.span,
+                }),
+                None => {
+                    let help = s.suggest(name).map(|c| format!("did you mean `{c}`?"));
+                    let known: Vec<&str> = s.columns.iter().map(|c| c.name.as_str()).collect();
+                    let help = help.or_else(|| Some(format!("the columns of `{}` are: {}", s.table, known.join(", "))));
+                    self.error_help(format!("unknown column `{name}` in table `{}`", s.table), ident.span, help);
+                    None
+                }
+            },
+        }
+    }
+
+    /// Records how parameter `?` at `span` is used; returns its number.
+    pub(crate) fn param(&mut self, span: Span, usage: ParamUsage) -> Option<usize> {
+        let at = loc(span)?;
+        let index = self.placeholders.iter().position(|p| *p == at)?;
+        self.params[index] = Some(ParamUse { usage, location: at });
+        Some(index)
+    }
+}
+
+/// A column reference checked against the schema.
+#[derive(Debug, Clone)]
+pub(crate) struct ResolvedColumn {
+    /// SQL name.
+    pub name: String,
+    /// Document field.
+    pub field: String,
+    /// Type, when a schema is known.
+    pub ty: Option<ColumnType>,
+    pub span: Span,
+}

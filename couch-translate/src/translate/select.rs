@@ -1,0 +1,312 @@
+//! `SELECT` → a `_find` plan.
+
+use super::expr::{function_message, is_column, mango_field, subquery_message, Cond, Lit};
+use super::Cx;
+use crate::plan::{Count, ParamUsage, Projected, Select, SortKey};
+use crate::template::Tmpl;
+use sqlparser::ast::{
+    Expr, GroupByExpr, LimitClause, ObjectName, OrderByKind, OrderBySort, Query, SelectItem, SetExpr, Spanned,
+    TableFactor, Value,
+};
+
+/// The `FROM` table of a query, if it has exactly one.
+pub(super) fn table_name(q: &Query) -> Option<ObjectName> {
+    match q.body.as_ref() {
+        SetExpr::Select(s) if s.from.len() == 1 => match &s.from[0].relation {
+            TableFactor::Table { name, .. } => Some(name.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
+    if q.with.is_some() {
+        cx.error("WITH (common table expressions) is not supported: a Mango query reads one table and cannot name intermediate results", Some(q.span()));
+    }
+    if q.fetch.is_some() {
+        cx.error("FETCH is not supported: write LIMIT n", Some(q.span()));
+    }
+    if !q.locks.is_empty() {
+        cx.error("FOR UPDATE / FOR SHARE is not supported: CouchDB has no locks; updates are checked with each document's `_rev`", Some(q.span()));
+    }
+    let s = match q.body.as_ref() {
+        SetExpr::Select(s) => s,
+        SetExpr::SetOperation { op, .. } => {
+            cx.error(
+                format!("{op} is not supported: a Mango query returns the documents of one selector; run the queries separately and combine the rows in Rust"),
+                Some(q.body.span()),
+            );
+            return None;
+        }
+        other => {
+            cx.error(format!("`{other}` is not supported: write SELECT … FROM table"), Some(other.span()));
+            return None;
+        }
+    };
+    if s.distinct.is_some() {
+        cx.error("DISTINCT is not supported: Mango `_find` returns documents, not distinct values", Some(s.span()));
+    }
+    if s.top.is_some() {
+        cx.error("TOP is not supported: write LIMIT n", Some(s.span()));
+    }
+    if s.into.is_some() {
+        cx.error("SELECT INTO is not supported: use INSERT", Some(s.span()));
+    }
+    match s.from.as_slice() {
+        [] => {
+            cx.error("SELECT needs FROM and a table: `SELECT … FROM users`", Some(s.span()));
+            return None;
+        }
+        [t] => {
+            if let Some(j) = t.joins.first() {
+                cx.error(
+                    "JOIN is not supported: CouchDB has no joins; Mango queries one table (documents of one `type`) at a time. Query each table and combine the rows in Rust",
+                    Some(j.relation.span()),
+                );
+            }
+            match &t.relation {
+                TableFactor::Table { name, .. } => {
+                    cx.set_table(name);
+                }
+                TableFactor::Derived { .. } => {
+                    cx.error(subquery_message(), Some(t.relation.span()));
+                    return None;
+                }
+                other => {
+                    cx.error(format!("`{other}` is not a table: write FROM table_name"), Some(other.span()));
+                    return None;
+                }
+            }
+        }
+        [_, second, ..] => {
+            cx.error(
+                "selecting from several tables is a join, which CouchDB does not have: query one table at a time",
+                Some(second.relation.span()),
+            );
+            return None;
+        }
+    }
+    match &s.group_by {
+        GroupByExpr::Expressions(v, _) if v.is_empty() => {}
+        g => cx.error("GROUP BY is not supported: Mango `_find` returns documents, not groups (CouchDB groups with map/reduce views)", Some(g.span())),
+    }
+    if let Some(h) = &s.having {
+        cx.error("HAVING is not supported: there is no GROUP BY in Mango", Some(h.span()));
+    }
+    if !s.named_window.is_empty() || s.qualify.is_some() {
+        cx.error("window functions are not supported by Mango", Some(s.span()));
+    }
+    if !s.lateral_views.is_empty() || s.prewhere.is_some() || !s.connect_by.is_empty() || !s.cluster_by.is_empty()
+        || !s.distribute_by.is_empty() || !s.sort_by.is_empty()
+    {
+        cx.error("this SELECT clause is not supported: write SELECT … FROM … [WHERE …] [ORDER BY …] [LIMIT …] [OFFSET …]", Some(s.span()));
+    }
+
+    let projection = projection(cx, &s.projection);
+    let cond = s.selection.as_ref().map(|w| cx.cond(w));
+    let cond = match cond {
+        None => Some(Cond::True),
+        Some(c) => c,
+    };
+    let order_by = order_by(cx, q);
+    let (limit, offset) = limits(cx, q);
+
+    let table = cx.table();
+    let projection = projection?;
+    let cond = cond?;
+    let (order_by, server_sort) = order_by?;
+    let fields = projection.as_ref().map(|cols| {
+        let mut fields = vec!["_id".to_string()];
+        let extra = cols.iter().map(|c| c.field.clone());
+        let sort_fields = order_by.iter().filter(|_| !server_sort).map(|k| k.field.clone());
+        for f in extra.chain(sort_fields) {
+            if !fields.contains(&f) {
+                fields.push(f);
+            }
+        }
+        fields.iter().map(|f| mango_field(f)).collect()
+    });
+    let index = (server_sort && !order_by.is_empty()).then(|| {
+        std::iter::once("type".to_string()).chain(order_by.iter().map(|k| mango_field(&k.field))).collect()
+    });
+    Some(Select {
+        selector: table_selector(&table, cond),
+        table,
+        fields,
+        projection,
+        order_by,
+        server_sort,
+        index,
+        limit,
+        offset,
+    })
+}
+
+fn projection(cx: &mut Cx, items: &[SelectItem]) -> Option<Option<Vec<Projected>>> {
+    if let [SelectItem::Wildcard(_)] = items {
+        return Some(None);
+    }
+    let mut out: Vec<Projected> = Vec::new();
+    let mut ok = true;
+    for item in items {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                cx.error("`*` must stand alone: write `SELECT *` or list the columns", Some(item.span()));
+                ok = false;
+                continue;
+            }
+            other => {
+                cx.error(format!("`{other}` is not supported in SELECT: list columns of the table"), Some(other.span()));
+                ok = false;
+                continue;
+            }
+        };
+        if !is_column(expr) {
+            let msg = match expr {
+                Expr::Function(f) if f.over.is_some() => "window functions are not supported by Mango".to_string(),
+                Expr::Function(f) => function_message(&f.name.to_string()),
+                Expr::Subquery(_) => subquery_message(),
+                other => format!("`{other}` is not a column: SELECT can only list columns of the table (Mango returns document fields, it does not compute values)"),
+            };
+            cx.error(msg, Some(expr.span()));
+            ok = false;
+            continue;
+        }
+        let Some(col) = cx.column(expr) else {
+            ok = false;
+            continue;
+        };
+        let name = alias.map(|a| a.value.clone()).unwrap_or_else(|| col.name.clone());
+        if out.iter().any(|p| p.name == name) {
+            cx.error(format!("the column `{name}` is selected twice: give one of them another name with AS"), Some(expr.span()));
+            ok = false;
+            continue;
+        }
+        out.push(Projected { name, column: col.name, field: col.field });
+    }
+    ok.then_some(Some(out))
+}
+
+/// ORDER BY keys, and whether the server can do the sorting.
+fn order_by(cx: &mut Cx, q: &Query) -> Option<(Vec<SortKey>, bool)> {
+    let Some(ob) = &q.order_by else { return Some((vec![], true)) };
+    let exprs = match &ob.kind {
+        OrderByKind::Expressions(v) => v,
+        OrderByKind::All(_) => {
+            cx.error("ORDER BY ALL is not supported: name the columns", Some(ob.span()));
+            return None;
+        }
+    };
+    let mut keys = Vec::new();
+    let mut server = true;
+    let mut ok = true;
+    for e in exprs {
+        let Some(col) = (if is_column(&e.expr) {
+            cx.column(&e.expr)
+        } else {
+            cx.error(format!("ORDER BY `{}`: Mango sorts by fields, so ORDER BY takes columns of the table", e.expr), Some(e.expr.span()));
+            None
+        }) else {
+            ok = false;
+            continue;
+        };
+        let desc = match e.options.sort {
+            None | Some(OrderBySort::Asc) => false,
+            Some(OrderBySort::Desc) => true,
+            Some(_) => {
+                cx.error("ORDER BY … USING is not supported: write ASC or DESC", Some(e.span()));
+                ok = false;
+                continue;
+            }
+        };
+        // SQL NULL order here follows CouchDB's collation: NULL first ascending, last descending.
+        if let Some(nulls_first) = e.options.nulls_first {
+            if nulls_first == desc {
+                server = false;
+            }
+        }
+        // A json index leaves out documents without the field, so a nullable key is sorted here.
+        let nullable = col.ty.as_ref().is_none_or(|t| t.nullable) && col.field != "_id";
+        if nullable {
+            server = false;
+        }
+        keys.push(SortKey { field: col.field, desc, nulls_first: e.options.nulls_first.unwrap_or(!desc) });
+    }
+    if keys.windows(2).any(|w| w[0].desc != w[1].desc) {
+        server = false; // CouchDB rejects mixed directions (unsupported_mixed_sort)
+    }
+    ok.then_some((keys, server))
+}
+
+fn limits(cx: &mut Cx, q: &Query) -> (Option<Count>, Option<Count>) {
+    let Some(lc) = &q.limit_clause else { return (None, None) };
+    let (limit, offset) = match lc {
+        LimitClause::LimitOffset { limit, offset, limit_by } => {
+            if !limit_by.is_empty() {
+                cx.error("LIMIT BY is not supported", Some(lc.span()));
+            }
+            (limit.as_ref(), offset.as_ref().map(|o| &o.value))
+        }
+        LimitClause::OffsetCommaLimit { offset, limit } => (Some(limit), Some(offset)),
+    };
+    (limit.and_then(|e| count(cx, e, "LIMIT")), offset.and_then(|e| count(cx, e, "OFFSET")))
+}
+
+fn count(cx: &mut Cx, e: &Expr, what: &str) -> Option<Count> {
+    if let Expr::Value(v) = e {
+        if let Value::Placeholder(_) = v.value {
+            return cx.param(v.span, ParamUsage::Count).map(Count::Param);
+        }
+    }
+    match cx.literal(e) {
+        Some(Lit::Int(n)) if n >= 0 => Some(Count::Literal(n as u64)),
+        _ => {
+            cx.error(format!("{what} takes a whole number of rows (0 or more) or a `?` parameter"), Some(e.span()));
+            None
+        }
+    }
+}
+
+/// The selector of a statement on `table`: `"type": table` AND the condition,
+/// merged into one object where the fields do not repeat (easier to read, and
+/// what pouchdb-server looks at when it checks a sort's fields).
+pub(super) fn table_selector(table: &str, cond: Cond) -> Tmpl {
+    let cond = Cond::And(vec![cond]).simplify();
+    let parts: Vec<Tmpl> = match &cond {
+        Cond::True => vec![],
+        Cond::And(v) => v.iter().map(Cond::mango).collect(),
+        c => vec![c.mango()],
+    };
+    let mut merged = vec![("type".to_string(), Tmpl::Str(table.to_string()))];
+    let mut and = Vec::new();
+    // A NULL parameter in a top-level conjunct makes the whole AND false:
+    // hoist the guards to the whole selector so the conjuncts can merge.
+    let mut guards = Vec::new();
+    for p in parts {
+        let p = match p {
+            Tmpl::Guard { params, inner } => {
+                guards.extend(params);
+                *inner
+            }
+            p => p,
+        };
+        match p {
+            Tmpl::Object(mut e) if e.len() == 1 && !e[0].0.starts_with('$') && !merged.iter().any(|(k, _)| *k == e[0].0) => {
+                merged.push(e.remove(0))
+            }
+            other => and.push(other),
+        }
+    }
+    if !and.is_empty() {
+        merged.push(("$and".to_string(), Tmpl::Array(and)));
+    }
+    let selector = Tmpl::Object(merged);
+    if guards.is_empty() {
+        selector
+    } else {
+        Tmpl::Guard { params: guards, inner: Box::new(selector) }
+    }
+}

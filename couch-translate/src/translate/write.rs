@@ -1,0 +1,182 @@
+//! `INSERT`, `UPDATE` and `DELETE` → write plans.
+
+use super::expr::{Cond, Use};
+use super::select::table_selector;
+use super::Cx;
+use crate::plan::{Delete, Insert, Update};
+use crate::template::Tmpl;
+use sqlparser::ast::{AssignmentTarget, Expr, FromTable, ObjectName, SetExpr, Spanned, TableFactor, TableObject};
+
+pub(super) fn relation_name(t: &TableFactor) -> Option<ObjectName> {
+    match t {
+        TableFactor::Table { name, .. } => Some(name.clone()),
+        _ => None,
+    }
+}
+
+pub(super) fn delete_table(d: &sqlparser::ast::Delete) -> Option<ObjectName> {
+    let tables = match &d.from {
+        FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+    };
+    match tables.as_slice() {
+        [t] => relation_name(&t.relation),
+        _ => None,
+    }
+}
+
+/// Columns the model maintains itself and SQL may not write.
+fn read_only(field: &str) -> bool {
+    field == "_rev"
+}
+
+pub(super) fn insert(cx: &mut Cx, i: &sqlparser::ast::Insert) -> Option<Insert> {
+    let TableObject::TableName(name) = &i.table else {
+        cx.error("INSERT needs a table name: INSERT INTO users (…) VALUES (…)", Some(i.span()));
+        return None;
+    };
+    cx.set_table(name);
+    if i.on.is_some() || i.returning.is_some() || i.or.is_some() || i.ignore || i.replace_into {
+        cx.error("this INSERT clause is not supported: write INSERT INTO table (columns) VALUES (…), (…)", Some(i.span()));
+    }
+    if i.columns.is_empty() {
+        cx.error("INSERT must list its columns: INSERT INTO users (name, age) VALUES (?, ?)", Some(i.span()));
+        return None;
+    }
+    let mut cols = Vec::new();
+    for c in &i.columns {
+        let expr = match c.0.as_slice() {
+            [sqlparser::ast::ObjectNamePart::Identifier(id)] => Expr::Identifier(id.clone()),
+            _ => {
+                cx.error(format!("`{c}` is not a column name"), Some(c.span()));
+                return None;
+            }
+        };
+        let Some(col) = cx.column(&expr) else { continue };
+        if read_only(&col.field) {
+            cx.error("`_rev` is set by CouchDB on every write and cannot be inserted", Some(col.span));
+            continue;
+        }
+        if cols.iter().any(|(_, c): &(Expr, super::ResolvedColumn)| c.field == col.field) {
+            cx.error(format!("the column `{}` is listed twice", col.name), Some(col.span));
+            continue;
+        }
+        cols.push((expr, col));
+    }
+    if let Some(schema) = cx.schema {
+        let missing: Vec<String> = schema
+            .columns
+            .iter()
+            .filter(|c| !c.ty.nullable && !c.field.starts_with('_'))
+            .filter(|c| !cols.iter().any(|(_, r)| r.field == c.field))
+            .map(|c| format!("`{}` ({})", c.name, c.ty.rust))
+            .collect();
+        if !missing.is_empty() {
+            cx.error(
+                format!(
+                    "INSERT INTO {} must give a value for every column that is not an Option: missing {}",
+                    schema.table,
+                    missing.join(", ")
+                ),
+                Some(i.span()),
+            );
+        }
+    }
+    let rows = match i.source.as_deref().map(|q| q.body.as_ref()) {
+        Some(SetExpr::Values(v)) => &v.rows,
+        _ => {
+            cx.error("INSERT takes VALUES (…): inserting the result of a query is not supported", Some(i.span()));
+            return None;
+        }
+    };
+    let table = cx.table();
+    let mut docs = Vec::new();
+    for row in rows {
+        if row.content.len() != i.columns.len() {
+            cx.error(
+                format!("this row has {} values for {} columns", row.content.len(), i.columns.len()),
+                Some(row.content.first().map(|e| e.span()).unwrap_or_else(|| i.span())),
+            );
+            continue;
+        }
+        let mut doc = vec![("type".to_string(), Tmpl::Str(table.clone()))];
+        for ((_, col), value) in cols.iter().zip(&row.content) {
+            if let Some(op) = cx.operand(value, col, Use::Store) {
+                doc.push((col.field.clone(), op_tmpl(op)));
+            }
+        }
+        docs.push(Tmpl::Object(doc));
+    }
+    Some(Insert { table, rows: docs })
+}
+
+fn op_tmpl(op: super::expr::Operand) -> Tmpl {
+    match op {
+        super::expr::Operand::Lit(l) => l.tmpl(),
+        super::expr::Operand::Param(i) => Tmpl::Param(i),
+    }
+}
+
+pub(super) fn update(cx: &mut Cx, u: &sqlparser::ast::Update) -> Option<Update> {
+    let Some(name) = relation_name(&u.table.relation) else {
+        cx.error("UPDATE needs a table name", Some(u.table.span()));
+        return None;
+    };
+    cx.set_table(&name);
+    if !u.table.joins.is_empty() || u.from.is_some() {
+        cx.error("UPDATE … FROM / JOIN is not supported: CouchDB has no joins", Some(u.table.span()));
+    }
+    if u.returning.is_some() || !u.order_by.is_empty() || u.limit.is_some() {
+        cx.error("UPDATE supports SET and WHERE only (no RETURNING, ORDER BY or LIMIT)", Some(u.table.span()));
+    }
+    let mut set = Vec::new();
+    for a in &u.assignments {
+        let target = match &a.target {
+            AssignmentTarget::ColumnName(n) => match n.0.as_slice() {
+                [sqlparser::ast::ObjectNamePart::Identifier(id)] => Expr::Identifier(id.clone()),
+                _ => {
+                    cx.error(format!("`{n}` is not a column name"), Some(n.span()));
+                    continue;
+                }
+            },
+            AssignmentTarget::Tuple(_) => {
+                cx.error("SET (a, b) = … is not supported: assign each column", Some(a.span()));
+                continue;
+            }
+        };
+        let Some(col) = cx.column(&target) else { continue };
+        if col.field.starts_with('_') {
+            cx.error(
+                format!("`{}` cannot be changed: CouchDB sets `_rev` on every write, and a document's `_id` is permanent", col.name),
+                Some(col.span),
+            );
+            continue;
+        }
+        if let Some(op) = cx.operand(&a.value, &col, Use::Store) {
+            set.push((col.field.clone(), op_tmpl(op)));
+        }
+    }
+    let cond = where_cond(cx, u.selection.as_ref())?;
+    let table = cx.table();
+    Some(Update { selector: table_selector(&table, cond), table, set })
+}
+
+pub(super) fn delete(cx: &mut Cx, d: &sqlparser::ast::Delete) -> Option<Delete> {
+    let Some(name) = delete_table(d) else {
+        cx.error("DELETE needs one table: DELETE FROM users WHERE …", Some(d.span()));
+        return None;
+    };
+    cx.set_table(&name);
+    if d.using.is_some() || d.returning.is_some() || !d.order_by.is_empty() || d.limit.is_some() || !d.tables.is_empty() {
+        cx.error("DELETE supports FROM and WHERE only (no USING, RETURNING, ORDER BY or LIMIT)", Some(d.span()));
+    }
+    let cond = where_cond(cx, d.selection.as_ref())?;
+    let table = cx.table();
+    Some(Delete { selector: table_selector(&table, cond), table })
+}
+
+fn where_cond(cx: &mut Cx, w: Option<&Expr>) -> Option<Cond> {
+    match w {
+        None => Some(Cond::True),
+        Some(e) => cx.cond(e),
+    }
+}

@@ -1,0 +1,122 @@
+use couch_translate::{translate, Column, ColumnType, Kind, Plan, Schema, Translation};
+use serde_json::{json, Value};
+
+fn users() -> Schema {
+    Schema::new(
+        "users",
+        vec![
+            Column::mapped("id", "_id", ColumnType::new(Kind::Text, true, "Option<String>")),
+            Column::new("name", ColumnType::new(Kind::Text, false, "String")),
+            Column::new("age", ColumnType::new(Kind::Integer, false, "i64")),
+            Column::new("email", ColumnType::new(Kind::Text, true, "Option<String>")),
+            Column::new("active", ColumnType::new(Kind::Bool, false, "bool")),
+        ],
+    )
+}
+
+fn ok(sql: &str) -> Translation {
+    translate(sql, Some(&users())).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+fn err(sql: &str) -> String {
+    translate(sql, Some(&users())).map(|t| format!("{:?}", t.plan)).expect_err(sql).to_string()
+}
+
+fn selector(sql: &str, params: &[Value]) -> Value {
+    let t = ok(sql);
+    let sel = match &t.plan {
+        Plan::Select(s) => &s.selector,
+        Plan::Update(u) => &u.selector,
+        Plan::Delete(d) => &d.selector,
+        Plan::Insert(_) => panic!("no selector"),
+    };
+    serde_json::from_str(&sel.render_string(params).unwrap()).unwrap()
+}
+
+#[test]
+fn comparisons_carry_type_guards() {
+    assert_eq!(
+        selector("SELECT name FROM users WHERE age >= ? AND active = true", &[json!(18)]),
+        json!({"type": "users", "age": {"$type": "number", "$gte": 18}, "active": {"$eq": true}})
+    );
+    assert_eq!(selector("SELECT * FROM users WHERE 18 < age", &[]), json!({"type": "users", "age": {"$type": "number", "$gt": 18}}));
+}
+
+#[test]
+fn not_is_pushed_down_with_null_guards() {
+    assert_eq!(
+        selector("SELECT * FROM users WHERE NOT (email = 'x' OR age < 3)", &[]),
+        json!({"type": "users", "email": {"$type": "string", "$ne": "x"}, "age": {"$type": "number", "$gte": 3}})
+    );
+    assert_eq!(
+        selector("SELECT * FROM users WHERE email NOT IN ('a', 'b')", &[]),
+        json!({"type": "users", "email": {"$type": "string", "$nin": ["a", "b"]}})
+    );
+    assert_eq!(
+        selector("SELECT * FROM users WHERE email IS NULL", &[]),
+        json!({"type": "users", "$and": [{"$or": [{"email": {"$exists": false}}, {"email": {"$eq": null}}]}]})
+    );
+}
+
+#[test]
+fn null_parameters_never_match() {
+    assert_eq!(
+        selector("SELECT * FROM users WHERE email = ? OR age = 1", &[json!(null)]),
+        json!({"type": "users", "$and": [{"$or": [{"_id": {"$in": []}}, {"age": {"$eq": 1}}]}]})
+    );
+}
+
+#[test]
+fn like_parameters_are_escaped_when_bound() {
+    assert_eq!(
+        selector("SELECT * FROM users WHERE name LIKE ?", &[json!("a.b%")]),
+        json!({"type": "users", "name": {"$regex": "^a\\.b[\\s\\S]*(?![\\s\\S])"}})
+    );
+}
+
+#[test]
+fn params_are_numbered_in_text_order() {
+    let t = ok("UPDATE users SET name = ? WHERE age < ? AND email LIKE ?");
+    assert_eq!(t.params.len(), 3);
+    assert!(matches!(&t.params[0].usage, couch_translate::ParamUsage::Store { column, .. } if column == "name"));
+    assert!(matches!(&t.params[2].usage, couch_translate::ParamUsage::Like { .. }));
+}
+
+#[test]
+fn sort_plans() {
+    let Plan::Select(s) = ok("SELECT name FROM users ORDER BY age DESC LIMIT 10").plan else { panic!() };
+    assert!(s.server_sort);
+    assert_eq!(s.index, Some(vec!["type".to_string(), "age".to_string()]));
+    let Plan::Select(s) = ok("SELECT name FROM users ORDER BY email").plan else { panic!() };
+    assert!(!s.server_sort, "nullable keys are sorted by the runtime");
+    assert_eq!(s.fields, Some(vec!["_id".to_string(), "name".to_string(), "email".to_string()]));
+    let Plan::Select(s) = ok("SELECT name FROM users ORDER BY age DESC, name ASC").plan else { panic!() };
+    assert!(!s.server_sort, "mixed directions are finished by the runtime");
+}
+
+#[test]
+fn errors_are_collected_and_explained() {
+    let e = err("SELECT nmae, agee FROM users WHERE emial = 1");
+    assert!(e.contains("unknown column `nmae`") && e.contains("did you mean `name`?"), "{e}");
+    assert!(e.contains("unknown column `agee`"), "{e}");
+    assert!(e.contains("unknown column `emial`"), "{e}");
+    assert!(err("SELECT * FROM users u JOIN orders o ON u.id = o.user_id").contains("JOIN is not supported"));
+    assert!(err("SELECT COUNT(*) FROM users").contains("aggregate function COUNT()"));
+    assert!(err("SELECT * FROM users WHERE age = 'x'").contains("cannot be compared with column `age`"));
+    assert!(err("SELECT * FROM users WHERE age = NULL").contains("IS NULL"));
+    assert!(err("INSERT INTO users (name) VALUES ('a')").contains("missing `age` (i64), `active` (bool)"));
+    assert!(err("SELEC * FROM users").contains("line 1, column 1"));
+    assert!(err("SELECT * FROM users WHERE age IN (SELECT age FROM users)").contains("subqueries"));
+    assert!(err("SELECT * FROM users UNION SELECT * FROM users").contains("UNION"));
+    assert!(err("CREATE TABLE x (a int)").contains("not supported"));
+}
+
+#[test]
+fn insert_rows_carry_type() {
+    let t = ok("INSERT INTO users (name, age, email, active) VALUES (?, ?, ?, ?), ('Bo', 17, NULL, false)");
+    let Plan::Insert(i) = t.plan else { panic!() };
+    let p = [json!("Al"), json!(30), json!("a@x"), json!(true)];
+    let docs: Vec<Value> = i.rows.iter().map(|r| serde_json::from_str(&r.render_string(&p).unwrap()).unwrap()).collect();
+    assert_eq!(docs[0], json!({"type": "users", "name": "Al", "age": 30, "email": "a@x", "active": true}));
+    assert_eq!(docs[1], json!({"type": "users", "name": "Bo", "age": 17, "email": null, "active": false}));
+}
