@@ -1,1 +1,39 @@
+//! Procedural macros of couch-sql. This crate is a thin shell: the SQL work
+//! is done by `couch-translate`; here we only read Rust syntax and emit code.
+//!
+//! How a query finds its table's model: `#[derive(CouchRow)]` with
+//! `#[couch(table = "users")]` emits a hidden module `users` holding the model
+//! and a `macro_rules!` that carries the table's schema. `couch_sql!` reads
+//! the table name from the SQL and calls `users::table!`, which hands the
+//! schema to `__couch_sql_expand!`, where the query is checked and expanded.
+//! Rust's own name resolution thus finds tables, like diesel's `table!`.
 
+mod derive;
+mod expand;
+mod names;
+
+use proc_macro::TokenStream;
+
+/// Derives a table model: `#[derive(CouchRow)] #[couch(table = "users")] struct User { … }`.
+///
+/// Field attributes: `#[couch(id)]` (the document's `_id`, `String` or
+/// `Option<String>`), `#[couch(rev)]` (`_rev`), `#[couch(rename = "field")]`.
+/// Column types: `i64`, `i32`, `f64`, `String`, `bool`, or `Option` of one of
+/// them (`Option` = the field may be NULL: missing or `null` in the document).
+#[proc_macro_derive(CouchRow, attributes(couch))]
+pub fn derive_couch_row(input: TokenStream) -> TokenStream {
+    derive::expand(syn::parse_macro_input!(input as syn::DeriveInput)).into()
+}
+
+/// `couch_sql!("SELECT … FROM table WHERE col = ?", arg, …)`: an SQL
+/// statement checked at compile time against the table's `#[derive(CouchRow)]` model.
+#[proc_macro]
+pub fn couch_sql(input: TokenStream) -> TokenStream {
+    expand::front(input.into()).into()
+}
+
+#[doc(hidden)]
+#[proc_macro]
+pub fn __couch_sql_expand(input: TokenStream) -> TokenStream {
+    expand::with_schema(input.into()).into()
+}

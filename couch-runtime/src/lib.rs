@@ -1,1 +1,22 @@
+//! The run-time half of couch-sql: executes the plans `couch_sql!` builds
+//! at compile time against a CouchDB server over HTTP.
+//!
+//! Most users depend on the `couch-sql` facade crate, which re-exports what
+//! is public here.
 
+mod client;
+mod collate;
+mod error;
+mod exec;
+mod ids;
+pub mod param;
+mod query;
+mod rows;
+mod write;
+
+pub use client::{encode_segment, index_name, validate_db_name, Database, ServerInfo, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_BATCH};
+pub use error::{Error, Result};
+pub use ids::new_id;
+pub use query::{Command, Prepared, Query};
+pub use rows::Rows;
+pub use write::{DocOutcome, ExecuteResult};

@@ -1,0 +1,184 @@
+//! `couch_sql!`: find the table → check the SQL against its schema → emit the query.
+
+use crate::names::table_module;
+use couch_translate::{translate, ColumnType, ParamUsage, Plan, Schema, TranslateErrors};
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, Ident, LitStr, Token};
+
+/// `"SQL", arg, arg…`
+struct QueryArgs {
+    sql: LitStr,
+    args: Vec<Expr>,
+}
+
+impl Parse for QueryArgs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let sql: LitStr = input.parse().map_err(|e| {
+            syn::Error::new(e.span(), "couch_sql! takes an SQL string literal, then one argument per `?`: couch_sql!(\"SELECT * FROM users WHERE age > ?\", min_age)")
+        })?;
+        let mut args = Vec::new();
+        if !input.is_empty() {
+            input.parse::<Token![,]>()?;
+            args = Punctuated::<Expr, Token![,]>::parse_terminated(input)?.into_iter().collect();
+        }
+        Ok(QueryArgs { sql, args })
+    }
+}
+
+fn errors_at(span: Span, errors: &TranslateErrors) -> TokenStream {
+    let mut all: Option<syn::Error> = None;
+    for e in errors.iter() {
+        let err = syn::Error::new(span, e.to_string());
+        match &mut all {
+            Some(a) => a.combine(err),
+            None => all = Some(err),
+        }
+    }
+    all.map(|e| e.to_compile_error()).unwrap_or_default()
+}
+
+/// `couch_sql!("…", args…)` → `<table>::table! { (<table>) "…", args… }`.
+pub(crate) fn front(input: TokenStream) -> TokenStream {
+    let q: QueryArgs = match syn::parse2(input) {
+        Ok(q) => q,
+        Err(e) => return e.to_compile_error(),
+    };
+    let table = match couch_translate::table_of(&q.sql.value()) {
+        Ok(t) => t,
+        Err(errors) => return errors_at(q.sql.span(), &errors),
+    };
+    // Spanned at the SQL literal: if no model declares this table, rustc says so there.
+    let module = table_module(&table, q.sql.span());
+    let sql = &q.sql;
+    let args = &q.args;
+    quote! { #module::table! { (#module) #sql #(, #args)* } }
+}
+
+/// `{ "schema json" } (module) "SQL", args…`
+struct WithSchema {
+    schema: LitStr,
+    module: Ident,
+    query: QueryArgs,
+}
+
+impl Parse for WithSchema {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let braced;
+        syn::braced!(braced in input);
+        let schema = braced.parse()?;
+        let paren;
+        syn::parenthesized!(paren in input);
+        let module = paren.parse()?;
+        Ok(WithSchema { schema, module, query: input.parse()? })
+    }
+}
+
+pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
+    let w: WithSchema = match syn::parse2(input) {
+        Ok(w) => w,
+        Err(e) => return e.to_compile_error(),
+    };
+    let schema: Schema = match serde_json::from_str(&w.schema.value()) {
+        Ok(s) => s,
+        Err(e) => return syn::Error::new(w.query.sql.span(), format!("couch-sql internal error: bad schema ({e})")).to_compile_error(),
+    };
+    let sql = &w.query.sql;
+    let args = &w.query.args;
+    let t = match translate(&sql.value(), Some(&schema)) {
+        Ok(t) => t,
+        Err(errors) => return errors_at(sql.span(), &errors),
+    };
+    if t.params.len() != args.len() {
+        let n = t.params.len();
+        let message = format!(
+            "this query has {n} `?` parameter{}, but {} argument{} given",
+            if n == 1 { "" } else { "s" },
+            args.len(),
+            if args.len() == 1 { " was" } else { "s were" }
+        );
+        return match args.get(n) {
+            Some(extra) => syn::Error::new(extra.span(), format!("{message}: remove this argument or add a `?`")),
+            None => {
+                let (line, col) = t.params[args.len()].location;
+                syn::Error::new(sql.span(), format!("{message}: parameter {} at SQL line {line}, column {col} has no value", args.len() + 1))
+            }
+        }
+        .to_compile_error();
+    }
+
+    let encoded = t.params.iter().zip(args).map(|(p, arg)| {
+        let ty = match &p.usage {
+            ParamUsage::Compare { ty: Some(ty), .. } | ParamUsage::Store { ty: Some(ty), .. } => rust_type(ty),
+            ParamUsage::Compare { ty: None, .. } | ParamUsage::Store { ty: None, .. } => quote!(::couch_sql::__private::serde_json::Value),
+            ParamUsage::Like { .. } => quote!(::std::string::String),
+            ParamUsage::Count => quote!(::couch_sql::__private::RowCount),
+        };
+        // Spanned at the argument, so a type mismatch is reported there.
+        quote_spanned! {arg.span()=> ::couch_sql::__private::encode::<#ty, _>(&(#arg)) }
+    });
+    let plan_json = serde_json::to_string(&t.plan).expect("a plan serializes");
+    let prepared = quote! {
+        static __COUCH_SQL_PREPARED: ::couch_sql::__private::Prepared =
+            ::couch_sql::__private::Prepared::new(#sql, #plan_json);
+    };
+    let params = quote! { ::std::vec![ #(#encoded),* ] };
+    let module = &w.module;
+    match &t.plan {
+        Plan::Select(s) => match &s.projection {
+            None => quote! {{
+                #prepared
+                ::couch_sql::__private::Query::<#module::Model>::new(&__COUCH_SQL_PREPARED, #params)
+            }},
+            Some(cols) => {
+                let mut names = Vec::new();
+                let mut types = Vec::new();
+                let mut fields = Vec::new();
+                for c in cols {
+                    let Ok(ident) = syn::parse_str::<Ident>(&c.name) else {
+                        return syn::Error::new(sql.span(), format!("`{}` cannot be a Rust field name: choose another alias with AS", c.name)).to_compile_error();
+                    };
+                    let ty = schema.column(&c.column).map(|col| rust_type(&col.ty)).unwrap_or_else(|| quote!(::couch_sql::__private::serde_json::Value));
+                    names.push(Ident::new(&ident.to_string(), sql.span()));
+                    types.push(ty);
+                    fields.push(&c.field);
+                }
+                quote! {{
+                    /// A row of this query: the selected columns, with the model's types.
+                    #[derive(::couch_sql::__private::serde::Deserialize, ::couch_sql::__private::serde::Serialize, ::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+                    #[serde(crate = "::couch_sql::__private::serde")]
+                    #[allow(non_camel_case_types, non_snake_case)]
+                    struct Row {
+                        #( #[serde(rename = #fields)] pub #names: #types, )*
+                    }
+                    #prepared
+                    ::couch_sql::__private::Query::<Row>::new(&__COUCH_SQL_PREPARED, #params)
+                }}
+            }
+        },
+        _ => quote! {{
+            #prepared
+            ::couch_sql::__private::Command::new(&__COUCH_SQL_PREPARED, #params)
+        }},
+    }
+}
+
+/// The Rust type of a column, spelled with absolute paths.
+fn rust_type(ty: &ColumnType) -> TokenStream {
+    let base = ty.rust.trim_start_matches("Option<").trim_end_matches('>');
+    let base = match base {
+        "i64" => quote!(i64),
+        "i32" => quote!(i32),
+        "f64" => quote!(f64),
+        "bool" => quote!(bool),
+        _ => quote!(::std::string::String),
+    };
+    if ty.nullable {
+        quote!(::core::option::Option<#base>)
+    } else {
+        base
+    }
+}

@@ -1,0 +1,310 @@
+//! The connection to one CouchDB database: URL, credentials, pooled HTTP client.
+
+use crate::error::{Error, Result};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Characters kept as they are in a path segment; everything else is percent-encoded
+/// (`/` in a document id must become `%2F`).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// How many documents one `_find` page asks for, unless configured.
+pub const DEFAULT_PAGE_SIZE: usize = 1000;
+/// How many documents one `_bulk_docs` request carries, unless configured.
+pub const DEFAULT_WRITE_BATCH: usize = 1000;
+
+/// A CouchDB database, reached over HTTP.
+///
+/// Cheap to clone: clones share one pooled HTTP client (keep-alive
+/// connections) and one cache of the indexes already ensured.
+///
+/// ```no_run
+/// # async fn demo() -> couch_runtime::Result<()> {
+/// let db = couch_runtime::Database::connect("http://admin:secret@127.0.0.1:5984/shop").await?;
+/// db.create_if_missing().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Database {
+    shared: Arc<Shared>,
+    name: Arc<str>,
+    pub(crate) page_size: usize,
+    pub(crate) write_batch: usize,
+}
+
+struct Shared {
+    http: reqwest::Client,
+    /// Server root without credentials, ending in `/`.
+    base: String,
+    auth: Option<Credentials>,
+    /// Indexes already created in this process: "db\u{0}field,field".
+    indexes: Mutex<HashSet<String>>,
+}
+
+struct Credentials {
+    user: String,
+    password: String,
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("server", &self.shared.base)
+            .field("name", &self.name)
+            .field("auth", &self.shared.auth.as_ref().map(|c| format!("{} (password hidden)", c.user)))
+            .finish()
+    }
+}
+
+/// What the server says about itself (`GET /`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerInfo {
+    /// The server's version.
+    pub version: Option<String>,
+    /// `"Welcome"` on Apache CouchDB.
+    pub couchdb: Option<String>,
+    /// Present on pouchdb-server.
+    #[serde(rename = "express-pouchdb")]
+    pub express_pouchdb: Option<String>,
+}
+
+impl ServerInfo {
+    /// True when the server is pouchdb-server rather than Apache CouchDB.
+    pub fn is_pouchdb(&self) -> bool {
+        self.express_pouchdb.is_some()
+    }
+}
+
+/// Checks a database name against CouchDB's rule: `^[a-z][a-z0-9_$()+/-]*$`.
+pub fn validate_db_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '$' | '(' | ')' | '+' | '/' | '-'))
+        && name.len() <= 238;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid {
+            what: "database name",
+            message: format!(
+                "{name:?}: CouchDB database names start with a lowercase letter and contain only a-z, 0-9 and _$()+-/"
+            ),
+        })
+    }
+}
+
+/// Percent-encodes one URL path segment (a database name or document id).
+pub fn encode_segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+impl Database {
+    /// Connects to the database named by the URL's last path segment
+    /// (`http://user:pass@host:5984/dbname`) and checks that the server answers.
+    /// The database itself need not exist yet: see [`Database::create_if_missing`].
+    pub async fn connect(url: &str) -> Result<Database> {
+        let db = Database::connect_lazy(url)?;
+        db.ping().await?;
+        Ok(db)
+    }
+
+    /// Like [`Database::connect`], without contacting the server.
+    pub fn connect_lazy(url: &str) -> Result<Database> {
+        let invalid = |message: String| Error::Invalid { what: "CouchDB URL", message };
+        let mut parsed = reqwest::Url::parse(url).map_err(|e| invalid(format!("{e} (expected http://[user:password@]host:port/database)")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(invalid(format!("the scheme must be http or https, not {:?}", parsed.scheme())));
+        }
+        let auth = (!parsed.username().is_empty()).then(|| Credentials {
+            user: percent_decode(parsed.username()),
+            password: percent_decode(parsed.password().unwrap_or("")),
+        });
+        let _ = parsed.set_username("");
+        let _ = parsed.set_password(None);
+        parsed.set_query(None);
+        parsed.set_fragment(None);
+        let path = parsed.path().trim_end_matches('/').to_string();
+        let (prefix, name) = match path.rfind('/') {
+            Some(i) if i + 1 < path.len() => (path[..=i].to_string(), percent_decode(&path[i + 1..])),
+            _ => return Err(invalid("the URL must name a database, e.g. http://127.0.0.1:5984/shop".into())),
+        };
+        validate_db_name(&name)?;
+        parsed.set_path(&prefix);
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(Error::transport)?;
+        Ok(Database {
+            shared: Arc::new(Shared { http, base: parsed.to_string(), auth, indexes: Mutex::default() }),
+            name: name.into(),
+            page_size: DEFAULT_PAGE_SIZE,
+            write_batch: DEFAULT_WRITE_BATCH,
+        })
+    }
+
+    /// Another database on the same server, sharing this one's connections and credentials.
+    pub fn database(&self, name: &str) -> Result<Database> {
+        validate_db_name(name)?;
+        Ok(Database { name: name.into(), ..self.clone() })
+    }
+
+    /// The database name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Documents per `_find` request when a query reads many rows (default 1000).
+    pub fn with_page_size(mut self, n: usize) -> Self {
+        self.page_size = n.max(1);
+        self
+    }
+
+    /// Documents per `_bulk_docs` request (default 1000).
+    pub fn with_write_batch_size(mut self, n: usize) -> Self {
+        self.write_batch = n.max(1);
+        self
+    }
+
+    /// Checks that the server answers, and says what it is.
+    pub async fn ping(&self) -> Result<ServerInfo> {
+        let body = self.send_raw(Method::GET, String::new(), None).await?;
+        serde_json::from_slice(&body).map_err(|e| Error::decode(None, None, e))
+    }
+
+    /// Whether the database exists.
+    pub async fn exists(&self) -> Result<bool> {
+        match self.send(Method::HEAD, "", None).await {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the database; `Ok(false)` if it already existed.
+    pub async fn create_if_missing(&self) -> Result<bool> {
+        match self.send(Method::PUT, "", None).await {
+            Ok(_) => Ok(true),
+            Err(Error::BadRequest { error, .. }) if error == "file_exists" => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the database and every document in it.
+    pub async fn drop_database(&self) -> Result<()> {
+        self.send(Method::DELETE, "", None).await.map(drop)
+    }
+
+    /// `METHOD /{db}/{path}` with an optional JSON body; the body of a 2xx answer.
+    pub(crate) async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<bytes::Bytes> {
+        let mut p = encode_segment(&self.name);
+        if !path.is_empty() {
+            p.push('/');
+            p.push_str(path);
+        }
+        self.send_raw(method, p, body).await
+    }
+
+    async fn send_raw(&self, method: Method, path: String, body: Option<Vec<u8>>) -> Result<bytes::Bytes> {
+        let url = format!("{}{}", self.shared.base, path);
+        let mut req = self.shared.http.request(method.clone(), &url).header("accept", "application/json");
+        if let Some(c) = &self.shared.auth {
+            req = req.basic_auth(&c.user, Some(&c.password));
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let started = Instant::now();
+        let resp = req.send().await.map_err(Error::transport)?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(Error::transport)?;
+        tracing::debug!(%method, path = %path, status = status.as_u16(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "couchdb request");
+        if status.is_success() {
+            Ok(bytes)
+        } else {
+            Err(error_from_response(status, &bytes))
+        }
+    }
+
+    /// Creates a json index on `fields` unless this process already did.
+    pub(crate) async fn ensure_index(&self, fields: &[String], force: bool) -> Result<()> {
+        let key = format!("{}\u{0}{}", self.name, fields.join(","));
+        if !force && self.shared.indexes.lock().expect("index cache").contains(&key) {
+            return Ok(());
+        }
+        let name = index_name(fields);
+        let body = serde_json::json!({
+            "index": { "fields": fields },
+            "name": name,
+            "ddoc": name,
+            "type": "json",
+        });
+        self.send(Method::POST, "_index", Some(body.to_string().into_bytes())).await?;
+        self.shared.indexes.lock().expect("index cache").insert(key);
+        Ok(())
+    }
+}
+
+/// The deterministic name of the index on `fields`, e.g. `couchsql-type-age`.
+pub fn index_name(fields: &[String]) -> String {
+    let mut name = String::from("couchsql");
+    for f in fields {
+        name.push('-');
+        name.extend(f.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }));
+    }
+    name
+}
+
+#[derive(Deserialize, Default)]
+struct CouchError {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    reason: String,
+}
+
+fn error_from_response(status: StatusCode, body: &[u8]) -> Error {
+    let e: CouchError = serde_json::from_slice(body).unwrap_or_else(|_| CouchError {
+        error: status.canonical_reason().unwrap_or("error").to_lowercase().replace(' ', "_"),
+        reason: String::from_utf8_lossy(&body[..body.len().min(500)]).into_owned(),
+    });
+    Error::from_status(status.as_u16(), e.error, e.reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_split_and_credentials_hidden() {
+        let db = Database::connect_lazy("http://admin:p%40ss@127.0.0.1:5984/shop").unwrap();
+        assert_eq!(db.name(), "shop");
+        let dbg = format!("{db:?}");
+        assert!(!dbg.contains("p@ss") && !dbg.contains("p%40ss"), "{dbg}");
+        assert!(dbg.contains("http://127.0.0.1:5984/"), "{dbg}");
+        let nested = Database::connect_lazy("https://h/couch/shop/").unwrap();
+        assert_eq!(nested.shared.base, "https://h/couch/");
+    }
+
+    #[test]
+    fn bad_names_and_urls_fail_before_any_request() {
+        assert!(matches!(Database::connect_lazy("http://h:5984/"), Err(Error::Invalid { .. })));
+        assert!(matches!(Database::connect_lazy("http://h:5984/Shop"), Err(Error::Invalid { .. })));
+        assert!(matches!(Database::connect_lazy("ftp://h/shop"), Err(Error::Invalid { .. })));
+        assert!(validate_db_name("a-b_c$d(e)+f/g").is_ok());
+    }
+
+    #[test]
+    fn segments_are_percent_encoded() {
+        assert_eq!(encode_segment("a/b c+é"), "a%2Fb%20c%2B%C3%A9");
+    }
+}

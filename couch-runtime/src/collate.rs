@@ -1,0 +1,84 @@
+//! Sorting rows in the client, for ORDER BY the server cannot do alone.
+
+use couch_translate::SortKey;
+use serde_json::{Map, Value};
+use std::cmp::Ordering;
+
+/// CouchDB's order of JSON types: null < false < true < numbers < strings < arrays < objects.
+fn rank(v: &Value) -> u8 {
+    match v {
+        Value::Null => 0,
+        Value::Bool(false) => 1,
+        Value::Bool(true) => 2,
+        Value::Number(_) => 3,
+        Value::String(_) => 4,
+        Value::Array(_) => 5,
+        Value::Object(_) => 6,
+    }
+}
+
+/// Compares two non-null values. Strings compare by code point (pouchdb-server's
+/// order; CouchDB's server-side sorts use ICU collation instead).
+fn compare_values(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            x.as_f64().unwrap_or(0.0).partial_cmp(&y.as_f64().unwrap_or(0.0)).unwrap_or(Ordering::Equal)
+        }
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Array(x), Value::Array(y)) => {
+            for (i, j) in x.iter().zip(y) {
+                let o = rank(i).cmp(&rank(j)).then_with(|| compare_values(i, j));
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            x.len().cmp(&y.len())
+        }
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// Orders two documents by `keys`, SQL-style: a missing field is NULL, and
+/// NULLs go first or last as each key says.
+pub(crate) fn compare_docs(a: &Map<String, Value>, b: &Map<String, Value>, keys: &[SortKey]) -> Ordering {
+    for k in keys {
+        let x = a.get(&k.field).filter(|v| !v.is_null());
+        let y = b.get(&k.field).filter(|v| !v.is_null());
+        let o = match (x, y) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => if k.nulls_first { Ordering::Less } else { Ordering::Greater },
+            (Some(_), None) => if k.nulls_first { Ordering::Greater } else { Ordering::Less },
+            (Some(x), Some(y)) => {
+                let o = compare_values(x, y);
+                if k.desc { o.reverse() } else { o }
+            }
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn nulls_first_ascending_last_descending() {
+        let mut docs = vec![doc(json!({"c": "b"})), doc(json!({})), doc(json!({"c": null})), doc(json!({"c": "a"}))];
+        let asc = [SortKey { field: "c".into(), desc: false, nulls_first: true }];
+        docs.sort_by(|a, b| compare_docs(a, b, &asc));
+        assert_eq!(docs[2]["c"], "a");
+        assert!(docs[0].get("c").is_none_or(Value::is_null));
+        let desc = [SortKey { field: "c".into(), desc: true, nulls_first: false }];
+        docs.sort_by(|a, b| compare_docs(a, b, &desc));
+        assert_eq!(docs[0]["c"], "b");
+        assert!(docs[3].get("c").is_none_or(Value::is_null));
+    }
+}

@@ -1,0 +1,112 @@
+//! The one error type of couch-sql.
+
+use std::fmt;
+
+/// Result alias used throughout couch-sql.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong at run time.
+///
+/// Server errors keep CouchDB's own `error` and `reason` strings. No variant
+/// ever contains credentials: URLs are stripped of user info before they are
+/// stored, and transport errors are reported without their URL.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// 404: the database or document does not exist.
+    #[error("not found: {reason}")]
+    NotFound { reason: String },
+    /// 409: the document was changed by someone else (stale `_rev`), or already exists.
+    #[error("conflict on document {id:?}: {reason}")]
+    Conflict { id: Option<String>, reason: String },
+    /// 401: missing or wrong credentials.
+    #[error("unauthorized: {reason}")]
+    Unauthorized { reason: String },
+    /// 403: the credentials are valid but not allowed to do this.
+    #[error("forbidden: {reason}")]
+    Forbidden { reason: String },
+    /// 400 (and 412): the server refused the request.
+    #[error("bad request ({error}): {reason}")]
+    BadRequest { error: String, reason: String },
+    /// Any other error status, 5xx included.
+    #[error("server error {status} ({error}): {reason}")]
+    Server { status: u16, error: String, reason: String },
+    /// The request took longer than the configured timeout.
+    #[error("the request to CouchDB timed out")]
+    Timeout,
+    /// The server could not be reached, or the connection failed.
+    #[error("could not talk to CouchDB: {0}")]
+    Transport(String),
+    /// A response or a document could not be decoded into the expected type.
+    #[error("{}", decode_message(.doc_id, .field, .message))]
+    Decode { doc_id: Option<String>, field: Option<String>, message: String },
+    /// `fetch_one` found no row.
+    #[error("the query returned no rows")]
+    RowNotFound,
+    /// The URL or a name is not valid (checked before any request is sent).
+    #[error("invalid {what}: {message}")]
+    Invalid { what: &'static str, message: String },
+    /// A bound parameter cannot be used (e.g. a negative LIMIT).
+    #[error("parameter error: {0}")]
+    Param(String),
+}
+
+fn decode_message(doc_id: &Option<String>, field: &Option<String>, message: &str) -> String {
+    let mut s = String::from("could not decode ");
+    match field {
+        Some(f) => s.push_str(&format!("field `{f}` of ")),
+        None => {}
+    }
+    match doc_id {
+        Some(id) => s.push_str(&format!("document {id:?}")),
+        None => s.push_str("the server's response"),
+    }
+    s.push_str(": ");
+    s.push_str(message);
+    s
+}
+
+impl Error {
+    /// CouchDB's `error` string, for errors the server reported.
+    pub fn couch_error(&self) -> Option<&str> {
+        match self {
+            Error::BadRequest { error, .. } | Error::Server { error, .. } => Some(error),
+            Error::NotFound { .. } => Some("not_found"),
+            Error::Conflict { .. } => Some("conflict"),
+            Error::Unauthorized { .. } => Some("unauthorized"),
+            Error::Forbidden { .. } => Some("forbidden"),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn from_status(status: u16, error: String, reason: String) -> Error {
+        match status {
+            400 | 412 | 415 => Error::BadRequest { error, reason },
+            401 => Error::Unauthorized { reason },
+            403 => Error::Forbidden { reason },
+            404 => Error::NotFound { reason },
+            409 => Error::Conflict { id: None, reason },
+            _ => Error::Server { status, error, reason },
+        }
+    }
+
+    pub(crate) fn transport(e: reqwest::Error) -> Error {
+        if e.is_timeout() {
+            return Error::Timeout;
+        }
+        // reqwest puts the URL in its messages; ours may carry no secrets, but strip it anyway.
+        let e = e.without_url();
+        let mut msg = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            source = s.source();
+        }
+        Error::Transport(msg)
+    }
+
+    pub(crate) fn decode(doc_id: Option<String>, field: Option<String>, message: impl fmt::Display) -> Error {
+        Error::Decode { doc_id, field, message: message.to_string() }
+    }
+}

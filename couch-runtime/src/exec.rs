@@ -1,0 +1,291 @@
+//! Running plans against the server: paging, sorting, bulk writes.
+
+use crate::client::Database;
+use crate::collate::compare_docs;
+use crate::error::{Error, Result};
+use crate::ids::new_id;
+use crate::rows::decode_page;
+use crate::write::{DocOutcome, ExecuteResult};
+use couch_translate::{Count, Delete, Insert, RenderError, Select, Tmpl, Update};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+pub(crate) fn render_error(e: RenderError) -> Error {
+    Error::Param(e.to_string())
+}
+
+fn count(c: Option<Count>, params: &[Value], what: &str) -> Result<Option<u64>> {
+    match c {
+        None => Ok(None),
+        Some(Count::Literal(n)) => Ok(Some(n)),
+        Some(Count::Param(i)) => match params.get(i) {
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| Error::Param(format!("{what} must be a whole number of rows (0 or more), not {v}"))),
+            None => Err(render_error(RenderError::MissingParam(i))),
+        },
+    }
+}
+
+/// The parts of a `_find` body that stay the same from page to page.
+struct FindRequest {
+    /// `{"selector":…,"fields":…,"sort":…` without the closing brace.
+    head: Vec<u8>,
+    /// Fields of the json index the sort needs.
+    index: Option<Vec<String>>,
+}
+
+impl FindRequest {
+    fn new(selector: &Tmpl, params: &[Value], fields: Option<&[String]>, sort: Option<&Select>) -> Result<Self> {
+        let mut head = Vec::with_capacity(256);
+        head.extend_from_slice(br#"{"selector":"#);
+        selector.render(params, &mut head).map_err(render_error)?;
+        if let Some(fields) = fields {
+            head.extend_from_slice(br#","fields":"#);
+            serde_json::to_writer(&mut head, fields).expect("writing JSON to memory");
+        }
+        let mut index = None;
+        if let Some(s) = sort.filter(|s| s.server_sort && !s.order_by.is_empty()) {
+            let dir = if s.order_by[0].desc { "desc" } else { "asc" };
+            // `type` leads the sort: it is equal for every row, and it makes the
+            // sort match the index ["type", keys…] on both CouchDB and pouchdb-server.
+            let mut sort = vec![serde_json::json!({ "type": dir })];
+            sort.extend(s.order_by.iter().map(|k| serde_json::json!({ k.field.replace('.', "\\.") : dir })));
+            head.extend_from_slice(br#","sort":"#);
+            serde_json::to_writer(&mut head, &sort).expect("writing JSON to memory");
+            index = s.index.clone();
+        }
+        Ok(FindRequest { head, index })
+    }
+
+    fn body(&self, limit: u64, skip: u64, bookmark: Option<&str>) -> Vec<u8> {
+        let mut b = Vec::with_capacity(self.head.len() + 64);
+        b.extend_from_slice(&self.head);
+        b.extend_from_slice(format!(r#","limit":{limit}"#).as_bytes());
+        match bookmark {
+            Some(bm) => {
+                b.extend_from_slice(br#","bookmark":"#);
+                serde_json::to_writer(&mut b, bm).expect("writing JSON to memory");
+            }
+            None if skip > 0 => b.extend_from_slice(format!(r#","skip":{skip}"#).as_bytes()),
+            None => {}
+        }
+        b.push(b'}');
+        b
+    }
+}
+
+fn is_missing_index(e: &Error) -> bool {
+    match e {
+        Error::BadRequest { error, reason } => {
+            error == "no_usable_index" || reason.contains("Cannot sort on field") || reason.contains("No index exists for this sort")
+        }
+        _ => false,
+    }
+}
+
+/// Reads rows page after page until `limit` rows (or all) are read.
+///
+/// Always sends an explicit `limit` (CouchDB stops at 25 otherwise). Follows
+/// the `bookmark` when the server gives one, else pages with `skip`. Stops
+/// when a page comes back short: a bookmark alone does not mean more rows.
+async fn fetch_pages<T: DeserializeOwned>(
+    db: &Database,
+    req: &FindRequest,
+    limit: Option<u64>,
+    offset: u64,
+    sql: &str,
+) -> Result<Vec<T>> {
+    if let Some(index) = &req.index {
+        db.ensure_index(index, false).await?;
+    }
+    let page = db.page_size as u64;
+    let mut out: Vec<T> = Vec::new();
+    let mut bookmark: Option<String> = None;
+    let mut warned = false;
+    loop {
+        let want = limit.map_or(page, |l| l.saturating_sub(out.len() as u64).min(page));
+        if want == 0 {
+            break;
+        }
+        let body = req.body(want, offset + out.len() as u64, bookmark.as_deref());
+        let bytes = match db.send(Method::POST, "_find", Some(body.clone())).await {
+            Err(e) if req.index.is_some() && is_missing_index(&e) => {
+                // The index was deleted behind our back: make it again, once.
+                db.ensure_index(req.index.as_deref().unwrap_or_default(), true).await?;
+                db.send(Method::POST, "_find", Some(body)).await?
+            }
+            other => other?,
+        };
+        let page_rows = decode_page::<T>(&bytes)?;
+        if let (Some(w), false) = (&page_rows.warning, warned) {
+            tracing::warn!(sql, warning = %w, "CouchDB warning");
+            warned = true;
+        }
+        let n = page_rows.docs.len() as u64;
+        out.extend(page_rows.docs);
+        if n < want {
+            break;
+        }
+        bookmark = page_rows.bookmark.filter(|b| !b.is_empty() && b != "nil");
+    }
+    Ok(out)
+}
+
+/// Runs a SELECT; `cap` bounds the rows wanted (1 for `fetch_one`).
+pub(crate) async fn select<R: DeserializeOwned>(
+    db: &Database,
+    plan: &Select,
+    params: &[Value],
+    cap: Option<u64>,
+    sql: &str,
+) -> Result<Vec<R>> {
+    let mut limit = count(plan.limit, params, "LIMIT")?;
+    let offset = count(plan.offset, params, "OFFSET")?.unwrap_or(0);
+    if let Some(cap) = cap {
+        limit = Some(limit.map_or(cap, |l| l.min(cap)));
+    }
+    if plan.server_sort || plan.order_by.is_empty() {
+        let req = FindRequest::new(&plan.selector, params, plan.fields.as_deref(), Some(plan))?;
+        return fetch_pages(db, &req, limit, offset, sql).await;
+    }
+    // The server cannot sort this (nullable key or mixed directions): read every
+    // matching document, sort here, then apply OFFSET and LIMIT.
+    let req = FindRequest::new(&plan.selector, params, plan.fields.as_deref(), None)?;
+    let mut docs: Vec<Map<String, Value>> = fetch_pages(db, &req, None, 0, sql).await?;
+    docs.sort_by(|a, b| compare_docs(a, b, &plan.order_by));
+    let take = limit.map_or(usize::MAX, |l| l as usize);
+    docs.into_iter()
+        .skip(offset as usize)
+        .take(take)
+        .map(|d| {
+            let id = d.get("_id").and_then(Value::as_str).map(str::to_owned);
+            serde_json::from_value::<R>(Value::Object(d)).map_err(|e| Error::decode(id, None, e))
+        })
+        .collect()
+}
+
+/// Every document matching `selector`, whole or with `fields`.
+async fn matching(db: &Database, selector: &Tmpl, params: &[Value], fields: Option<&[String]>, sql: &str) -> Result<Vec<Map<String, Value>>> {
+    let req = FindRequest::new(selector, params, fields, None)?;
+    fetch_pages(db, &req, None, 0, sql).await
+}
+
+#[derive(serde::Deserialize)]
+struct BulkResult {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    rev: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Sends documents (JSON texts) with `_bulk_docs`, `write_batch` per request.
+/// `_bulk_docs` is not atomic: each document's outcome is kept, in order.
+async fn bulk_write(db: &Database, docs: Vec<Vec<u8>>, ids: Vec<String>) -> Result<ExecuteResult> {
+    let mut outcomes = Vec::with_capacity(docs.len());
+    let mut ids = ids.into_iter();
+    for chunk in docs.chunks(db.write_batch) {
+        let mut body = Vec::with_capacity(chunk.iter().map(Vec::len).sum::<usize>() + chunk.len() + 16);
+        body.extend_from_slice(br#"{"docs":["#);
+        for (i, d) in chunk.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(d);
+        }
+        body.extend_from_slice(b"]}");
+        let bytes = db.send(Method::POST, "_bulk_docs", Some(body)).await?;
+        let results: Vec<BulkResult> = serde_json::from_slice(&bytes).map_err(|e| Error::decode(None, None, format!("malformed _bulk_docs response: {e}")))?;
+        if results.len() != chunk.len() {
+            return Err(Error::decode(None, None, format!("_bulk_docs answered {} results for {} documents", results.len(), chunk.len())));
+        }
+        for r in results {
+            let sent_id = ids.next().unwrap_or_default();
+            outcomes.push(DocOutcome {
+                id: r.id.unwrap_or(sent_id),
+                rev: r.rev,
+                error: r.error.map(|error| (error, r.reason.unwrap_or_default())),
+            });
+        }
+    }
+    Ok(ExecuteResult::new(outcomes))
+}
+
+pub(crate) async fn insert(db: &Database, plan: &Insert, params: &[Value]) -> Result<ExecuteResult> {
+    let mut docs = Vec::with_capacity(plan.rows.len());
+    let mut ids = Vec::with_capacity(plan.rows.len());
+    for row in &plan.rows {
+        let Tmpl::Object(entries) = row else {
+            return Err(Error::Param("an INSERT row must be an object".into()));
+        };
+        let mut doc = Vec::with_capacity(128);
+        doc.push(b'{');
+        let id = match entries.iter().find(|(k, _)| k == "_id") {
+            Some((_, v)) => match v.to_value(params).map_err(render_error)? {
+                Value::String(s) => s,
+                other => return Err(Error::Param(format!("_id must be a string, not {other}"))),
+            },
+            None => {
+                // A client-chosen id makes a retried insert safe: it conflicts instead of duplicating.
+                let id = new_id();
+                doc.extend_from_slice(br#""_id":"#);
+                serde_json::to_writer(&mut doc, &id).expect("writing JSON to memory");
+                doc.push(b',');
+                id
+            }
+        };
+        for (i, (k, v)) in entries.iter().enumerate() {
+            if i > 0 {
+                doc.push(b',');
+            }
+            serde_json::to_writer(&mut doc, k).expect("writing JSON to memory");
+            doc.push(b':');
+            v.render(params, &mut doc).map_err(render_error)?;
+        }
+        doc.push(b'}');
+        docs.push(doc);
+        ids.push(id);
+    }
+    bulk_write(db, docs, ids).await
+}
+
+pub(crate) async fn update(db: &Database, plan: &Update, params: &[Value], sql: &str) -> Result<ExecuteResult> {
+    let values: Vec<(&str, Value)> = plan
+        .set
+        .iter()
+        .map(|(f, t)| Ok((f.as_str(), t.to_value(params).map_err(render_error)?)))
+        .collect::<Result<_>>()?;
+    // Read every match first, then write: paging with skip while writing would skip rows.
+    let docs = matching(db, &plan.selector, params, None, sql).await?;
+    let mut bodies = Vec::with_capacity(docs.len());
+    let mut ids = Vec::with_capacity(docs.len());
+    for mut doc in docs {
+        for (f, v) in &values {
+            doc.insert((*f).to_string(), v.clone());
+        }
+        ids.push(doc.get("_id").and_then(Value::as_str).unwrap_or_default().to_string());
+        bodies.push(serde_json::to_vec(&doc).expect("writing JSON to memory"));
+    }
+    bulk_write(db, bodies, ids).await
+}
+
+pub(crate) async fn delete(db: &Database, plan: &Delete, params: &[Value], sql: &str) -> Result<ExecuteResult> {
+    let fields = ["_id".to_string(), "_rev".to_string()];
+    let docs = matching(db, &plan.selector, params, Some(&fields), sql).await?;
+    let mut bodies = Vec::with_capacity(docs.len());
+    let mut ids = Vec::with_capacity(docs.len());
+    for doc in docs {
+        let id = doc.get("_id").cloned().unwrap_or(Value::Null);
+        let rev = doc.get("_rev").cloned().unwrap_or(Value::Null);
+        ids.push(id.as_str().unwrap_or_default().to_string());
+        bodies.push(serde_json::to_vec(&serde_json::json!({ "_id": id, "_rev": rev, "_deleted": true })).expect("writing JSON to memory"));
+    }
+    bulk_write(db, bodies, ids).await
+}
+

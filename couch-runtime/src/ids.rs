@@ -1,0 +1,40 @@
+//! Client-generated document ids.
+//!
+//! Inserts carry their own `_id`, so a retried `_bulk_docs` can never create
+//! a duplicate. Ids follow CouchDB's "sequential" scheme: a random prefix per
+//! process and a counter, which keeps CouchDB's B-trees append-friendly.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+fn random_u64() -> u64 {
+    // RandomState is seeded from the OS; hashing the time through it gives fresh bits.
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.finish()
+}
+
+fn prefix() -> &'static str {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    PREFIX.get_or_init(|| format!("{:016x}{:04x}", random_u64(), random_u64() & 0xffff))
+}
+
+/// A new id: 20 random hex digits, then a 12-digit counter (32 in all).
+pub fn new_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{}{:012x}", prefix(), n & 0xffff_ffff_ffff)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_unique_and_ordered() {
+        let a = super::new_id();
+        let b = super::new_id();
+        assert_eq!(a.len(), 32);
+        assert!(a < b);
+    }
+}

@@ -1,0 +1,146 @@
+//! Fetched rows, and decoding `_find` responses straight into them.
+
+use crate::error::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The rows of a query: fetched once, asynchronously, then held in memory so
+/// they can be iterated synchronously, by reference or by value.
+///
+/// ```
+/// # let rows: couch_runtime::Rows<i32> = vec![1, 2].into_iter().collect();
+/// for row in &rows { assert!(*row > 0); }
+/// assert_eq!(rows.len(), 2);
+/// let v: Vec<i32> = rows.into_iter().collect();
+/// # assert_eq!(v, [1, 2]);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows<R> {
+    rows: Vec<R>,
+}
+
+impl<R> Rows<R> {
+    pub(crate) fn new(rows: Vec<R>) -> Self {
+        Rows { rows }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn first(&self) -> Option<&R> {
+        self.rows.first()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&R> {
+        self.rows.get(i)
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, R> {
+        self.rows.iter()
+    }
+
+    pub fn as_slice(&self) -> &[R] {
+        &self.rows
+    }
+
+    pub fn into_vec(self) -> Vec<R> {
+        self.rows
+    }
+}
+
+impl<R> std::ops::Deref for Rows<R> {
+    type Target = [R];
+    fn deref(&self) -> &[R] {
+        &self.rows
+    }
+}
+
+impl<R> IntoIterator for Rows<R> {
+    type Item = R;
+    type IntoIter = std::vec::IntoIter<R>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.rows.into_iter()
+    }
+}
+
+impl<'a, R> IntoIterator for &'a Rows<R> {
+    type Item = &'a R;
+    type IntoIter = std::slice::Iter<'a, R>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.rows.iter()
+    }
+}
+
+impl<R> FromIterator<R> for Rows<R> {
+    fn from_iter<I: IntoIterator<Item = R>>(iter: I) -> Self {
+        Rows { rows: iter.into_iter().collect() }
+    }
+}
+
+impl<R> From<Rows<R>> for Vec<R> {
+    fn from(r: Rows<R>) -> Vec<R> {
+        r.rows
+    }
+}
+
+/// One `_find` answer.
+#[derive(Deserialize)]
+#[serde(bound = "R: DeserializeOwned")]
+pub(crate) struct FindPage<R> {
+    pub docs: Vec<R>,
+    #[serde(default)]
+    pub bookmark: Option<String>,
+    #[serde(default)]
+    pub warning: Option<String>,
+}
+
+/// Decodes a `_find` body directly into typed rows. Only when that fails is
+/// the body parsed again, document by document, to say which document and
+/// which field could not be decoded.
+pub(crate) fn decode_page<R: DeserializeOwned>(body: &[u8]) -> Result<FindPage<R>> {
+    match serde_json::from_slice::<FindPage<R>>(body) {
+        Ok(page) => Ok(page),
+        Err(fast) => Err(locate_decode_error::<R>(body, fast)),
+    }
+}
+
+#[derive(Deserialize)]
+struct RawPage<'a> {
+    #[serde(borrow)]
+    docs: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    #[serde(rename = "_id")]
+    id: Option<String>,
+}
+
+fn locate_decode_error<R: DeserializeOwned>(body: &[u8], fast: serde_json::Error) -> Error {
+    let Ok(raw) = serde_json::from_slice::<RawPage>(body) else {
+        return Error::decode(None, None, format!("malformed _find response: {fast}"));
+    };
+    for doc in raw.docs {
+        if let Err(e) = decode_doc::<R>(doc.get()) {
+            return e;
+        }
+    }
+    Error::decode(None, None, fast)
+}
+
+/// Decodes one document, naming its id and the failing field on error.
+pub(crate) fn decode_doc<R: DeserializeOwned>(json: &str) -> Result<R> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize::<_, R>(&mut de).map_err(|e| {
+        let id = serde_json::from_str::<IdOnly>(json).ok().and_then(|d| d.id);
+        let path = e.path().to_string();
+        let field = (path != ".").then_some(path);
+        Error::decode(id, field, e.into_inner())
+    })
+}

@@ -1,0 +1,87 @@
+//! The outcome of INSERT, UPDATE and DELETE.
+
+use crate::error::{Error, Result};
+
+/// What happened to one document of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocOutcome {
+    /// The document id.
+    pub id: String,
+    /// The new revision, when the write succeeded.
+    pub rev: Option<String>,
+    /// CouchDB's `(error, reason)` when it did not (e.g. `("conflict", "Document update conflict.")`).
+    pub error: Option<(String, String)>,
+}
+
+impl DocOutcome {
+    pub fn is_ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    pub fn is_conflict(&self) -> bool {
+        matches!(&self.error, Some((e, _)) if e == "conflict")
+    }
+}
+
+/// The result of `execute`: one outcome per document written.
+///
+/// CouchDB writes each document on its own (`_bulk_docs` is not a
+/// transaction), so some documents can succeed while others conflict. Nothing
+/// is dropped: every failure is listed in [`ExecuteResult::failures`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExecuteResult {
+    outcomes: Vec<DocOutcome>,
+}
+
+impl ExecuteResult {
+    pub(crate) fn new(outcomes: Vec<DocOutcome>) -> Self {
+        ExecuteResult { outcomes }
+    }
+
+    /// How many documents were written.
+    pub fn rows_affected(&self) -> u64 {
+        self.outcomes.iter().filter(|o| o.is_ok()).count() as u64
+    }
+
+    /// Every document's outcome, in the order written.
+    pub fn outcomes(&self) -> &[DocOutcome] {
+        &self.outcomes
+    }
+
+    /// Ids and new revisions of the documents written.
+    pub fn written(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.outcomes.iter().filter_map(|o| o.rev.as_deref().map(|r| (o.id.as_str(), r)))
+    }
+
+    /// Ids of the documents written.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.written().map(|(id, _)| id)
+    }
+
+    /// The documents that were not written.
+    pub fn failures(&self) -> impl Iterator<Item = &DocOutcome> {
+        self.outcomes.iter().filter(|o| !o.is_ok())
+    }
+
+    /// True when every document was written.
+    pub fn is_complete(&self) -> bool {
+        self.outcomes.iter().all(DocOutcome::is_ok)
+    }
+
+    /// `Ok(self)` if every document was written, else the first failure as an error.
+    pub fn check(self) -> Result<Self> {
+        let err = match self.failures().next() {
+            Some(DocOutcome { id, error: Some((error, reason)), .. }) => Some(if error == "conflict" {
+                Error::Conflict { id: Some(id.clone()), reason: reason.clone() }
+            } else {
+                let status = if error == "forbidden" { 403 } else { 400 };
+                Error::from_status(status, error.clone(), format!("{id}: {reason}"))
+            }),
+            _ => None,
+        };
+        match err {
+            Some(e) => Err(e),
+            None => Ok(self),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The README's example, end to end: insert, query, update, delete.
+//!
+//! Run it with `scripts/run-example.sh` (starts a local pouchdb-server unless
+//! `COUCHDB_URL` is set), or `COUCHDB_URL=http://… cargo run --example quickstart`.
+
+use couch_sql::{couch_sql, CouchRow, Database};
+
+#[derive(CouchRow, Debug, Clone, PartialEq)]
+#[couch(table = "users")]
+struct User {
+    #[couch(id)]
+    id: Option<String>, // the document's _id
+    #[couch(rev)]
+    rev: Option<String>, // the document's _rev
+    name: String,
+    age: i64,
+    email: Option<String>, // NULL = missing or null in the document
+    active: bool,
+}
+
+#[tokio::main]
+async fn main() -> couch_sql::Result<()> {
+    let server = std::env::var("COUCHDB_URL").unwrap_or_else(|_| "http://127.0.0.1:5984".into());
+    let db = Database::connect(&format!("{}/quickstart", server.trim_end_matches('/'))).await?;
+    db.drop_database().await.ok(); // start from scratch on every run
+    db.create_if_missing().await?;
+
+    let inserted = couch_sql!(
+        "INSERT INTO users (name, age, email, active) VALUES (?, ?, ?, ?), ('Bo', 17, NULL, false)",
+        "Alice",
+        30,
+        "a@example.com",
+        true
+    )
+    .execute(&db)
+    .await?;
+    println!("inserted {} users: {:?}", inserted.rows_affected(), inserted.ids().collect::<Vec<_>>());
+
+    let min_age = 18;
+    let rows = couch_sql!("SELECT name, age FROM users WHERE age >= ? AND active = true ORDER BY age DESC LIMIT 10", min_age)
+        .fetch_all(&db)
+        .await?; // one async fetch ...
+    for row in &rows {
+        // ... then synchronous iteration over cached, typed rows
+        println!("{} is {}", row.name, row.age);
+    }
+
+    let all: Vec<User> = couch_sql!("SELECT * FROM users ORDER BY name").fetch_all(&db).await?.into_iter().collect();
+    println!("all users: {all:#?}");
+
+    let n = couch_sql!("UPDATE users SET active = ? WHERE age < ?", false, 18).execute(&db).await?.rows_affected();
+    println!("deactivated {n} minors");
+
+    let gone = couch_sql!("DELETE FROM users WHERE email IS NULL").execute(&db).await?.rows_affected();
+    println!("deleted {gone} users without email");
+
+    let left = couch_sql!("SELECT name FROM users").fetch_all(&db).await?;
+    println!("left: {:?}", left.iter().map(|r| r.name.as_str()).collect::<Vec<_>>());
+    Ok(())
+}
