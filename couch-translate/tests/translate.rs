@@ -54,7 +54,25 @@ fn not_is_pushed_down_with_null_guards() {
     );
     assert_eq!(
         selector("SELECT * FROM users WHERE email IS NULL", &[]),
-        json!({"type": "users", "$and": [{"$or": [{"email": {"$exists": false}}, {"email": {"$eq": null}}]}]})
+        json!({"type": "users", "$or": [{"email": {"$exists": false}}, {"email": {"$eq": null}}]})
+    );
+}
+
+#[test]
+fn conditions_on_one_field_merge_or_move_into_and() {
+    assert_eq!(
+        selector("SELECT * FROM users WHERE age > 1 AND age <= 9", &[]),
+        json!({"type": "users", "age": {"$type": "number", "$gt": 1, "$lte": 9}})
+    );
+    // Repeated operators cannot merge; pouchdb-server ignores fields beside `$and`, so all go inside.
+    assert_eq!(
+        selector("SELECT * FROM users WHERE age <> 1 AND age <> 2 AND active", &[]),
+        json!({"$and": [
+            {"type": "users"},
+            {"active": {"$eq": true}},
+            {"age": {"$type": "number", "$ne": 1}},
+            {"age": {"$type": "number", "$ne": 2}}
+        ]})
     );
 }
 
@@ -62,7 +80,7 @@ fn not_is_pushed_down_with_null_guards() {
 fn null_parameters_never_match() {
     assert_eq!(
         selector("SELECT * FROM users WHERE email = ? OR age = 1", &[json!(null)]),
-        json!({"type": "users", "$and": [{"$or": [{"_id": {"$in": []}}, {"age": {"$eq": 1}}]}]})
+        json!({"type": "users", "$or": [{"_id": {"$in": []}}, {"age": {"$eq": 1}}]})
     );
 }
 

@@ -131,6 +131,8 @@ enum Test {
     Between { negated: bool, low: Operand, high: Operand },
     Like { negated: bool, pattern: Operand, escape: Option<char> },
     IsNull { negated: bool },
+    /// The field is present (any value, null included).
+    Exists { negated: bool },
 }
 
 /// A condition on one column.
@@ -160,6 +162,11 @@ impl Cond {
         Cond::Atom(Box::new(AtomCond(a)))
     }
 
+    /// The field is present in the document.
+    pub(crate) fn exists(field: &str) -> Cond {
+        Cond::atom(Atom { field: field.to_string(), ty: None, test: Test::Exists { negated: false } })
+    }
+
     /// SQL `NOT`, pushed down to the atoms.
     fn not(self) -> Cond {
         match self {
@@ -175,6 +182,7 @@ impl Cond {
                     Test::Between { negated, low, high } => Test::Between { negated: !negated, low, high },
                     Test::Like { negated, pattern, escape } => Test::Like { negated: !negated, pattern, escape },
                     Test::IsNull { negated } => Test::IsNull { negated: !negated },
+                    Test::Exists { negated } => Test::Exists { negated: !negated },
                 };
                 Cond::atom(a)
             }
@@ -315,6 +323,7 @@ fn atom_mango(a: &Atom) -> Tmpl {
             Tmpl::Array(vec![obj1(&f, obj1("$exists", Tmpl::Bool(false))), obj1(&f, obj1("$eq", Tmpl::Null))]),
         )]),
         Test::IsNull { negated: true } => obj1(&f, obj1("$gt", Tmpl::Null)),
+        Test::Exists { negated } => obj1(&f, obj1("$exists", Tmpl::Bool(!negated))),
     }
 }
 

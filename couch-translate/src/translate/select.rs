@@ -116,6 +116,15 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
     let projection = projection?;
     let cond = cond?;
     let (order_by, server_sort) = order_by?;
+    // pouchdb-server cannot sort through an index on fields the selector does
+    // not mention; for the non-null keys a server sort uses, `$exists` is true anyway.
+    let cond = if server_sort && !order_by.is_empty() {
+        let mut all = vec![cond];
+        all.extend(order_by.iter().filter(|k| k.field != "_id").map(|k| Cond::exists(&k.field)));
+        Cond::And(all)
+    } else {
+        cond
+    };
     let fields = projection.as_ref().map(|cols| {
         let mut fields = vec!["_id".to_string()];
         let extra = cols.iter().map(|c| c.field.clone());
@@ -271,8 +280,11 @@ fn count(cx: &mut Cx, e: &Expr, what: &str) -> Option<Count> {
 }
 
 /// The selector of a statement on `table`: `"type": table` AND the condition,
-/// merged into one object where the fields do not repeat (easier to read, and
-/// what pouchdb-server looks at when it checks a sort's fields).
+/// merged into one object where possible. Conditions on one field merge into
+/// one operator map (`{"age": {"$gt": 1, "$lte": 9}}`); when they cannot
+/// (same operator twice), every condition on that field goes into `$and`.
+/// pouchdb-server needs this: it ignores top-level fields that stand beside
+/// `$and`, and it looks for sort fields at the top level.
 pub(super) fn table_selector(table: &str, cond: Cond) -> Tmpl {
     let cond = Cond::And(vec![cond]).simplify();
     let parts: Vec<Tmpl> = match &cond {
@@ -282,6 +294,7 @@ pub(super) fn table_selector(table: &str, cond: Cond) -> Tmpl {
     };
     let mut merged = vec![("type".to_string(), Tmpl::Str(table.to_string()))];
     let mut and = Vec::new();
+    let mut split: Vec<String> = Vec::new();
     // A NULL parameter in a top-level conjunct makes the whole AND false:
     // hoist the guards to the whole selector so the conjuncts can merge.
     let mut guards = Vec::new();
@@ -293,20 +306,68 @@ pub(super) fn table_selector(table: &str, cond: Cond) -> Tmpl {
             }
             p => p,
         };
-        match p {
-            Tmpl::Object(mut e) if e.len() == 1 && !e[0].0.starts_with('$') && !merged.iter().any(|(k, _)| *k == e[0].0) => {
-                merged.push(e.remove(0))
+        let (key, value) = match p {
+            Tmpl::Object(mut e) if e.len() == 1 => e.remove(0),
+            other => {
+                and.push(other);
+                continue;
             }
-            other => and.push(other),
+        };
+        if key.starts_with('$') {
+            // One `$or` can stand at the top level; a second one needs `$and`.
+            if merged.iter().any(|(k, _)| *k == key) {
+                and.push(Tmpl::Object(vec![(key, value)]));
+            } else {
+                merged.push((key, value));
+            }
+            continue;
+        }
+        if split.contains(&key) {
+            and.push(Tmpl::Object(vec![(key, value)]));
+            continue;
+        }
+        let Some(pos) = merged.iter().position(|(k, _)| *k == key) else {
+            merged.push((key, value));
+            continue;
+        };
+        if let Some(ops) = merge_ops(&merged[pos].1, &value) {
+            merged[pos].1 = ops;
+        } else {
+            let (k, old) = merged.remove(pos);
+            and.push(Tmpl::Object(vec![(k.clone(), old)]));
+            and.push(Tmpl::Object(vec![(k.clone(), value)]));
+            split.push(k);
         }
     }
-    if !and.is_empty() {
-        merged.push(("$and".to_string(), Tmpl::Array(and)));
-    }
-    let selector = Tmpl::Object(merged);
+    // pouchdb-server ignores top-level fields that stand beside `$and`: when
+    // `$and` is needed, everything goes in it.
+    let selector = if and.is_empty() {
+        Tmpl::Object(merged)
+    } else {
+        let mut all: Vec<Tmpl> = merged.into_iter().map(|(k, v)| Tmpl::Object(vec![(k, v)])).collect();
+        all.extend(and);
+        Tmpl::Object(vec![("$and".to_string(), Tmpl::Array(all))])
+    };
     if guards.is_empty() {
         selector
     } else {
         Tmpl::Guard { params: guards, inner: Box::new(selector) }
     }
+}
+
+/// Two operator maps of one field as one, unless an operator repeats with another value.
+fn merge_ops(a: &Tmpl, b: &Tmpl) -> Option<Tmpl> {
+    let (Tmpl::Object(a), Tmpl::Object(b)) = (a, b) else { return None };
+    if !a.iter().chain(b).all(|(k, _)| k.starts_with('$')) {
+        return None;
+    }
+    let mut out = a.clone();
+    for (k, v) in b {
+        match out.iter().find(|(ok, _)| ok == k) {
+            Some((_, ov)) if ov == v => {}
+            Some(_) => return None,
+            None => out.push((k.clone(), v.clone())),
+        }
+    }
+    Some(Tmpl::Object(out))
 }

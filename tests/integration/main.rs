@@ -1,0 +1,34 @@
+//! Integration tests against a real CouchDB-compatible server.
+//!
+//! Run through `scripts/with-server.sh cargo test --workspace`, which starts the
+//! pinned pouchdb-server and sets `COUCHDB_URL` (or uses the one you set).
+//! Every test works in a database of its own.
+
+mod crud;
+mod models;
+mod nulls;
+mod ordering;
+mod scale;
+mod semantics;
+
+use couch_sql::Database;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A new, empty database for one test.
+pub async fn fresh_db(tag: &str) -> Database {
+    let server = std::env::var("COUCHDB_URL")
+        .expect("COUCHDB_URL is not set: run the tests with `scripts/with-server.sh cargo test --workspace`");
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let name = format!("t_{tag}_{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed));
+    let db = Database::connect(&format!("{}/{}", server.trim_end_matches('/'), name)).await.expect("connect");
+    assert!(db.create_if_missing().await.expect("create database"), "the database {name} already existed");
+    db
+}
+
+/// Sorted copy, for comparing sets of names.
+pub fn sorted<T: Ord + Clone>(v: &[T]) -> Vec<T> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}
