@@ -37,9 +37,10 @@ async fn main() -> couch_sql::Result<()> {
     println!("inserted {} users: {:?}", inserted.rows_affected(), inserted.ids().collect::<Vec<_>>());
 
     let min_age = 18;
-    let rows = couch_sql!("SELECT name, age FROM users WHERE age >= ? AND active = true ORDER BY age DESC LIMIT 10", min_age)
-        .fetch_all(&db)
-        .await?; // one async fetch ...
+    let rows =
+        couch_sql!("SELECT name, age FROM users WHERE age >= ? AND active = true ORDER BY age DESC LIMIT 10", min_age)
+            .fetch_all(&db)
+            .await?; // one async fetch ...
     for row in &rows {
         // ... then synchronous iteration over cached, typed rows
         println!("{} is {}", row.name, row.age);

@@ -38,7 +38,7 @@
 //! anchored `$regex`. See the README for the full mapping.
 
 pub use couch_macros::{couch_sql, CouchRow};
-pub use couch_runtime::{Command, DocOutcome, Database, Error, ExecuteResult, Query, Result, Rows, ServerInfo};
+pub use couch_runtime::{Command, Database, DocOutcome, Error, ExecuteResult, Query, Result, Rows, ServerInfo};
 
 /// A table model, implemented by `#[derive(CouchRow)]`.
 pub trait CouchRow: serde::de::DeserializeOwned {

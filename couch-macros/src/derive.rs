@@ -30,7 +30,8 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
     let mut errors = Errors::default();
     let name = &input.ident;
     if !input.generics.params.is_empty() {
-        errors.push(syn::Error::new(input.generics.span(), "a CouchRow model cannot be generic: it describes one table"));
+        errors
+            .push(syn::Error::new(input.generics.span(), "a CouchRow model cannot be generic: it describes one table"));
     }
     let mut table: Option<String> = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("couch")) {
@@ -48,7 +49,10 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
     }
     let table = table.unwrap_or_else(|| snake_case(&name.to_string()));
     if table.is_empty() || table.starts_with('_') {
-        errors.push(syn::Error::new(name.span(), "the table name must not be empty or start with `_` (CouchDB reserves such names)"));
+        errors.push(syn::Error::new(
+            name.span(),
+            "the table name must not be empty or start with `_` (CouchDB reserves such names)",
+        ));
     }
 
     let named = match &input.data {
@@ -59,8 +63,11 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
         _ => None,
     };
     let Some(named) = named else {
-        return syn::Error::new(name.span(), "CouchRow is derived for structs with named fields: each field is a column")
-            .to_compile_error();
+        return syn::Error::new(
+            name.span(),
+            "CouchRow is derived for structs with named fields: each field is a column",
+        )
+        .to_compile_error();
     };
 
     let mut fields = Vec::new();
@@ -93,7 +100,10 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
             rename.unwrap_or_else(|| sql_name.clone())
         };
         if field == "type" {
-            errors.push(syn::Error::new(ident.span(), "`type` is where couch-sql stores the table name of each document; give this field another name"));
+            errors.push(syn::Error::new(
+                ident.span(),
+                "`type` is where couch-sql stores the table name of each document; give this field another name",
+            ));
             continue;
         }
         if field.starts_with('_') && !id && !rev {

@@ -38,7 +38,9 @@ fn errors_at(span: Span, errors: &TranslateErrors) -> TokenStream {
             None => all = Some(err),
         }
     }
-    all.map(|e| e.to_compile_error()).unwrap_or_default()
+    // A block, so that several `compile_error!`s still form one expression.
+    let errors = all.map(|e| e.to_compile_error()).unwrap_or_default();
+    quote! {{ #errors }}
 }
 
 /// `couch_sql!("…", args…)` → `<table>::table! { (<table>) "…", args… }`.
@@ -84,7 +86,10 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
     };
     let schema: Schema = match serde_json::from_str(&w.schema.value()) {
         Ok(s) => s,
-        Err(e) => return syn::Error::new(w.query.sql.span(), format!("couch-sql internal error: bad schema ({e})")).to_compile_error(),
+        Err(e) => {
+            return syn::Error::new(w.query.sql.span(), format!("couch-sql internal error: bad schema ({e})"))
+                .to_compile_error()
+        }
     };
     let sql = &w.query.sql;
     let args = &w.query.args;
@@ -104,7 +109,10 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
             Some(extra) => syn::Error::new(extra.span(), format!("{message}: remove this argument or add a `?`")),
             None => {
                 let (line, col) = t.params[args.len()].location;
-                syn::Error::new(sql.span(), format!("{message}: parameter {} at SQL line {line}, column {col} has no value", args.len() + 1))
+                syn::Error::new(
+                    sql.span(),
+                    format!("{message}: parameter {} at SQL line {line}, column {col} has no value", args.len() + 1),
+                )
             }
         }
         .to_compile_error();
@@ -113,7 +121,9 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
     let encoded = t.params.iter().zip(args).map(|(p, arg)| {
         let ty = match &p.usage {
             ParamUsage::Compare { ty: Some(ty), .. } | ParamUsage::Store { ty: Some(ty), .. } => rust_type(ty),
-            ParamUsage::Compare { ty: None, .. } | ParamUsage::Store { ty: None, .. } => quote!(::couch_sql::__private::serde_json::Value),
+            ParamUsage::Compare { ty: None, .. } | ParamUsage::Store { ty: None, .. } => {
+                quote!(::couch_sql::__private::serde_json::Value)
+            }
             ParamUsage::Like { .. } => quote!(::std::string::String),
             ParamUsage::Count => quote!(::couch_sql::__private::RowCount),
         };
@@ -139,9 +149,16 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
                 let mut fields = Vec::new();
                 for c in cols {
                     let Ok(ident) = syn::parse_str::<Ident>(&c.name) else {
-                        return syn::Error::new(sql.span(), format!("`{}` cannot be a Rust field name: choose another alias with AS", c.name)).to_compile_error();
+                        return syn::Error::new(
+                            sql.span(),
+                            format!("`{}` cannot be a Rust field name: choose another alias with AS", c.name),
+                        )
+                        .to_compile_error();
                     };
-                    let ty = schema.column(&c.column).map(|col| rust_type(&col.ty)).unwrap_or_else(|| quote!(::couch_sql::__private::serde_json::Value));
+                    let ty = schema
+                        .column(&c.column)
+                        .map(|col| rust_type(&col.ty))
+                        .unwrap_or_else(|| quote!(::couch_sql::__private::serde_json::Value));
                     names.push(Ident::new(&ident.to_string(), sql.span()));
                     types.push(ty);
                     fields.push(&c.field);

@@ -120,7 +120,8 @@ impl Database {
     /// Like [`Database::connect`], without contacting the server.
     pub fn connect_lazy(url: &str) -> Result<Database> {
         let invalid = |message: String| Error::Invalid { what: "CouchDB URL", message };
-        let mut parsed = reqwest::Url::parse(url).map_err(|e| invalid(format!("{e} (expected http://[user:password@]host:port/database)")))?;
+        let mut parsed = reqwest::Url::parse(url)
+            .map_err(|e| invalid(format!("{e} (expected http://[user:password@]host:port/database)")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(invalid(format!("the scheme must be http or https, not {:?}", parsed.scheme())));
         }

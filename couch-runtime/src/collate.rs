@@ -46,11 +46,27 @@ pub(crate) fn compare_docs(a: &Map<String, Value>, b: &Map<String, Value>, keys:
         let y = b.get(&k.field).filter(|v| !v.is_null());
         let o = match (x, y) {
             (None, None) => Ordering::Equal,
-            (None, Some(_)) => if k.nulls_first { Ordering::Less } else { Ordering::Greater },
-            (Some(_), None) => if k.nulls_first { Ordering::Greater } else { Ordering::Less },
+            (None, Some(_)) => {
+                if k.nulls_first {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
+            (Some(_), None) => {
+                if k.nulls_first {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
             (Some(x), Some(y)) => {
                 let o = compare_values(x, y);
-                if k.desc { o.reverse() } else { o }
+                if k.desc {
+                    o.reverse()
+                } else {
+                    o
+                }
             }
         };
         if o != Ordering::Equal {
@@ -71,7 +87,7 @@ mod tests {
 
     #[test]
     fn nulls_first_ascending_last_descending() {
-        let mut docs = vec![doc(json!({"c": "b"})), doc(json!({})), doc(json!({"c": null})), doc(json!({"c": "a"}))];
+        let mut docs = [doc(json!({"c": "b"})), doc(json!({})), doc(json!({"c": null})), doc(json!({"c": "a"}))];
         let asc = [SortKey { field: "c".into(), desc: false, nulls_first: true }];
         docs.sort_by(|a, b| compare_docs(a, b, &asc));
         assert_eq!(docs[2]["c"], "a");

@@ -53,9 +53,8 @@ pub enum Error {
 
 fn decode_message(doc_id: &Option<String>, field: &Option<String>, message: &str) -> String {
     let mut s = String::from("could not decode ");
-    match field {
-        Some(f) => s.push_str(&format!("field `{f}` of ")),
-        None => {}
+    if let Some(f) = field {
+        s.push_str(&format!("field `{f}` of "));
     }
     match doc_id {
         Some(id) => s.push_str(&format!("document {id:?}")),

@@ -80,7 +80,9 @@ impl FindRequest {
 fn is_missing_index(e: &Error) -> bool {
     match e {
         Error::BadRequest { error, reason } => {
-            error == "no_usable_index" || reason.contains("Cannot sort on field") || reason.contains("No index exists for this sort")
+            error == "no_usable_index"
+                || reason.contains("Cannot sort on field")
+                || reason.contains("No index exists for this sort")
         }
         _ => false,
     }
@@ -168,7 +170,13 @@ pub(crate) async fn select<R: DeserializeOwned>(
 }
 
 /// Every document matching `selector`, whole or with `fields`.
-async fn matching(db: &Database, selector: &Tmpl, params: &[Value], fields: Option<&[String]>, sql: &str) -> Result<Vec<Map<String, Value>>> {
+async fn matching(
+    db: &Database,
+    selector: &Tmpl,
+    params: &[Value],
+    fields: Option<&[String]>,
+    sql: &str,
+) -> Result<Vec<Map<String, Value>>> {
     let req = FindRequest::new(selector, params, fields, None)?;
     fetch_pages(db, &req, None, 0, sql).await
 }
@@ -201,9 +209,14 @@ async fn bulk_write(db: &Database, docs: Vec<Vec<u8>>, ids: Vec<String>) -> Resu
         }
         body.extend_from_slice(b"]}");
         let bytes = db.send(Method::POST, "_bulk_docs", Some(body)).await?;
-        let results: Vec<BulkResult> = serde_json::from_slice(&bytes).map_err(|e| Error::decode(None, None, format!("malformed _bulk_docs response: {e}")))?;
+        let results: Vec<BulkResult> = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::decode(None, None, format!("malformed _bulk_docs response: {e}")))?;
         if results.len() != chunk.len() {
-            return Err(Error::decode(None, None, format!("_bulk_docs answered {} results for {} documents", results.len(), chunk.len())));
+            return Err(Error::decode(
+                None,
+                None,
+                format!("_bulk_docs answered {} results for {} documents", results.len(), chunk.len()),
+            ));
         }
         for r in results {
             let sent_id = ids.next().unwrap_or_default();
@@ -284,8 +297,10 @@ pub(crate) async fn delete(db: &Database, plan: &Delete, params: &[Value], sql: 
         let id = doc.get("_id").cloned().unwrap_or(Value::Null);
         let rev = doc.get("_rev").cloned().unwrap_or(Value::Null);
         ids.push(id.as_str().unwrap_or_default().to_string());
-        bodies.push(serde_json::to_vec(&serde_json::json!({ "_id": id, "_rev": rev, "_deleted": true })).expect("writing JSON to memory"));
+        bodies.push(
+            serde_json::to_vec(&serde_json::json!({ "_id": id, "_rev": rev, "_deleted": true }))
+                .expect("writing JSON to memory"),
+        );
     }
     bulk_write(db, bodies, ids).await
 }
-

@@ -14,7 +14,9 @@ mod query;
 mod rows;
 mod write;
 
-pub use client::{encode_segment, index_name, validate_db_name, Database, ServerInfo, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_BATCH};
+pub use client::{
+    encode_segment, index_name, validate_db_name, Database, ServerInfo, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_BATCH,
+};
 pub use error::{Error, Result};
 pub use ids::new_id;
 pub use query::{Command, Prepared, Query};

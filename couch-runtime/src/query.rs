@@ -32,13 +32,12 @@ impl Prepared {
     }
 
     pub(crate) fn plan(&self) -> Result<&Plan> {
-        self.plan
-            .get_or_init(|| serde_json::from_str(self.plan_json).map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|e| Error::Invalid {
+        self.plan.get_or_init(|| serde_json::from_str(self.plan_json).map_err(|e| e.to_string())).as_ref().map_err(
+            |e| Error::Invalid {
                 what: "compiled query",
                 message: format!("{e} (couch-macros and couch-runtime versions differ?)"),
-            })
+            },
+        )
     }
 }
 
@@ -74,7 +73,9 @@ impl<R: DeserializeOwned> Query<R> {
             Plan::Select(s) => {
                 let sel = s.selector.render_string(&self.params).map_err(exec::render_error)?;
                 Ok(match &s.fields {
-                    Some(f) => format!(r#"{{"selector":{sel},"fields":{}}}"#, serde_json::to_string(f).unwrap_or_default()),
+                    Some(f) => {
+                        format!(r#"{{"selector":{sel},"fields":{}}}"#, serde_json::to_string(f).unwrap_or_default())
+                    }
                     None => format!(r#"{{"selector":{sel}}}"#),
                 })
             }
@@ -137,7 +138,9 @@ impl Command {
             Plan::Insert(i) => exec::insert(db, i, &self.params).await,
             Plan::Update(u) => exec::update(db, u, &self.params, sql).await,
             Plan::Delete(d) => exec::delete(db, d, &self.params, sql).await,
-            Plan::Select(_) => Err(Error::Invalid { what: "statement", message: "a SELECT is fetched, not executed".into() }),
+            Plan::Select(_) => {
+                Err(Error::Invalid { what: "statement", message: "a SELECT is fetched, not executed".into() })
+            }
         }
     }
 }

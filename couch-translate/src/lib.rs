@@ -23,7 +23,7 @@ pub mod template;
 mod translate;
 
 pub use error::{TranslateError, TranslateErrors};
-pub use plan::{Count, Delete, Insert, ParamUse, ParamUsage, Plan, Projected, Select, SortKey, Translation, Update};
+pub use plan::{Count, Delete, Insert, ParamUsage, ParamUse, Plan, Projected, Select, SortKey, Translation, Update};
 pub use schema::{Column, ColumnType, Kind, Schema};
 pub use template::{RenderError, Tmpl};
 pub use translate::{table_of, translate};

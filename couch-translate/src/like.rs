@@ -43,11 +43,7 @@ pub fn like_to_regex(pattern: &str, escape: Option<char>, negated: bool) -> Resu
             push_literal(&mut body, c);
         }
     }
-    Ok(if negated {
-        format!(r"^(?!{body}(?![\s\S]))")
-    } else {
-        format!(r"^{body}(?![\s\S])")
-    })
+    Ok(if negated { format!(r"^(?!{body}(?![\s\S]))") } else { format!(r"^{body}(?![\s\S])") })
 }
 
 fn push_literal(out: &mut String, c: char) {

@@ -23,14 +23,21 @@ pub enum Tmpl {
     /// The bound value of parameter `n`.
     Param(usize),
     /// A string parameter used as a `LIKE` pattern, rendered as a regex.
-    LikeParam { index: usize, negated: bool, escape: Option<char> },
+    LikeParam {
+        index: usize,
+        negated: bool,
+        escape: Option<char>,
+    },
     /// The Mango `$type` name of parameter `n`'s value.
     TypeOf(usize),
     /// An `IN` list: parameters bound to NULL are left out (they never match).
     InList(Vec<Tmpl>),
     /// A selector that matches nothing when any of `params` is NULL
     /// (SQL: a comparison with NULL is never true).
-    Guard { params: Vec<usize>, inner: Box<Tmpl> },
+    Guard {
+        params: Vec<usize>,
+        inner: Box<Tmpl>,
+    },
 }
 
 /// Why a template could not be rendered with the given parameters.

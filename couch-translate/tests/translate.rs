@@ -39,7 +39,10 @@ fn comparisons_carry_type_guards() {
         selector("SELECT name FROM users WHERE age >= ? AND active = true", &[json!(18)]),
         json!({"type": "users", "age": {"$type": "number", "$gte": 18}, "active": {"$eq": true}})
     );
-    assert_eq!(selector("SELECT * FROM users WHERE 18 < age", &[]), json!({"type": "users", "age": {"$type": "number", "$gt": 18}}));
+    assert_eq!(
+        selector("SELECT * FROM users WHERE 18 < age", &[]),
+        json!({"type": "users", "age": {"$type": "number", "$gt": 18}})
+    );
 }
 
 #[test]
@@ -134,7 +137,8 @@ fn insert_rows_carry_type() {
     let t = ok("INSERT INTO users (name, age, email, active) VALUES (?, ?, ?, ?), ('Bo', 17, NULL, false)");
     let Plan::Insert(i) = t.plan else { panic!() };
     let p = [json!("Al"), json!(30), json!("a@x"), json!(true)];
-    let docs: Vec<Value> = i.rows.iter().map(|r| serde_json::from_str(&r.render_string(&p).unwrap()).unwrap()).collect();
+    let docs: Vec<Value> =
+        i.rows.iter().map(|r| serde_json::from_str(&r.render_string(&p).unwrap()).unwrap()).collect();
     assert_eq!(docs[0], json!({"type": "users", "name": "Al", "age": 30, "email": "a@x", "active": true}));
     assert_eq!(docs[1], json!({"type": "users", "name": "Bo", "age": 17, "email": null, "active": false}));
 }

@@ -26,7 +26,10 @@ async fn insert_then_select_reads_back_every_field() {
     let all = couch_sql!("SELECT * FROM users ORDER BY age").fetch_all(&db).await.unwrap();
     assert_eq!(all.len(), 3);
     let alice = &all[1];
-    assert_eq!((alice.name.as_str(), alice.age, alice.email.as_deref(), alice.active), ("Alice", 30, Some("a@example.com"), true));
+    assert_eq!(
+        (alice.name.as_str(), alice.age, alice.email.as_deref(), alice.active),
+        ("Alice", 30, Some("a@example.com"), true)
+    );
     assert!(alice.id.is_some() && alice.rev.as_deref().is_some_and(|r| r.starts_with("1-")));
     assert_eq!(all[0].email, None, "NULL was stored for Bo");
     let ages: Vec<i64> = all.iter().map(|u| u.age).collect();
@@ -36,10 +39,11 @@ async fn insert_then_select_reads_back_every_field() {
 #[tokio::test]
 async fn multi_row_insert_returns_ids_and_revs() {
     let db = fresh_db("ids").await;
-    let r = couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('u1', 'A', 1, true), ('u/2 +é', 'B', 2, false)")
-        .execute(&db)
-        .await
-        .unwrap();
+    let r =
+        couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('u1', 'A', 1, true), ('u/2 +é', 'B', 2, false)")
+            .execute(&db)
+            .await
+            .unwrap();
     let written: Vec<(&str, &str)> = r.written().collect();
     assert_eq!(written.len(), 2);
     assert_eq!(written[0].0, "u1");
@@ -47,7 +51,10 @@ async fn multi_row_insert_returns_ids_and_revs() {
     let b = couch_sql!("SELECT name FROM users WHERE _id = ?", "u/2 +é").fetch_one(&db).await.unwrap();
     assert_eq!(b.name, "B");
     // The same id again conflicts, and the conflict is reported, not dropped.
-    let again = couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('u1', 'A2', 9, true)").execute(&db).await.unwrap();
+    let again = couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('u1', 'A2', 9, true)")
+        .execute(&db)
+        .await
+        .unwrap();
     assert_eq!(again.rows_affected(), 0);
     assert!(again.outcomes()[0].is_conflict());
     assert!(matches!(again.check(), Err(Error::Conflict { id: Some(id), .. }) if id == "u1"));
@@ -95,7 +102,8 @@ async fn delete_removes_matching_documents_only() {
 async fn cached_rows_iterate_by_reference_and_by_value() {
     let db = fresh_db("iter").await;
     seed(&db).await;
-    let rows = couch_sql!("SELECT name, age FROM users WHERE age >= ? ORDER BY age DESC", 18).fetch_all(&db).await.unwrap();
+    let rows =
+        couch_sql!("SELECT name, age FROM users WHERE age >= ? ORDER BY age DESC", 18).fetch_all(&db).await.unwrap();
     assert_eq!(rows.len(), 2);
     assert!(!rows.is_empty());
     assert_eq!(rows.first().map(|r| r.age), Some(45));

@@ -24,9 +24,13 @@ async fn order_by_works_on_a_fresh_database() {
     // The first sorted query creates the index it needs; the second reuses it.
     let asc = couch_sql!("SELECT name FROM users ORDER BY name").fetch_all(&db).await.unwrap();
     assert_eq!(names(&asc, |r| &r.name), "abcdef");
-    let desc = couch_sql!("SELECT name, age FROM users WHERE age >= ? ORDER BY age DESC", 20).fetch_all(&db).await.unwrap();
+    let desc =
+        couch_sql!("SELECT name, age FROM users WHERE age >= ? ORDER BY age DESC", 20).fetch_all(&db).await.unwrap();
     assert_eq!(desc.iter().map(|r| r.age).collect::<Vec<_>>(), [50, 40, 30, 30, 20]);
-    let again = couch_sql!("SELECT name FROM users WHERE active = true ORDER BY age DESC, name DESC").fetch_all(&db).await.unwrap();
+    let again = couch_sql!("SELECT name FROM users WHERE active = true ORDER BY age DESC, name DESC")
+        .fetch_all(&db)
+        .await
+        .unwrap();
     assert_eq!(names(&again, |r| &r.name), "efba");
 }
 
@@ -36,7 +40,8 @@ async fn mixed_directions_are_finished_by_the_runtime() {
     seed_users(&db).await;
     let rows = couch_sql!("SELECT name, age FROM users ORDER BY age DESC, name ASC").fetch_all(&db).await.unwrap();
     assert_eq!(names(&rows, |r| &r.name), "edcfba");
-    let page = couch_sql!("SELECT name FROM users ORDER BY age ASC, name DESC LIMIT 3 OFFSET 1").fetch_all(&db).await.unwrap();
+    let page =
+        couch_sql!("SELECT name FROM users ORDER BY age ASC, name DESC LIMIT 3 OFFSET 1").fetch_all(&db).await.unwrap();
     assert_eq!(names(&page, |r| &r.name), "bfc");
 }
 
@@ -63,7 +68,10 @@ async fn limit_and_offset() {
 #[tokio::test]
 async fn order_by_a_nullable_column_keeps_null_and_absent_rows() {
     let db = fresh_db("order_null").await;
-    couch_sql!("INSERT INTO items (label, c) VALUES ('a', 'Oslo'), ('b', NULL), ('d', 'Lima'), ('e', 'Bergen')").execute(&db).await.unwrap();
+    couch_sql!("INSERT INTO items (label, c) VALUES ('a', 'Oslo'), ('b', NULL), ('d', 'Lima'), ('e', 'Bergen')")
+        .execute(&db)
+        .await
+        .unwrap();
     couch_sql!("INSERT INTO items (label) VALUES ('c')").execute(&db).await.unwrap();
     let asc = couch_sql!("SELECT label, c FROM items ORDER BY c").fetch_all(&db).await.unwrap();
     assert_eq!(asc.len(), 5, "rows without the field are not dropped");

@@ -47,7 +47,8 @@ async fn a_query_without_limit_returns_every_row() {
     let sorted = couch_sql!("SELECT age FROM users ORDER BY age DESC").fetch_all(&small).await.unwrap();
     assert_eq!(sorted.len(), 3000);
     assert!(sorted.windows(2).all(|w| w[0].age > w[1].age));
-    let window = couch_sql!("SELECT age FROM users ORDER BY age LIMIT 1500 OFFSET 1000").fetch_all(&small).await.unwrap();
+    let window =
+        couch_sql!("SELECT age FROM users ORDER BY age LIMIT 1500 OFFSET 1000").fetch_all(&small).await.unwrap();
     assert_eq!(window.first().map(|r| r.age), Some(1000));
     assert_eq!(window.last().map(|r| r.age), Some(2499));
     assert_eq!(window.len(), 1500);

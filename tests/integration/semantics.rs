@@ -89,7 +89,11 @@ async fn string_parameters_are_data_never_structure() {
     let all = couch_sql!("SELECT label FROM items").fetch_all(&db).await.unwrap();
     assert_eq!(all.len(), hostile.len() + 1);
     assert!(all.iter().all(|r| r.label != "?" || hostile.contains(&"?")));
-    let n = couch_sql!("UPDATE items SET c = ? WHERE label = ?", "' OR 1=1 --", "plain").execute(&db).await.unwrap().rows_affected();
+    let n = couch_sql!("UPDATE items SET c = ? WHERE label = ?", "' OR 1=1 --", "plain")
+        .execute(&db)
+        .await
+        .unwrap()
+        .rows_affected();
     assert_eq!(n, 1);
     let plain = couch_sql!("SELECT c FROM items WHERE label = 'plain'").fetch_one(&db).await.unwrap();
     assert_eq!(plain.c.as_deref(), Some("' OR 1=1 --"));

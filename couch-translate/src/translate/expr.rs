@@ -127,12 +127,27 @@ impl CmpOp {
 #[derive(Debug, Clone, PartialEq)]
 enum Test {
     Cmp(CmpOp, Operand),
-    In { negated: bool, items: Vec<Operand> },
-    Between { negated: bool, low: Operand, high: Operand },
-    Like { negated: bool, pattern: Operand, escape: Option<char> },
-    IsNull { negated: bool },
+    In {
+        negated: bool,
+        items: Vec<Operand>,
+    },
+    Between {
+        negated: bool,
+        low: Operand,
+        high: Operand,
+    },
+    Like {
+        negated: bool,
+        pattern: Operand,
+        escape: Option<char>,
+    },
+    IsNull {
+        negated: bool,
+    },
     /// The field is present (any value, null included).
-    Exists { negated: bool },
+    Exists {
+        negated: bool,
+    },
 }
 
 /// A condition on one column.
@@ -269,16 +284,18 @@ fn guarded(params: Vec<usize>, inner: Tmpl) -> Tmpl {
 
 fn atom_mango(a: &Atom) -> Tmpl {
     let f = mango_field(&a.field);
-    let cond = |ops: Vec<(&str, Tmpl)>| obj1(&f, Tmpl::Object(ops.into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
+    let cond =
+        |ops: Vec<(&str, Tmpl)>| obj1(&f, Tmpl::Object(ops.into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
     match &a.test {
         Test::Cmp(CmpOp::Eq, v) => guarded(v.param().into_iter().collect(), cond(vec![("$eq", v.tmpl())])),
-        Test::Cmp(op, v) => guarded(
-            v.param().into_iter().collect(),
-            cond(vec![("$type", type_guard(a, v)), (op.mango(), v.tmpl())]),
-        ),
-        Test::In { negated: false, items } => cond(vec![("$in", Tmpl::InList(items.iter().map(Operand::tmpl).collect()))]),
+        Test::Cmp(op, v) => {
+            guarded(v.param().into_iter().collect(), cond(vec![("$type", type_guard(a, v)), (op.mango(), v.tmpl())]))
+        }
+        Test::In { negated: false, items } => {
+            cond(vec![("$in", Tmpl::InList(items.iter().map(Operand::tmpl).collect()))])
+        }
         Test::In { negated: true, items } => {
-            if items.iter().any(|i| *i == Operand::Lit(Lit::Null)) {
+            if items.contains(&Operand::Lit(Lit::Null)) {
                 // `x NOT IN (…, NULL)` is never true in SQL.
                 return never();
             }
@@ -370,7 +387,11 @@ impl Cx<'_> {
                 let col = self.cond_column(expr)?;
                 let items: Vec<Option<Operand>> = list.iter().map(|i| self.operand(i, &col, Use::Compare)).collect();
                 let items: Option<Vec<Operand>> = items.into_iter().collect();
-                Some(Cond::atom(Atom { field: col.field, ty: col.ty, test: Test::In { negated: *negated, items: items? } }))
+                Some(Cond::atom(Atom {
+                    field: col.field,
+                    ty: col.ty,
+                    test: Test::In { negated: *negated, items: items? },
+                }))
             }
             Expr::In { .. } | Expr::Exists { .. } | Expr::Subquery(_) => {
                 self.error(subquery_message(), Some(e.span()));
@@ -384,7 +405,11 @@ impl Cx<'_> {
                     self.error("BETWEEN with NULL is never true in SQL: give both bounds as values", Some(e.span()));
                     return None;
                 }
-                Some(Cond::atom(Atom { field: col.field, ty: col.ty, test: Test::Between { negated: *negated, low, high } }))
+                Some(Cond::atom(Atom {
+                    field: col.field,
+                    ty: col.ty,
+                    test: Test::Between { negated: *negated, low, high },
+                }))
             }
             Expr::Like { negated, any, expr, pattern, escape_char } => {
                 if *any {
@@ -395,7 +420,12 @@ impl Cx<'_> {
                 if let Some(ty) = &col.ty {
                     if ty.kind != Kind::Text {
                         self.error(
-                            format!("LIKE needs a string column, but `{}` is {} (`{}`)", col.name, ty.kind.describe(), ty.rust),
+                            format!(
+                                "LIKE needs a string column, but `{}` is {} (`{}`)",
+                                col.name,
+                                ty.kind.describe(),
+                                ty.rust
+                            ),
                             Some(expr.span()),
                         );
                         return None;
@@ -415,12 +445,19 @@ impl Cx<'_> {
                             Operand::Lit(Lit::Str(s))
                         }
                         _ => {
-                            self.error("the LIKE pattern must be a string such as 'Al%' or a `?` parameter", Some(p.span()));
+                            self.error(
+                                "the LIKE pattern must be a string such as 'Al%' or a `?` parameter",
+                                Some(p.span()),
+                            );
                             return None;
                         }
                     },
                 };
-                Some(Cond::atom(Atom { field: col.field, ty: col.ty, test: Test::Like { negated: *negated, pattern, escape } }))
+                Some(Cond::atom(Atom {
+                    field: col.field,
+                    ty: col.ty,
+                    test: Test::Like { negated: *negated, pattern, escape },
+                }))
             }
             Expr::ILike { .. } => {
                 self.error(
@@ -440,12 +477,22 @@ impl Cx<'_> {
                 match &col.ty {
                     Some(ty) if ty.kind != Kind::Bool => {
                         self.error(
-                            format!("`{}` is {} (`{}`), not a condition: compare it with a value, e.g. `{} = ?`", col.name, ty.kind.describe(), ty.rust, col.name),
+                            format!(
+                                "`{}` is {} (`{}`), not a condition: compare it with a value, e.g. `{} = ?`",
+                                col.name,
+                                ty.kind.describe(),
+                                ty.rust,
+                                col.name
+                            ),
                             Some(e.span()),
                         );
                         None
                     }
-                    _ => Some(Cond::atom(Atom { field: col.field, ty: col.ty, test: Test::Cmp(CmpOp::Eq, Operand::Lit(Lit::Bool(true))) })),
+                    _ => Some(Cond::atom(Atom {
+                        field: col.field,
+                        ty: col.ty,
+                        test: Test::Cmp(CmpOp::Eq, Operand::Lit(Lit::Bool(true))),
+                    })),
                 }
             }
             Expr::Value(v) if v.value == Value::Boolean(true) => Some(Cond::True),
@@ -455,7 +502,10 @@ impl Cx<'_> {
                 None
             }
             other => {
-                self.error(format!("`{other}` is not supported in WHERE: it has no Mango equivalent"), Some(other.span()));
+                self.error(
+                    format!("`{other}` is not supported in WHERE: it has no Mango equivalent"),
+                    Some(other.span()),
+                );
                 None
             }
         }
@@ -549,7 +599,10 @@ impl Cx<'_> {
                 } else if let Expr::Function(f) = e {
                     self.error(function_message(&f.name.to_string()), Some(e.span()));
                 } else {
-                    self.error(format!("`{e}` is not a value: use a literal ('text', 42, 1.5, TRUE, NULL) or a `?` parameter"), Some(e.span()));
+                    self.error(
+                        format!("`{e}` is not a value: use a literal ('text', 42, 1.5, TRUE, NULL) or a `?` parameter"),
+                        Some(e.span()),
+                    );
                 }
                 return None;
             }
@@ -559,7 +612,13 @@ impl Cx<'_> {
                 let verb = if usage == Use::Store { "stored in" } else { "compared with" };
                 let null_hint = if lit == Lit::Null { " (NULL needs an Option<…> field in the model)" } else { "" };
                 self.error(
-                    format!("{} cannot be {verb} column `{}`, which is {} (`{}`){null_hint}", lit.describe(), col.name, ty.kind.describe(), ty.rust),
+                    format!(
+                        "{} cannot be {verb} column `{}`, which is {} (`{}`){null_hint}",
+                        lit.describe(),
+                        col.name,
+                        ty.kind.describe(),
+                        ty.rust
+                    ),
                     Some(e.span()),
                 );
                 return None;
@@ -604,7 +663,9 @@ impl Cx<'_> {
                 Value::DoubleQuotedString(s) => {
                     // GenericDialect reads "x" as a string; SQL reserves it for names. Say so.
                     self.error(
-                        format!("\"{s}\" is written with double quotes: in SQL, text values take single quotes ('{s}')"),
+                        format!(
+                            "\"{s}\" is written with double quotes: in SQL, text values take single quotes ('{s}')"
+                        ),
                         Some(v.span),
                     );
                     None

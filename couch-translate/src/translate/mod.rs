@@ -6,7 +6,7 @@ mod select;
 mod write;
 
 use crate::error::{TranslateError, TranslateErrors};
-use crate::plan::{ParamUse, ParamUsage, Translation};
+use crate::plan::{ParamUsage, ParamUse, Translation};
 use crate::schema::{Column, ColumnType, Schema};
 use sqlparser::ast::{Expr, ObjectName, ObjectNamePart, Spanned, Statement};
 use sqlparser::dialect::GenericDialect;
@@ -48,11 +48,14 @@ pub fn table_of(sql: &str) -> Result<String, TranslateErrors> {
     };
     match name {
         Some(n) => simple_name(&n).map_err(Into::into),
-        None => Err(TranslateError::new(
-            "the statement must name exactly one table (`FROM users`, `INSERT INTO users`, `UPDATE users`)",
-            loc(statement.span()),
-        )
-        .into()),
+        // Translating without a schema explains what is wrong (UNION, a subquery in FROM, …).
+        None => Err(translate(sql, None).err().unwrap_or_else(|| {
+            TranslateError::new(
+                "the statement must name exactly one table (`FROM users`, `INSERT INTO users`, `UPDATE users`)",
+                loc(statement.span()),
+            )
+            .into()
+        })),
     }
 }
 
@@ -60,7 +63,8 @@ fn parse_one(sql: &str) -> Result<Statement, TranslateErrors> {
     let mut statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(syntax_error)?;
     match statements.len() {
         1 => Ok(statements.remove(0)),
-        0 => Err(TranslateError::new("the SQL text is empty: write one statement such as `SELECT * FROM users`", None).into()),
+        0 => Err(TranslateError::new("the SQL text is empty: write one statement such as `SELECT * FROM users`", None)
+            .into()),
         _ => Err(TranslateError::new(
             "write one statement per query: separate statements cannot be run together on CouchDB",
             loc(statements[1].span()),
@@ -83,6 +87,7 @@ fn syntax_error(e: ParserError) -> TranslateErrors {
             let col = parts.next().and_then(|c| c.trim().parse().ok());
             (text[..at].to_string(), line.zip(col))
         }
+        None if text.ends_with("found: EOF") => (format!("{text} (at the end of the SQL text)"), None),
         None => (text, None),
     };
     TranslateError::new(format!("SQL syntax error: {message}"), location).into()
@@ -93,7 +98,11 @@ fn unsupported_statement(s: &Statement) -> String {
     let head: Vec<&str> = text.split_whitespace().take(2).collect();
     let head = head.join(" ");
     let upper = head.to_uppercase();
-    if upper.starts_with("CREATE") || upper.starts_with("ALTER") || upper.starts_with("DROP") || upper.starts_with("TRUNCATE") {
+    if upper.starts_with("CREATE")
+        || upper.starts_with("ALTER")
+        || upper.starts_with("DROP")
+        || upper.starts_with("TRUNCATE")
+    {
         format!(
             "`{head}` is not supported: a CouchDB \"table\" is the set of documents whose `type` field names it, \
              so there is no schema to create or alter; declare a table with #[derive(CouchRow)] and #[couch(table = \"...\")]"
@@ -116,7 +125,9 @@ fn simple_name(n: &ObjectName) -> Result<String, TranslateError> {
     match n.0.as_slice() {
         [ObjectNamePart::Identifier(id)] => Ok(id.value.clone()),
         _ => Err(TranslateError::new(
-            format!("`{n}` is not a table name: CouchDB tables have no schema or database prefix; write just the table"),
+            format!(
+                "`{n}` is not a table name: CouchDB tables have no schema or database prefix; write just the table"
+            ),
             loc(n.span()),
         )),
     }
@@ -161,16 +172,18 @@ impl<'s> Cx<'s> {
         for (i, p) in self.params.iter().enumerate() {
             if p.is_none() && self.errors.is_empty() {
                 self.errors.push(TranslateError::new(
-                    format!("parameter {} (`?`) cannot stand here: parameters are values, never names or keywords", i + 1),
+                    format!(
+                        "parameter {} (`?`) cannot stand here: parameters are values, never names or keywords",
+                        i + 1
+                    ),
                     Some(self.placeholders[i]),
                 ));
             }
         }
         match plan {
-            Some(plan) if self.errors.is_empty() => Ok(Translation {
-                plan,
-                params: self.params.into_iter().map(|p| p.expect("checked above")).collect(),
-            }),
+            Some(plan) if self.errors.is_empty() => {
+                Ok(Translation { plan, params: self.params.into_iter().map(|p| p.expect("checked above")).collect() })
+            }
             _ => {
                 if self.errors.is_empty() {
                     self.errors.push(TranslateError::new("the statement could not be translated", None));
@@ -240,7 +253,9 @@ impl<'s> Cx<'s> {
         };
         let name = ident.value.as_str();
         match self.schema {
-            None => Some(ResolvedColumn { name: name.to_string(), field: name.to_string(), ty: None, span: ident.span }),
+            None => {
+                Some(ResolvedColumn { name: name.to_string(), field: name.to_string(), ty: None, span: ident.span })
+            }
             Some(s) => match s.column(name) {
                 Some(Column { name, field, ty }) => Some(ResolvedColumn {
                     name: name.clone(),

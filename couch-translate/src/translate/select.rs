@@ -97,10 +97,17 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
     if !s.named_window.is_empty() || s.qualify.is_some() {
         cx.error("window functions are not supported by Mango", Some(s.span()));
     }
-    if !s.lateral_views.is_empty() || s.prewhere.is_some() || !s.connect_by.is_empty() || !s.cluster_by.is_empty()
-        || !s.distribute_by.is_empty() || !s.sort_by.is_empty()
+    if !s.lateral_views.is_empty()
+        || s.prewhere.is_some()
+        || !s.connect_by.is_empty()
+        || !s.cluster_by.is_empty()
+        || !s.distribute_by.is_empty()
+        || !s.sort_by.is_empty()
     {
-        cx.error("this SELECT clause is not supported: write SELECT … FROM … [WHERE …] [ORDER BY …] [LIMIT …] [OFFSET …]", Some(s.span()));
+        cx.error(
+            "this SELECT clause is not supported: write SELECT … FROM … [WHERE …] [ORDER BY …] [LIMIT …] [OFFSET …]",
+            Some(s.span()),
+        );
     }
 
     let projection = projection(cx, &s.projection);
@@ -136,9 +143,8 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
         }
         fields.iter().map(|f| mango_field(f)).collect()
     });
-    let index = (server_sort && !order_by.is_empty()).then(|| {
-        std::iter::once("type".to_string()).chain(order_by.iter().map(|k| mango_field(&k.field))).collect()
-    });
+    let index = (server_sort && !order_by.is_empty())
+        .then(|| std::iter::once("type".to_string()).chain(order_by.iter().map(|k| mango_field(&k.field))).collect());
     Some(Select {
         selector: table_selector(&table, cond),
         table,
@@ -168,7 +174,10 @@ fn projection(cx: &mut Cx, items: &[SelectItem]) -> Option<Option<Vec<Projected>
                 continue;
             }
             other => {
-                cx.error(format!("`{other}` is not supported in SELECT: list columns of the table"), Some(other.span()));
+                cx.error(
+                    format!("`{other}` is not supported in SELECT: list columns of the table"),
+                    Some(other.span()),
+                );
                 ok = false;
                 continue;
             }
@@ -190,7 +199,10 @@ fn projection(cx: &mut Cx, items: &[SelectItem]) -> Option<Option<Vec<Projected>
         };
         let name = alias.map(|a| a.value.clone()).unwrap_or_else(|| col.name.clone());
         if out.iter().any(|p| p.name == name) {
-            cx.error(format!("the column `{name}` is selected twice: give one of them another name with AS"), Some(expr.span()));
+            cx.error(
+                format!("the column `{name}` is selected twice: give one of them another name with AS"),
+                Some(expr.span()),
+            );
             ok = false;
             continue;
         }
@@ -216,7 +228,10 @@ fn order_by(cx: &mut Cx, q: &Query) -> Option<(Vec<SortKey>, bool)> {
         let Some(col) = (if is_column(&e.expr) {
             cx.column(&e.expr)
         } else {
-            cx.error(format!("ORDER BY `{}`: Mango sorts by fields, so ORDER BY takes columns of the table", e.expr), Some(e.expr.span()));
+            cx.error(
+                format!("ORDER BY `{}`: Mango sorts by fields, so ORDER BY takes columns of the table", e.expr),
+                Some(e.expr.span()),
+            );
             None
         }) else {
             ok = false;

@@ -36,7 +36,10 @@ pub(super) fn insert(cx: &mut Cx, i: &sqlparser::ast::Insert) -> Option<Insert> 
     };
     cx.set_table(name);
     if i.on.is_some() || i.returning.is_some() || i.or.is_some() || i.ignore || i.replace_into {
-        cx.error("this INSERT clause is not supported: write INSERT INTO table (columns) VALUES (…), (…)", Some(i.span()));
+        cx.error(
+            "this INSERT clause is not supported: write INSERT INTO table (columns) VALUES (…), (…)",
+            Some(i.span()),
+        );
     }
     if i.columns.is_empty() {
         cx.error("INSERT must list its columns: INSERT INTO users (name, age) VALUES (?, ?)", Some(i.span()));
@@ -146,7 +149,10 @@ pub(super) fn update(cx: &mut Cx, u: &sqlparser::ast::Update) -> Option<Update> 
         let Some(col) = cx.column(&target) else { continue };
         if col.field.starts_with('_') {
             cx.error(
-                format!("`{}` cannot be changed: CouchDB sets `_rev` on every write, and a document's `_id` is permanent", col.name),
+                format!(
+                    "`{}` cannot be changed: CouchDB sets `_rev` on every write, and a document's `_id` is permanent",
+                    col.name
+                ),
                 Some(col.span),
             );
             continue;
@@ -166,7 +172,8 @@ pub(super) fn delete(cx: &mut Cx, d: &sqlparser::ast::Delete) -> Option<Delete> 
         return None;
     };
     cx.set_table(&name);
-    if d.using.is_some() || d.returning.is_some() || !d.order_by.is_empty() || d.limit.is_some() || !d.tables.is_empty() {
+    if d.using.is_some() || d.returning.is_some() || !d.order_by.is_empty() || d.limit.is_some() || !d.tables.is_empty()
+    {
         cx.error("DELETE supports FROM and WHERE only (no USING, RETURNING, ORDER BY or LIMIT)", Some(d.span()));
     }
     let cond = where_cond(cx, d.selection.as_ref())?;

@@ -1,0 +1,16 @@
+use couch_sql::{couch_sql, CouchRow};
+
+#[derive(CouchRow, Debug)]
+#[couch(table = "users")]
+struct User {
+    #[couch(id)]
+    id: Option<String>,
+    name: String,
+    age: i64,
+    email: Option<String>,
+    active: bool,
+}
+
+fn main() {
+    let _ = couch_sql!("SELECT name FROM users WHERE age > ?", 18, "extra");
+}

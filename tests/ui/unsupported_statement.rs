@@ -1,0 +1,17 @@
+use couch_sql::{couch_sql, CouchRow};
+
+#[derive(CouchRow, Debug)]
+#[couch(table = "users")]
+struct User {
+    #[couch(id)]
+    id: Option<String>,
+    name: String,
+    age: i64,
+    email: Option<String>,
+    active: bool,
+}
+
+fn main() {
+    let _ = couch_sql!("SELECT name FROM users UNION SELECT name FROM users");
+    let _ = couch_sql!("CREATE TABLE users (name TEXT)");
+}
