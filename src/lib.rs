@@ -20,6 +20,7 @@
 //!     email: Option<String>,
 //! }
 //!
+//! # fn main() {}
 //! # async fn demo() -> couch_sql::Result<()> {
 //! let db = Database::connect("http://127.0.0.1:5984/shop").await?;
 //! db.create_if_missing().await?;
@@ -32,6 +33,9 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! Models are declared at module level: the derive puts a hidden module named
+//! after the table next to the struct, and queries find the table through it.
 //!
 //! A table is the set of documents whose `type` field equals the table name;
 //! a NULL column is a field that is missing or `null`; `LIKE` becomes an
