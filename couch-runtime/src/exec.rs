@@ -93,57 +93,102 @@ fn is_missing_index(e: &Error) -> bool {
 /// Always sends an explicit `limit` (CouchDB stops at 25 otherwise). Follows
 /// the `bookmark` when the server gives one, else pages with `skip`. Stops
 /// when a page comes back short: a bookmark alone does not mean more rows.
-async fn fetch_pages<T: DeserializeOwned>(
-    db: &Database,
-    req: &FindRequest,
+pub(crate) struct Pager {
+    db: Database,
+    req: FindRequest,
     limit: Option<u64>,
     offset: u64,
-    sql: &str,
-) -> Result<Vec<T>> {
-    if let Some(index) = &req.index {
-        db.ensure_index(index, false).await?;
-    }
-    let page = db.page_size as u64;
-    let mut out: Vec<T> = Vec::new();
-    let mut bookmark: Option<String> = None;
-    let mut warned = false;
-    loop {
-        let want = limit.map_or(page, |l| l.saturating_sub(out.len() as u64).min(page));
-        if want == 0 {
-            break;
+    page_size: u64,
+    fetched: u64,
+    bookmark: Option<String>,
+    done: bool,
+    index_ready: bool,
+    warned: bool,
+    sql: &'static str,
+}
+
+impl Pager {
+    fn new(db: &Database, req: FindRequest, limit: Option<u64>, offset: u64, page_size: usize, sql: &'static str) -> Self {
+        Pager {
+            db: db.clone(),
+            req,
+            limit,
+            offset,
+            page_size: page_size.max(1) as u64,
+            fetched: 0,
+            bookmark: None,
+            done: false,
+            index_ready: false,
+            warned: false,
+            sql,
         }
-        let body = req.body(want, offset + out.len() as u64, bookmark.as_deref());
-        let bytes = match db.send(Method::POST, "_find", Some(body.clone())).await {
-            Err(e) if req.index.is_some() && is_missing_index(&e) => {
+    }
+
+    /// The next page of rows, or `None` when every row has been read.
+    pub(crate) async fn next_page<T: DeserializeOwned>(&mut self) -> Result<Option<Vec<T>>> {
+        let want = self.limit.map_or(self.page_size, |l| l.saturating_sub(self.fetched).min(self.page_size));
+        if self.done || want == 0 {
+            self.done = true;
+            return Ok(None);
+        }
+        if let (Some(index), false) = (&self.req.index, self.index_ready) {
+            self.db.ensure_index(index, false).await?;
+            self.index_ready = true;
+        }
+        let body = self.req.body(want, self.offset + self.fetched, self.bookmark.as_deref());
+        let bytes = match self.db.send(Method::POST, "_find", Some(body.clone())).await {
+            Err(e) if self.req.index.is_some() && is_missing_index(&e) => {
                 // The index was deleted behind our back: make it again, once.
-                db.ensure_index(req.index.as_deref().unwrap_or_default(), true).await?;
-                db.send(Method::POST, "_find", Some(body)).await?
+                self.db.ensure_index(self.req.index.as_deref().unwrap_or_default(), true).await?;
+                self.db.send(Method::POST, "_find", Some(body)).await?
             }
             other => other?,
         };
-        let page_rows = decode_page::<T>(&bytes)?;
-        if let (Some(w), false) = (&page_rows.warning, warned) {
-            tracing::warn!(sql, warning = %w, "CouchDB warning");
-            warned = true;
+        let page = decode_page::<T>(&bytes)?;
+        if let (Some(w), false) = (&page.warning, self.warned) {
+            tracing::warn!(sql = self.sql, warning = %w, "CouchDB warning");
+            self.warned = true;
         }
-        let n = page_rows.docs.len() as u64;
-        out.extend(page_rows.docs);
+        let n = page.docs.len() as u64;
+        self.fetched += n;
+        self.bookmark = page.bookmark.filter(|b| !b.is_empty() && b != "nil");
         if n < want {
-            break;
+            self.done = true;
         }
-        bookmark = page_rows.bookmark.filter(|b| !b.is_empty() && b != "nil");
+        Ok(Some(page.docs))
     }
-    Ok(out)
+
+    async fn all<T: DeserializeOwned>(mut self) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        while let Some(page) = self.next_page().await? {
+            if out.is_empty() {
+                out = page;
+            } else {
+                out.extend(page);
+            }
+        }
+        Ok(out)
+    }
 }
 
-/// Runs a SELECT; `cap` bounds the rows wanted (1 for `fetch_one`).
-pub(crate) async fn select<R: DeserializeOwned>(
+/// How a SELECT reads its rows.
+pub(crate) enum Source {
+    /// Page by page from `_find`, in the server's order.
+    Pages(Pager),
+    /// Every match read, sorted here, then OFFSET/LIMIT applied: already in memory.
+    Sorted(Vec<Map<String, Value>>),
+}
+
+/// Plans a SELECT: resolves LIMIT/OFFSET, and reads everything up front when
+/// the runtime has to sort. `cap` bounds the rows wanted (1 for `fetch_one`).
+pub(crate) async fn select_source(
     db: &Database,
     plan: &Select,
     params: &[Value],
     cap: Option<u64>,
-    sql: &str,
-) -> Result<Vec<R>> {
+    page_size: usize,
+    sql: &'static str,
+) -> Result<Source> {
     let mut limit = count(plan.limit, params, "LIMIT")?;
     let offset = count(plan.offset, params, "OFFSET")?.unwrap_or(0);
     if let Some(cap) = cap {
@@ -151,22 +196,36 @@ pub(crate) async fn select<R: DeserializeOwned>(
     }
     if plan.server_sort || plan.order_by.is_empty() {
         let req = FindRequest::new(&plan.selector, params, plan.fields.as_deref(), Some(plan))?;
-        return fetch_pages(db, &req, limit, offset, sql).await;
+        return Ok(Source::Pages(Pager::new(db, req, limit, offset, page_size, sql)));
     }
     // The server cannot sort this (nullable key or mixed directions): read every
     // matching document, sort here, then apply OFFSET and LIMIT.
     let req = FindRequest::new(&plan.selector, params, plan.fields.as_deref(), None)?;
-    let mut docs: Vec<Map<String, Value>> = fetch_pages(db, &req, None, 0, sql).await?;
+    let mut docs: Vec<Map<String, Value>> = Pager::new(db, req, None, 0, page_size, sql).all().await?;
     docs.sort_by(|a, b| compare_docs(a, b, &plan.order_by));
     let take = limit.map_or(usize::MAX, |l| l as usize);
-    docs.into_iter()
-        .skip(offset as usize)
-        .take(take)
-        .map(|d| {
-            let id = d.get("_id").and_then(Value::as_str).map(str::to_owned);
-            serde_json::from_value::<R>(Value::Object(d)).map_err(|e| Error::decode(id, None, e))
-        })
-        .collect()
+    Ok(Source::Sorted(docs.into_iter().skip(offset as usize).take(take).collect()))
+}
+
+/// Decodes a document held as a map (the runtime-sorted path).
+pub(crate) fn decode_map<R: DeserializeOwned>(d: Map<String, Value>) -> Result<R> {
+    let id = d.get("_id").and_then(Value::as_str).map(str::to_owned);
+    serde_json::from_value::<R>(Value::Object(d)).map_err(|e| Error::decode(id, None, e))
+}
+
+/// Runs a SELECT to the end.
+pub(crate) async fn select<R: DeserializeOwned>(
+    db: &Database,
+    plan: &Select,
+    params: &[Value],
+    cap: Option<u64>,
+    page_size: usize,
+    sql: &'static str,
+) -> Result<Vec<R>> {
+    match select_source(db, plan, params, cap, page_size, sql).await? {
+        Source::Pages(p) => p.all().await,
+        Source::Sorted(docs) => docs.into_iter().map(decode_map).collect(),
+    }
 }
 
 /// Every document matching `selector`, whole or with `fields`.
@@ -175,10 +234,10 @@ async fn matching(
     selector: &Tmpl,
     params: &[Value],
     fields: Option<&[String]>,
-    sql: &str,
+    sql: &'static str,
 ) -> Result<Vec<Map<String, Value>>> {
     let req = FindRequest::new(selector, params, fields, None)?;
-    fetch_pages(db, &req, None, 0, sql).await
+    Pager::new(db, req, None, 0, db.page_size, sql).all().await
 }
 
 #[derive(serde::Deserialize)]
@@ -268,7 +327,7 @@ pub(crate) async fn insert(db: &Database, plan: &Insert, params: &[Value]) -> Re
     bulk_write(db, docs, ids).await
 }
 
-pub(crate) async fn update(db: &Database, plan: &Update, params: &[Value], sql: &str) -> Result<ExecuteResult> {
+pub(crate) async fn update(db: &Database, plan: &Update, params: &[Value], sql: &'static str) -> Result<ExecuteResult> {
     let values: Vec<(&str, Value)> = plan
         .set
         .iter()
@@ -288,7 +347,7 @@ pub(crate) async fn update(db: &Database, plan: &Update, params: &[Value], sql: 
     bulk_write(db, bodies, ids).await
 }
 
-pub(crate) async fn delete(db: &Database, plan: &Delete, params: &[Value], sql: &str) -> Result<ExecuteResult> {
+pub(crate) async fn delete(db: &Database, plan: &Delete, params: &[Value], sql: &'static str) -> Result<ExecuteResult> {
     let fields = ["_id".to_string(), "_rev".to_string()];
     let docs = matching(db, &plan.selector, params, Some(&fields), sql).await?;
     let mut bodies = Vec::with_capacity(docs.len());

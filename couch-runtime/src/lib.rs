@@ -4,10 +4,12 @@
 //! Most users depend on the `couch-sql` facade crate, which re-exports what
 //! is public here.
 
+pub mod blocking;
 mod client;
 mod collate;
 mod error;
 mod exec;
+mod executor;
 mod ids;
 pub mod param;
 mod query;
@@ -19,6 +21,7 @@ pub use client::{
 };
 pub use error::{Error, Result};
 pub use ids::new_id;
-pub use query::{Command, Prepared, Query};
+pub use executor::{BoxFuture, Executor};
+pub use query::{Command, Prepared, Query, RowStream};
 pub use rows::Rows;
 pub use write::{DocOutcome, ExecuteResult};

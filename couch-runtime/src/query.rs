@@ -3,6 +3,7 @@
 use crate::client::Database;
 use crate::error::{Error, Result};
 use crate::exec;
+use crate::executor::Executor;
 use crate::rows::Rows;
 use crate::write::ExecuteResult;
 use couch_translate::Plan;
@@ -41,12 +42,17 @@ impl Prepared {
     }
 }
 
+/// A stream of typed rows, read from the server page by page.
+pub type RowStream<R> = std::pin::Pin<Box<dyn futures_core::Stream<Item = Result<R>> + Send>>;
+
 /// A `SELECT` with its parameters bound. Run it with `fetch_all`,
-/// `fetch_one` or `fetch_optional`.
+/// `fetch_one`, `fetch_optional` (on an async or a blocking database), or
+/// stream it with `fetch`.
 #[must_use = "a query does nothing until it is fetched"]
 pub struct Query<R> {
     prepared: &'static Prepared,
     params: Vec<Value>,
+    page_size: Option<usize>,
     _row: PhantomData<fn() -> R>,
 }
 
@@ -56,15 +62,21 @@ impl<R> std::fmt::Debug for Query<R> {
     }
 }
 
-impl<R: DeserializeOwned> Query<R> {
+impl<R: DeserializeOwned + Send + 'static> Query<R> {
     #[doc(hidden)]
     pub fn new(prepared: &'static Prepared, params: Vec<Value>) -> Self {
-        Query { prepared, params, _row: PhantomData }
+        Query { prepared, params, page_size: None, _row: PhantomData }
     }
 
     /// The SQL text of the query.
     pub fn sql(&self) -> &'static str {
         self.prepared.sql
+    }
+
+    /// Rows per `_find` request for this query (default: the database's page size).
+    pub fn page_size(mut self, n: usize) -> Self {
+        self.page_size = Some(n.max(1));
+        self
     }
 
     /// The `_find` request body of the first page, as JSON (for logging and tests).
@@ -73,9 +85,7 @@ impl<R: DeserializeOwned> Query<R> {
             Plan::Select(s) => {
                 let sel = s.selector.render_string(&self.params).map_err(exec::render_error)?;
                 Ok(match &s.fields {
-                    Some(f) => {
-                        format!(r#"{{"selector":{sel},"fields":{}}}"#, serde_json::to_string(f).unwrap_or_default())
-                    }
+                    Some(f) => format!(r#"{{"selector":{sel},"fields":{}}}"#, serde_json::to_string(f).unwrap_or_default()),
                     None => format!(r#"{{"selector":{sel}}}"#),
                 })
             }
@@ -84,25 +94,86 @@ impl<R: DeserializeOwned> Query<R> {
     }
 
     async fn run(self, db: &Database, cap: Option<u64>) -> Result<Vec<R>> {
+        let page_size = self.page_size.unwrap_or(db.page_size);
         match self.prepared.plan()? {
-            Plan::Select(s) => exec::select(db, s, &self.params, cap, self.prepared.sql).await,
+            Plan::Select(s) => exec::select(db, s, &self.params, cap, page_size, self.prepared.sql).await,
             _ => Err(Error::Invalid { what: "query", message: "not a SELECT: use execute()".into() }),
         }
     }
 
     /// Reads every matching row (paging as needed) into memory.
-    pub async fn fetch_all(self, db: &Database) -> Result<Rows<R>> {
-        self.run(db, None).await.map(Rows::new)
+    pub fn fetch_all<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, Rows<R>> {
+        let inner = db.database();
+        db.run(Box::pin(async move { self.run(inner, None).await.map(Rows::new) }))
     }
 
     /// The first row; [`Error::RowNotFound`] if there is none.
-    pub async fn fetch_one(self, db: &Database) -> Result<R> {
-        self.fetch_optional(db).await?.ok_or(Error::RowNotFound)
+    pub fn fetch_one<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, R> {
+        let inner = db.database();
+        db.run(Box::pin(async move { self.run(inner, Some(1)).await?.into_iter().next().ok_or(Error::RowNotFound) }))
     }
 
     /// The first row, if any.
-    pub async fn fetch_optional(self, db: &Database) -> Result<Option<R>> {
-        Ok(self.run(db, Some(1)).await?.into_iter().next())
+    pub fn fetch_optional<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, Option<R>> {
+        let inner = db.database();
+        db.run(Box::pin(async move { Ok(self.run(inner, Some(1)).await?.into_iter().next()) }))
+    }
+
+    /// Streams the rows, reading one page at a time, so memory stays bounded
+    /// by the page size however many rows match. (A query the runtime must
+    /// sort itself — ORDER BY on a nullable column, or mixed directions — reads
+    /// all its rows before the first one is yielded.)
+    ///
+    /// ```no_run
+    /// # async fn demo<R: serde::de::DeserializeOwned + Send + 'static>(q: couch_runtime::Query<R>, db: &couch_runtime::Database) -> couch_runtime::Result<()> {
+    /// use futures_util::StreamExt;
+    /// let mut rows = q.fetch(db);
+    /// while let Some(row) = rows.next().await {
+    ///     let row = row?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn fetch(self, db: &Database) -> RowStream<R> {
+        use futures_util::StreamExt;
+        enum State<R> {
+            Start(Query<R>, Database),
+            Paging(exec::Pager),
+            Done,
+        }
+        let state = State::Start(self, db.clone());
+        let pages = futures_util::stream::unfold(state, |state| async move {
+            let next: Result<(Vec<R>, State<R>)> = async {
+                let mut pager = match state {
+                    State::Done => return Ok((Vec::new(), State::Done)),
+                    State::Paging(p) => p,
+                    State::Start(q, db) => {
+                        let plan = match q.prepared.plan()? {
+                            Plan::Select(s) => s,
+                            _ => return Err(Error::Invalid { what: "query", message: "not a SELECT".into() }),
+                        };
+                        let page_size = q.page_size.unwrap_or(db.page_size);
+                        match exec::select_source(&db, plan, &q.params, None, page_size, q.prepared.sql).await? {
+                            exec::Source::Pages(p) => p,
+                            exec::Source::Sorted(docs) => {
+                                let rows = docs.into_iter().map(exec::decode_map).collect::<Result<Vec<R>>>()?;
+                                return Ok((rows, State::Done));
+                            }
+                        }
+                    }
+                };
+                match pager.next_page::<R>().await? {
+                    Some(rows) => Ok((rows, State::Paging(pager))),
+                    None => Ok((Vec::new(), State::Done)),
+                }
+            }
+            .await;
+            match next {
+                Ok((rows, State::Done)) if rows.is_empty() => None,
+                Ok((rows, next)) => Some((futures_util::stream::iter(rows.into_iter().map(Ok)).left_stream(), next)),
+                Err(e) => Some((futures_util::stream::iter(vec![Err(e)]).right_stream(), State::Done)),
+            }
+        });
+        Box::pin(pages.flatten())
     }
 }
 
@@ -132,15 +203,18 @@ impl Command {
 
     /// Runs the statement. UPDATE and DELETE first read every matching
     /// document, then write them back with their `_rev` through `_bulk_docs`.
-    pub async fn execute(self, db: &Database) -> Result<ExecuteResult> {
+    pub fn execute<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, ExecuteResult> {
+        let inner = db.database();
+        db.run(Box::pin(async move { self.execute_on(inner).await }))
+    }
+
+    async fn execute_on(self, db: &Database) -> Result<ExecuteResult> {
         let sql = self.prepared.sql;
         match self.prepared.plan()? {
             Plan::Insert(i) => exec::insert(db, i, &self.params).await,
             Plan::Update(u) => exec::update(db, u, &self.params, sql).await,
             Plan::Delete(d) => exec::delete(db, d, &self.params, sql).await,
-            Plan::Select(_) => {
-                Err(Error::Invalid { what: "statement", message: "a SELECT is fetched, not executed".into() })
-            }
+            Plan::Select(_) => Err(Error::Invalid { what: "statement", message: "a SELECT is fetched, not executed".into() }),
         }
     }
 }

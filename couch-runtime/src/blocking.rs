@@ -1,0 +1,92 @@
+//! A synchronous API, for programs without an async runtime (like `reqwest::blocking`).
+//!
+//! The same `couch_sql!` values run on it, with the same verbs, returning
+//! values instead of futures:
+//!
+//! ```no_run
+//! # use couch_runtime::blocking::Database;
+//! let db = Database::connect("http://127.0.0.1:5984/shop")?;
+//! db.create_if_missing()?;
+//! # Ok::<(), couch_runtime::Error>(())
+//! ```
+//!
+//! It owns a small tokio runtime, shared by its clones. Do not use it from
+//! inside an async context (a tokio task): use the async `Database` there.
+
+use crate::error::{Error, Result};
+use crate::executor::{BoxFuture, Executor};
+use crate::ServerInfo;
+use std::sync::Arc;
+
+/// A CouchDB database with a blocking API. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Database {
+    inner: crate::Database,
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl Database {
+    /// Connects (and pings the server), like [`crate::Database::connect`].
+    pub fn connect(url: &str) -> Result<Database> {
+        let db = Database::from_async(crate::Database::connect_lazy(url)?)?;
+        db.ping()?;
+        Ok(db)
+    }
+
+    /// Wraps an async [`crate::Database`] (for instance one made with its builder).
+    pub fn from_async(inner: crate::Database) -> Result<Database> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("couch-sql-blocking")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Transport(format!("could not start the blocking runtime: {e}")))?;
+        Ok(Database { inner, rt: Arc::new(rt) })
+    }
+
+    /// The async database behind this one.
+    pub fn as_async(&self) -> &crate::Database {
+        &self.inner
+    }
+
+    /// Another database on the same server.
+    pub fn database(&self, name: &str) -> Result<Database> {
+        Ok(Database { inner: self.inner.database(name)?, rt: self.rt.clone() })
+    }
+
+    pub fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    pub fn with_page_size(self, n: usize) -> Self {
+        Database { inner: self.inner.with_page_size(n), ..self }
+    }
+
+    pub fn ping(&self) -> Result<ServerInfo> {
+        self.rt.block_on(self.inner.ping())
+    }
+
+    pub fn exists(&self) -> Result<bool> {
+        self.rt.block_on(self.inner.exists())
+    }
+
+    pub fn create_if_missing(&self) -> Result<bool> {
+        self.rt.block_on(self.inner.create_if_missing())
+    }
+
+    pub fn drop_database(&self) -> Result<()> {
+        self.rt.block_on(self.inner.drop_database())
+    }
+}
+
+impl Executor for Database {
+    type Output<'a, T: 'a> = Result<T>;
+
+    fn database(&self) -> &crate::Database {
+        &self.inner
+    }
+
+    fn run<'a, T: Send + 'a>(&'a self, job: BoxFuture<'a, Result<T>>) -> Result<T> {
+        self.rt.block_on(job)
+    }
+}
