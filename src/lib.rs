@@ -42,7 +42,13 @@
 //! anchored `$regex`. See the README for the full mapping.
 
 pub use couch_macros::{couch_sql, CouchRow};
-pub use couch_runtime::{Command, Database, DocOutcome, Error, ExecuteResult, Query, Result, Rows, ServerInfo};
+pub use couch_runtime::{
+    Batch, Command, Database, DocOutcome, Error, ExecuteResult, Executor, Explain, ExplainIndex, Explanation, Query,
+    Result, RowStream, Rows, ServerInfo,
+};
+
+/// The synchronous API: `couch_sql::blocking::Database`, for programs without an async runtime.
+pub use couch_runtime::blocking;
 
 /// A table model, implemented by `#[derive(CouchRow)]`.
 pub trait CouchRow: serde::de::DeserializeOwned {
@@ -54,7 +60,7 @@ pub trait CouchRow: serde::de::DeserializeOwned {
 pub mod __private {
     pub use couch_macros::__couch_sql_expand as expand;
     pub use couch_runtime::param::{encode, Encode, RowCount};
-    pub use couch_runtime::{Command, Prepared, Query};
+    pub use couch_runtime::{Command, Explain, Prepared, Query};
     pub use serde;
     pub use serde_json;
 }

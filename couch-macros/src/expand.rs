@@ -176,6 +176,10 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
                 }}
             }
         },
+        Plan::Explain(_) => quote! {{
+            #prepared
+            ::couch_sql::__private::Explain::new(&__COUCH_SQL_PREPARED, #params)
+        }},
         _ => quote! {{
             #prepared
             ::couch_sql::__private::Command::new(&__COUCH_SQL_PREPARED, #params)

@@ -15,6 +15,8 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'
 
 /// How many documents one `_find` page asks for, unless configured.
 pub const DEFAULT_PAGE_SIZE: usize = 1000;
+/// How often UPDATE/DELETE try a document that keeps conflicting, unless configured.
+pub const DEFAULT_WRITE_ATTEMPTS: u32 = 10;
 /// How many documents one `_bulk_docs` request carries, unless configured.
 pub const DEFAULT_WRITE_BATCH: usize = 1000;
 
@@ -35,6 +37,7 @@ pub struct Database {
     name: Arc<str>,
     pub(crate) page_size: usize,
     pub(crate) write_batch: usize,
+    pub(crate) write_attempts: u32,
 }
 
 struct Shared {
@@ -150,6 +153,7 @@ impl Database {
             name: name.into(),
             page_size: DEFAULT_PAGE_SIZE,
             write_batch: DEFAULT_WRITE_BATCH,
+            write_attempts: DEFAULT_WRITE_ATTEMPTS,
         })
     }
 
@@ -173,6 +177,15 @@ impl Database {
     /// Documents per `_bulk_docs` request (default 1000).
     pub fn with_write_batch_size(mut self, n: usize) -> Self {
         self.write_batch = n.max(1);
+        self
+    }
+
+    /// How many times UPDATE and DELETE write a document that conflicts (409:
+    /// someone else changed it since it was read) before reporting it (default 10).
+    /// Each retry re-reads the document, checks it still matches the WHERE, and
+    /// re-applies the change.
+    pub fn with_write_attempts(mut self, n: u32) -> Self {
+        self.write_attempts = n.max(1);
         self
     }
 
@@ -234,6 +247,11 @@ impl Database {
         } else {
             Err(error_from_response(status, &bytes))
         }
+    }
+
+    /// Forgets which indexes this process made (after one is dropped).
+    pub(crate) fn forget_indexes(&self) {
+        self.shared.indexes.lock().expect("index cache").clear();
     }
 
     /// Creates a json index on `fields` unless this process already did.

@@ -22,6 +22,7 @@ pub use client::{
 pub use error::{Error, Result};
 pub use ids::new_id;
 pub use executor::{BoxFuture, Executor};
-pub use query::{Command, Prepared, Query, RowStream};
+pub use exec::{ExplainIndex, Explanation};
+pub use query::{Batch, Command, Explain, Prepared, Query, RowStream};
 pub use rows::Rows;
 pub use write::{DocOutcome, ExecuteResult};

@@ -3,6 +3,7 @@
 use crate::client::Database;
 use crate::error::{Error, Result};
 use crate::exec;
+use crate::exec::Explanation;
 use crate::executor::Executor;
 use crate::rows::Rows;
 use crate::write::ExecuteResult;
@@ -15,6 +16,7 @@ use std::sync::OnceLock;
 /// A statement translated at compile time: its SQL and its plan (embedded as
 /// JSON by the macro, parsed once per process on first use).
 #[doc(hidden)]
+#[derive(Debug)]
 pub struct Prepared {
     sql: &'static str,
     plan_json: &'static str,
@@ -214,7 +216,114 @@ impl Command {
             Plan::Insert(i) => exec::insert(db, i, &self.params).await,
             Plan::Update(u) => exec::update(db, u, &self.params, sql).await,
             Plan::Delete(d) => exec::delete(db, d, &self.params, sql).await,
-            Plan::Select(_) => Err(Error::Invalid { what: "statement", message: "a SELECT is fetched, not executed".into() }),
+            Plan::CreateIndex(i) => exec::create_index(db, i).await,
+            Plan::DropIndex(i) => exec::drop_index(db, i).await,
+            Plan::Select(_) | Plan::Explain(_) => {
+                Err(Error::Invalid { what: "statement", message: "a SELECT is fetched, not executed".into() })
+            }
         }
+    }
+
+    /// The statement's documents, read and changed but not yet written (for [`Batch`]).
+    async fn prepare(self, db: &Database) -> Result<exec::PreparedWrite> {
+        exec::prepare(db, self.prepared.plan()?, &self.params, self.prepared.sql).await
+    }
+}
+
+/// `EXPLAIN SELECT …`: asks the server which index the SELECT would use.
+#[must_use = "an EXPLAIN does nothing until it is run"]
+#[derive(Debug)]
+pub struct Explain {
+    prepared: &'static Prepared,
+    params: Vec<Value>,
+}
+
+impl Explain {
+    #[doc(hidden)]
+    pub fn new(prepared: &'static Prepared, params: Vec<Value>) -> Self {
+        Explain { prepared, params }
+    }
+
+    /// Sends the SELECT's first-page `_find` body to `_explain`.
+    pub fn explain<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, Explanation> {
+        let inner = db.database();
+        db.run(Box::pin(async move {
+            match self.prepared.plan()? {
+                Plan::Explain(s) => exec::explain(inner, s, &self.params, inner.page_size).await,
+                _ => Err(Error::Invalid { what: "statement", message: "not an EXPLAIN".into() }),
+            }
+        }))
+    }
+}
+
+/// Several INSERT, UPDATE and DELETE statements sent as one `_bulk_docs` on
+/// [`Batch::commit`] — what the Python dialect called a transaction.
+///
+/// **CouchDB has no multi-document atomicity.** A batch saves round trips, not
+/// consistency: each document succeeds or fails on its own, and the result
+/// lists every document's outcome. UPDATE and DELETE read their documents
+/// when the batch commits; a document changed by two statements of one batch
+/// conflicts on the second. A batch dropped without `commit` sends nothing.
+///
+/// ```no_run
+/// # async fn demo(db: &couch_runtime::Database, a: couch_runtime::Command, b: couch_runtime::Command) -> couch_runtime::Result<()> {
+/// let mut batch = db.batch();
+/// batch.add(a);
+/// batch.add(b);
+/// let result = batch.commit().await?;
+/// assert!(result.is_complete());
+/// # Ok(()) }
+/// ```
+#[must_use = "a batch sends nothing until it is committed"]
+pub struct Batch<'a, E: Executor + ?Sized> {
+    db: &'a E,
+    commands: Vec<Command>,
+}
+
+impl<'a, E: Executor + ?Sized> Batch<'a, E> {
+    pub(crate) fn new(db: &'a E) -> Self {
+        Batch { db, commands: Vec::new() }
+    }
+
+    /// Queues a statement.
+    pub fn add(&mut self, command: Command) -> &mut Self {
+        self.commands.push(command);
+        self
+    }
+
+    /// How many statements are queued.
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// Reads what UPDATE/DELETE need, then sends every write in one `_bulk_docs`.
+    pub fn commit(self) -> E::Output<'a, ExecuteResult> {
+        let db = self.db.database();
+        let commands = self.commands;
+        self.db.run(Box::pin(async move {
+            let mut all = exec::PreparedWrite::default();
+            for c in commands {
+                all.extend(c.prepare(db).await?);
+            }
+            all.write(db).await
+        }))
+    }
+}
+
+impl Database {
+    /// Starts a [`Batch`] of writes.
+    pub fn batch(&self) -> Batch<'_, Database> {
+        Batch::new(self)
+    }
+}
+
+impl crate::blocking::Database {
+    /// Starts a [`Batch`] of writes.
+    pub fn batch(&self) -> Batch<'_, crate::blocking::Database> {
+        Batch::new(self)
     }
 }

@@ -23,7 +23,10 @@ pub mod template;
 mod translate;
 
 pub use error::{TranslateError, TranslateErrors};
-pub use plan::{Count, Delete, Insert, ParamUsage, ParamUse, Plan, Projected, Select, SortKey, Translation, Update};
+pub use plan::{
+    Arith, ArithOp, Count, Delete, IndexDef, Insert, ParamUse, ParamUsage, Plan, Projected, Select, SetValue, SortKey,
+    Translation, Update,
+};
 pub use schema::{Column, ColumnType, Kind, Schema};
 pub use template::{RenderError, Tmpl};
 pub use translate::{table_of, translate};

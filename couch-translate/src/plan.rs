@@ -19,6 +19,12 @@ pub enum Plan {
     Insert(Insert),
     Update(Update),
     Delete(Delete),
+    /// `CREATE INDEX name ON table (cols)`: a json index on `["type", cols…]`.
+    CreateIndex(IndexDef),
+    /// `DROP INDEX name ON table`.
+    DropIndex(IndexDef),
+    /// `EXPLAIN SELECT …`: the server's `_explain` for the SELECT's first page.
+    Explain(Select),
 }
 
 impl Plan {
@@ -28,6 +34,8 @@ impl Plan {
             Plan::Insert(i) => &i.table,
             Plan::Update(u) => &u.table,
             Plan::Delete(d) => &d.table,
+            Plan::CreateIndex(i) | Plan::DropIndex(i) => &i.table,
+            Plan::Explain(s) => &s.table,
         }
     }
 }
@@ -51,6 +59,9 @@ pub struct Select {
     pub index: Option<Vec<String>>,
     pub limit: Option<Count>,
     pub offset: Option<Count>,
+    /// `WHERE _id = x` / `_id IN (…)` alone: read the documents by id
+    /// (`GET /db/id`, `_all_docs`) instead of `_find`.
+    pub by_id: Option<Vec<Tmpl>>,
 }
 
 /// One selected column: the row field it fills and the document field it reads.
@@ -95,7 +106,46 @@ pub struct Update {
     pub table: String,
     pub selector: Tmpl,
     /// `(document field, new value)`.
-    pub set: Vec<(String, Tmpl)>,
+    pub set: Vec<(String, SetValue)>,
+    /// The documents to update are named by id (see [`Select::by_id`]).
+    pub by_id: Option<Vec<Tmpl>>,
+}
+
+/// The value a `SET` assigns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SetValue {
+    /// A literal or parameter.
+    Value(Tmpl),
+    /// Arithmetic on the document's own fields (`n = n + 1`), evaluated on
+    /// the fetched document; integer columns use checked `i64` arithmetic.
+    Arith { expr: Arith, integer: bool },
+}
+
+/// An arithmetic expression over a document's fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Arith {
+    Field(String),
+    Value(Tmpl),
+    Neg(Box<Arith>),
+    Op(ArithOp, Box<Arith>, Box<Arith>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+/// A json index made or dropped by SQL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexDef {
+    pub table: String,
+    /// The index name, also used as its design document (`_design/<name>`).
+    pub name: String,
+    /// Indexed fields, `type` first (empty for DROP INDEX).
+    pub fields: Vec<String>,
 }
 
 /// `DELETE`: find every matching document, write back `_deleted: true` with `_rev`.
@@ -103,6 +153,8 @@ pub struct Update {
 pub struct Delete {
     pub table: String,
     pub selector: Tmpl,
+    /// The documents to delete are named by id (see [`Select::by_id`]).
+    pub by_id: Option<Vec<Tmpl>>,
 }
 
 /// How one `?` parameter is used, so the macro can check the argument's type.

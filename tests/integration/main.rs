@@ -4,10 +4,12 @@
 //! pinned pouchdb-server and sets `COUCHDB_URL` (or uses the one you set).
 //! Every test works in a database of its own.
 
+mod blocking;
 mod crud;
 mod models;
 mod nulls;
 mod ordering;
+mod production;
 mod scale;
 mod semantics;
 

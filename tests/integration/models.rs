@@ -51,3 +51,13 @@ pub mod strict {
         pub age: i64,
     }
 }
+
+/// A counter document, for concurrent updates.
+#[derive(CouchRow, Debug, Clone, PartialEq)]
+#[couch(table = "counters")]
+pub struct Counter {
+    #[couch(id)]
+    pub id: Option<String>,
+    pub n: i64,
+    pub score: Option<f64>,
+}

@@ -182,6 +182,20 @@ impl Cond {
         Cond::atom(Atom { field: field.to_string(), ty: None, test: Test::Exists { negated: false } })
     }
 
+    /// The ids of `_id = x` or `_id IN (…)` when that is the whole condition.
+    pub(crate) fn id_lookup(&self) -> Option<Vec<Tmpl>> {
+        let Cond::Atom(a) = self else { return None };
+        let a = &a.0;
+        if a.field != "_id" {
+            return None;
+        }
+        match &a.test {
+            Test::Cmp(CmpOp::Eq, v) => Some(vec![v.tmpl()]),
+            Test::In { negated: false, items } => Some(items.iter().map(Operand::tmpl).collect()),
+            _ => None,
+        }
+    }
+
     /// SQL `NOT`, pushed down to the atoms.
     fn not(self) -> Cond {
         match self {

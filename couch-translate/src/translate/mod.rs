@@ -8,7 +8,7 @@ mod write;
 use crate::error::{TranslateError, TranslateErrors};
 use crate::plan::{ParamUsage, ParamUse, Translation};
 use crate::schema::{Column, ColumnType, Schema};
-use sqlparser::ast::{Expr, ObjectName, ObjectNamePart, Spanned, Statement};
+use sqlparser::ast::{Expr, ObjectName, ObjectNamePart, ObjectType, Spanned, Statement};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Span, Token, Tokenizer};
@@ -24,6 +24,17 @@ pub fn translate(sql: &str, schema: Option<&Schema>) -> Result<Translation, Tran
         Statement::Insert(i) => write::insert(&mut cx, i).map(crate::plan::Plan::Insert),
         Statement::Update(u) => write::update(&mut cx, u).map(crate::plan::Plan::Update),
         Statement::Delete(d) => write::delete(&mut cx, d).map(crate::plan::Plan::Delete),
+        Statement::CreateIndex(c) => write::create_index(&mut cx, c).map(crate::plan::Plan::CreateIndex),
+        Statement::Drop { object_type: ObjectType::Index, names, table, .. } => {
+            write::drop_index(&mut cx, names, table.as_ref()).map(crate::plan::Plan::DropIndex)
+        }
+        Statement::Explain { statement, analyze: false, .. } => match statement.as_ref() {
+            Statement::Query(q) => select::translate(&mut cx, q).map(crate::plan::Plan::Explain),
+            other => {
+                cx.error("EXPLAIN explains a SELECT", Some(other.span()));
+                None
+            }
+        },
         other => {
             cx.error(unsupported_statement(other), Some(other.span()));
             None
@@ -44,6 +55,12 @@ pub fn table_of(sql: &str) -> Result<String, TranslateErrors> {
         },
         Statement::Update(u) => write::relation_name(&u.table.relation),
         Statement::Delete(d) => write::delete_table(d),
+        Statement::CreateIndex(c) => Some(c.table_name.clone()),
+        Statement::Drop { object_type: ObjectType::Index, table, .. } => table.clone(),
+        Statement::Explain { statement, .. } => match statement.as_ref() {
+            Statement::Query(q) => select::table_name(q),
+            _ => None,
+        },
         other => return Err(TranslateError::new(unsupported_statement(other), loc(other.span())).into()),
     };
     match name {
@@ -121,7 +138,7 @@ fn location(l: Location) -> Option<(u64, u64)> {
     (l.line > 0).then_some((l.line, l.column))
 }
 
-fn simple_name(n: &ObjectName) -> Result<String, TranslateError> {
+pub(crate) fn simple_name(n: &ObjectName) -> Result<String, TranslateError> {
     match n.0.as_slice() {
         [ObjectNamePart::Identifier(id)] => Ok(id.value.clone()),
         _ => Err(TranslateError::new(

@@ -123,6 +123,7 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
     let projection = projection?;
     let cond = cond?;
     let (order_by, server_sort) = order_by?;
+    let by_id = if order_by.is_empty() { Cond::And(vec![cond.clone()]).simplify().id_lookup() } else { None };
     // pouchdb-server cannot sort through an index on fields the selector does
     // not mention; for the non-null keys a server sort uses, `$exists` is true anyway.
     let cond = if server_sort && !order_by.is_empty() {
@@ -155,6 +156,7 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
         index,
         limit,
         offset,
+        by_id,
     })
 }
 

@@ -3,9 +3,12 @@
 use super::expr::{Cond, Use};
 use super::select::table_selector;
 use super::Cx;
-use crate::plan::{Delete, Insert, Update};
+use crate::plan::{Arith, ArithOp, Delete, IndexDef, Insert, SetValue, Update};
+use crate::schema::Kind;
 use crate::template::Tmpl;
-use sqlparser::ast::{AssignmentTarget, Expr, FromTable, ObjectName, SetExpr, Spanned, TableFactor, TableObject};
+use sqlparser::ast::{
+    AssignmentTarget, BinaryOperator, Expr, FromTable, ObjectName, SetExpr, Spanned, TableFactor, TableObject, UnaryOperator,
+};
 
 pub(super) fn relation_name(t: &TableFactor) -> Option<ObjectName> {
     match t {
@@ -157,13 +160,19 @@ pub(super) fn update(cx: &mut Cx, u: &sqlparser::ast::Update) -> Option<Update> 
             );
             continue;
         }
-        if let Some(op) = cx.operand(&a.value, &col, Use::Store) {
-            set.push((col.field.clone(), op_tmpl(op)));
+        if is_arith(&a.value) {
+            if let Some(expr) = arith(cx, &a.value, &col) {
+                let integer = col.ty.as_ref().is_some_and(|t| t.kind == Kind::Integer);
+                set.push((col.field.clone(), SetValue::Arith { expr, integer }));
+            }
+        } else if let Some(op) = cx.operand(&a.value, &col, Use::Store) {
+            set.push((col.field.clone(), SetValue::Value(op_tmpl(op))));
         }
     }
     let cond = where_cond(cx, u.selection.as_ref())?;
     let table = cx.table();
-    Some(Update { selector: table_selector(&table, cond), table, set })
+    let by_id = Cond::And(vec![cond.clone()]).simplify().id_lookup();
+    Some(Update { selector: table_selector(&table, cond), table, set, by_id })
 }
 
 pub(super) fn delete(cx: &mut Cx, d: &sqlparser::ast::Delete) -> Option<Delete> {
@@ -178,7 +187,8 @@ pub(super) fn delete(cx: &mut Cx, d: &sqlparser::ast::Delete) -> Option<Delete> 
     }
     let cond = where_cond(cx, d.selection.as_ref())?;
     let table = cx.table();
-    Some(Delete { selector: table_selector(&table, cond), table })
+    let by_id = Cond::And(vec![cond.clone()]).simplify().id_lookup();
+    Some(Delete { selector: table_selector(&table, cond), table, by_id })
 }
 
 fn where_cond(cx: &mut Cx, w: Option<&Expr>) -> Option<Cond> {
@@ -186,4 +196,111 @@ fn where_cond(cx: &mut Cx, w: Option<&Expr>) -> Option<Cond> {
         None => Some(Cond::True),
         Some(e) => cx.cond(e),
     }
+}
+
+/// Whether a SET value is arithmetic (`n + 1`) rather than a plain value.
+fn is_arith(e: &Expr) -> bool {
+    match e {
+        Expr::Nested(inner) => is_arith(inner),
+        Expr::BinaryOp { op, .. } => {
+            matches!(op, BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply | BinaryOperator::Divide)
+        }
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => super::expr::is_column(expr) || is_arith(expr),
+        _ => false,
+    }
+}
+
+/// Arithmetic assigned to `target`: numeric columns, numbers and parameters.
+fn arith(cx: &mut Cx, e: &Expr, target: &super::ResolvedColumn) -> Option<Arith> {
+    if let Some(ty) = &target.ty {
+        if !matches!(ty.kind, Kind::Integer | Kind::Float) {
+            cx.error(
+                format!("arithmetic needs a numeric column, but `{}` is {} (`{}`)", target.name, ty.kind.describe(), ty.rust),
+                Some(e.span()),
+            );
+            return None;
+        }
+    }
+    match e {
+        Expr::Nested(inner) => arith(cx, inner, target),
+        Expr::BinaryOp { left, op, right } => {
+            let op = match op {
+                BinaryOperator::Plus => ArithOp::Add,
+                BinaryOperator::Minus => ArithOp::Sub,
+                BinaryOperator::Multiply => ArithOp::Mul,
+                BinaryOperator::Divide => ArithOp::Div,
+                other => {
+                    cx.error(format!("`{other}` is not supported in SET: use + - * /"), Some(e.span()));
+                    return None;
+                }
+            };
+            let (l, r) = (arith(cx, left, target), arith(cx, right, target));
+            Some(Arith::Op(op, Box::new(l?), Box::new(r?)))
+        }
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } if super::expr::is_column(expr) || is_arith(expr) => {
+            Some(Arith::Neg(Box::new(arith(cx, expr, target)?)))
+        }
+        e if super::expr::is_column(e) => {
+            let col = cx.column(e)?;
+            if let Some(ty) = &col.ty {
+                if !matches!(ty.kind, Kind::Integer | Kind::Float) {
+                    cx.error(format!("`{}` is {} (`{}`), not a number", col.name, ty.kind.describe(), ty.rust), Some(e.span()));
+                    return None;
+                }
+            }
+            Some(Arith::Field(col.field))
+        }
+        e => {
+            // A number or a parameter, checked like a value compared with the target column.
+            let op = cx.operand(e, target, Use::Compare)?;
+            if let super::expr::Operand::Lit(l) = &op {
+                if !matches!(l, super::expr::Lit::Int(_) | super::expr::Lit::Float(_)) {
+                    cx.error("arithmetic takes numbers", Some(e.span()));
+                    return None;
+                }
+            }
+            Some(Arith::Value(op_tmpl(op)))
+        }
+    }
+}
+
+/// `CREATE INDEX name ON table (cols)`: a json index on `type` and the columns.
+pub(super) fn create_index(cx: &mut Cx, c: &sqlparser::ast::CreateIndex) -> Option<IndexDef> {
+    cx.set_table(&c.table_name);
+    let Some(name) = c.name.as_ref().and_then(|n| super::simple_name(n).ok()) else {
+        cx.error("CREATE INDEX needs a name: CREATE INDEX users_by_age ON users (age)", Some(c.table_name.span()));
+        return None;
+    };
+    if c.unique || c.predicate.is_some() || c.using.is_some() || !c.include.is_empty() {
+        cx.error("CouchDB json indexes are plain: UNIQUE, USING, INCLUDE and WHERE are not supported", Some(c.table_name.span()));
+    }
+    let mut fields = vec!["type".to_string()];
+    for ic in &c.columns {
+        if ic.column.options.sort == Some(sqlparser::ast::OrderBySort::Desc) {
+            cx.error("CouchDB json indexes serve both directions: leave out DESC", Some(ic.column.expr.span()));
+        }
+        if super::expr::is_column(&ic.column.expr) {
+            if let Some(col) = cx.column(&ic.column.expr) {
+                fields.push(super::expr::mango_field(&col.field));
+            }
+        } else {
+            cx.error("an index lists columns of the table", Some(ic.column.expr.span()));
+        }
+    }
+    Some(IndexDef { table: cx.table(), name, fields })
+}
+
+/// `DROP INDEX name ON table`.
+pub(super) fn drop_index(cx: &mut Cx, names: &[ObjectName], table: Option<&ObjectName>) -> Option<IndexDef> {
+    let Some(table) = table else {
+        cx.error("write DROP INDEX name ON table: the table says which model the index belongs to", None);
+        return None;
+    };
+    cx.set_table(table);
+    let [name] = names else {
+        cx.error("drop one index at a time", Some(table.span()));
+        return None;
+    };
+    let name = super::simple_name(name).ok()?;
+    Some(IndexDef { table: cx.table(), name, fields: vec![] })
 }

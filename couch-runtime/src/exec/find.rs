@@ -1,36 +1,17 @@
-//! Running plans against the server: paging, sorting, bulk writes.
+//! `_find`: request bodies, paging, and SELECT.
 
+use super::{by_id, count, render_error};
 use crate::client::Database;
 use crate::collate::compare_docs;
 use crate::error::{Error, Result};
-use crate::ids::new_id;
 use crate::rows::decode_page;
-use crate::write::{DocOutcome, ExecuteResult};
-use couch_translate::{Count, Delete, Insert, RenderError, Select, Tmpl, Update};
+use couch_translate::{Select, Tmpl};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-pub(crate) fn render_error(e: RenderError) -> Error {
-    Error::Param(e.to_string())
-}
-
-fn count(c: Option<Count>, params: &[Value], what: &str) -> Result<Option<u64>> {
-    match c {
-        None => Ok(None),
-        Some(Count::Literal(n)) => Ok(Some(n)),
-        Some(Count::Param(i)) => match params.get(i) {
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| Error::Param(format!("{what} must be a whole number of rows (0 or more), not {v}"))),
-            None => Err(render_error(RenderError::MissingParam(i))),
-        },
-    }
-}
-
 /// The parts of a `_find` body that stay the same from page to page.
-struct FindRequest {
+pub(crate) struct FindRequest {
     /// `{"selector":…,"fields":…,"sort":…` without the closing brace.
     head: Vec<u8>,
     /// Fields of the json index the sort needs.
@@ -38,7 +19,12 @@ struct FindRequest {
 }
 
 impl FindRequest {
-    fn new(selector: &Tmpl, params: &[Value], fields: Option<&[String]>, sort: Option<&Select>) -> Result<Self> {
+    /// Fields of the json index the sort needs, if any.
+    pub(crate) fn index(&self) -> Option<&[String]> {
+        self.index.as_deref()
+    }
+
+    pub(crate) fn new(selector: &Tmpl, params: &[Value], fields: Option<&[String]>, sort: Option<&Select>) -> Result<Self> {
         let mut head = Vec::with_capacity(256);
         head.extend_from_slice(br#"{"selector":"#);
         selector.render(params, &mut head).map_err(render_error)?;
@@ -60,7 +46,7 @@ impl FindRequest {
         Ok(FindRequest { head, index })
     }
 
-    fn body(&self, limit: u64, skip: u64, bookmark: Option<&str>) -> Vec<u8> {
+    pub(crate) fn body(&self, limit: u64, skip: u64, bookmark: Option<&str>) -> Vec<u8> {
         let mut b = Vec::with_capacity(self.head.len() + 64);
         b.extend_from_slice(&self.head);
         b.extend_from_slice(format!(r#","limit":{limit}"#).as_bytes());
@@ -108,7 +94,7 @@ pub(crate) struct Pager {
 }
 
 impl Pager {
-    fn new(db: &Database, req: FindRequest, limit: Option<u64>, offset: u64, page_size: usize, sql: &'static str) -> Self {
+    pub(crate) fn new(db: &Database, req: FindRequest, limit: Option<u64>, offset: u64, page_size: usize, sql: &'static str) -> Self {
         Pager {
             db: db.clone(),
             req,
@@ -158,7 +144,7 @@ impl Pager {
         Ok(Some(page.docs))
     }
 
-    async fn all<T: DeserializeOwned>(mut self) -> Result<Vec<T>> {
+    pub(crate) async fn all<T: DeserializeOwned>(mut self) -> Result<Vec<T>> {
         let mut out = Vec::new();
         while let Some(page) = self.next_page().await? {
             if out.is_empty() {
@@ -175,7 +161,8 @@ impl Pager {
 pub(crate) enum Source {
     /// Page by page from `_find`, in the server's order.
     Pages(Pager),
-    /// Every match read, sorted here, then OFFSET/LIMIT applied: already in memory.
+    /// Already in memory: read by id, or every match read and sorted here
+    /// with OFFSET/LIMIT applied.
     Sorted(Vec<Map<String, Value>>),
 }
 
@@ -193,6 +180,11 @@ pub(crate) async fn select_source(
     let offset = count(plan.offset, params, "OFFSET")?.unwrap_or(0);
     if let Some(cap) = cap {
         limit = Some(limit.map_or(cap, |l| l.min(cap)));
+    }
+    if let Some(ids) = &plan.by_id {
+        let docs = by_id::docs(db, &plan.table, ids, params).await?;
+        let take = limit.map_or(usize::MAX, |l| l as usize);
+        return Ok(Source::Sorted(docs.into_iter().skip(offset as usize).take(take).collect()));
     }
     if plan.server_sort || plan.order_by.is_empty() {
         let req = FindRequest::new(&plan.selector, params, plan.fields.as_deref(), Some(plan))?;
@@ -229,7 +221,7 @@ pub(crate) async fn select<R: DeserializeOwned>(
 }
 
 /// Every document matching `selector`, whole or with `fields`.
-async fn matching(
+pub(crate) async fn matching(
     db: &Database,
     selector: &Tmpl,
     params: &[Value],
@@ -240,126 +232,3 @@ async fn matching(
     Pager::new(db, req, None, 0, db.page_size, sql).all().await
 }
 
-#[derive(serde::Deserialize)]
-struct BulkResult {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    rev: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
-}
-
-/// Sends documents (JSON texts) with `_bulk_docs`, `write_batch` per request.
-/// `_bulk_docs` is not atomic: each document's outcome is kept, in order.
-async fn bulk_write(db: &Database, docs: Vec<Vec<u8>>, ids: Vec<String>) -> Result<ExecuteResult> {
-    let mut outcomes = Vec::with_capacity(docs.len());
-    let mut ids = ids.into_iter();
-    for chunk in docs.chunks(db.write_batch) {
-        let mut body = Vec::with_capacity(chunk.iter().map(Vec::len).sum::<usize>() + chunk.len() + 16);
-        body.extend_from_slice(br#"{"docs":["#);
-        for (i, d) in chunk.iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
-            }
-            body.extend_from_slice(d);
-        }
-        body.extend_from_slice(b"]}");
-        let bytes = db.send(Method::POST, "_bulk_docs", Some(body)).await?;
-        let results: Vec<BulkResult> = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::decode(None, None, format!("malformed _bulk_docs response: {e}")))?;
-        if results.len() != chunk.len() {
-            return Err(Error::decode(
-                None,
-                None,
-                format!("_bulk_docs answered {} results for {} documents", results.len(), chunk.len()),
-            ));
-        }
-        for r in results {
-            let sent_id = ids.next().unwrap_or_default();
-            outcomes.push(DocOutcome {
-                id: r.id.unwrap_or(sent_id),
-                rev: r.rev,
-                error: r.error.map(|error| (error, r.reason.unwrap_or_default())),
-            });
-        }
-    }
-    Ok(ExecuteResult::new(outcomes))
-}
-
-pub(crate) async fn insert(db: &Database, plan: &Insert, params: &[Value]) -> Result<ExecuteResult> {
-    let mut docs = Vec::with_capacity(plan.rows.len());
-    let mut ids = Vec::with_capacity(plan.rows.len());
-    for row in &plan.rows {
-        let Tmpl::Object(entries) = row else {
-            return Err(Error::Param("an INSERT row must be an object".into()));
-        };
-        let mut doc = Vec::with_capacity(128);
-        doc.push(b'{');
-        let id = match entries.iter().find(|(k, _)| k == "_id") {
-            Some((_, v)) => match v.to_value(params).map_err(render_error)? {
-                Value::String(s) => s,
-                other => return Err(Error::Param(format!("_id must be a string, not {other}"))),
-            },
-            None => {
-                // A client-chosen id makes a retried insert safe: it conflicts instead of duplicating.
-                let id = new_id();
-                doc.extend_from_slice(br#""_id":"#);
-                serde_json::to_writer(&mut doc, &id).expect("writing JSON to memory");
-                doc.push(b',');
-                id
-            }
-        };
-        for (i, (k, v)) in entries.iter().enumerate() {
-            if i > 0 {
-                doc.push(b',');
-            }
-            serde_json::to_writer(&mut doc, k).expect("writing JSON to memory");
-            doc.push(b':');
-            v.render(params, &mut doc).map_err(render_error)?;
-        }
-        doc.push(b'}');
-        docs.push(doc);
-        ids.push(id);
-    }
-    bulk_write(db, docs, ids).await
-}
-
-pub(crate) async fn update(db: &Database, plan: &Update, params: &[Value], sql: &'static str) -> Result<ExecuteResult> {
-    let values: Vec<(&str, Value)> = plan
-        .set
-        .iter()
-        .map(|(f, t)| Ok((f.as_str(), t.to_value(params).map_err(render_error)?)))
-        .collect::<Result<_>>()?;
-    // Read every match first, then write: paging with skip while writing would skip rows.
-    let docs = matching(db, &plan.selector, params, None, sql).await?;
-    let mut bodies = Vec::with_capacity(docs.len());
-    let mut ids = Vec::with_capacity(docs.len());
-    for mut doc in docs {
-        for (f, v) in &values {
-            doc.insert((*f).to_string(), v.clone());
-        }
-        ids.push(doc.get("_id").and_then(Value::as_str).unwrap_or_default().to_string());
-        bodies.push(serde_json::to_vec(&doc).expect("writing JSON to memory"));
-    }
-    bulk_write(db, bodies, ids).await
-}
-
-pub(crate) async fn delete(db: &Database, plan: &Delete, params: &[Value], sql: &'static str) -> Result<ExecuteResult> {
-    let fields = ["_id".to_string(), "_rev".to_string()];
-    let docs = matching(db, &plan.selector, params, Some(&fields), sql).await?;
-    let mut bodies = Vec::with_capacity(docs.len());
-    let mut ids = Vec::with_capacity(docs.len());
-    for doc in docs {
-        let id = doc.get("_id").cloned().unwrap_or(Value::Null);
-        let rev = doc.get("_rev").cloned().unwrap_or(Value::Null);
-        ids.push(id.as_str().unwrap_or_default().to_string());
-        bodies.push(
-            serde_json::to_vec(&serde_json::json!({ "_id": id, "_rev": rev, "_deleted": true }))
-                .expect("writing JSON to memory"),
-        );
-    }
-    bulk_write(db, bodies, ids).await
-}

@@ -1,0 +1,34 @@
+//! Running plans against the server: reads (`find`, `by_id`), writes, and index/EXPLAIN statements.
+
+mod admin;
+mod by_id;
+mod find;
+mod write;
+
+pub(crate) use admin::{create_index, drop_index, explain};
+pub use admin::{ExplainIndex, Explanation};
+pub(crate) use find::{decode_map, select, select_source, Pager, Source};
+pub(crate) use write::{delete, insert, prepare, update, Prepared as PreparedWrite};
+
+use crate::error::{Error, Result};
+use couch_translate::{Count, RenderError};
+use serde_json::Value;
+
+pub(crate) fn render_error(e: RenderError) -> Error {
+    Error::Param(e.to_string())
+}
+
+fn count(c: Option<Count>, params: &[Value], what: &str) -> Result<Option<u64>> {
+    match c {
+        None => Ok(None),
+        Some(Count::Literal(n)) => Ok(Some(n)),
+        Some(Count::Param(i)) => match params.get(i) {
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| Error::Param(format!("{what} must be a whole number of rows (0 or more), not {v}"))),
+            None => Err(render_error(RenderError::MissingParam(i))),
+        },
+    }
+}
+

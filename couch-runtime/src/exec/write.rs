@@ -1,0 +1,352 @@
+//! INSERT, UPDATE and DELETE through `_bulk_docs`.
+
+use super::{by_id, find::matching, render_error};
+use crate::client::Database;
+use crate::error::{Error, Result};
+use crate::ids::{new_id, random_u64};
+use crate::write::{DocOutcome, ExecuteResult};
+use couch_translate::{Arith, ArithOp, Delete, Insert, Plan, SetValue, Tmpl, Update};
+use reqwest::Method;
+use serde_json::{Map, Number, Value};
+use std::time::Duration;
+
+#[derive(serde::Deserialize)]
+struct BulkResult {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    rev: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Sends documents (JSON texts) with `_bulk_docs`, `write_batch` per request.
+/// `_bulk_docs` is not atomic: each document's outcome is kept, in order.
+pub(crate) async fn bulk_write(db: &Database, docs: Vec<Vec<u8>>, ids: Vec<String>) -> Result<ExecuteResult> {
+    let mut outcomes = Vec::with_capacity(docs.len());
+    let mut ids = ids.into_iter();
+    for chunk in docs.chunks(db.write_batch) {
+        let mut body = Vec::with_capacity(chunk.iter().map(Vec::len).sum::<usize>() + chunk.len() + 16);
+        body.extend_from_slice(br#"{"docs":["#);
+        for (i, d) in chunk.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(d);
+        }
+        body.extend_from_slice(b"]}");
+        let bytes = db.send(Method::POST, "_bulk_docs", Some(body)).await?;
+        let results: Vec<BulkResult> = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::decode(None, None, format!("malformed _bulk_docs response: {e}")))?;
+        if results.len() != chunk.len() {
+            return Err(Error::decode(
+                None,
+                None,
+                format!("_bulk_docs answered {} results for {} documents", results.len(), chunk.len()),
+            ));
+        }
+        for r in results {
+            let sent_id = ids.next().unwrap_or_default();
+            outcomes.push(DocOutcome {
+                id: r.id.unwrap_or(sent_id),
+                rev: r.rev,
+                error: r.error.map(|error| (error, r.reason.unwrap_or_default())),
+            });
+        }
+    }
+    Ok(ExecuteResult::new(outcomes))
+}
+
+/// Documents ready for `_bulk_docs`, and the documents that could not be prepared.
+#[derive(Default)]
+pub(crate) struct Prepared {
+    pub docs: Vec<Vec<u8>>,
+    pub ids: Vec<String>,
+    pub failed: Vec<DocOutcome>,
+}
+
+impl Prepared {
+    fn push(&mut self, id: String, doc: Vec<u8>) {
+        self.ids.push(id);
+        self.docs.push(doc);
+    }
+
+    /// Appends another statement's documents (a batch).
+    pub(crate) fn extend(&mut self, other: Prepared) {
+        self.docs.extend(other.docs);
+        self.ids.extend(other.ids);
+        self.failed.extend(other.failed);
+    }
+
+    /// Writes the documents; failures found while preparing come first.
+    pub(crate) async fn write(self, db: &Database) -> Result<ExecuteResult> {
+        let written = bulk_write(db, self.docs, self.ids).await?;
+        let mut outcomes = self.failed;
+        outcomes.extend(written.outcomes().iter().cloned());
+        Ok(ExecuteResult::new(outcomes))
+    }
+}
+
+fn prepare_insert(plan: &Insert, params: &[Value]) -> Result<Prepared> {
+    let mut out = Prepared::default();
+    for row in &plan.rows {
+        let Tmpl::Object(entries) = row else {
+            return Err(Error::Param("an INSERT row must be an object".into()));
+        };
+        let mut doc = Vec::with_capacity(128);
+        doc.push(b'{');
+        let id = match entries.iter().find(|(k, _)| k == "_id") {
+            Some((_, v)) => match v.to_value(params).map_err(render_error)? {
+                Value::String(s) => s,
+                other => return Err(Error::Param(format!("_id must be a string, not {other}"))),
+            },
+            None => {
+                // A client-chosen id makes a retried insert safe: it conflicts instead of duplicating.
+                let id = new_id();
+                doc.extend_from_slice(br#""_id":"#);
+                serde_json::to_writer(&mut doc, &id).expect("writing JSON to memory");
+                doc.push(b',');
+                id
+            }
+        };
+        for (i, (k, v)) in entries.iter().enumerate() {
+            if i > 0 {
+                doc.push(b',');
+            }
+            serde_json::to_writer(&mut doc, k).expect("writing JSON to memory");
+            doc.push(b':');
+            v.render(params, &mut doc).map_err(render_error)?;
+        }
+        doc.push(b'}');
+        out.push(id, doc);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn insert(db: &Database, plan: &Insert, params: &[Value]) -> Result<ExecuteResult> {
+    prepare_insert(plan, params)?.write(db).await
+}
+
+/// A number while evaluating `SET` arithmetic.
+#[derive(Clone, Copy)]
+enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+impl Num {
+    fn of(v: &Value) -> std::result::Result<Option<Num>, String> {
+        match v {
+            Value::Null => Ok(None),
+            Value::Number(n) => Ok(Some(n.as_i64().map(Num::Int).unwrap_or_else(|| Num::Float(n.as_f64().unwrap_or(f64::NAN))))),
+            other => Err(format!("{other} is not a number")),
+        }
+    }
+
+    fn float(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::Float(f) => f,
+        }
+    }
+}
+
+/// Evaluates arithmetic on a document; `Ok(None)` is SQL NULL.
+fn eval(doc: &Map<String, Value>, a: &Arith, params: &[Value]) -> std::result::Result<Option<Num>, String> {
+    Ok(match a {
+        Arith::Field(f) => Num::of(doc.get(f).unwrap_or(&Value::Null)).map_err(|e| format!("`{f}`: {e}"))?,
+        Arith::Value(t) => Num::of(&t.to_value(params).map_err(|e| e.to_string())?)?,
+        Arith::Neg(x) => eval(doc, x, params)?.map(|n| match n {
+            Num::Int(i) => i.checked_neg().map(Num::Int).unwrap_or(Num::Float(-(i as f64))),
+            Num::Float(f) => Num::Float(-f),
+        }),
+        Arith::Op(op, l, r) => {
+            let (Some(l), Some(r)) = (eval(doc, l, params)?, eval(doc, r, params)?) else { return Ok(None) };
+            Some(match (l, r) {
+                (Num::Int(x), Num::Int(y)) => {
+                    let v = match op {
+                        ArithOp::Add => x.checked_add(y),
+                        ArithOp::Sub => x.checked_sub(y),
+                        ArithOp::Mul => x.checked_mul(y),
+                        ArithOp::Div if y == 0 => return Err("division by zero".into()),
+                        ArithOp::Div => x.checked_div(y),
+                    };
+                    Num::Int(v.ok_or("integer overflow")?)
+                }
+                (x, y) => {
+                    let (x, y) = (x.float(), y.float());
+                    if *op == ArithOp::Div && y == 0.0 {
+                        return Err("division by zero".into());
+                    }
+                    Num::Float(match op {
+                        ArithOp::Add => x + y,
+                        ArithOp::Sub => x - y,
+                        ArithOp::Mul => x * y,
+                        ArithOp::Div => x / y,
+                    })
+                }
+            })
+        }
+    })
+}
+
+/// The value a SET writes into `doc`, or why it cannot.
+fn set_value(doc: &Map<String, Value>, v: &SetValue, params: &[Value]) -> std::result::Result<Value, String> {
+    match v {
+        SetValue::Value(t) => t.to_value(params).map_err(|e| e.to_string()),
+        SetValue::Arith { expr, integer } => match eval(doc, expr, params)? {
+            None => Err("the arithmetic has a NULL operand, so its result is NULL".into()),
+            Some(Num::Int(i)) => Ok(Value::from(i)),
+            Some(Num::Float(f)) if *integer => {
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    Ok(Value::from(f as i64))
+                } else {
+                    Err(format!("{f} is not an integer, and the column is"))
+                }
+            }
+            Some(Num::Float(f)) => Number::from_f64(f).map(Value::Number).ok_or_else(|| format!("{f} is not a number JSON can hold")),
+        },
+    }
+}
+
+/// What an UPDATE or DELETE does to each matching document.
+enum Change<'p> {
+    Set(&'p [(String, SetValue)]),
+    Delete,
+}
+
+impl Change<'_> {
+    /// The document to write back, or the reason it cannot be.
+    fn apply(&self, mut doc: Map<String, Value>, params: &[Value]) -> std::result::Result<Map<String, Value>, String> {
+        match self {
+            Change::Set(set) => {
+                // Every value is computed from the document as read, then assigned.
+                let values: Vec<(&String, Value)> =
+                    set.iter().map(|(f, v)| Ok((f, set_value(&doc, v, params)?))).collect::<std::result::Result<_, String>>()?;
+                for (f, v) in values {
+                    doc.insert(f.clone(), v);
+                }
+                Ok(doc)
+            }
+            Change::Delete => {
+                let mut d = Map::new();
+                for k in ["_id", "_rev"] {
+                    d.insert(k.to_string(), doc.remove(k).unwrap_or(Value::Null));
+                }
+                d.insert("_deleted".into(), Value::Bool(true));
+                Ok(d)
+            }
+        }
+    }
+
+    fn fields(&self) -> Option<Vec<String>> {
+        match self {
+            Change::Set(_) => None, // the whole document is written back
+            Change::Delete => Some(vec!["_id".into(), "_rev".into()]),
+        }
+    }
+}
+
+/// An UPDATE or DELETE: which documents, and what to do to them.
+struct Target<'p> {
+    table: &'p str,
+    selector: &'p Tmpl,
+    by_id: Option<&'p [Tmpl]>,
+    change: Change<'p>,
+}
+
+impl Target<'_> {
+    /// Every matching document; with `only`, just those ids (re-read after a conflict).
+    async fn read(&self, db: &Database, params: &[Value], sql: &'static str, only: Option<&[String]>) -> Result<Vec<Map<String, Value>>> {
+        let fields = self.change.fields();
+        match (self.by_id, only) {
+            (Some(ids), None) => by_id::docs(db, self.table, ids, params).await,
+            (Some(_), Some(only)) => {
+                let ids: Vec<Tmpl> = only.iter().map(|i| Tmpl::Str(i.clone())).collect();
+                by_id::docs(db, self.table, &ids, &[]).await
+            }
+            (None, None) => matching(db, self.selector, params, fields.as_deref(), sql).await,
+            (None, Some(only)) => {
+                // Still matching the WHERE, and one of the conflicted documents.
+                let ids = Tmpl::Array(only.iter().map(|i| Tmpl::Str(i.clone())).collect());
+                let id_in = Tmpl::Object(vec![("_id".into(), Tmpl::Object(vec![("$in".into(), ids)]))]);
+                let both = Tmpl::Object(vec![("$and".into(), Tmpl::Array(vec![self.selector.clone(), id_in]))]);
+                matching(db, &both, params, fields.as_deref(), sql).await
+            }
+        }
+    }
+
+    fn prepare(&self, docs: Vec<Map<String, Value>>, params: &[Value]) -> Prepared {
+        let mut out = Prepared::default();
+        for doc in docs {
+            let id = doc.get("_id").and_then(Value::as_str).unwrap_or_default().to_string();
+            match self.change.apply(doc, params) {
+                Ok(d) => out.push(id, serde_json::to_vec(&d).expect("writing JSON to memory")),
+                Err(reason) => out.failed.push(DocOutcome { id, rev: None, error: Some(("bad_value".into(), reason)) }),
+            }
+        }
+        out
+    }
+
+    /// Reads, writes, and re-reads and re-applies documents that conflicted,
+    /// up to the database's number of attempts; what still conflicts is reported.
+    async fn run(&self, db: &Database, params: &[Value], sql: &'static str) -> Result<ExecuteResult> {
+        let mut outcomes: Vec<DocOutcome> = Vec::new();
+        let mut docs = self.read(db, params, sql, None).await?;
+        for attempt in 1..=db.write_attempts {
+            let result = self.prepare(docs, params).write(db).await?;
+            let mut conflicted = Vec::new();
+            for o in result.outcomes() {
+                let last = attempt == db.write_attempts;
+                if o.is_conflict() && !last {
+                    conflicted.push(o.id.clone());
+                } else {
+                    outcomes.retain(|p| p.id != o.id);
+                    outcomes.push(o.clone());
+                }
+            }
+            if conflicted.is_empty() {
+                break;
+            }
+            // Someone else wrote these documents first: wait a little (jittered, growing), read them again.
+            let ceiling = 2u64.saturating_pow(attempt.min(7)) * 2;
+            tokio::time::sleep(Duration::from_millis(1 + random_u64() % ceiling)).await;
+            docs = self.read(db, params, sql, Some(&conflicted)).await?;
+        }
+        Ok(ExecuteResult::new(outcomes))
+    }
+}
+
+fn update_target(plan: &Update) -> Target<'_> {
+    Target { table: &plan.table, selector: &plan.selector, by_id: plan.by_id.as_deref(), change: Change::Set(&plan.set) }
+}
+
+fn delete_target(plan: &Delete) -> Target<'_> {
+    Target { table: &plan.table, selector: &plan.selector, by_id: plan.by_id.as_deref(), change: Change::Delete }
+}
+
+pub(crate) async fn update(db: &Database, plan: &Update, params: &[Value], sql: &'static str) -> Result<ExecuteResult> {
+    update_target(plan).run(db, params, sql).await
+}
+
+pub(crate) async fn delete(db: &Database, plan: &Delete, params: &[Value], sql: &'static str) -> Result<ExecuteResult> {
+    delete_target(plan).run(db, params, sql).await
+}
+
+/// A write statement's documents, read and changed but not yet sent (for a batch).
+pub(crate) async fn prepare(db: &Database, plan: &Plan, params: &[Value], sql: &'static str) -> Result<Prepared> {
+    match plan {
+        Plan::Insert(i) => prepare_insert(i, params),
+        Plan::Update(u) => {
+            let t = update_target(u);
+            Ok(t.prepare(t.read(db, params, sql, None).await?, params))
+        }
+        Plan::Delete(d) => {
+            let t = delete_target(d);
+            Ok(t.prepare(t.read(db, params, sql, None).await?, params))
+        }
+        _ => Err(Error::Invalid { what: "batch statement", message: "a batch takes INSERT, UPDATE and DELETE".into() }),
+    }
+}
