@@ -43,8 +43,8 @@
 
 pub use couch_macros::{couch_sql, CouchRow};
 pub use couch_runtime::{
-    Batch, Command, Database, DocOutcome, Error, ExecuteResult, Executor, Explain, ExplainIndex, Explanation, Query,
-    Result, RowStream, Rows, ServerInfo,
+    Batch, Command, Database, DatabaseBuilder, DocOutcome, Error, ExecuteResult, Executor, Explain, ExplainIndex,
+    Explanation, Query, Result, RetryPolicy, RowStream, Rows, ServerInfo,
 };
 
 /// The synchronous API: `couch_sql::blocking::Database`, for programs without an async runtime.

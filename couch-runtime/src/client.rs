@@ -1,5 +1,6 @@
 //! The connection to one CouchDB database: URL, credentials, pooled HTTP client.
 
+use crate::builder::{DatabaseBuilder, RetryPolicy};
 use crate::error::{Error, Result};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::{Method, StatusCode};
@@ -7,7 +8,8 @@ use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use tracing::Instrument;
 
 /// Characters kept as they are in a path segment; everything else is percent-encoded
 /// (`/` in a document id must become `%2F`).
@@ -40,18 +42,42 @@ pub struct Database {
     pub(crate) write_attempts: u32,
 }
 
-struct Shared {
-    http: reqwest::Client,
+pub(crate) struct Shared {
+    pub(crate) http: reqwest::Client,
     /// Server root without credentials, ending in `/`.
-    base: String,
-    auth: Option<Credentials>,
-    /// Indexes already created in this process: "db\u{0}field,field".
-    indexes: Mutex<HashSet<String>>,
+    pub(crate) base: String,
+    pub(crate) auth: Auth,
+    pub(crate) retry: RetryPolicy,
+    /// Indexes already created (or found) in this process: "db\u{0}field,field".
+    pub(crate) indexes: Mutex<HashSet<String>>,
 }
 
-struct Credentials {
-    user: String,
-    password: String,
+/// User name and password; never printed.
+#[derive(Clone)]
+pub(crate) struct Credentials {
+    pub(crate) user: String,
+    pub(crate) password: String,
+}
+
+/// How requests authenticate.
+pub(crate) enum Auth {
+    None,
+    /// `Authorization: Basic …` on every request.
+    Basic(Credentials),
+    /// A `POST /_session` cookie, renewed when the server answers 401.
+    Session {
+        credentials: Credentials,
+        cookie: Mutex<Option<String>>,
+    },
+}
+
+impl Auth {
+    fn user(&self) -> Option<&str> {
+        match self {
+            Auth::None => None,
+            Auth::Basic(c) | Auth::Session { credentials: c, .. } => Some(&c.user),
+        }
+    }
 }
 
 impl fmt::Debug for Database {
@@ -59,7 +85,8 @@ impl fmt::Debug for Database {
         f.debug_struct("Database")
             .field("server", &self.shared.base)
             .field("name", &self.name)
-            .field("auth", &self.shared.auth.as_ref().map(|c| format!("{} (password hidden)", c.user)))
+            .field("user", &self.shared.auth.user())
+            .field("password", &self.shared.auth.user().map(|_| "<hidden>"))
             .finish()
     }
 }
@@ -85,6 +112,9 @@ impl ServerInfo {
 
 /// Checks a database name against CouchDB's rule: `^[a-z][a-z0-9_$()+/-]*$`.
 pub fn validate_db_name(name: &str) -> Result<()> {
+    if matches!(name, "_users" | "_replicator" | "_global_changes") {
+        return Ok(()); // CouchDB's system databases
+    }
     let mut chars = name.chars();
     let ok = matches!(chars.next(), Some('a'..='z'))
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '$' | '(' | ')' | '+' | '/' | '-'))
@@ -106,10 +136,6 @@ pub fn encode_segment(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
 }
 
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
-}
-
 impl Database {
     /// Connects to the database named by the URL's last path segment
     /// (`http://user:pass@host:5984/dbname`) and checks that the server answers.
@@ -122,39 +148,22 @@ impl Database {
 
     /// Like [`Database::connect`], without contacting the server.
     pub fn connect_lazy(url: &str) -> Result<Database> {
-        let invalid = |message: String| Error::Invalid { what: "CouchDB URL", message };
-        let mut parsed = reqwest::Url::parse(url)
-            .map_err(|e| invalid(format!("{e} (expected http://[user:password@]host:port/database)")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(invalid(format!("the scheme must be http or https, not {:?}", parsed.scheme())));
-        }
-        let auth = (!parsed.username().is_empty()).then(|| Credentials {
-            user: percent_decode(parsed.username()),
-            password: percent_decode(parsed.password().unwrap_or("")),
-        });
-        let _ = parsed.set_username("");
-        let _ = parsed.set_password(None);
-        parsed.set_query(None);
-        parsed.set_fragment(None);
-        let path = parsed.path().trim_end_matches('/').to_string();
-        let (prefix, name) = match path.rfind('/') {
-            Some(i) if i + 1 < path.len() => (path[..=i].to_string(), percent_decode(&path[i + 1..])),
-            _ => return Err(invalid("the URL must name a database, e.g. http://127.0.0.1:5984/shop".into())),
-        };
-        validate_db_name(&name)?;
-        parsed.set_path(&prefix);
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(Error::transport)?;
-        Ok(Database {
-            shared: Arc::new(Shared { http, base: parsed.to_string(), auth, indexes: Mutex::default() }),
+        Database::builder(url).build()
+    }
+
+    /// A [`DatabaseBuilder`] for timeouts, retries, TLS roots and session auth.
+    pub fn builder(url: &str) -> DatabaseBuilder {
+        DatabaseBuilder::new(url)
+    }
+
+    pub(crate) fn from_parts(shared: Shared, name: String) -> Database {
+        Database {
+            shared: Arc::new(shared),
             name: name.into(),
             page_size: DEFAULT_PAGE_SIZE,
             write_batch: DEFAULT_WRITE_BATCH,
             write_attempts: DEFAULT_WRITE_ATTEMPTS,
-        })
+        }
     }
 
     /// Another database on the same server, sharing this one's connections and credentials.
@@ -229,24 +238,113 @@ impl Database {
     }
 
     async fn send_raw(&self, method: Method, path: String, body: Option<Vec<u8>>) -> Result<bytes::Bytes> {
+        let span = tracing::debug_span!("couchdb", %method, path = %path);
+        self.send_with_retries(method, &path, body.map(bytes::Bytes::from)).instrument(span).await
+    }
+
+    async fn send_with_retries(&self, method: Method, path: &str, body: Option<bytes::Bytes>) -> Result<bytes::Bytes> {
         let url = format!("{}{}", self.shared.base, path);
-        let mut req = self.shared.http.request(method.clone(), &url).header("accept", "application/json");
-        if let Some(c) = &self.shared.auth {
-            req = req.basic_auth(&c.user, Some(&c.password));
+        let idempotent = is_idempotent(&method, path);
+        let policy = &self.shared.retry;
+        let mut attempt = 0u32;
+        let mut renewed = false;
+        loop {
+            let started = Instant::now();
+            let result = self.send_once(&method, &url, body.clone()).await;
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            let retryable = match &result {
+                Ok((status, body)) => {
+                    tracing::debug!(status = status.as_u16(), ms, bytes = body.len(), "couchdb response");
+                    matches!(status.as_u16(), 408 | 429 | 500..=599)
+                }
+                Err(Error::Transport(_)) | Err(Error::Timeout) => true,
+                Err(_) => false,
+            };
+            if let Ok((StatusCode::UNAUTHORIZED, _)) = &result {
+                if let (Auth::Session { .. }, false) = (&self.shared.auth, renewed) {
+                    // The session cookie expired (or was never made): log in again, once.
+                    renewed = true;
+                    self.login().await?;
+                    continue;
+                }
+            }
+            if retryable && idempotent && attempt < policy.max_retries {
+                attempt += 1;
+                let delay = policy.delay(attempt);
+                tracing::debug!(attempt, delay_ms = delay.as_millis() as u64, "retrying CouchDB request");
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            let (status, bytes) = result?;
+            return if status.is_success() { Ok(bytes) } else { Err(error_from_response(status, &bytes)) };
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<bytes::Bytes>,
+    ) -> Result<(StatusCode, bytes::Bytes)> {
+        let mut req = self.shared.http.request(method.clone(), url).header("accept", "application/json");
+        match &self.shared.auth {
+            Auth::None => {}
+            Auth::Basic(c) => req = req.basic_auth(&c.user, Some(&c.password)),
+            Auth::Session { cookie, .. } => {
+                let current = cookie.lock().expect("session cookie").clone();
+                match current {
+                    Some(c) => req = req.header("cookie", c),
+                    None => {
+                        self.login().await?;
+                        if let Some(c) = cookie.lock().expect("session cookie").clone() {
+                            req = req.header("cookie", c);
+                        }
+                    }
+                }
+            }
         }
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b);
         }
-        let started = Instant::now();
         let resp = req.send().await.map_err(Error::transport)?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(Error::transport)?;
-        tracing::debug!(%method, path = %path, status = status.as_u16(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "couchdb request");
-        if status.is_success() {
-            Ok(bytes)
-        } else {
-            Err(error_from_response(status, &bytes))
+        Ok((status, bytes))
+    }
+
+    /// `POST /_session`: trades the credentials for an `AuthSession` cookie.
+    async fn login(&self) -> Result<()> {
+        let Auth::Session { credentials, cookie } = &self.shared.auth else { return Ok(()) };
+        let body = serde_json::json!({ "name": credentials.user, "password": credentials.password });
+        let resp = self
+            .shared
+            .http
+            .post(format!("{}_session", self.shared.base))
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(Error::transport)?;
+        let status = resp.status();
+        let set_cookie = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("AuthSession="))
+            .map(|v| v.split(';').next().unwrap_or(v).to_string());
+        let bytes = resp.bytes().await.map_err(Error::transport)?;
+        if !status.is_success() {
+            return Err(error_from_response(status, &bytes));
         }
+        let Some(c) = set_cookie else {
+            return Err(Error::Unauthorized {
+                reason: "the server answered /_session without a session cookie".into(),
+            });
+        };
+        *cookie.lock().expect("session cookie") = Some(c);
+        Ok(())
     }
 
     /// Forgets which indexes this process made (after one is dropped).
@@ -260,6 +358,10 @@ impl Database {
         if !force && self.shared.indexes.lock().expect("index cache").contains(&key) {
             return Ok(());
         }
+        if !force && self.existing_index_covers(fields).await? {
+            self.shared.indexes.lock().expect("index cache").insert(key);
+            return Ok(());
+        }
         let name = index_name(fields);
         let body = serde_json::json!({
             "index": { "fields": fields },
@@ -270,6 +372,49 @@ impl Database {
         self.send(Method::POST, "_index", Some(body.to_string().into_bytes())).await?;
         self.shared.indexes.lock().expect("index cache").insert(key);
         Ok(())
+    }
+}
+
+impl Database {
+    /// Whether a json index of the database starts with `fields` (ascending),
+    /// so it can serve the sort: then no index of our own is made.
+    async fn existing_index_covers(&self, fields: &[String]) -> Result<bool> {
+        #[derive(Deserialize)]
+        struct List {
+            indexes: Vec<Index>,
+        }
+        #[derive(Deserialize)]
+        struct Index {
+            #[serde(rename = "type")]
+            kind: String,
+            def: Def,
+        }
+        #[derive(Deserialize)]
+        struct Def {
+            fields: Vec<serde_json::Map<String, serde_json::Value>>,
+        }
+        let bytes = self.send(Method::GET, "_index", None).await?;
+        let list: List = serde_json::from_slice(&bytes).map_err(|e| Error::decode(None, None, e))?;
+        Ok(list.indexes.iter().filter(|i| i.kind == "json").any(|i| {
+            i.def.fields.len() >= fields.len()
+                && fields.iter().zip(&i.def.fields).all(|(want, have)| {
+                    have.get(want).and_then(|d| d.as_str()).is_some_and(|d| d == "asc") && have.len() == 1
+                })
+        }))
+    }
+}
+
+/// Reads and index maintenance may be sent again; document writes are not
+/// retried (a write that did land would come back as a conflict).
+fn is_idempotent(method: &Method, path: &str) -> bool {
+    match *method {
+        Method::GET | Method::HEAD => true,
+        Method::POST => {
+            let last = path.rsplit('/').next().unwrap_or("");
+            let endpoint = last.split('?').next().unwrap_or("");
+            matches!(endpoint, "_find" | "_explain" | "_all_docs" | "_index")
+        }
+        _ => false,
     }
 }
 

@@ -39,4 +39,3 @@ impl Executor for Database {
         job
     }
 }
-

@@ -5,6 +5,7 @@
 //! is public here.
 
 pub mod blocking;
+mod builder;
 mod client;
 mod collate;
 mod error;
@@ -16,13 +17,14 @@ mod query;
 mod rows;
 mod write;
 
+pub use builder::{DatabaseBuilder, RetryPolicy};
 pub use client::{
     encode_segment, index_name, validate_db_name, Database, ServerInfo, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_BATCH,
 };
 pub use error::{Error, Result};
-pub use ids::new_id;
-pub use executor::{BoxFuture, Executor};
 pub use exec::{ExplainIndex, Explanation};
+pub use executor::{BoxFuture, Executor};
+pub use ids::new_id;
 pub use query::{Batch, Command, Explain, Prepared, Query, RowStream};
 pub use rows::Rows;
 pub use write::{DocOutcome, ExecuteResult};

@@ -87,7 +87,9 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
             Plan::Select(s) => {
                 let sel = s.selector.render_string(&self.params).map_err(exec::render_error)?;
                 Ok(match &s.fields {
-                    Some(f) => format!(r#"{{"selector":{sel},"fields":{}}}"#, serde_json::to_string(f).unwrap_or_default()),
+                    Some(f) => {
+                        format!(r#"{{"selector":{sel},"fields":{}}}"#, serde_json::to_string(f).unwrap_or_default())
+                    }
                     None => format!(r#"{{"selector":{sel}}}"#),
                 })
             }

@@ -24,7 +24,7 @@ mod translate;
 
 pub use error::{TranslateError, TranslateErrors};
 pub use plan::{
-    Arith, ArithOp, Count, Delete, IndexDef, Insert, ParamUse, ParamUsage, Plan, Projected, Select, SetValue, SortKey,
+    Arith, ArithOp, Count, Delete, IndexDef, Insert, ParamUsage, ParamUse, Plan, Projected, Select, SetValue, SortKey,
     Translation, Update,
 };
 pub use schema::{Column, ColumnType, Kind, Schema};

@@ -25,10 +25,10 @@ fn err(sql: &str) -> String {
 fn selector(sql: &str, params: &[Value]) -> Value {
     let t = ok(sql);
     let sel = match &t.plan {
-        Plan::Select(s) => &s.selector,
+        Plan::Select(s) | Plan::Explain(s) => &s.selector,
         Plan::Update(u) => &u.selector,
         Plan::Delete(d) => &d.selector,
-        Plan::Insert(_) => panic!("no selector"),
+        _ => panic!("no selector"),
     };
     serde_json::from_str(&sel.render_string(params).unwrap()).unwrap()
 }

@@ -18,7 +18,8 @@ fn blocking_crud_where_order_limit_and_iteration() {
         .execute(&db)
         .unwrap();
     assert_eq!(r.rows_affected(), 3);
-    let rows = couch_sql!("SELECT name, age FROM users WHERE age > ? ORDER BY age DESC LIMIT 2", 20).fetch_all(&db).unwrap();
+    let rows =
+        couch_sql!("SELECT name, age FROM users WHERE age > ? ORDER BY age DESC LIMIT 2", 20).fetch_all(&db).unwrap();
     let mut seen = Vec::new();
     for row in &rows {
         seen.push((row.name.clone(), row.age));

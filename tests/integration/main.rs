@@ -10,6 +10,7 @@ mod models;
 mod nulls;
 mod ordering;
 mod production;
+mod resilience;
 mod scale;
 mod semantics;
 

@@ -106,7 +106,8 @@ async fn a_conflict_that_outlasts_the_attempts_is_reported() {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let db = db.clone();
-        tasks.spawn(async move { couch_sql!("UPDATE counters SET n = n + 1 WHERE n >= 0").execute(&db).await.unwrap() });
+        tasks
+            .spawn(async move { couch_sql!("UPDATE counters SET n = n + 1 WHERE n >= 0").execute(&db).await.unwrap() });
     }
     let (mut ok, mut conflicts) = (0, 0);
     while let Some(r) = tasks.join_next().await {
@@ -122,7 +123,10 @@ async fn a_conflict_that_outlasts_the_attempts_is_reported() {
 #[tokio::test]
 async fn set_arithmetic_on_the_documents_own_values() {
     let db = fresh_db("arith").await;
-    couch_sql!("INSERT INTO counters (_id, n, score) VALUES ('a', 10, 1.5), ('b', 7, NULL)").execute(&db).await.unwrap();
+    couch_sql!("INSERT INTO counters (_id, n, score) VALUES ('a', 10, 1.5), ('b', 7, NULL)")
+        .execute(&db)
+        .await
+        .unwrap();
     let r = couch_sql!("UPDATE counters SET n = n * 2 - ?, score = score * ?", 1, 3.0).execute(&db).await.unwrap();
     assert_eq!(r.rows_affected(), 1, "b's score is NULL: reported, not written");
     let failed: Vec<_> = r.failures().collect();
@@ -161,7 +165,10 @@ async fn a_batch_sends_its_writes_on_commit_only() {
     assert_eq!(r.rows_affected(), 4);
     assert!(r.is_complete());
     let names = couch_sql!("SELECT name, age FROM users ORDER BY age").fetch_all(&db).await.unwrap();
-    assert_eq!(names.iter().map(|r| (r.name.as_str(), r.age)).collect::<Vec<_>>(), [("New", 20), ("Newer", 21), ("Old", 91)]);
+    assert_eq!(
+        names.iter().map(|r| (r.name.as_str(), r.age)).collect::<Vec<_>>(),
+        [("New", 20), ("Newer", 21), ("Old", 91)]
+    );
 }
 
 #[tokio::test]
@@ -172,14 +179,16 @@ async fn create_index_explain_and_drop_index() {
     assert_eq!(created.outcomes()[0].rev.as_deref(), Some("created"));
     let again = couch_sql!("CREATE INDEX users_by_age ON users (age, name)").execute(&db).await.unwrap();
     assert_eq!(again.outcomes()[0].rev.as_deref(), Some("exists"));
-    let plan = couch_sql!("EXPLAIN SELECT name FROM users WHERE age > ? AND name > 'a'", 10).explain(&db).await.unwrap();
+    let plan =
+        couch_sql!("EXPLAIN SELECT name FROM users WHERE age > ? AND name > 'a'", 10).explain(&db).await.unwrap();
     assert!(plan.uses_index(), "{plan:?}");
     assert_eq!(plan.index.name, "users_by_age");
     // The index serves the query: results are right.
     let rows = couch_sql!("SELECT name FROM users WHERE age > ? AND name > 'a'", 10).fetch_all(&db).await.unwrap();
     assert_eq!(rows.len(), 9);
     couch_sql!("DROP INDEX users_by_age ON users").execute(&db).await.unwrap();
-    let plan = couch_sql!("EXPLAIN SELECT name FROM users WHERE age > ? AND name > 'a'", 10).explain(&db).await.unwrap();
+    let plan =
+        couch_sql!("EXPLAIN SELECT name FROM users WHERE age > ? AND name > 'a'", 10).explain(&db).await.unwrap();
     assert_ne!(plan.index.name, "users_by_age");
     let err = couch_sql!("DROP INDEX users_by_age ON users").execute(&db).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");

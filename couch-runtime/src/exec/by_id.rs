@@ -34,7 +34,12 @@ struct AllDocsRow {
 }
 
 /// The documents of `table` with these ids, in the order named.
-pub(crate) async fn docs(db: &Database, table: &str, ids: &[Tmpl], params: &[Value]) -> Result<Vec<Map<String, Value>>> {
+pub(crate) async fn docs(
+    db: &Database,
+    table: &str,
+    ids: &[Tmpl],
+    params: &[Value],
+) -> Result<Vec<Map<String, Value>>> {
     let ids = resolve(ids, params)?;
     let of_table = |d: &Map<String, Value>| d.get("type").and_then(Value::as_str) == Some(table);
     match ids.as_slice() {

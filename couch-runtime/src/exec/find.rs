@@ -24,7 +24,12 @@ impl FindRequest {
         self.index.as_deref()
     }
 
-    pub(crate) fn new(selector: &Tmpl, params: &[Value], fields: Option<&[String]>, sort: Option<&Select>) -> Result<Self> {
+    pub(crate) fn new(
+        selector: &Tmpl,
+        params: &[Value],
+        fields: Option<&[String]>,
+        sort: Option<&Select>,
+    ) -> Result<Self> {
         let mut head = Vec::with_capacity(256);
         head.extend_from_slice(br#"{"selector":"#);
         selector.render(params, &mut head).map_err(render_error)?;
@@ -94,7 +99,14 @@ pub(crate) struct Pager {
 }
 
 impl Pager {
-    pub(crate) fn new(db: &Database, req: FindRequest, limit: Option<u64>, offset: u64, page_size: usize, sql: &'static str) -> Self {
+    pub(crate) fn new(
+        db: &Database,
+        req: FindRequest,
+        limit: Option<u64>,
+        offset: u64,
+        page_size: usize,
+        sql: &'static str,
+    ) -> Self {
         Pager {
             db: db.clone(),
             req,
@@ -136,6 +148,7 @@ impl Pager {
             self.warned = true;
         }
         let n = page.docs.len() as u64;
+        tracing::debug!(sql = self.sql, rows = n, "couchdb _find page");
         self.fetched += n;
         self.bookmark = page.bookmark.filter(|b| !b.is_empty() && b != "nil");
         if n < want {
@@ -231,4 +244,3 @@ pub(crate) async fn matching(
     let req = FindRequest::new(selector, params, fields, None)?;
     Pager::new(db, req, None, 0, db.page_size, sql).all().await
 }
-

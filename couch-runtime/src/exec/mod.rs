@@ -31,4 +31,3 @@ fn count(c: Option<Count>, params: &[Value], what: &str) -> Result<Option<u64>> 
         },
     }
 }
-

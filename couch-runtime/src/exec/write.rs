@@ -140,7 +140,9 @@ impl Num {
     fn of(v: &Value) -> std::result::Result<Option<Num>, String> {
         match v {
             Value::Null => Ok(None),
-            Value::Number(n) => Ok(Some(n.as_i64().map(Num::Int).unwrap_or_else(|| Num::Float(n.as_f64().unwrap_or(f64::NAN))))),
+            Value::Number(n) => {
+                Ok(Some(n.as_i64().map(Num::Int).unwrap_or_else(|| Num::Float(n.as_f64().unwrap_or(f64::NAN)))))
+            }
             other => Err(format!("{other} is not a number")),
         }
     }
@@ -206,7 +208,9 @@ fn set_value(doc: &Map<String, Value>, v: &SetValue, params: &[Value]) -> std::r
                     Err(format!("{f} is not an integer, and the column is"))
                 }
             }
-            Some(Num::Float(f)) => Number::from_f64(f).map(Value::Number).ok_or_else(|| format!("{f} is not a number JSON can hold")),
+            Some(Num::Float(f)) => {
+                Number::from_f64(f).map(Value::Number).ok_or_else(|| format!("{f} is not a number JSON can hold"))
+            }
         },
     }
 }
@@ -223,8 +227,10 @@ impl Change<'_> {
         match self {
             Change::Set(set) => {
                 // Every value is computed from the document as read, then assigned.
-                let values: Vec<(&String, Value)> =
-                    set.iter().map(|(f, v)| Ok((f, set_value(&doc, v, params)?))).collect::<std::result::Result<_, String>>()?;
+                let values: Vec<(&String, Value)> = set
+                    .iter()
+                    .map(|(f, v)| Ok((f, set_value(&doc, v, params)?)))
+                    .collect::<std::result::Result<_, String>>()?;
                 for (f, v) in values {
                     doc.insert(f.clone(), v);
                 }
@@ -259,7 +265,13 @@ struct Target<'p> {
 
 impl Target<'_> {
     /// Every matching document; with `only`, just those ids (re-read after a conflict).
-    async fn read(&self, db: &Database, params: &[Value], sql: &'static str, only: Option<&[String]>) -> Result<Vec<Map<String, Value>>> {
+    async fn read(
+        &self,
+        db: &Database,
+        params: &[Value],
+        sql: &'static str,
+        only: Option<&[String]>,
+    ) -> Result<Vec<Map<String, Value>>> {
         let fields = self.change.fields();
         match (self.by_id, only) {
             (Some(ids), None) => by_id::docs(db, self.table, ids, params).await,
@@ -320,7 +332,12 @@ impl Target<'_> {
 }
 
 fn update_target(plan: &Update) -> Target<'_> {
-    Target { table: &plan.table, selector: &plan.selector, by_id: plan.by_id.as_deref(), change: Change::Set(&plan.set) }
+    Target {
+        table: &plan.table,
+        selector: &plan.selector,
+        by_id: plan.by_id.as_deref(),
+        change: Change::Set(&plan.set),
+    }
 }
 
 fn delete_target(plan: &Delete) -> Target<'_> {

@@ -7,7 +7,8 @@ use crate::plan::{Arith, ArithOp, Delete, IndexDef, Insert, SetValue, Update};
 use crate::schema::Kind;
 use crate::template::Tmpl;
 use sqlparser::ast::{
-    AssignmentTarget, BinaryOperator, Expr, FromTable, ObjectName, SetExpr, Spanned, TableFactor, TableObject, UnaryOperator,
+    AssignmentTarget, BinaryOperator, Expr, FromTable, ObjectName, SetExpr, Spanned, TableFactor, TableObject,
+    UnaryOperator,
 };
 
 pub(super) fn relation_name(t: &TableFactor) -> Option<ObjectName> {
@@ -203,7 +204,10 @@ fn is_arith(e: &Expr) -> bool {
     match e {
         Expr::Nested(inner) => is_arith(inner),
         Expr::BinaryOp { op, .. } => {
-            matches!(op, BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply | BinaryOperator::Divide)
+            matches!(
+                op,
+                BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply | BinaryOperator::Divide
+            )
         }
         Expr::UnaryOp { op: UnaryOperator::Minus, expr } => super::expr::is_column(expr) || is_arith(expr),
         _ => false,
@@ -215,7 +219,12 @@ fn arith(cx: &mut Cx, e: &Expr, target: &super::ResolvedColumn) -> Option<Arith>
     if let Some(ty) = &target.ty {
         if !matches!(ty.kind, Kind::Integer | Kind::Float) {
             cx.error(
-                format!("arithmetic needs a numeric column, but `{}` is {} (`{}`)", target.name, ty.kind.describe(), ty.rust),
+                format!(
+                    "arithmetic needs a numeric column, but `{}` is {} (`{}`)",
+                    target.name,
+                    ty.kind.describe(),
+                    ty.rust
+                ),
                 Some(e.span()),
             );
             return None;
@@ -244,7 +253,10 @@ fn arith(cx: &mut Cx, e: &Expr, target: &super::ResolvedColumn) -> Option<Arith>
             let col = cx.column(e)?;
             if let Some(ty) = &col.ty {
                 if !matches!(ty.kind, Kind::Integer | Kind::Float) {
-                    cx.error(format!("`{}` is {} (`{}`), not a number", col.name, ty.kind.describe(), ty.rust), Some(e.span()));
+                    cx.error(
+                        format!("`{}` is {} (`{}`), not a number", col.name, ty.kind.describe(), ty.rust),
+                        Some(e.span()),
+                    );
                     return None;
                 }
             }
@@ -272,7 +284,10 @@ pub(super) fn create_index(cx: &mut Cx, c: &sqlparser::ast::CreateIndex) -> Opti
         return None;
     };
     if c.unique || c.predicate.is_some() || c.using.is_some() || !c.include.is_empty() {
-        cx.error("CouchDB json indexes are plain: UNIQUE, USING, INCLUDE and WHERE are not supported", Some(c.table_name.span()));
+        cx.error(
+            "CouchDB json indexes are plain: UNIQUE, USING, INCLUDE and WHERE are not supported",
+            Some(c.table_name.span()),
+        );
     }
     let mut fields = vec!["type".to_string()];
     for ic in &c.columns {

@@ -1,0 +1,222 @@
+//! Configuring a connection: credentials, session auth, timeouts, retries, TLS roots.
+
+use crate::client::{validate_db_name, Auth, Credentials, Database, Shared};
+use crate::error::{Error, Result};
+use crate::ids::random_u64;
+use std::time::Duration;
+
+/// When and how requests that may safely be repeated are retried.
+///
+/// Reads (`GET`, `_find`, `_all_docs`, `_explain`) and index creation are
+/// retried on connection errors and on 408, 429 and 5xx answers, with
+/// exponential backoff and full jitter. Document writes are never retried
+/// automatically (UPDATE/DELETE retry conflicts themselves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (0 = off).
+    pub max_retries: u32,
+    /// Delay ceiling of the first retry; doubles each time.
+    pub base_delay: Duration,
+    /// Largest delay ceiling.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_retries: 3, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(2) }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries.
+    pub const NONE: RetryPolicy =
+        RetryPolicy { max_retries: 0, base_delay: Duration::from_millis(0), max_delay: Duration::from_millis(0) };
+
+    /// The wait before retry number `attempt` (1-based): uniform in [0, ceiling].
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
+        let ceiling = self.base_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(self.max_delay);
+        let ms = ceiling.as_millis() as u64;
+        Duration::from_millis(if ms == 0 { 0 } else { random_u64() % (ms + 1) })
+    }
+}
+
+/// Builds a [`Database`] with non-default settings.
+///
+/// ```no_run
+/// # async fn demo() -> couch_runtime::Result<()> {
+/// use std::time::Duration;
+/// let db = couch_runtime::Database::builder("https://db.example.com/shop")
+///     .credentials("app", "secret")
+///     .session_auth()
+///     .connect_timeout(Duration::from_secs(5))
+///     .timeout(Duration::from_secs(30))
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct DatabaseBuilder {
+    url: String,
+    credentials: Option<Credentials>,
+    session: bool,
+    connect_timeout: Duration,
+    timeout: Option<Duration>,
+    retry: RetryPolicy,
+    #[cfg(feature = "rustls")]
+    roots: Vec<reqwest::Certificate>,
+    error: Option<Error>,
+}
+
+impl std::fmt::Debug for DatabaseBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseBuilder")
+            .field("user", &self.credentials.as_ref().map(|c| &c.user))
+            .field("session", &self.session)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+impl DatabaseBuilder {
+    pub(crate) fn new(url: &str) -> Self {
+        DatabaseBuilder {
+            url: url.to_string(),
+            credentials: None,
+            session: false,
+            connect_timeout: Duration::from_secs(10),
+            timeout: None,
+            retry: RetryPolicy::default(),
+            #[cfg(feature = "rustls")]
+            roots: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// User and password (instead of, or overriding, those in the URL).
+    pub fn credentials(mut self, user: &str, password: &str) -> Self {
+        self.credentials = Some(Credentials { user: user.to_string(), password: password.to_string() });
+        self
+    }
+
+    /// Authenticate with a session cookie (`POST /_session`) instead of sending
+    /// the password on every request; the cookie is renewed when it expires.
+    pub fn session_auth(mut self) -> Self {
+        self.session = true;
+        self
+    }
+
+    /// How long to wait for a TCP (and TLS) connection (default 10 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// How long one request may take in all (default: no limit).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+
+    /// The retry policy (default: 3 retries, 100 ms doubling to 2 s, jittered).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Turns retries off.
+    pub fn no_retry(self) -> Self {
+        self.retry(RetryPolicy::NONE)
+    }
+
+    /// Trusts an extra root certificate (PEM), e.g. a private CA.
+    #[cfg(feature = "rustls")]
+    pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Self {
+        match reqwest::Certificate::from_pem(pem) {
+            Ok(c) => self.roots.push(c),
+            Err(e) => self.error = Some(Error::Invalid { what: "root certificate", message: e.to_string() }),
+        }
+        self
+    }
+
+    /// Builds the database handle without contacting the server.
+    pub fn build(self) -> Result<Database> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let invalid = |message: String| Error::Invalid { what: "CouchDB URL", message };
+        // Never echo the URL itself: it may hold a password.
+        let mut parsed = reqwest::Url::parse(&self.url)
+            .map_err(|e| invalid(format!("{e} (expected http://[user:password@]host:port/database)")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(invalid(format!("the scheme must be http or https, not {:?}", parsed.scheme())));
+        }
+        if parsed.scheme() == "https" && !cfg!(feature = "rustls") {
+            return Err(invalid("https needs couch-sql's `rustls` feature".into()));
+        }
+        let from_url = (!parsed.username().is_empty()).then(|| Credentials {
+            user: percent_decode(parsed.username()),
+            password: percent_decode(parsed.password().unwrap_or("")),
+        });
+        let _ = parsed.set_username("");
+        let _ = parsed.set_password(None);
+        parsed.set_query(None);
+        parsed.set_fragment(None);
+        let path = parsed.path().trim_end_matches('/').to_string();
+        let (prefix, name) = match path.rfind('/') {
+            Some(i) if i + 1 < path.len() => (path[..=i].to_string(), percent_decode(&path[i + 1..])),
+            _ => return Err(invalid("the URL must name a database, e.g. http://127.0.0.1:5984/shop".into())),
+        };
+        validate_db_name(&name)?;
+        parsed.set_path(&prefix);
+        let auth = match (self.credentials.or(from_url), self.session) {
+            (None, _) => Auth::None,
+            (Some(c), false) => Auth::Basic(c),
+            (Some(credentials), true) => Auth::Session { credentials, cookie: Default::default() },
+        };
+        let mut http =
+            reqwest::Client::builder().connect_timeout(self.connect_timeout).pool_idle_timeout(Duration::from_secs(60));
+        if let Some(t) = self.timeout {
+            http = http.timeout(t);
+        }
+        #[cfg(feature = "rustls")]
+        for root in self.roots {
+            http = http.add_root_certificate(root);
+        }
+        let http = http.build().map_err(Error::transport)?;
+        let shared = Shared { http, base: parsed.to_string(), auth, retry: self.retry, indexes: Default::default() };
+        Ok(Database::from_parts(shared, name))
+    }
+
+    /// Builds the handle and checks that the server answers (and accepts the credentials).
+    pub async fn connect(self) -> Result<Database> {
+        let db = self.build()?;
+        db.ping().await?;
+        Ok(db)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_under_the_ceiling() {
+        let p = RetryPolicy {
+            max_retries: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(300),
+        };
+        for _ in 0..100 {
+            assert!(p.delay(1) <= Duration::from_millis(100));
+            assert!(p.delay(2) <= Duration::from_millis(200));
+            assert!(p.delay(6) <= Duration::from_millis(300));
+        }
+        assert_eq!(RetryPolicy::NONE.delay(1), Duration::ZERO);
+    }
+}

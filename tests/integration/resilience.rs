@@ -1,0 +1,178 @@
+//! Servers that stop, credentials, sessions, logs: what production throws at a client.
+
+use crate::fresh_db;
+use crate::models::users;
+use couch_sql::{couch_sql, Database, Error, RetryPolicy};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A pouchdb-server of this test's own, so it can be stopped and started again.
+struct OwnServer {
+    child: Child,
+    port: u16,
+}
+
+impl OwnServer {
+    async fn start(port: u16) -> OwnServer {
+        let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/testserver/node_modules/.bin/pouchdb-server");
+        let dir = std::env::temp_dir().join(format!("couch-sql-own-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new(bin)
+            .args(["--in-memory", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pouchdb-server (run scripts/test-server.sh install first)");
+        let mut child = child;
+        let probe = Database::builder(&format!("http://127.0.0.1:{port}/probe")).no_retry().build().unwrap();
+        for _ in 0..150 {
+            if probe.ping().await.is_ok() {
+                return OwnServer { child, port };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        child.kill().ok();
+        child.wait().ok();
+        panic!("pouchdb-server did not start on port {port}");
+    }
+
+    fn stop(mut self) -> u16 {
+        self.child.kill().ok();
+        self.child.wait().ok();
+        self.port
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn a_stopped_server_is_a_transport_error_and_the_same_handle_recovers() {
+    let server = OwnServer::start(free_port()).await;
+    let quick =
+        RetryPolicy { max_retries: 2, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(50) };
+    let db = Database::builder(&format!("http://127.0.0.1:{}/resilience", server.port)).retry(quick).build().unwrap();
+    db.create_if_missing().await.unwrap();
+    couch_sql!("INSERT INTO users (name, age, active) VALUES ('A', 1, true)").execute(&db).await.unwrap();
+    let port = server.stop();
+    let err = couch_sql!("SELECT name FROM users").fetch_all(&db).await.unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    let err = couch_sql!("INSERT INTO users (name, age, active) VALUES ('B', 2, true)").execute(&db).await.unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    let _server = OwnServer::start(port).await;
+    // In-memory: the restarted server is empty, but the same handle works again.
+    db.create_if_missing().await.unwrap();
+    couch_sql!("INSERT INTO users (name, age, active) VALUES ('C', 3, true)").execute(&db).await.unwrap();
+    let rows = couch_sql!("SELECT name FROM users").fetch_all(&db).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["C"]);
+}
+
+#[tokio::test]
+async fn requests_that_take_too_long_time_out() {
+    // A listener that accepts and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let db = Database::builder(&format!("http://127.0.0.1:{port}/slow"))
+        .timeout(Duration::from_millis(300))
+        .no_retry()
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = db.ping().await.unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    hold.abort();
+}
+
+#[tokio::test]
+async fn session_auth_logs_in_with_a_cookie() {
+    let server = std::env::var("COUCHDB_URL").unwrap();
+    let user = format!("u{}", std::process::id());
+    let url = format!("{server}/_users/org.couchdb.user:{user}");
+    // Make a user (pouchdb-server runs as an admin party; CouchDB needs admin credentials here).
+    let http = reqwest::Client::new();
+    let r = http
+        .put(&url)
+        .json(&serde_json::json!({"_id": format!("org.couchdb.user:{user}"), "name": user, "password": "pw-123", "roles": [], "type": "user"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success() || r.status() == 409, "{}", r.status());
+    let db = Database::builder(&format!("{server}/t_session_{}", std::process::id()))
+        .credentials(&user, "pw-123")
+        .session_auth()
+        .connect()
+        .await
+        .unwrap();
+    db.ping().await.unwrap();
+    let wrong = Database::builder(&format!("{server}/t_session"))
+        .credentials(&user, "not-the-password")
+        .session_auth()
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, Error::Unauthorized { .. }), "{wrong:?}");
+    assert!(!format!("{wrong} {wrong:?} {db:?}").contains("pw-123"));
+}
+
+#[tokio::test]
+async fn logs_carry_requests_but_never_credentials() {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let server = std::env::var("COUCHDB_URL").unwrap();
+    let with_creds = server.replacen("://", "://admin:hunter2-secret@", 1);
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let db = fresh_db("logs").await;
+    couch_sql!("INSERT INTO users (name, age, active) VALUES ('A', 1, true)").execute(&db).await.unwrap();
+    couch_sql!("SELECT name FROM users WHERE age > 0").fetch_all(&db).await.unwrap();
+    let _ = Database::connect(&format!("{with_creds}/t_logs")).await;
+    let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("_find") && logs.contains("status=200") && logs.contains("rows=1"), "{logs}");
+    assert!(!logs.contains("hunter2-secret"), "{logs}");
+}
+
+#[tokio::test]
+async fn the_sort_index_reuses_an_index_that_covers_it() {
+    let db = fresh_db("reuse").await;
+    couch_sql!("INSERT INTO users (name, age, active) VALUES ('A', 2, true), ('B', 1, true)")
+        .execute(&db)
+        .await
+        .unwrap();
+    couch_sql!("CREATE INDEX mine_by_age ON users (age, name)").execute(&db).await.unwrap();
+    let rows = couch_sql!("SELECT name FROM users ORDER BY age").fetch_all(&db).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["B", "A"]);
+    let plan = couch_sql!("EXPLAIN SELECT name FROM users ORDER BY age").explain(&db).await.unwrap();
+    assert_eq!(plan.index.name, "mine_by_age", "no second index was made: {plan:?}");
+}
