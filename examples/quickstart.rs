@@ -20,6 +20,10 @@ struct User {
 
 #[tokio::main]
 async fn main() -> couch_sql::Result<()> {
+    if std::env::var_os("COUCH_SQL_LOG").is_some() {
+        // Every request as a `couchdb` span: method, path, status, time, rows.
+        tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG).with_target(false).init();
+    }
     let server = std::env::var("COUCHDB_URL").unwrap_or_else(|_| "http://127.0.0.1:5984".into());
     let db = Database::connect(&format!("{}/quickstart", server.trim_end_matches('/'))).await?;
     db.drop_database().await.ok(); // start from scratch on every run

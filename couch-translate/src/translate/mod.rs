@@ -122,7 +122,8 @@ fn unsupported_statement(s: &Statement) -> String {
     {
         format!(
             "`{head}` is not supported: a CouchDB \"table\" is the set of documents whose `type` field names it, \
-             so there is no schema to create or alter; declare a table with #[derive(CouchRow)] and #[couch(table = \"...\")]"
+             so there is no schema to create or alter; declare a table with #[derive(CouchRow)] and #[couch(table = \"...\")] \
+             (CREATE INDEX name ON table (columns) and DROP INDEX name ON table are supported)"
         )
     } else {
         format!("`{head}` is not supported: couch_sql! runs SELECT, INSERT, UPDATE and DELETE on CouchDB")
