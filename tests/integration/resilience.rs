@@ -176,3 +176,23 @@ async fn the_sort_index_reuses_an_index_that_covers_it() {
     let plan = couch_sql!("EXPLAIN SELECT name FROM users ORDER BY age").explain(&db).await.unwrap();
     assert_eq!(plan.index.name, "mine_by_age", "no second index was made: {plan:?}");
 }
+
+#[tokio::test]
+async fn a_validation_function_refusal_is_forbidden() {
+    let db = fresh_db("forbidden").await;
+    let server = std::env::var("COUCHDB_URL").unwrap();
+    let ddoc = serde_json::json!({
+        "validate_doc_update": "function (doc) { if (doc.type === 'users' && doc.age < 0) { throw({forbidden: 'age must not be negative'}); } }"
+    });
+    let r = reqwest::Client::new().put(format!("{server}/{}/_design/rules", db.name())).json(&ddoc).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let result = couch_sql!("INSERT INTO users (name, age, active) VALUES ('ok', 1, true), ('bad', -1, true)")
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(result.rows_affected(), 1);
+    let failure = result.failures().next().unwrap();
+    assert_eq!(failure.error.as_ref().map(|(e, _)| e.as_str()), Some("forbidden"));
+    let err = result.check().unwrap_err();
+    assert!(matches!(&err, Error::Forbidden { reason } if reason.contains("age must not be negative")), "{err:?}");
+}
