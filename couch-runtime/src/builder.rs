@@ -189,7 +189,14 @@ impl DatabaseBuilder {
             http = http.add_root_certificate(root);
         }
         let http = http.build().map_err(Error::transport)?;
-        let shared = Shared { http, base: parsed.to_string(), auth, retry: self.retry, indexes: Default::default() };
+        let shared = Shared {
+            http,
+            base: parsed.to_string(),
+            auth,
+            retry: self.retry,
+            indexes: Default::default(),
+            requests: Default::default(),
+        };
         Ok(Database::from_parts(shared, name))
     }
 

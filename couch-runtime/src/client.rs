@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) retry: RetryPolicy,
     /// Indexes already created (or found) in this process: "db\u{0}field,field".
     pub(crate) indexes: Mutex<HashSet<String>>,
+    /// HTTP requests sent (every attempt counts).
+    pub(crate) requests: std::sync::atomic::AtomicU64,
 }
 
 /// User name and password; never printed.
@@ -198,6 +200,11 @@ impl Database {
         self
     }
 
+    /// How many HTTP requests this database and its clones have sent (retries included).
+    pub fn request_count(&self) -> u64 {
+        self.shared.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Checks that the server answers, and says what it is.
     pub async fn ping(&self) -> Result<ServerInfo> {
         let body = self.send_raw(Method::GET, String::new(), None).await?;
@@ -286,6 +293,7 @@ impl Database {
         url: &str,
         body: Option<bytes::Bytes>,
     ) -> Result<(StatusCode, bytes::Bytes)> {
+        self.shared.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut req = self.shared.http.request(method.clone(), url).header("accept", "application/json");
         match &self.shared.auth {
             Auth::None => {}

@@ -26,5 +26,5 @@ pub use exec::{ExplainIndex, Explanation};
 pub use executor::{BoxFuture, Executor};
 pub use ids::new_id;
 pub use query::{Batch, Command, Explain, Prepared, Query, RowStream};
-pub use rows::Rows;
+pub use rows::{decode_find_response, Rows};
 pub use write::{DocOutcome, ExecuteResult};

@@ -81,18 +81,11 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         self
     }
 
-    /// The `_find` request body of the first page, as JSON (for logging and tests).
-    pub fn find_body(&self) -> Result<String> {
+    /// The body of the query's first `_find` request, exactly as it is sent
+    /// with `page_size` rows per page (for logging, tests and benchmarks).
+    pub fn find_body(&self, page_size: usize) -> Result<Vec<u8>> {
         match self.prepared.plan()? {
-            Plan::Select(s) => {
-                let sel = s.selector.render_string(&self.params).map_err(exec::render_error)?;
-                Ok(match &s.fields {
-                    Some(f) => {
-                        format!(r#"{{"selector":{sel},"fields":{}}}"#, serde_json::to_string(f).unwrap_or_default())
-                    }
-                    None => format!(r#"{{"selector":{sel}}}"#),
-                })
-            }
+            Plan::Select(s) => exec::first_find_body(s, &self.params, self.page_size.unwrap_or(page_size)),
             _ => Err(Error::Invalid { what: "query", message: "not a SELECT".into() }),
         }
     }

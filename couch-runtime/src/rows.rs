@@ -144,3 +144,10 @@ pub(crate) fn decode_doc<R: DeserializeOwned>(json: &str) -> Result<R> {
         Error::decode(id, field, e.into_inner())
     })
 }
+
+/// Decodes a `_find` response body into rows, as the runtime does for every
+/// page (exposed for benchmarks).
+#[doc(hidden)]
+pub fn decode_find_response<R: DeserializeOwned>(body: &[u8]) -> Result<Vec<R>> {
+    decode_page::<R>(body).map(|p| p.docs)
+}

@@ -212,6 +212,16 @@ pub(crate) async fn select_source(
     Ok(Source::Sorted(docs.into_iter().skip(offset as usize).take(take).collect()))
 }
 
+/// The first `_find` body of a SELECT, as [`select_source`] would send it.
+pub(crate) fn first_find_body(plan: &Select, params: &[Value], page_size: usize) -> Result<Vec<u8>> {
+    let limit = count(plan.limit, params, "LIMIT")?;
+    let offset = count(plan.offset, params, "OFFSET")?.unwrap_or(0);
+    let sort = (plan.server_sort || plan.order_by.is_empty()).then_some(plan);
+    let req = FindRequest::new(&plan.selector, params, plan.fields.as_deref(), sort)?;
+    let want = limit.map_or(page_size as u64, |l| l.min(page_size as u64));
+    Ok(req.body(want, offset, None))
+}
+
 /// Decodes a document held as a map (the runtime-sorted path).
 pub(crate) fn decode_map<R: DeserializeOwned>(d: Map<String, Value>) -> Result<R> {
     let id = d.get("_id").and_then(Value::as_str).map(str::to_owned);

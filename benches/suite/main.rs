@@ -1,0 +1,412 @@
+//! couch-sql benchmark suite: compile-time SQL against the hand-written baseline.
+//!
+//! ```sh
+//! scripts/with-server.sh cargo bench --bench suite            # everything (~10 min)
+//! scripts/with-server.sh cargo bench --bench suite -- --quick # smoke run (CI)
+//! ```
+//!
+//! Prints Markdown tables (kept in BENCHMARKS.md). Each comparison runs its two
+//! sides interleaved, several repetitions, and reports the median and the
+//! spread (min–max) of the repetitions, and the ratio of the medians.
+
+mod insert_1000;
+
+use couch_sql::{couch_sql, CouchRow, Database};
+use couch_translate::{Column, ColumnType, Kind, Schema};
+use serde::Deserialize;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(CouchRow, Debug, Clone, PartialEq)]
+#[couch(table = "bench_rows")]
+pub struct BenchRow {
+    #[couch(id)]
+    id: Option<String>,
+    name: String,
+    n: i64,
+    grp: i64,
+    payload: Option<String>,
+}
+
+/// The hand-written twin of `BenchRow`, for the baselines.
+#[derive(Deserialize, Debug)]
+#[allow(dead_code)]
+struct HandRow {
+    #[serde(rename = "_id")]
+    id: Option<String>,
+    name: String,
+    n: i64,
+    grp: i64,
+    payload: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct HandPage<R> {
+    docs: Vec<R>,
+}
+
+/// The projection of the selective query, hand-written.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct HandProjected {
+    name: String,
+    n: i64,
+    grp: i64,
+}
+
+const SELECTIVE_SQL: &str = "SELECT name, n, grp FROM bench_rows WHERE grp = ? AND n >= ? AND name LIKE ?";
+
+fn schema() -> Schema {
+    Schema::new(
+        "bench_rows",
+        vec![
+            Column::mapped("id", "_id", ColumnType::new(Kind::Text, true, "Option<String>")),
+            Column::new("name", ColumnType::new(Kind::Text, false, "String")),
+            Column::new("n", ColumnType::new(Kind::Integer, false, "i64")),
+            Column::new("grp", ColumnType::new(Kind::Integer, false, "i64")),
+            Column::new("payload", ColumnType::new(Kind::Text, true, "Option<String>")),
+        ],
+    )
+}
+
+/// Median, min and max.
+fn stats(v: &[f64]) -> (f64, f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (s[s.len() / 2], s[0], s[s.len() - 1])
+}
+
+fn fmt(v: &[f64], digits: usize) -> String {
+    let (m, lo, hi) = stats(v);
+    format!("{m:.digits$} ({lo:.digits$}–{hi:.digits$})")
+}
+
+/// Runs `a` and `b` `reps` times each, alternating which goes first.
+fn interleave(reps: usize, mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64) -> (Vec<f64>, Vec<f64>) {
+    let (mut va, mut vb) = (vec![], vec![]);
+    for r in 0..reps {
+        if r % 2 == 0 {
+            va.push(a());
+            vb.push(b());
+        } else {
+            vb.push(b());
+            va.push(a());
+        }
+    }
+    (va, vb)
+}
+
+fn ns_per_op(iters: usize, mut f: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    t.elapsed().as_nanos() as f64 / iters as f64
+}
+
+fn request_building(quick: bool) {
+    println!("\n## 1. Request building (3 parameters → `_find` body)\n");
+    let (fast_iters, slow_iters, reps) = if quick { (20_000, 300, 3) } else { (300_000, 5_000, 7) };
+    let schema = schema();
+    let compiled = || {
+        ns_per_op(fast_iters, || {
+            let q = couch_sql!("SELECT name, n, grp FROM bench_rows WHERE grp = ? AND n >= ? AND name LIKE ?", black_box(7), black_box(0), black_box("r%"));
+            black_box(q.find_body(1000).unwrap());
+        })
+    };
+    let runtime = || {
+        ns_per_op(slow_iters, || {
+            let t = couch_translate::translate(black_box(SELECTIVE_SQL), Some(&schema)).unwrap();
+            let couch_translate::Plan::Select(s) = &t.plan else { unreachable!() };
+            let params = [serde_json::json!(7), serde_json::json!(0), serde_json::json!("r%")];
+            let mut body = Vec::with_capacity(256);
+            body.extend_from_slice(br#"{"selector":"#);
+            s.selector.render(&params, &mut body).unwrap();
+            body.extend_from_slice(br#","fields":"#);
+            serde_json::to_writer(&mut body, &s.fields).unwrap();
+            body.extend_from_slice(br#","limit":1000}"#);
+            black_box(body);
+        })
+    };
+    let (c, r) = interleave(reps, compiled, runtime);
+    println!("| path | ns/op median (min–max) |\n|---|---:|");
+    println!("| `couch_sql!` template, params bound, body serialized | {} |", fmt(&c, 0));
+    println!("| run-time parse + translate + serialize (same translator) | {} |", fmt(&r, 0));
+    println!("\nCompiled is **{:.0}×** faster (target ≥ 100×, and < 1 µs: {}).", stats(&r).0 / stats(&c).0, if stats(&c).0 < 1000.0 { "met" } else { "MISSED" });
+}
+
+fn find_body_of(n: usize) -> Vec<u8> {
+    let docs: Vec<_> = (0..n)
+        .map(|i| {
+            serde_json::json!({"_id": format!("{:032x}", i), "_rev": "1-0123456789abcdef0123456789abcdef", "type": "bench_rows",
+                "name": format!("row-{i}"), "n": i, "grp": i % 50, "payload": if i % 3 == 0 { serde_json::Value::Null } else { serde_json::json!("lorem ipsum dolor sit amet, consectetur adipiscing elit") }})
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "docs": docs, "bookmark": "nil" })).unwrap()
+}
+
+fn row_decoding(quick: bool) {
+    println!("\n## 2. Row decoding (10,000-document `_find` body, in memory)\n");
+    let body = find_body_of(10_000);
+    let mb = body.len() as f64 / 1e6;
+    let (iters, reps) = if quick { (3, 3) } else { (30, 7) };
+    let ours = || {
+        let t = Instant::now();
+        for _ in 0..iters {
+            let rows: Vec<BenchRow> = couch_sql::__private::decode_find_response(black_box(&body)).unwrap();
+            assert_eq!(rows.len(), 10_000);
+            black_box(rows);
+        }
+        mb * iters as f64 / t.elapsed().as_secs_f64()
+    };
+    let hand = || {
+        let t = Instant::now();
+        for _ in 0..iters {
+            let page: HandPage<HandRow> = serde_json::from_slice(black_box(&body)).unwrap();
+            assert_eq!(page.docs.len(), 10_000);
+            black_box(page);
+        }
+        mb * iters as f64 / t.elapsed().as_secs_f64()
+    };
+    let (o, h) = interleave(reps, ours, hand);
+    println!("Body: {mb:.2} MB.\n\n| decoder | MB/s median (min–max) |\n|---|---:|");
+    println!("| couch-sql runtime (`Vec<BenchRow>`) | {} |", fmt(&o, 1));
+    println!("| `serde_json::from_slice` into `struct {{ docs: Vec<Row> }}` | {} |", fmt(&h, 1));
+    println!("\nRatio **{:.3}×** (target ≥ 0.95×).", stats(&o).0 / stats(&h).0);
+}
+
+async fn seed(server: &str, db: &Database, n: usize, start: usize) {
+    let http = reqwest::Client::new();
+    for chunk in (start..start + n).collect::<Vec<_>>().chunks(1000) {
+        let docs: Vec<_> = chunk
+            .iter()
+            .map(|&i| serde_json::json!({"_id": format!("seed{i:08}"), "type": "bench_rows", "name": format!("r{i}"), "n": i, "grp": i % 50}))
+            .collect();
+        let r = http.post(format!("{server}/{}/_bulk_docs", db.name())).json(&serde_json::json!({"docs": docs})).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+}
+
+async fn fresh(server: &str, name: &str) -> Database {
+    let db = Database::connect(&format!("{server}/{name}")).await.unwrap();
+    db.drop_database().await.ok();
+    db.create_if_missing().await.unwrap();
+    db
+}
+
+async fn end_to_end(server: &str, quick: bool) {
+    println!("\n## 3. End to end against the server (selective query, 20 of 1,000 rows)\n");
+    let db = fresh(server, "bench_e2e").await;
+    seed(server, &db, 1000, 0).await;
+    let body = couch_sql!("SELECT name, n, grp FROM bench_rows WHERE grp = ? AND n >= ? AND name LIKE ?", 7, 0, "r%").find_body(1000).unwrap();
+    let hand = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).pool_idle_timeout(Duration::from_secs(60)).build().unwrap();
+    let url = format!("{server}/bench_e2e/_find");
+    let (seq, conc, reps) = if quick { (30, 128, 1) } else { (500, 2000, 3) };
+
+    let ours_once = |db: Database| async move {
+        let rows = couch_sql!("SELECT name, n, grp FROM bench_rows WHERE grp = ? AND n >= ? AND name LIKE ?", 7, 0, "r%").fetch_all(&db).await.unwrap();
+        assert_eq!(rows.len(), 20);
+    };
+    let hand_once = |http: reqwest::Client, url: String, body: Vec<u8>| async move {
+        let r = http.post(&url).header("content-type", "application/json").header("accept", "application/json").body(body).send().await.unwrap();
+        let bytes = r.bytes().await.unwrap();
+        let page: HandPage<HandProjected> = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(page.docs.len(), 20);
+    };
+    // Warm up both clients and the server.
+    for _ in 0..20 {
+        ours_once(db.clone()).await;
+        hand_once(hand.clone(), url.clone(), body.clone()).await;
+    }
+    let mut results: Vec<(&str, Vec<f64>, Vec<f64>)> = vec![];
+    for (label, total, tasks) in [("sequential ×", seq, 1usize), ("64 concurrent tasks ×", conc, 64)] {
+        let (mut o, mut h) = (vec![], vec![]);
+        for rep in 0..reps {
+            for side in if rep % 2 == 0 { [0, 1] } else { [1, 0] } {
+                let next = Arc::new(AtomicUsize::new(0));
+                let t = Instant::now();
+                let mut set = tokio::task::JoinSet::new();
+                for _ in 0..tasks {
+                    let (next, db, hand, url, body) = (next.clone(), db.clone(), hand.clone(), url.clone(), body.clone());
+                    set.spawn(async move {
+                        while next.fetch_add(1, Ordering::Relaxed) < total {
+                            if side == 0 {
+                                ours_once(db.clone()).await
+                            } else {
+                                hand_once(hand.clone(), url.clone(), body.clone()).await
+                            }
+                        }
+                    });
+                }
+                while let Some(r) = set.join_next().await {
+                    r.unwrap();
+                }
+                let qps = total as f64 / t.elapsed().as_secs_f64();
+                if side == 0 { o.push(qps) } else { h.push(qps) }
+            }
+        }
+        results.push((label, o, h));
+        let _ = total;
+    }
+    println!("| run | couch-sql q/s | reqwest + serde_json q/s | ratio |\n|---|---:|---:|---:|");
+    for ((label, o, h), total) in results.iter().zip([seq, conc]) {
+        println!("| {label}{total} | {} | {} | **{:.3}×** |", fmt(o, 0), fmt(h, 0), stats(o).0 / stats(h).0);
+    }
+    println!("\nTarget ≥ 0.95× the hand-written client. Both send the identical body over one pooled connection set.");
+    db.drop_database().await.ok();
+}
+
+async fn writes(server: &str, quick: bool) {
+    let n = if quick { 2_000 } else { 10_000 };
+    let single_n = if quick { 300 } else { 10_000 };
+    println!("\n## 4. Writes ({n} documents)\n");
+    let rows: Vec<(String, i64, i64)> = (0..n as i64).map(|i| (format!("w{i}"), i, i % 50)).collect();
+    let reps = if quick { 1 } else { 3 };
+    let (mut multi, mut raw) = (vec![], vec![]);
+    let http = reqwest::Client::new();
+    for rep in 0..reps {
+        for side in if rep % 2 == 0 { [0, 1] } else { [1, 0] } {
+            let db = fresh(server, "bench_writes").await;
+            let t = Instant::now();
+            if side == 0 {
+                for chunk in rows.chunks(insert_1000::ROWS) {
+                    let r = insert_1000::insert_1000(&db, chunk).await.unwrap();
+                    assert_eq!(r.rows_affected() as usize, chunk.len());
+                }
+                multi.push(n as f64 / t.elapsed().as_secs_f64());
+            } else {
+                for (c, chunk) in rows.chunks(1000).enumerate() {
+                    let docs: Vec<_> = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (name, n, g))| serde_json::json!({"_id": format!("raw{c:04}{i:04}"), "type": "bench_rows", "name": name, "n": n, "grp": g}))
+                        .collect();
+                    let r = http.post(format!("{server}/bench_writes/_bulk_docs")).json(&serde_json::json!({"docs": docs})).send().await.unwrap();
+                    let out: Vec<serde_json::Value> = r.json().await.unwrap();
+                    assert_eq!(out.len(), chunk.len());
+                }
+                raw.push(n as f64 / t.elapsed().as_secs_f64());
+            }
+        }
+    }
+    let db = fresh(server, "bench_writes").await;
+    let t = Instant::now();
+    for (name, n, g) in &rows[..single_n] {
+        couch_sql!("INSERT INTO bench_rows (name, n, grp) VALUES (?, ?, ?)", name, *n, *g).execute(&db).await.unwrap();
+    }
+    let single = single_n as f64 / t.elapsed().as_secs_f64();
+    db.drop_database().await.ok();
+    println!("| method | docs/s median (min–max) |\n|---|---:|");
+    println!("| multi-row `INSERT` (1,000 rows per statement) | {} |", fmt(&multi, 0));
+    println!("| raw `_bulk_docs` loop (1,000 per request) | {} |", fmt(&raw, 0));
+    println!("| single-row `INSERT` ×{single_n} | {single:.0} |");
+    println!(
+        "\nMulti-row INSERT / raw `_bulk_docs`: **{:.3}×** (target ≥ 0.95×); multi-row / single-row: **{:.1}×** (target ≥ 20×).",
+        stats(&multi).0 / stats(&raw).0,
+        stats(&multi).0 / single
+    );
+}
+
+async fn update_delete(server: &str, quick: bool) {
+    let n = if quick { 1_000 } else { 5_000 };
+    println!("\n## 5. UPDATE and DELETE of {n} matching documents\n");
+    let db = fresh(server, "bench_ud").await;
+    seed(server, &db, n, 0).await;
+    let before = db.request_count();
+    let t = Instant::now();
+    let r = couch_sql!("UPDATE bench_rows SET grp = grp + 1000 WHERE n >= ?", 0).execute(&db).await.unwrap();
+    let update_s = t.elapsed().as_secs_f64();
+    assert_eq!(r.rows_affected() as usize, n);
+    let update_requests = db.request_count() - before;
+    let before = db.request_count();
+    let t = Instant::now();
+    let d = couch_sql!("DELETE FROM bench_rows WHERE grp >= 1000").execute(&db).await.unwrap();
+    let delete_s = t.elapsed().as_secs_f64();
+    assert_eq!(d.rows_affected() as usize, n);
+    let delete_requests = db.request_count() - before;
+    let pages = n.div_ceil(1000);
+    println!("| statement | docs/s | HTTP requests | expected |\n|---|---:|---:|---:|");
+    println!("| `UPDATE … SET grp = grp + 1000 WHERE n >= ?` | {:.0} | {update_requests} | {} reads + {pages} writes |", n as f64 / update_s, pages + 1);
+    println!("| `DELETE … WHERE grp >= 1000` | {:.0} | {delete_requests} | {} reads + {pages} writes |", n as f64 / delete_s, pages + 1);
+    println!("\nReads page by 1,000; a full last page costs one more (empty) read, since only a short page proves the end.");
+    db.drop_database().await.ok();
+}
+
+fn compile_cost() {
+    println!("\n## 6. Compile cost of the macro (200 `couch_sql!` invocations)\n");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let base = std::path::Path::new(root).join("target/bench-compile");
+    let target = base.join("target");
+    for (variant, queries) in [("with", 200), ("without", 0)] {
+        let dir = base.join(variant);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!("[package]\nname = \"compile-{variant}\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[dependencies]\ncouch-sql = {{ path = {root:?} }}\n\n[workspace]\n"),
+        )
+        .unwrap();
+        let mut src = String::from("use couch_sql::{couch_sql, CouchRow};\n\n#[derive(CouchRow)]\n#[couch(table = \"items\")]\npub struct Item {\n    name: String,\n    n: i64,\n    tag: Option<String>,\n}\n\nfn main() {\n    let mut sqls = Vec::new();\n");
+        for i in 0..queries {
+            src.push_str(&format!(
+                "    sqls.push(couch_sql!(\"SELECT name, n FROM items WHERE n > {i} AND tag = ? ORDER BY n DESC LIMIT 10\", \"t\").sql());\n"
+            ));
+        }
+        src.push_str("    println!(\"{}\", sqls.len());\n}\n");
+        std::fs::write(dir.join("src/main.rs"), src).unwrap();
+    }
+    let build = |variant: &str, release: bool| -> f64 {
+        let dir = base.join(variant);
+        // Touch the source so only this crate is rebuilt.
+        let main = dir.join("src/main.rs");
+        let text = std::fs::read_to_string(&main).unwrap();
+        std::fs::write(&main, text).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO"));
+        cmd.arg("build").arg("-q").current_dir(&dir).env("CARGO_TARGET_DIR", &target);
+        if release {
+            cmd.arg("--release");
+        }
+        let t = Instant::now();
+        let status = cmd.status().unwrap();
+        assert!(status.success());
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+    println!("| profile | without queries (ms) | with 200 queries (ms) | added per query (ms) |\n|---|---:|---:|---:|");
+    for release in [false, true] {
+        build("without", release); // warm: dependencies compiled once
+        build("with", release);
+        let (w, wo) = interleave(3, || build("with", release), || build("without", release));
+        let per = (stats(&w).0 - stats(&wo).0) / 200.0;
+        println!("| {} | {} | {} | **{per:.2}** |", if release { "release" } else { "debug" }, fmt(&wo, 0), fmt(&w, 0));
+    }
+    println!("\nTarget: under 5 ms per query in debug. Times are `cargo build` of the crate alone, dependencies already built.");
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    println!("# couch-sql benchmarks{}\n", if quick { " (quick smoke run)" } else { "" });
+    println!("- machine: {cpu}, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    println!("- command: `scripts/with-server.sh cargo bench --bench suite{}`", if quick { " -- --quick" } else { "" });
+    request_building(quick);
+    row_decoding(quick);
+    match std::env::var("COUCHDB_URL") {
+        Ok(server) => {
+            println!("- server: {server} (pouchdb-server 4.2.0, in memory, same machine)");
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                end_to_end(&server, quick).await;
+                writes(&server, quick).await;
+                update_delete(&server, quick).await;
+            });
+        }
+        Err(_) => println!("\n(COUCHDB_URL is not set: the server benchmarks were skipped; run through scripts/with-server.sh)"),
+    }
+    if !quick {
+        compile_cost();
+    }
+}
