@@ -7,7 +7,7 @@ use crate::exec::Explanation;
 use crate::executor::Executor;
 use crate::rows::Rows;
 use crate::write::ExecuteResult;
-use couch_translate::Plan;
+use couch_translate::{Plan, Select};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::marker::PhantomData;
@@ -21,17 +21,33 @@ pub struct Prepared {
     sql: &'static str,
     plan_json: &'static str,
     plan: OnceLock<std::result::Result<Plan, String>>,
+    /// The SELECT's `_find` body with its static parts pre-rendered.
+    find: OnceLock<exec::FindTemplate>,
+}
+
+impl std::fmt::Debug for exec::FindTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FindTemplate")
+    }
 }
 
 impl Prepared {
     #[doc(hidden)]
     pub const fn new(sql: &'static str, plan_json: &'static str) -> Self {
-        Prepared { sql, plan_json, plan: OnceLock::new() }
+        Prepared { sql, plan_json, plan: OnceLock::new(), find: OnceLock::new() }
     }
 
     /// The SQL text.
     pub fn sql(&self) -> &'static str {
         self.sql
+    }
+
+    /// The SELECT plan and its `_find` template.
+    pub(crate) fn select(&self) -> Result<(&Select, &exec::FindTemplate)> {
+        match self.plan()? {
+            Plan::Select(s) => Ok((s, self.find.get_or_init(|| exec::FindTemplate::of(s)))),
+            _ => Err(Error::Invalid { what: "query", message: "not a SELECT".into() }),
+        }
     }
 
     pub(crate) fn plan(&self) -> Result<&Plan> {
@@ -84,18 +100,14 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
     /// The body of the query's first `_find` request, exactly as it is sent
     /// with `page_size` rows per page (for logging, tests and benchmarks).
     pub fn find_body(&self, page_size: usize) -> Result<Vec<u8>> {
-        match self.prepared.plan()? {
-            Plan::Select(s) => exec::first_find_body(s, &self.params, self.page_size.unwrap_or(page_size)),
-            _ => Err(Error::Invalid { what: "query", message: "not a SELECT".into() }),
-        }
+        let (s, tmpl) = self.prepared.select()?;
+        exec::first_find_body(s, tmpl, &self.params, self.page_size.unwrap_or(page_size))
     }
 
     async fn run(self, db: &Database, cap: Option<u64>) -> Result<Vec<R>> {
         let page_size = self.page_size.unwrap_or(db.page_size);
-        match self.prepared.plan()? {
-            Plan::Select(s) => exec::select(db, s, &self.params, cap, page_size, self.prepared.sql).await,
-            _ => Err(Error::Invalid { what: "query", message: "not a SELECT: use execute()".into() }),
-        }
+        let (s, tmpl) = self.prepared.select()?;
+        exec::select(db, s, tmpl, &self.params, cap, page_size, self.prepared.sql).await
     }
 
     /// Reads every matching row (paging as needed) into memory.
@@ -144,12 +156,9 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
                     State::Done => return Ok((Vec::new(), State::Done)),
                     State::Paging(p) => p,
                     State::Start(q, db) => {
-                        let plan = match q.prepared.plan()? {
-                            Plan::Select(s) => s,
-                            _ => return Err(Error::Invalid { what: "query", message: "not a SELECT".into() }),
-                        };
+                        let (plan, tmpl) = q.prepared.select()?;
                         let page_size = q.page_size.unwrap_or(db.page_size);
-                        match exec::select_source(&db, plan, &q.params, None, page_size, q.prepared.sql).await? {
+                        match exec::select_source(&db, plan, tmpl, &q.params, None, page_size, q.prepared.sql).await? {
                             exec::Source::Pages(p) => p,
                             exec::Source::Sorted(docs) => {
                                 let rows = docs.into_iter().map(exec::decode_map).collect::<Result<Vec<R>>>()?;

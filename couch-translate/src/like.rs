@@ -22,12 +22,13 @@ pub const DEFAULT_ESCAPE: char = '\\';
 /// assert_eq!(like_to_regex("a.b%", Some('\\'), false).unwrap(), r"^a\.b[\s\S]*(?![\s\S])");
 /// ```
 pub fn like_to_regex(pattern: &str, escape: Option<char>, negated: bool) -> Result<String, String> {
-    let mut body = String::with_capacity(pattern.len() + 16);
+    let mut out = String::with_capacity(pattern.len() * 2 + 24);
+    out.push_str(if negated { "^(?!" } else { "^" });
     let mut chars = pattern.chars();
     while let Some(c) = chars.next() {
         if Some(c) == escape {
             match chars.next() {
-                Some(lit) => push_literal(&mut body, lit),
+                Some(lit) => push_literal(&mut out, lit),
                 None => {
                     return Err(format!(
                         "the LIKE pattern {pattern:?} ends with its escape character {c:?}; \
@@ -36,14 +37,63 @@ pub fn like_to_regex(pattern: &str, escape: Option<char>, negated: bool) -> Resu
                 }
             }
         } else if c == '%' {
-            body.push_str(r"[\s\S]*");
+            out.push_str(r"[\s\S]*");
         } else if c == '_' {
-            body.push_str(r"[\s\S]");
+            out.push_str(r"[\s\S]");
         } else {
-            push_literal(&mut body, c);
+            push_literal(&mut out, c);
         }
     }
-    Ok(if negated { format!(r"^(?!{body}(?![\s\S]))") } else { format!(r"^{body}(?![\s\S])") })
+    out.push_str(if negated { r"(?![\s\S]))" } else { r"(?![\s\S])" });
+    Ok(out)
+}
+
+/// Writes `like_to_regex(pattern, escape, negated)` as a JSON string literal
+/// straight into `out` (no intermediate string: this runs for every bound
+/// `LIKE ?` parameter).
+pub fn write_like_regex_json(
+    pattern: &str,
+    escape: Option<char>,
+    negated: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    // In JSON, the regex's backslashes are doubled.
+    const ANY: &[u8] = br"[\\s\\S]";
+    out.push(b'"');
+    out.extend_from_slice(if negated { b"^(?!" } else { b"^" });
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        let lit = if Some(c) == escape {
+            match chars.next() {
+                Some(lit) => lit,
+                None => return Err(like_to_regex(pattern, escape, negated).expect_err("trailing escape")),
+            }
+        } else if c == '%' {
+            out.extend_from_slice(ANY);
+            out.push(b'*');
+            continue;
+        } else if c == '_' {
+            out.extend_from_slice(ANY);
+            continue;
+        } else {
+            c
+        };
+        if META.contains(&lit) {
+            out.extend_from_slice(br"\\");
+        }
+        match lit {
+            '\\' => out.extend_from_slice(br"\\"),
+            '"' => out.extend_from_slice(br#"\""#),
+            c if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    out.extend_from_slice(if negated { br"(?![\\s\\S]))" } else { br"(?![\\s\\S])" });
+    out.push(b'"');
+    Ok(())
 }
 
 fn push_literal(out: &mut String, c: char) {
@@ -67,6 +117,17 @@ mod tests {
     fn wildcards_and_negation() {
         assert_eq!(like_to_regex("a_%", None, false).unwrap(), r"^a[\s\S][\s\S]*(?![\s\S])");
         assert_eq!(like_to_regex("a%", None, true).unwrap(), r"^(?!a[\s\S]*(?![\s\S]))");
+    }
+
+    #[test]
+    fn json_writer_matches_the_regex() {
+        for (p, e, n) in [("a.b%_\"\\x\n€", Some('!'), false), ("50\\%", Some('\\'), true), ("", None, false)] {
+            let mut out = Vec::new();
+            write_like_regex_json(p, e, n, &mut out).unwrap();
+            let decoded: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(decoded, like_to_regex(p, e, n).unwrap(), "{p:?}");
+        }
+        assert!(write_like_regex_json("a\\", Some('\\'), false, &mut Vec::new()).is_err());
     }
 
     #[test]

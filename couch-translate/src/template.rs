@@ -180,6 +180,149 @@ impl Tmpl {
     }
 }
 
+/// A template prepared for rendering: every run of JSON that does not depend
+/// on a parameter is rendered once, so rendering is copying bytes and writing
+/// the parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compiled {
+    segs: Vec<Seg>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Seg {
+    Lit(Box<[u8]>),
+    Param(usize),
+    Like { index: usize, negated: bool, escape: Option<char> },
+    TypeOf(usize),
+    InList(Vec<Compiled>),
+    Guard { params: Vec<usize>, inner: Compiled },
+}
+
+impl Tmpl {
+    /// Pre-renders the static parts of this template.
+    pub fn compile(&self) -> Compiled {
+        let mut c = Compiled { segs: Vec::new() };
+        let mut lit = Vec::new();
+        self.compile_into(&mut c.segs, &mut lit);
+        flush(&mut c.segs, &mut lit);
+        c
+    }
+
+    fn compile_into(&self, segs: &mut Vec<Seg>, lit: &mut Vec<u8>) {
+        match self {
+            Tmpl::Array(items) => {
+                lit.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        lit.push(b',');
+                    }
+                    item.compile_into(segs, lit);
+                }
+                lit.push(b']');
+            }
+            Tmpl::Object(entries) => {
+                lit.push(b'{');
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        lit.push(b',');
+                    }
+                    write_json_str(lit, k);
+                    lit.push(b':');
+                    v.compile_into(segs, lit);
+                }
+                lit.push(b'}');
+            }
+            Tmpl::Param(i) => {
+                flush(segs, lit);
+                segs.push(Seg::Param(*i));
+            }
+            Tmpl::LikeParam { index, negated, escape } => {
+                flush(segs, lit);
+                segs.push(Seg::Like { index: *index, negated: *negated, escape: *escape });
+            }
+            Tmpl::TypeOf(i) => {
+                flush(segs, lit);
+                segs.push(Seg::TypeOf(*i));
+            }
+            Tmpl::InList(items) => {
+                flush(segs, lit);
+                segs.push(Seg::InList(items.iter().map(Tmpl::compile).collect()));
+            }
+            Tmpl::Guard { params, inner } => {
+                flush(segs, lit);
+                segs.push(Seg::Guard { params: params.clone(), inner: inner.compile() });
+            }
+            leaf => leaf.render(&[], lit).expect("a leaf without parameters renders"),
+        }
+    }
+}
+
+fn flush(segs: &mut Vec<Seg>, lit: &mut Vec<u8>) {
+    if !lit.is_empty() {
+        segs.push(Seg::Lit(std::mem::take(lit).into_boxed_slice()));
+    }
+}
+
+impl Compiled {
+    /// Bytes of static JSON: a lower bound of the rendered length.
+    pub fn static_len(&self) -> usize {
+        self.segs
+            .iter()
+            .map(|s| match s {
+                Seg::Lit(b) => b.len(),
+                Seg::InList(items) => items.iter().map(Compiled::static_len).sum::<usize>() + 2,
+                Seg::Guard { inner, .. } => inner.static_len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Appends the JSON text, with `params` filled in, to `out` (same output as [`Tmpl::render`]).
+    pub fn render(&self, params: &[Value], out: &mut Vec<u8>) -> Result<(), RenderError> {
+        for seg in &self.segs {
+            match seg {
+                Seg::Lit(b) => out.extend_from_slice(b),
+                Seg::Param(i) => serde_json::to_writer(&mut *out, param(params, *i)?).expect("writing JSON to memory"),
+                Seg::Like { index, negated, escape } => match param(params, *index)? {
+                    Value::String(p) => crate::like::write_like_regex_json(p, *escape, *negated, out)
+                        .map_err(RenderError::BadLikePattern)?,
+                    other => return Err(RenderError::BadLikePattern(format!("expected a string, got {other}"))),
+                },
+                Seg::TypeOf(i) => write_json_str(out, json_type_name(param(params, *i)?)),
+                Seg::InList(items) => {
+                    out.push(b'[');
+                    let mut first = true;
+                    for item in items {
+                        if let [Seg::Param(i)] = item.segs.as_slice() {
+                            if param(params, *i)?.is_null() {
+                                continue;
+                            }
+                        }
+                        if !first {
+                            out.push(b',');
+                        }
+                        first = false;
+                        item.render(params, out)?;
+                    }
+                    out.push(b']');
+                }
+                Seg::Guard { params: guarded, inner } => {
+                    let mut null = false;
+                    for i in guarded {
+                        null |= param(params, *i)?.is_null();
+                    }
+                    if null {
+                        write_never(out);
+                    } else {
+                        inner.render(params, out)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +333,31 @@ mod tests {
         let t = Tmpl::Object(vec![("name".into(), Tmpl::Param(0))]);
         let out = t.render_string(&[json!(r#"{"$gt": null}"#)]).unwrap();
         assert_eq!(out, r#"{"name":"{\"$gt\": null}"}"#);
+    }
+
+    #[test]
+    fn compiled_templates_render_like_the_tree() {
+        let t = Tmpl::Object(vec![
+            ("type".into(), Tmpl::Str("users".into())),
+            ("a".into(), Tmpl::Object(vec![("$in".into(), Tmpl::InList(vec![Tmpl::Param(0), Tmpl::Int(2)]))])),
+            (
+                "b".into(),
+                Tmpl::Guard {
+                    params: vec![1],
+                    inner: Box::new(Tmpl::LikeParam { index: 1, negated: false, escape: None }),
+                },
+            ),
+            ("c".into(), Tmpl::Array(vec![Tmpl::TypeOf(0), Tmpl::Float(1.5), Tmpl::Null, Tmpl::Bool(true)])),
+        ]);
+        let c = t.compile();
+        for params in [vec![json!(1), json!("x%")], vec![json!(null), json!(null)], vec![json!("s"), json!("a.b")]] {
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            t.render(&params, &mut a).unwrap();
+            c.render(&params, &mut b).unwrap();
+            assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+        }
+        assert_eq!(c.render(&[], &mut Vec::new()), Err(RenderError::MissingParam(0)));
     }
 
     #[test]

@@ -184,7 +184,8 @@ async fn a_validation_function_refusal_is_forbidden() {
     let ddoc = serde_json::json!({
         "validate_doc_update": "function (doc) { if (doc.type === 'users' && doc.age < 0) { throw({forbidden: 'age must not be negative'}); } }"
     });
-    let r = reqwest::Client::new().put(format!("{server}/{}/_design/rules", db.name())).json(&ddoc).send().await.unwrap();
+    let r =
+        reqwest::Client::new().put(format!("{server}/{}/_design/rules", db.name())).json(&ddoc).send().await.unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     let result = couch_sql!("INSERT INTO users (name, age, active) VALUES ('ok', 1, true), ('bad', -1, true)")
         .execute(&db)

@@ -1,6 +1,6 @@
 //! CREATE INDEX, DROP INDEX and EXPLAIN.
 
-use super::find::FindRequest;
+use super::find::FindTemplate;
 use crate::client::{encode_segment, Database};
 use crate::error::{Error, Result};
 use crate::write::{DocOutcome, ExecuteResult};
@@ -108,7 +108,7 @@ impl Explanation {
 }
 
 pub(crate) async fn explain(db: &Database, plan: &Select, params: &[Value], page_size: usize) -> Result<Explanation> {
-    let req = FindRequest::new(&plan.selector, params, plan.fields.as_deref(), Some(plan))?;
+    let req = FindTemplate::of(plan).request(params)?;
     if let Some(index) = req.index() {
         db.ensure_index(index, false).await?;
     }

@@ -5,37 +5,28 @@ use crate::client::Database;
 use crate::collate::compare_docs;
 use crate::error::{Error, Result};
 use crate::rows::decode_page;
-use couch_translate::{Select, Tmpl};
+use couch_translate::{Compiled, Select, Tmpl};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// The parts of a `_find` body that stay the same from page to page.
-pub(crate) struct FindRequest {
-    /// `{"selector":…,"fields":…,"sort":…` without the closing brace.
-    head: Vec<u8>,
+pub(crate) struct FindTemplate {
+    selector: Compiled,
+    /// `,"fields":…,"sort":…`, rendered once.
+    tail: Vec<u8>,
     /// Fields of the json index the sort needs.
-    index: Option<Vec<String>>,
+    index: Option<Arc<[String]>>,
 }
 
-impl FindRequest {
-    /// Fields of the json index the sort needs, if any.
-    pub(crate) fn index(&self) -> Option<&[String]> {
-        self.index.as_deref()
-    }
-
-    pub(crate) fn new(
-        selector: &Tmpl,
-        params: &[Value],
-        fields: Option<&[String]>,
-        sort: Option<&Select>,
-    ) -> Result<Self> {
-        let mut head = Vec::with_capacity(256);
-        head.extend_from_slice(br#"{"selector":"#);
-        selector.render(params, &mut head).map_err(render_error)?;
+impl FindTemplate {
+    /// `sort` is used when the plan sorts on the server.
+    pub(crate) fn new(selector: &Tmpl, fields: Option<&[String]>, sort: Option<&Select>) -> Self {
+        let mut tail = Vec::new();
         if let Some(fields) = fields {
-            head.extend_from_slice(br#","fields":"#);
-            serde_json::to_writer(&mut head, fields).expect("writing JSON to memory");
+            tail.extend_from_slice(br#","fields":"#);
+            serde_json::to_writer(&mut tail, fields).expect("writing JSON to memory");
         }
         let mut index = None;
         if let Some(s) = sort.filter(|s| s.server_sort && !s.order_by.is_empty()) {
@@ -44,23 +35,58 @@ impl FindRequest {
             // sort match the index ["type", keys…] on both CouchDB and pouchdb-server.
             let mut sort = vec![serde_json::json!({ "type": dir })];
             sort.extend(s.order_by.iter().map(|k| serde_json::json!({ k.field.replace('.', "\\.") : dir })));
-            head.extend_from_slice(br#","sort":"#);
-            serde_json::to_writer(&mut head, &sort).expect("writing JSON to memory");
-            index = s.index.clone();
+            tail.extend_from_slice(br#","sort":"#);
+            serde_json::to_writer(&mut tail, &sort).expect("writing JSON to memory");
+            index = s.index.as_ref().map(|i| i.clone().into());
         }
-        Ok(FindRequest { head, index })
+        FindTemplate { selector: selector.compile(), tail, index }
     }
 
+    /// The template of a SELECT plan.
+    pub(crate) fn of(plan: &Select) -> Self {
+        FindTemplate::new(&plan.selector, plan.fields.as_deref(), Some(plan))
+    }
+
+    /// Renders the parts of the body that stay the same from page to page.
+    pub(crate) fn request(&self, params: &[Value]) -> Result<FindRequest> {
+        // Room for the parameters and the paging fields, so rendering never reallocates.
+        let mut head = Vec::with_capacity(self.selector.static_len() + self.tail.len() + 128);
+        head.extend_from_slice(br#"{"selector":"#);
+        self.selector.render(params, &mut head).map_err(render_error)?;
+        head.extend_from_slice(&self.tail);
+        Ok(FindRequest { head, index: self.index.clone() })
+    }
+}
+
+/// A `_find` request, rendered except for its paging fields.
+pub(crate) struct FindRequest {
+    /// `{"selector":…,"fields":…,"sort":…` without the closing brace.
+    head: Vec<u8>,
+    /// Fields of the json index the sort needs.
+    index: Option<Arc<[String]>>,
+}
+
+impl FindRequest {
+    /// Fields of the json index the sort needs, if any.
+    pub(crate) fn index(&self) -> Option<&[String]> {
+        self.index.as_deref()
+    }
+
+    /// The complete body of one page.
     pub(crate) fn body(&self, limit: u64, skip: u64, bookmark: Option<&str>) -> Vec<u8> {
-        let mut b = Vec::with_capacity(self.head.len() + 64);
+        let mut b = Vec::with_capacity(self.head.len() + 48);
         b.extend_from_slice(&self.head);
-        b.extend_from_slice(format!(r#","limit":{limit}"#).as_bytes());
+        b.extend_from_slice(br#","limit":"#);
+        serde_json::to_writer(&mut b, &limit).expect("writing JSON to memory");
         match bookmark {
             Some(bm) => {
                 b.extend_from_slice(br#","bookmark":"#);
                 serde_json::to_writer(&mut b, bm).expect("writing JSON to memory");
             }
-            None if skip > 0 => b.extend_from_slice(format!(r#","skip":{skip}"#).as_bytes()),
+            None if skip > 0 => {
+                b.extend_from_slice(br#","skip":"#);
+                serde_json::to_writer(&mut b, &skip).expect("writing JSON to memory");
+            }
             None => {}
         }
         b.push(b'}');
@@ -184,6 +210,7 @@ pub(crate) enum Source {
 pub(crate) async fn select_source(
     db: &Database,
     plan: &Select,
+    tmpl: &FindTemplate,
     params: &[Value],
     cap: Option<u64>,
     page_size: usize,
@@ -199,13 +226,12 @@ pub(crate) async fn select_source(
         let take = limit.map_or(usize::MAX, |l| l as usize);
         return Ok(Source::Sorted(docs.into_iter().skip(offset as usize).take(take).collect()));
     }
+    let req = tmpl.request(params)?;
     if plan.server_sort || plan.order_by.is_empty() {
-        let req = FindRequest::new(&plan.selector, params, plan.fields.as_deref(), Some(plan))?;
         return Ok(Source::Pages(Pager::new(db, req, limit, offset, page_size, sql)));
     }
     // The server cannot sort this (nullable key or mixed directions): read every
     // matching document, sort here, then apply OFFSET and LIMIT.
-    let req = FindRequest::new(&plan.selector, params, plan.fields.as_deref(), None)?;
     let mut docs: Vec<Map<String, Value>> = Pager::new(db, req, None, 0, page_size, sql).all().await?;
     docs.sort_by(|a, b| compare_docs(a, b, &plan.order_by));
     let take = limit.map_or(usize::MAX, |l| l as usize);
@@ -213,11 +239,15 @@ pub(crate) async fn select_source(
 }
 
 /// The first `_find` body of a SELECT, as [`select_source`] would send it.
-pub(crate) fn first_find_body(plan: &Select, params: &[Value], page_size: usize) -> Result<Vec<u8>> {
+pub(crate) fn first_find_body(
+    plan: &Select,
+    tmpl: &FindTemplate,
+    params: &[Value],
+    page_size: usize,
+) -> Result<Vec<u8>> {
     let limit = count(plan.limit, params, "LIMIT")?;
     let offset = count(plan.offset, params, "OFFSET")?.unwrap_or(0);
-    let sort = (plan.server_sort || plan.order_by.is_empty()).then_some(plan);
-    let req = FindRequest::new(&plan.selector, params, plan.fields.as_deref(), sort)?;
+    let req = tmpl.request(params)?;
     let want = limit.map_or(page_size as u64, |l| l.min(page_size as u64));
     Ok(req.body(want, offset, None))
 }
@@ -232,12 +262,13 @@ pub(crate) fn decode_map<R: DeserializeOwned>(d: Map<String, Value>) -> Result<R
 pub(crate) async fn select<R: DeserializeOwned>(
     db: &Database,
     plan: &Select,
+    tmpl: &FindTemplate,
     params: &[Value],
     cap: Option<u64>,
     page_size: usize,
     sql: &'static str,
 ) -> Result<Vec<R>> {
-    match select_source(db, plan, params, cap, page_size, sql).await? {
+    match select_source(db, plan, tmpl, params, cap, page_size, sql).await? {
         Source::Pages(p) => p.all().await,
         Source::Sorted(docs) => docs.into_iter().map(decode_map).collect(),
     }
@@ -251,6 +282,6 @@ pub(crate) async fn matching(
     fields: Option<&[String]>,
     sql: &'static str,
 ) -> Result<Vec<Map<String, Value>>> {
-    let req = FindRequest::new(selector, params, fields, None)?;
+    let req = FindTemplate::new(selector, fields, None).request(params)?;
     Pager::new(db, req, None, 0, db.page_size, sql).all().await
 }

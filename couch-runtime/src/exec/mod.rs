@@ -7,7 +7,7 @@ mod write;
 
 pub(crate) use admin::{create_index, drop_index, explain};
 pub use admin::{ExplainIndex, Explanation};
-pub(crate) use find::{decode_map, first_find_body, select, select_source, Pager, Source};
+pub(crate) use find::{decode_map, first_find_body, select, select_source, FindTemplate, Pager, Source};
 pub(crate) use write::{delete, insert, prepare, update, Prepared as PreparedWrite};
 
 use crate::error::{Error, Result};
