@@ -47,6 +47,11 @@ pub use couch_runtime::{
     Explanation, Query, Result, RetryPolicy, RowStream, Rows, ServerInfo,
 };
 
+/// Run-time SQL: `query(sql).bind(v)…`, translated by the same translator as `couch_sql!`.
+pub use couch_runtime::{query, query_as, DynQuery, RequestSketch, DEFAULT_PAGE_SIZE};
+/// What a statement translates to (see [`DynQuery::translation`]).
+pub use couch_translate::{Plan, Translation};
+
 /// The synchronous API: `couch_sql::blocking::Database`, for programs without an async runtime.
 pub use couch_runtime::blocking;
 

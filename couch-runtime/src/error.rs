@@ -46,6 +46,9 @@ pub enum Error {
     /// The URL or a name is not valid (checked before any request is sent).
     #[error("invalid {what}: {message}")]
     Invalid { what: &'static str, message: String },
+    /// Run-time SQL that does not translate (the same messages as `couch_sql!`'s compile errors).
+    #[error("SQL error: {0}")]
+    Sql(String),
     /// A bound parameter cannot be used (e.g. a negative LIMIT).
     #[error("parameter error: {0}")]
     Param(String),

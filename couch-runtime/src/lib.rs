@@ -8,6 +8,7 @@ pub mod blocking;
 mod builder;
 mod client;
 mod collate;
+mod dynamic;
 mod error;
 mod exec;
 mod executor;
@@ -21,8 +22,9 @@ pub use builder::{DatabaseBuilder, RetryPolicy};
 pub use client::{
     encode_segment, index_name, validate_db_name, Database, ServerInfo, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_BATCH,
 };
+pub use dynamic::{query, query_as, DynQuery};
 pub use error::{Error, Result};
-pub use exec::{ExplainIndex, Explanation};
+pub use exec::{ExplainIndex, Explanation, RequestSketch, SqlText};
 pub use executor::{BoxFuture, Executor};
 pub use ids::new_id;
 pub use query::{Batch, Command, Explain, Prepared, Query, RowStream};

@@ -3,7 +3,7 @@
 use crate::client::Database;
 use crate::error::{Error, Result};
 use crate::exec;
-use crate::exec::Explanation;
+use crate::exec::{Explanation, SqlText};
 use crate::executor::Executor;
 use crate::rows::Rows;
 use crate::write::ExecuteResult;
@@ -11,14 +11,14 @@ use couch_translate::{Plan, Select};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::marker::PhantomData;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// A statement translated at compile time: its SQL and its plan (embedded as
 /// JSON by the macro, parsed once per process on first use).
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Prepared {
-    sql: &'static str,
+    sql: SqlText,
     plan_json: &'static str,
     plan: OnceLock<std::result::Result<Plan, String>>,
     /// The SELECT's `_find` body with its static parts pre-rendered.
@@ -34,12 +34,22 @@ impl std::fmt::Debug for exec::FindTemplate {
 impl Prepared {
     #[doc(hidden)]
     pub const fn new(sql: &'static str, plan_json: &'static str) -> Self {
-        Prepared { sql, plan_json, plan: OnceLock::new(), find: OnceLock::new() }
+        Prepared { sql: SqlText::Static(sql), plan_json, plan: OnceLock::new(), find: OnceLock::new() }
+    }
+
+    /// A statement translated at run time.
+    pub(crate) fn translated(sql: &str, plan: Plan) -> Self {
+        Prepared {
+            sql: SqlText::Shared(sql.into()),
+            plan_json: "",
+            plan: OnceLock::from(Ok(plan)),
+            find: OnceLock::new(),
+        }
     }
 
     /// The SQL text.
-    pub fn sql(&self) -> &'static str {
-        self.sql
+    pub fn sql(&self) -> &str {
+        &self.sql
     }
 
     /// The SELECT plan and its `_find` template.
@@ -60,6 +70,23 @@ impl Prepared {
     }
 }
 
+/// A statement: a `couch_sql!` one, living in the binary, or one translated at run time.
+#[derive(Clone, Debug)]
+pub(crate) enum Stmt {
+    Static(&'static Prepared),
+    Shared(Arc<Prepared>),
+}
+
+impl std::ops::Deref for Stmt {
+    type Target = Prepared;
+    fn deref(&self) -> &Prepared {
+        match self {
+            Stmt::Static(p) => p,
+            Stmt::Shared(p) => p,
+        }
+    }
+}
+
 /// A stream of typed rows, read from the server page by page.
 pub type RowStream<R> = std::pin::Pin<Box<dyn futures_core::Stream<Item = Result<R>> + Send>>;
 
@@ -68,7 +95,7 @@ pub type RowStream<R> = std::pin::Pin<Box<dyn futures_core::Stream<Item = Result
 /// stream it with `fetch`.
 #[must_use = "a query does nothing until it is fetched"]
 pub struct Query<R> {
-    prepared: &'static Prepared,
+    prepared: Stmt,
     params: Vec<Value>,
     page_size: Option<usize>,
     _row: PhantomData<fn() -> R>,
@@ -83,12 +110,16 @@ impl<R> std::fmt::Debug for Query<R> {
 impl<R: DeserializeOwned + Send + 'static> Query<R> {
     #[doc(hidden)]
     pub fn new(prepared: &'static Prepared, params: Vec<Value>) -> Self {
-        Query { prepared, params, page_size: None, _row: PhantomData }
+        Query { prepared: Stmt::Static(prepared), params, page_size: None, _row: PhantomData }
+    }
+
+    pub(crate) fn from_stmt(prepared: Stmt, params: Vec<Value>, page_size: Option<usize>) -> Self {
+        Query { prepared, params, page_size, _row: PhantomData }
     }
 
     /// The SQL text of the query.
-    pub fn sql(&self) -> &'static str {
-        self.prepared.sql
+    pub fn sql(&self) -> &str {
+        self.prepared.sql()
     }
 
     /// Rows per `_find` request for this query (default: the database's page size).
@@ -107,7 +138,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
     async fn run(self, db: &Database, cap: Option<u64>) -> Result<Vec<R>> {
         let page_size = self.page_size.unwrap_or(db.page_size);
         let (s, tmpl) = self.prepared.select()?;
-        exec::select(db, s, tmpl, &self.params, cap, page_size, self.prepared.sql).await
+        exec::select(db, s, tmpl, &self.params, cap, page_size, &self.prepared.sql).await
     }
 
     /// Reads every matching row (paging as needed) into memory.
@@ -158,7 +189,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
                     State::Start(q, db) => {
                         let (plan, tmpl) = q.prepared.select()?;
                         let page_size = q.page_size.unwrap_or(db.page_size);
-                        match exec::select_source(&db, plan, tmpl, &q.params, None, page_size, q.prepared.sql).await? {
+                        match exec::select_source(&db, plan, tmpl, &q.params, None, page_size, &q.prepared.sql).await? {
                             exec::Source::Pages(p) => p,
                             exec::Source::Sorted(docs) => {
                                 let rows = docs.into_iter().map(exec::decode_map).collect::<Result<Vec<R>>>()?;
@@ -186,7 +217,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
 /// An `INSERT`, `UPDATE` or `DELETE` with its parameters bound. Run it with `execute`.
 #[must_use = "a statement does nothing until it is executed"]
 pub struct Command {
-    prepared: &'static Prepared,
+    prepared: Stmt,
     params: Vec<Value>,
 }
 
@@ -199,12 +230,16 @@ impl std::fmt::Debug for Command {
 impl Command {
     #[doc(hidden)]
     pub fn new(prepared: &'static Prepared, params: Vec<Value>) -> Self {
+        Command { prepared: Stmt::Static(prepared), params }
+    }
+
+    pub(crate) fn from_stmt(prepared: Stmt, params: Vec<Value>) -> Self {
         Command { prepared, params }
     }
 
     /// The SQL text of the statement.
-    pub fn sql(&self) -> &'static str {
-        self.prepared.sql
+    pub fn sql(&self) -> &str {
+        self.prepared.sql()
     }
 
     /// Runs the statement. UPDATE and DELETE first read every matching
@@ -215,7 +250,7 @@ impl Command {
     }
 
     async fn execute_on(self, db: &Database) -> Result<ExecuteResult> {
-        let sql = self.prepared.sql;
+        let sql = &self.prepared.sql;
         match self.prepared.plan()? {
             Plan::Insert(i) => exec::insert(db, i, &self.params).await,
             Plan::Update(u) => exec::update(db, u, &self.params, sql).await,
@@ -230,7 +265,7 @@ impl Command {
 
     /// The statement's documents, read and changed but not yet written (for [`Batch`]).
     async fn prepare(self, db: &Database) -> Result<exec::PreparedWrite> {
-        exec::prepare(db, self.prepared.plan()?, &self.params, self.prepared.sql).await
+        exec::prepare(db, self.prepared.plan()?, &self.params, &self.prepared.sql).await
     }
 }
 
@@ -238,13 +273,17 @@ impl Command {
 #[must_use = "an EXPLAIN does nothing until it is run"]
 #[derive(Debug)]
 pub struct Explain {
-    prepared: &'static Prepared,
+    prepared: Stmt,
     params: Vec<Value>,
 }
 
 impl Explain {
     #[doc(hidden)]
     pub fn new(prepared: &'static Prepared, params: Vec<Value>) -> Self {
+        Explain { prepared: Stmt::Static(prepared), params }
+    }
+
+    pub(crate) fn from_stmt(prepared: Stmt, params: Vec<Value>) -> Self {
         Explain { prepared, params }
     }
 

@@ -38,6 +38,12 @@ pub enum Tmpl {
         params: Vec<usize>,
         inner: Box<Tmpl>,
     },
+    /// A selector that matches nothing unless each pair renders the same
+    /// (two `$type` guards merged into one must name the same type).
+    Agree {
+        pairs: Vec<(Tmpl, Tmpl)>,
+        inner: Box<Tmpl>,
+    },
 }
 
 /// Why a template could not be rendered with the given parameters.
@@ -155,6 +161,15 @@ impl Tmpl {
                 }
                 inner.render(params, out)?;
             }
+            Tmpl::Agree { pairs, inner } => {
+                for (a, b) in pairs {
+                    if a.render_string(params)? != b.render_string(params)? {
+                        write_never(out);
+                        return Ok(());
+                    }
+                }
+                inner.render(params, out)?;
+            }
         }
         Ok(())
     }
@@ -196,6 +211,7 @@ enum Seg {
     TypeOf(usize),
     InList(Vec<Compiled>),
     Guard { params: Vec<usize>, inner: Compiled },
+    Agree { pairs: Vec<(Tmpl, Tmpl)>, inner: Compiled },
 }
 
 impl Tmpl {
@@ -252,6 +268,10 @@ impl Tmpl {
                 flush(segs, lit);
                 segs.push(Seg::Guard { params: params.clone(), inner: inner.compile() });
             }
+            Tmpl::Agree { pairs, inner } => {
+                flush(segs, lit);
+                segs.push(Seg::Agree { pairs: pairs.clone(), inner: inner.compile() });
+            }
             leaf => leaf.render(&[], lit).expect("a leaf without parameters renders"),
         }
     }
@@ -271,7 +291,7 @@ impl Compiled {
             .map(|s| match s {
                 Seg::Lit(b) => b.len(),
                 Seg::InList(items) => items.iter().map(Compiled::static_len).sum::<usize>() + 2,
-                Seg::Guard { inner, .. } => inner.static_len(),
+                Seg::Guard { inner, .. } | Seg::Agree { inner, .. } => inner.static_len(),
                 _ => 0,
             })
             .sum()
@@ -315,6 +335,17 @@ impl Compiled {
                         write_never(out);
                     } else {
                         inner.render(params, out)?;
+                    }
+                }
+                Seg::Agree { pairs, inner } => {
+                    let mut same = true;
+                    for (a, b) in pairs {
+                        same &= a.render_string(params)? == b.render_string(params)?;
+                    }
+                    if same {
+                        inner.render(params, out)?;
+                    } else {
+                        write_never(out);
                     }
                 }
             }

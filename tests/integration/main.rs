@@ -6,6 +6,7 @@
 
 mod blocking;
 mod crud;
+mod dynamic;
 mod models;
 mod nulls;
 mod ordering;

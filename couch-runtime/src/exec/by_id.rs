@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// The distinct string ids the templates name (NULL and non-strings match nothing).
-fn resolve(ids: &[Tmpl], params: &[Value]) -> Result<Vec<String>> {
+pub(crate) fn resolve(ids: &[Tmpl], params: &[Value]) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::with_capacity(ids.len());
     for t in ids {
         if let Value::String(s) = t.to_value(params).map_err(render_error)? {

@@ -1,6 +1,6 @@
 //! `_find`: request bodies, paging, and SELECT.
 
-use super::{by_id, count, render_error};
+use super::{by_id, count, render_error, SqlText};
 use crate::client::Database;
 use crate::collate::compare_docs;
 use crate::error::{Error, Result};
@@ -121,7 +121,7 @@ pub(crate) struct Pager {
     done: bool,
     index_ready: bool,
     warned: bool,
-    sql: &'static str,
+    sql: SqlText,
 }
 
 impl Pager {
@@ -131,7 +131,7 @@ impl Pager {
         limit: Option<u64>,
         offset: u64,
         page_size: usize,
-        sql: &'static str,
+        sql: &SqlText,
     ) -> Self {
         Pager {
             db: db.clone(),
@@ -144,7 +144,7 @@ impl Pager {
             done: false,
             index_ready: false,
             warned: false,
-            sql,
+            sql: sql.clone(),
         }
     }
 
@@ -170,11 +170,11 @@ impl Pager {
         };
         let page = decode_page::<T>(&bytes)?;
         if let (Some(w), false) = (&page.warning, self.warned) {
-            tracing::warn!(sql = self.sql, warning = %w, "CouchDB warning");
+            tracing::warn!(sql = %self.sql, warning = %w, "CouchDB warning");
             self.warned = true;
         }
         let n = page.docs.len() as u64;
-        tracing::debug!(sql = self.sql, rows = n, "couchdb _find page");
+        tracing::debug!(sql = %self.sql, rows = n, "couchdb _find page");
         self.fetched += n;
         self.bookmark = page.bookmark.filter(|b| !b.is_empty() && b != "nil");
         if n < want {
@@ -214,7 +214,7 @@ pub(crate) async fn select_source(
     params: &[Value],
     cap: Option<u64>,
     page_size: usize,
-    sql: &'static str,
+    sql: &SqlText,
 ) -> Result<Source> {
     let mut limit = count(plan.limit, params, "LIMIT")?;
     let offset = count(plan.offset, params, "OFFSET")?.unwrap_or(0);
@@ -266,7 +266,7 @@ pub(crate) async fn select<R: DeserializeOwned>(
     params: &[Value],
     cap: Option<u64>,
     page_size: usize,
-    sql: &'static str,
+    sql: &SqlText,
 ) -> Result<Vec<R>> {
     match select_source(db, plan, tmpl, params, cap, page_size, sql).await? {
         Source::Pages(p) => p.all().await,
@@ -280,7 +280,7 @@ pub(crate) async fn matching(
     selector: &Tmpl,
     params: &[Value],
     fields: Option<&[String]>,
-    sql: &'static str,
+    sql: &SqlText,
 ) -> Result<Vec<Map<String, Value>>> {
     let req = FindTemplate::new(selector, fields, None).request(params)?;
     Pager::new(db, req, None, 0, db.page_size, sql).all().await

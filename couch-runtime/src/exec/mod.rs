@@ -3,14 +3,42 @@
 mod admin;
 mod by_id;
 mod find;
+mod sketch;
 mod write;
 
 pub(crate) use admin::{create_index, drop_index, explain};
 pub use admin::{ExplainIndex, Explanation};
 pub(crate) use find::{decode_map, first_find_body, select, select_source, FindTemplate, Pager, Source};
+pub use sketch::{sketch, RequestSketch};
 pub(crate) use write::{delete, insert, prepare, update, Prepared as PreparedWrite};
 
 use crate::error::{Error, Result};
+use std::fmt;
+use std::sync::Arc;
+
+/// A statement's SQL text, cheap to clone: borrowed from the binary for
+/// `couch_sql!`, shared for run-time SQL.
+#[derive(Clone, Debug)]
+pub enum SqlText {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl std::ops::Deref for SqlText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            SqlText::Static(s) => s,
+            SqlText::Shared(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for SqlText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
 use couch_translate::{Count, RenderError};
 use serde_json::Value;
 

@@ -1,6 +1,6 @@
 //! INSERT, UPDATE and DELETE through `_bulk_docs`.
 
-use super::{by_id, find::matching, render_error};
+use super::{by_id, find::matching, render_error, SqlText};
 use crate::client::Database;
 use crate::error::{Error, Result};
 use crate::ids::{new_id, random_u64};
@@ -269,7 +269,7 @@ impl Target<'_> {
         &self,
         db: &Database,
         params: &[Value],
-        sql: &'static str,
+        sql: &SqlText,
         only: Option<&[String]>,
     ) -> Result<Vec<Map<String, Value>>> {
         let fields = self.change.fields();
@@ -304,7 +304,7 @@ impl Target<'_> {
 
     /// Reads, writes, and re-reads and re-applies documents that conflicted,
     /// up to the database's number of attempts; what still conflicts is reported.
-    async fn run(&self, db: &Database, params: &[Value], sql: &'static str) -> Result<ExecuteResult> {
+    async fn run(&self, db: &Database, params: &[Value], sql: &SqlText) -> Result<ExecuteResult> {
         let mut outcomes: Vec<DocOutcome> = Vec::new();
         let mut docs = self.read(db, params, sql, None).await?;
         for attempt in 1..=db.write_attempts {
@@ -344,16 +344,16 @@ fn delete_target(plan: &Delete) -> Target<'_> {
     Target { table: &plan.table, selector: &plan.selector, by_id: plan.by_id.as_deref(), change: Change::Delete }
 }
 
-pub(crate) async fn update(db: &Database, plan: &Update, params: &[Value], sql: &'static str) -> Result<ExecuteResult> {
+pub(crate) async fn update(db: &Database, plan: &Update, params: &[Value], sql: &SqlText) -> Result<ExecuteResult> {
     update_target(plan).run(db, params, sql).await
 }
 
-pub(crate) async fn delete(db: &Database, plan: &Delete, params: &[Value], sql: &'static str) -> Result<ExecuteResult> {
+pub(crate) async fn delete(db: &Database, plan: &Delete, params: &[Value], sql: &SqlText) -> Result<ExecuteResult> {
     delete_target(plan).run(db, params, sql).await
 }
 
 /// A write statement's documents, read and changed but not yet sent (for a batch).
-pub(crate) async fn prepare(db: &Database, plan: &Plan, params: &[Value], sql: &'static str) -> Result<Prepared> {
+pub(crate) async fn prepare(db: &Database, plan: &Plan, params: &[Value], sql: &SqlText) -> Result<Prepared> {
     match plan {
         Plan::Insert(i) => prepare_insert(i, params),
         Plan::Update(u) => {

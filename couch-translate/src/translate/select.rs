@@ -315,6 +315,7 @@ pub(super) fn table_selector(table: &str, cond: Cond) -> Tmpl {
     // A NULL parameter in a top-level conjunct makes the whole AND false:
     // hoist the guards to the whole selector so the conjuncts can merge.
     let mut guards = Vec::new();
+    let mut agree = Vec::new();
     for p in parts {
         let p = match p {
             Tmpl::Guard { params, inner } => {
@@ -347,7 +348,7 @@ pub(super) fn table_selector(table: &str, cond: Cond) -> Tmpl {
             merged.push((key, value));
             continue;
         };
-        if let Some(ops) = merge_ops(&merged[pos].1, &value) {
+        if let Some(ops) = merge_ops(&merged[pos].1, &value, &mut agree) {
             merged[pos].1 = ops;
         } else {
             let (k, old) = merged.remove(pos);
@@ -365,6 +366,7 @@ pub(super) fn table_selector(table: &str, cond: Cond) -> Tmpl {
         all.extend(and);
         Tmpl::Object(vec![("$and".to_string(), Tmpl::Array(all))])
     };
+    let selector = if agree.is_empty() { selector } else { Tmpl::Agree { pairs: agree, inner: Box::new(selector) } };
     if guards.is_empty() {
         selector
     } else {
@@ -373,18 +375,25 @@ pub(super) fn table_selector(table: &str, cond: Cond) -> Tmpl {
 }
 
 /// Two operator maps of one field as one, unless an operator repeats with another value.
-fn merge_ops(a: &Tmpl, b: &Tmpl) -> Option<Tmpl> {
+///
+/// Two `$type` guards may differ only in how they are known (a parameter's
+/// type is known when it is bound): the merged map keeps one, and `agree`
+/// records that both must name the same type, or the selector matches nothing.
+fn merge_ops(a: &Tmpl, b: &Tmpl, agree: &mut Vec<(Tmpl, Tmpl)>) -> Option<Tmpl> {
     let (Tmpl::Object(a), Tmpl::Object(b)) = (a, b) else { return None };
     if !a.iter().chain(b).all(|(k, _)| k.starts_with('$')) {
         return None;
     }
     let mut out = a.clone();
+    let mut pending = Vec::new();
     for (k, v) in b {
         match out.iter().find(|(ok, _)| ok == k) {
             Some((_, ov)) if ov == v => {}
+            Some((_, ov)) if k == "$type" => pending.push((ov.clone(), v.clone())),
             Some(_) => return None,
             None => out.push((k.clone(), v.clone())),
         }
     }
+    agree.extend(pending);
     Some(Tmpl::Object(out))
 }

@@ -1,0 +1,227 @@
+//! `couch-sql`: see what SQL becomes in CouchDB, run it, and ask the server how it would run it.
+//!
+//! ```text
+//! couch-sql translate "SELECT name FROM users WHERE age > ?" --param 18
+//! couch-sql query --url http://127.0.0.1:5984/shop "SELECT name, age FROM users" --table
+//! couch-sql explain --url http://127.0.0.1:5984/shop "SELECT name FROM users WHERE age > 18"
+//! ```
+//!
+//! `--param` values are read as JSON when they parse (`18`, `true`, `null`,
+//! `"18"`), else as text (`Alice`). Exit code 0 on success, 1 on any error,
+//! with a one-line message on stderr; credentials are never printed.
+
+use clap::{Parser, Subcommand};
+use couch_sql::{query, Database, Error};
+use serde_json::{Map, Value};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "couch-sql", version, about = "SQL for Apache CouchDB: translate, run, explain")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Statement {
+    /// One SQL statement.
+    sql: String,
+    /// A value for the next `?` (JSON if it parses, else text). Repeat for each `?`.
+    #[arg(long = "param", short = 'p', allow_hyphen_values = true)]
+    params: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct Server {
+    /// The database URL, http://[user:password@]host:port/database.
+    #[arg(long, env = "COUCHDB_URL", hide_env_values = true)]
+    url: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the CouchDB requests a statement becomes, without touching any server.
+    Translate {
+        #[command(flatten)]
+        statement: Statement,
+        /// One line per request body instead of pretty JSON.
+        #[arg(long)]
+        compact: bool,
+        /// The database name shown in paths.
+        #[arg(long, default_value = "db")]
+        db: String,
+    },
+    /// Run a statement: rows as JSON lines (or a table); writes print the rows affected.
+    Query {
+        #[command(flatten)]
+        server: Server,
+        #[command(flatten)]
+        statement: Statement,
+        /// An aligned table instead of JSON lines.
+        #[arg(long)]
+        table: bool,
+    },
+    /// Ask the server which index a SELECT would use.
+    Explain {
+        #[command(flatten)]
+        server: Server,
+        #[command(flatten)]
+        statement: Statement,
+    },
+}
+
+fn param(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_string()))
+}
+
+fn bound(statement: &Statement) -> couch_sql::DynQuery<Map<String, Value>> {
+    statement.params.iter().fold(query(&statement.sql), |q, p| q.bind(param(p)))
+}
+
+fn translate(statement: &Statement, compact: bool, db: &str) -> Result<(), Error> {
+    let requests = bound(statement).requests(db, couch_sql::DEFAULT_PAGE_SIZE)?;
+    for (i, r) in requests.iter().enumerate() {
+        if i > 0 && !compact {
+            println!();
+        }
+        println!("{} {}", r.method, r.path);
+        if let Some(body) = &r.body {
+            let text = if compact { body.to_string() } else { serde_json::to_string_pretty(body).unwrap_or_default() };
+            println!("{text}");
+        }
+        if let (Some(note), false) = (&r.note, compact) {
+            println!("# {note}");
+        }
+    }
+    Ok(())
+}
+
+/// Columns of the rows, in order of first appearance (`_id`, which the runtime
+/// always reads, only when selected).
+fn columns(rows: &[Map<String, Value>], selected: Option<Vec<String>>) -> Vec<String> {
+    if let Some(cols) = selected {
+        return cols;
+    }
+    let mut cols: Vec<String> = Vec::new();
+    for row in rows {
+        for k in row.keys() {
+            if !cols.contains(k) {
+                cols.push(k.clone());
+            }
+        }
+    }
+    cols
+}
+
+fn cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "NULL".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn print_table(rows: &[Map<String, Value>], cols: &[String]) {
+    let cells: Vec<Vec<String>> = rows.iter().map(|r| cols.iter().map(|c| cell(r.get(c))).collect()).collect();
+    let widths: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| cells.iter().map(|r| r[i].chars().count()).chain([c.chars().count()]).max().unwrap_or(0))
+        .collect();
+    let line = |values: Vec<&str>| {
+        let parts: Vec<String> = values.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect();
+        println!("{}", parts.join(" | ").trim_end());
+    };
+    line(cols.iter().map(String::as_str).collect());
+    println!("{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-"));
+    for r in &cells {
+        line(r.iter().map(String::as_str).collect());
+    }
+    println!("({} row{})", rows.len(), if rows.len() == 1 { "" } else { "s" });
+}
+
+async fn run_query(server: &Server, statement: &Statement, table: bool) -> Result<(), Error> {
+    let db = Database::connect(&server.url).await?;
+    let q = bound(statement);
+    let translation = q.translation()?;
+    match &translation.plan {
+        couch_sql::Plan::Select(s) => {
+            let selected = s.projection.as_ref().map(|p| p.iter().map(|c| c.name.clone()).collect());
+            let rows = q.fetch_all(&db).await?.into_vec();
+            let cols = columns(&rows, selected);
+            if table {
+                print_table(&rows, &cols);
+            } else {
+                for row in &rows {
+                    let shown: Map<String, Value> =
+                        cols.iter().filter_map(|c| row.get(c).map(|v| (c.clone(), v.clone()))).collect();
+                    println!("{}", Value::Object(shown));
+                }
+            }
+        }
+        couch_sql::Plan::Explain(_) => {
+            let e = q.explain(&db).await?;
+            println!(
+                "{}",
+                serde_json::json!({"index": e.index.name, "ddoc": e.index.ddoc, "type": e.index.kind, "def": e.index.def})
+            );
+        }
+        _ => {
+            let r = q.execute(&db).await?;
+            println!("{} row{} affected", r.rows_affected(), if r.rows_affected() == 1 { "" } else { "s" });
+            let failures: Vec<_> = r.failures().collect();
+            for f in &failures {
+                let (error, reason) = f.error.clone().unwrap_or_default();
+                eprintln!("not written: {} ({error}: {reason})", f.id);
+            }
+            if !failures.is_empty() {
+                return Err(Error::Conflict {
+                    id: None,
+                    reason: format!("{} documents were not written", failures.len()),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn explain(server: &Server, statement: &Statement) -> Result<(), Error> {
+    let db = Database::connect(&server.url).await?;
+    let sql = statement.sql.trim_start();
+    let sql = if sql.len() >= 8 && sql[..8].eq_ignore_ascii_case("explain ") {
+        sql.to_string()
+    } else {
+        format!("EXPLAIN {sql}")
+    };
+    let q = statement.params.iter().fold(query(&sql), |q, p| q.bind(param(p)));
+    let e = q.explain(&db).await?;
+    println!("index: {} ({})", e.index.name, e.index.ddoc.as_deref().unwrap_or("built-in"));
+    println!("type: {}", e.index.kind);
+    println!("definition: {}", e.index.def);
+    println!("selector: {}", e.selector);
+    if !e.uses_index() {
+        eprintln!(
+            "warning: no index serves this query: the server reads every document of the database; \
+             create one, e.g. with CREATE INDEX name ON table (column, …)"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Translate { statement, compact, db } => translate(statement, *compact, db),
+        Command::Query { server, statement, table } => run_query(server, statement, *table).await,
+        Command::Explain { server, statement } => explain(server, statement).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: multi-line SQL errors are joined.
+            eprintln!("error: {}", e.to_string().replace('\n', "; "));
+            ExitCode::FAILURE
+        }
+    }
+}

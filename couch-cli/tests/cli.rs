@@ -1,0 +1,119 @@
+//! The `couch-sql` binary, end to end against the real test server.
+
+use std::process::{Command, Output};
+
+fn couch_sql(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_couch-sql")).args(args).output().expect("run couch-sql")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn db_url(tag: &str) -> String {
+    let server = std::env::var("COUCHDB_URL").expect("COUCHDB_URL: run through scripts/with-server.sh");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{server}/cli_{tag}_{}_{nanos}", std::process::id())
+}
+
+fn create(url: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let db = couch_sql::Database::connect(url).await.unwrap();
+        assert!(db.create_if_missing().await.unwrap());
+    });
+}
+
+#[test]
+fn translate_prints_the_request_without_a_server() {
+    let out = couch_sql(&["translate", "SELECT name FROM users WHERE age > ? AND name LIKE 'A%'", "--param", "18"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.starts_with("POST /db/_find\n"), "{s}");
+    let body: String = s.lines().skip(1).take_while(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["selector"]["type"], "users");
+    assert_eq!(v["selector"]["age"]["$gt"], 18);
+    assert_eq!(v["selector"]["name"]["$regex"], "^A[\\s\\S]*(?![\\s\\S])");
+    assert_eq!(v["limit"], 1000);
+
+    let compact =
+        couch_sql(&["translate", "--compact", "--db", "shop", "INSERT INTO users (name) VALUES (?)", "--param", "Al"]);
+    let s = text(&compact.stdout);
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines[0], "POST /shop/_bulk_docs");
+    assert_eq!(lines.len(), 2, "{s}");
+    assert!(lines[1].contains(r#""name":"Al""#) && lines[1].contains(r#""type":"users""#), "{s}");
+}
+
+#[test]
+fn bad_sql_is_one_line_and_a_failure() {
+    let out = couch_sql(&["translate", "SELECT * FROM users u JOIN orders o ON u.id = o.uid"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: SQL error: JOIN is not supported"), "{err}");
+    let out = couch_sql(&["translate", "SELEC 1"]);
+    assert!(text(&out.stderr).contains("line 1, column 1"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn query_writes_reads_and_tables() {
+    let url = db_url("query");
+    create(&url);
+    let out = couch_sql(&[
+        "query",
+        "--url",
+        &url,
+        "INSERT INTO users (name, age) VALUES (?, ?), ('Bo', 17)",
+        "-p",
+        "Alice",
+        "-p",
+        "30",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "2 rows affected");
+    let out =
+        couch_sql(&["query", "--url", &url, "SELECT name, age FROM users WHERE age >= ? ORDER BY age DESC", "-p", "0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines, [serde_json::json!({"name": "Alice", "age": 30}), serde_json::json!({"name": "Bo", "age": 17})]);
+    let out = couch_sql(&["query", "--url", &url, "SELECT name, age FROM users ORDER BY name", "--table"]);
+    let s = text(&out.stdout);
+    let rows: Vec<&str> = s.lines().collect();
+    assert_eq!(rows[0], "name  | age");
+    assert_eq!(rows[2], "Alice | 30");
+    assert_eq!(rows[3], "Bo    | 17");
+    assert_eq!(rows[4], "(2 rows)");
+    let out = couch_sql(&["query", "--url", &url, "UPDATE users SET age = age + 1 WHERE name = 'Bo'"]);
+    assert_eq!(text(&out.stdout).trim(), "1 row affected");
+    let out = couch_sql(&["query", "--url", &url, "DELETE FROM users"]);
+    assert_eq!(text(&out.stdout).trim(), "2 rows affected");
+}
+
+#[test]
+fn server_errors_fail_without_printing_credentials() {
+    let url = db_url("missing").replacen("://", "://admin:pa55-secret@", 1);
+    let out = couch_sql(&["query", "--url", &url, "SELECT name FROM users"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains("pa55-secret") && !text(&out.stdout).contains("pa55-secret"), "{err}");
+    let out = couch_sql(&["query", "--url", "http://127.0.0.1:9/x", "SELECT name FROM users"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).starts_with("error: could not talk to CouchDB"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn explain_names_the_index_or_warns() {
+    let url = db_url("explain");
+    create(&url);
+    let out = couch_sql(&["explain", "--url", &url, "SELECT name FROM users WHERE age > 1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("warning: no index serves this query"), "{}", text(&out.stderr));
+    let out = couch_sql(&["query", "--url", &url, "CREATE INDEX by_age ON users (age)"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = couch_sql(&["explain", "--url", &url, "SELECT name FROM users WHERE age > ?", "-p", "1"]);
+    assert!(text(&out.stdout).starts_with("index: by_age"), "{}", text(&out.stdout));
+    assert!(!text(&out.stderr).contains("warning"), "{}", text(&out.stderr));
+}
