@@ -62,6 +62,9 @@ pub struct Select {
     /// `WHERE _id = x` / `_id IN (…)` alone: read the documents by id
     /// (`GET /db/id`, `_all_docs`) instead of `_find`.
     pub by_id: Option<Vec<Tmpl>>,
+    /// The json index planned for this query: `type`, the fields compared with `=`, then the
+    /// first range field; or the sort index. `None` for lookups by id.
+    pub planned: Option<Vec<String>>,
 }
 
 /// One selected column: the row field it fills and the document field it reads.
@@ -109,6 +112,8 @@ pub struct Update {
     pub set: Vec<(String, SetValue)>,
     /// The documents to update are named by id (see [`Select::by_id`]).
     pub by_id: Option<Vec<Tmpl>>,
+    /// The json index planned for the read phase.
+    pub planned: Option<Vec<String>>,
 }
 
 /// The value a `SET` assigns.
@@ -155,6 +160,8 @@ pub struct Delete {
     pub selector: Tmpl,
     /// The documents to delete are named by id (see [`Select::by_id`]).
     pub by_id: Option<Vec<Tmpl>>,
+    /// The json index planned for the read phase.
+    pub planned: Option<Vec<String>>,
 }
 
 /// How one `?` parameter is used, so the macro can check the argument's type.

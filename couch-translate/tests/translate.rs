@@ -142,3 +142,28 @@ fn insert_rows_carry_type() {
     assert_eq!(docs[0], json!({"type": "users", "name": "Al", "age": 30, "email": "a@x", "active": true}));
     assert_eq!(docs[1], json!({"type": "users", "name": "Bo", "age": 17, "email": null, "active": false}));
 }
+
+#[test]
+fn index_plans_follow_couchdbs_rules() {
+    let planned = |sql: &str| match ok(sql).plan {
+        Plan::Select(s) => s.planned,
+        Plan::Update(u) => u.planned,
+        Plan::Delete(d) => d.planned,
+        _ => None,
+    };
+    let v = |f: &[&str]| Some(f.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    // Equality fields first, then one range field.
+    assert_eq!(planned("SELECT * FROM users WHERE age >= ? AND name = ?"), v(&["type", "name", "age"]));
+    assert_eq!(planned("SELECT * FROM users WHERE age BETWEEN 1 AND 5 AND active = true"), v(&["type", "active", "age"]));
+    // A server-side sort plans its sort index.
+    assert_eq!(planned("SELECT name FROM users WHERE name = 'x' ORDER BY age DESC"), v(&["type", "age"]));
+    // Conditions that hold for missing fields, OR, LIKE: the type index only (a scan of the table).
+    assert_eq!(planned("SELECT * FROM users WHERE email IS NULL"), v(&["type"]));
+    assert_eq!(planned("SELECT * FROM users WHERE age = 1 OR name = 'x'"), v(&["type"]));
+    assert_eq!(planned("SELECT * FROM users WHERE name LIKE '%x%'"), v(&["type"]));
+    assert_eq!(planned("SELECT * FROM users WHERE age <> 3"), v(&["type"]));
+    // Reads by id need no index; UPDATE and DELETE plan their read.
+    assert_eq!(planned("SELECT * FROM users WHERE _id = ?"), None);
+    assert_eq!(planned("UPDATE users SET active = false WHERE age < 18"), v(&["type", "age"]));
+    assert_eq!(planned("DELETE FROM users WHERE email = 'x' AND active"), v(&["type", "email", "active"]));
+}

@@ -86,6 +86,7 @@ fn read_then_write(
         limit: None,
         offset: None,
         by_id: by_id.clone(),
+        planned: None,
     };
     let mut out = find(db, &read, params, crate::DEFAULT_PAGE_SIZE)?;
     out.push(RequestSketch {

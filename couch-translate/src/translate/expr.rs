@@ -182,6 +182,43 @@ impl Cond {
         Cond::atom(Atom { field: field.to_string(), ty: None, test: Test::Exists { negated: false } })
     }
 
+    /// The json index that serves this condition, under CouchDB's rules: an
+    /// index is usable when every field it lists is required by the selector,
+    /// and a range scan needs the equality fields first. So: `type`, then the
+    /// fields an AND of the whole condition compares with `=`, then the first
+    /// field it bounds with `<`, `<=`, `>`, `>=` or BETWEEN. Only conditions
+    /// that fail on a missing field are used, because a json index leaves out
+    /// the documents that lack an indexed field (so `IS NULL` never is).
+    pub(crate) fn index_fields(&self) -> Vec<String> {
+        let conjuncts: Vec<&Cond> = match self {
+            Cond::And(v) => v.iter().collect(),
+            c => vec![c],
+        };
+        let mut eq: Vec<String> = Vec::new();
+        let mut range: Option<String> = None;
+        for c in conjuncts {
+            let Cond::Atom(a) = c else { continue };
+            let a = &a.0;
+            if a.field == "_id" || a.field == "type" {
+                continue;
+            }
+            let f = mango_field(&a.field);
+            match &a.test {
+                Test::Cmp(CmpOp::Eq, _) if !eq.contains(&f) => eq.push(f),
+                Test::Cmp(CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge, _) | Test::Between { negated: false, .. } => {
+                    range.get_or_insert(f);
+                }
+                _ => {}
+            }
+        }
+        let mut fields = vec!["type".to_string()];
+        fields.extend(eq.iter().cloned());
+        if let Some(r) = range.filter(|r| !eq.contains(r)) {
+            fields.push(r);
+        }
+        fields
+    }
+
     /// The ids of `_id = x` or `_id IN (…)` when that is the whole condition.
     pub(crate) fn id_lookup(&self) -> Option<Vec<Tmpl>> {
         let Cond::Atom(a) = self else { return None };
@@ -370,13 +407,12 @@ impl Cx<'_> {
     pub(crate) fn cond(&mut self, e: &Expr) -> Option<Cond> {
         match e {
             Expr::Nested(inner) => self.cond(inner),
-            Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
-                let (l, r) = (self.cond(left), self.cond(right));
-                Some(Cond::And(vec![l?, r?]))
-            }
-            Expr::BinaryOp { left, op: BinaryOperator::Or, right } => {
-                let (l, r) = (self.cond(left), self.cond(right));
-                Some(Cond::Or(vec![l?, r?]))
+            Expr::BinaryOp { op: op @ (BinaryOperator::And | BinaryOperator::Or), .. } => {
+                // `a AND b AND c …` parses as a left-deep tree: walk it with a loop,
+                // so ten thousand terms do not mean ten thousand stack frames.
+                let terms: Vec<Option<Cond>> = chain(e, op).into_iter().map(|t| self.cond(t)).collect();
+                let terms: Option<Vec<Cond>> = terms.into_iter().collect();
+                Some(if *op == BinaryOperator::And { Cond::And(terms?) } else { Cond::Or(terms?) })
             }
             Expr::UnaryOp { op: UnaryOperator::Not, expr } => self.cond(expr).map(Cond::not),
             Expr::BinaryOp { left, op, right } => {
@@ -701,6 +737,23 @@ fn literal_fits(lit: &Lit, ty: &ColumnType, usage: Use) -> bool {
         (Lit::Str(_), Kind::Text) => true,
         _ => false,
     }
+}
+
+/// The terms of a chain of one operator (`a AND b AND (c AND d)` → a, b, c, d), in order.
+fn chain<'e>(e: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
+    let mut out = Vec::new();
+    let mut todo = vec![e];
+    while let Some(cur) = todo.pop() {
+        match cur {
+            Expr::BinaryOp { left, op: o, right } if o == op => {
+                todo.push(right);
+                todo.push(left);
+            }
+            Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: o, .. } if o == op) => todo.push(inner),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 pub(crate) fn is_column(e: &Expr) -> bool {

@@ -123,7 +123,14 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
     let projection = projection?;
     let cond = cond?;
     let (order_by, server_sort) = order_by?;
-    let by_id = if order_by.is_empty() { Cond::And(vec![cond.clone()]).simplify().id_lookup() } else { None };
+    let simple = Cond::And(vec![cond.clone()]).simplify();
+    let by_id = if order_by.is_empty() { simple.id_lookup() } else { None };
+    // A server-side sort needs its own index; otherwise plan one from the WHERE.
+    let planned = match (&by_id, server_sort && !order_by.is_empty()) {
+        (Some(_), _) => None,
+        (None, true) => None, // filled in below from the sort keys
+        (None, false) => Some(simple.index_fields()),
+    };
     // pouchdb-server cannot sort through an index on fields the selector does
     // not mention; for the non-null keys a server sort uses, `$exists` is true anyway.
     let cond = if server_sort && !order_by.is_empty() {
@@ -144,7 +151,7 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
         }
         fields.iter().map(|f| mango_field(f)).collect()
     });
-    let index = (server_sort && !order_by.is_empty())
+    let sort_index: Option<Vec<String>> = (server_sort && !order_by.is_empty())
         .then(|| std::iter::once("type".to_string()).chain(order_by.iter().map(|k| mango_field(&k.field))).collect());
     Some(Select {
         selector: table_selector(&table, cond),
@@ -153,10 +160,11 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
         projection,
         order_by,
         server_sort,
-        index,
+        index: sort_index.clone(),
         limit,
         offset,
         by_id,
+        planned: planned.or(sort_index),
     })
 }
 

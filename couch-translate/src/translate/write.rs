@@ -172,8 +172,10 @@ pub(super) fn update(cx: &mut Cx, u: &sqlparser::ast::Update) -> Option<Update> 
     }
     let cond = where_cond(cx, u.selection.as_ref())?;
     let table = cx.table();
-    let by_id = Cond::And(vec![cond.clone()]).simplify().id_lookup();
-    Some(Update { selector: table_selector(&table, cond), table, set, by_id })
+    let simple = Cond::And(vec![cond.clone()]).simplify();
+    let by_id = simple.id_lookup();
+    let planned = by_id.is_none().then(|| simple.index_fields());
+    Some(Update { selector: table_selector(&table, cond), table, set, by_id, planned })
 }
 
 pub(super) fn delete(cx: &mut Cx, d: &sqlparser::ast::Delete) -> Option<Delete> {
@@ -188,8 +190,10 @@ pub(super) fn delete(cx: &mut Cx, d: &sqlparser::ast::Delete) -> Option<Delete> 
     }
     let cond = where_cond(cx, d.selection.as_ref())?;
     let table = cx.table();
-    let by_id = Cond::And(vec![cond.clone()]).simplify().id_lookup();
-    Some(Delete { selector: table_selector(&table, cond), table, by_id })
+    let simple = Cond::And(vec![cond.clone()]).simplify();
+    let by_id = simple.id_lookup();
+    let planned = by_id.is_none().then(|| simple.index_fields());
+    Some(Delete { selector: table_selector(&table, cond), table, by_id, planned })
 }
 
 fn where_cond(cx: &mut Cx, w: Option<&Expr>) -> Option<Cond> {
