@@ -47,6 +47,9 @@ pub use couch_runtime::{
     Explanation, Query, Result, RetryPolicy, RowStream, Rows, ServerInfo,
 };
 
+/// Compile-time index planning: what the program's queries need, and the policy for using it.
+pub use couch_runtime::{planned_indexes, EnsuredIndex, IndexPolicy, IndexSpec};
+
 /// Run-time SQL: `query(sql).bind(v)…`, translated by the same translator as `couch_sql!`.
 pub use couch_runtime::{query, query_as, DynQuery, RequestSketch, DEFAULT_PAGE_SIZE};
 /// What a statement translates to (see [`DynQuery::translation`]).
@@ -65,7 +68,7 @@ pub trait CouchRow: serde::de::DeserializeOwned {
 pub mod __private {
     pub use couch_macros::__couch_sql_expand as expand;
     pub use couch_runtime::param::{encode, Encode, RowCount};
-    pub use couch_runtime::{decode_find_response, Command, Explain, Prepared, Query};
+    pub use couch_runtime::{decode_find_response, inventory, Command, Explain, PlannedIndex, Prepared, Query};
     pub use serde;
     pub use serde_json;
 }

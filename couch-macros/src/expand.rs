@@ -136,6 +136,25 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
             ::couch_sql::__private::Prepared::new(#sql, #plan_json);
     };
     let params = quote! { ::std::vec![ #(#encoded),* ] };
+    // Register the planned index at link time (`couch_sql::planned_indexes()`).
+    let planned = match &t.plan {
+        Plan::Select(s) | Plan::Explain(s) => s.planned.as_ref(),
+        Plan::Update(u) => u.planned.as_ref(),
+        Plan::Delete(d) => d.planned.as_ref(),
+        _ => None,
+    };
+    let prepared = match planned {
+        Some(fields) => {
+            let table = t.plan.table();
+            quote! {
+                #prepared
+                ::couch_sql::__private::inventory::submit! {
+                    ::couch_sql::__private::PlannedIndex { table: #table, fields: &[#(#fields),*], sql: #sql }
+                }
+            }
+        }
+        None => prepared,
+    };
     let module = &w.module;
     match &t.plan {
         Plan::Select(s) => match &s.projection {

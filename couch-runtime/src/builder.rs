@@ -196,6 +196,7 @@ impl DatabaseBuilder {
             retry: self.retry,
             indexes: Default::default(),
             requests: Default::default(),
+            pouchdb: Default::default(),
         };
         Ok(Database::from_parts(shared, name))
     }

@@ -40,6 +40,29 @@ pub struct Database {
     pub(crate) page_size: usize,
     pub(crate) write_batch: usize,
     pub(crate) write_attempts: u32,
+    pub(crate) index_policy: IndexPolicy,
+}
+
+/// When the indexes couch-sql plans for each query are created and used.
+///
+/// `couch_sql!` plans, at compile time, the json index that serves each query
+/// (`type`, the fields compared with `=`, then one range field). With an index
+/// the server reads the matching documents instead of every document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IndexPolicy {
+    /// `Lazy` on Apache CouchDB; on pouchdb-server, where an index is slower
+    /// than a scan for small in-memory databases (see BENCHMARKS.md), `Never`.
+    #[default]
+    Auto,
+    /// A query creates its planned index on its first run (once per process
+    /// and database) and names it in `use_index`.
+    Lazy,
+    /// Queries name their planned index in `use_index`; create them all at
+    /// startup with [`Database::ensure_indexes`]. A missing index is skipped.
+    Explicit,
+    /// No planned indexes: queries run as written (ORDER BY still makes the
+    /// index its sort needs).
+    Never,
 }
 
 pub(crate) struct Shared {
@@ -52,6 +75,8 @@ pub(crate) struct Shared {
     pub(crate) indexes: Mutex<HashSet<String>>,
     /// HTTP requests sent (every attempt counts).
     pub(crate) requests: std::sync::atomic::AtomicU64,
+    /// Whether the server is pouchdb-server (learned from `GET /`).
+    pub(crate) pouchdb: std::sync::OnceLock<bool>,
 }
 
 /// User name and password; never printed.
@@ -165,6 +190,7 @@ impl Database {
             page_size: DEFAULT_PAGE_SIZE,
             write_batch: DEFAULT_WRITE_BATCH,
             write_attempts: DEFAULT_WRITE_ATTEMPTS,
+            index_policy: IndexPolicy::Auto,
         }
     }
 
@@ -208,7 +234,40 @@ impl Database {
     /// Checks that the server answers, and says what it is.
     pub async fn ping(&self) -> Result<ServerInfo> {
         let body = self.send_raw(Method::GET, String::new(), None).await?;
-        serde_json::from_slice(&body).map_err(|e| Error::decode(None, None, e))
+        let info: ServerInfo = serde_json::from_slice(&body).map_err(|e| Error::decode(None, None, e))?;
+        let _ = self.shared.pouchdb.set(info.is_pouchdb());
+        Ok(info)
+    }
+
+    /// When planned indexes are created and used (default [`IndexPolicy::Auto`]).
+    pub fn with_index_policy(mut self, policy: IndexPolicy) -> Self {
+        self.index_policy = policy;
+        self
+    }
+
+    /// The policy in force, `Auto` resolved from what the server is.
+    pub async fn index_policy(&self) -> Result<IndexPolicy> {
+        Ok(match self.index_policy {
+            IndexPolicy::Auto => {
+                let pouchdb = match self.shared.pouchdb.get() {
+                    Some(p) => *p,
+                    None => self.ping().await?.is_pouchdb(),
+                };
+                if pouchdb {
+                    IndexPolicy::Never
+                } else {
+                    IndexPolicy::Lazy
+                }
+            }
+            p => p,
+        })
+    }
+
+    /// Creates the json index on `fields` (named like the planned ones,
+    /// `couchsql-type-…`) unless this process already did; `Ok(true)` if the
+    /// server created it now.
+    pub async fn create_index(&self, fields: &[String]) -> Result<bool> {
+        self.ensure_index_reporting(fields).await
     }
 
     /// Whether the database exists.
@@ -370,6 +429,12 @@ impl Database {
             self.shared.indexes.lock().expect("index cache").insert(key);
             return Ok(());
         }
+        self.ensure_index_reporting(fields).await.map(drop)
+    }
+
+    /// `POST /db/_index` for `fields`; remembers it; whether it was created now.
+    pub(crate) async fn ensure_index_reporting(&self, fields: &[String]) -> Result<bool> {
+        let key = format!("{}\u{0}{}", self.name, fields.join(","));
         let name = index_name(fields);
         let body = serde_json::json!({
             "index": { "fields": fields },
@@ -377,9 +442,19 @@ impl Database {
             "ddoc": name,
             "type": "json",
         });
-        self.send(Method::POST, "_index", Some(body.to_string().into_bytes())).await?;
+        let bytes = self.send(Method::POST, "_index", Some(body.to_string().into_bytes())).await?;
         self.shared.indexes.lock().expect("index cache").insert(key);
-        Ok(())
+        let created = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("result").and_then(|r| r.as_str()).map(|r| r == "created"))
+            .unwrap_or(false);
+        Ok(created)
+    }
+
+    /// Whether this process already made (or found) the index on `fields`.
+    pub(crate) fn index_known(&self, fields: &[String]) -> bool {
+        let key = format!("{}\u{0}{}", self.name, fields.join(","));
+        self.shared.indexes.lock().expect("index cache").contains(&key)
     }
 }
 

@@ -14,12 +14,13 @@ mod exec;
 mod executor;
 mod ids;
 pub mod param;
+mod planned;
 mod query;
 mod rows;
 mod write;
 
 pub use builder::{DatabaseBuilder, RetryPolicy};
-pub use client::{
+pub use client::{IndexPolicy, 
     encode_segment, index_name, validate_db_name, Database, ServerInfo, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_BATCH,
 };
 pub use dynamic::{query, query_as, DynQuery};
@@ -27,6 +28,9 @@ pub use error::{Error, Result};
 pub use exec::{ExplainIndex, Explanation, RequestSketch, SqlText};
 pub use executor::{BoxFuture, Executor};
 pub use ids::new_id;
+pub use planned::{planned_indexes, EnsuredIndex, IndexSpec, PlannedIndex};
+#[doc(hidden)]
+pub use inventory;
 pub use query::{Batch, Command, Explain, Prepared, Query, RowStream};
 pub use rows::{decode_find_response, Rows};
 pub use write::{DocOutcome, ExecuteResult};

@@ -60,6 +60,17 @@ impl Prepared {
         }
     }
 
+    /// The name of the index planned for this statement, if any.
+    pub fn planned_index(&self) -> Option<String> {
+        let planned = match self.plan().ok()? {
+            Plan::Select(s) | Plan::Explain(s) => s.planned.as_ref(),
+            Plan::Update(u) => u.planned.as_ref(),
+            Plan::Delete(d) => d.planned.as_ref(),
+            _ => None,
+        };
+        planned.map(|f| crate::index_name(f))
+    }
+
     pub(crate) fn plan(&self) -> Result<&Plan> {
         self.plan.get_or_init(|| serde_json::from_str(self.plan_json).map_err(|e| e.to_string())).as_ref().map_err(
             |e| Error::Invalid {
@@ -120,6 +131,11 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
     /// The SQL text of the query.
     pub fn sql(&self) -> &str {
         self.prepared.sql()
+    }
+
+    /// The name of the json index planned for this query (`couchsql-type-…`), if any.
+    pub fn planned_index(&self) -> Option<String> {
+        self.prepared.planned_index()
     }
 
     /// Rows per `_find` request for this query (default: the database's page size).
@@ -285,6 +301,11 @@ impl Explain {
 
     pub(crate) fn from_stmt(prepared: Stmt, params: Vec<Value>) -> Self {
         Explain { prepared, params }
+    }
+
+    /// The name of the json index planned for the SELECT, if any.
+    pub fn planned_index(&self) -> Option<String> {
+        self.prepared.planned_index()
     }
 
     /// Sends the SELECT's first-page `_find` body to `_explain`.

@@ -108,10 +108,8 @@ impl Explanation {
 }
 
 pub(crate) async fn explain(db: &Database, plan: &Select, params: &[Value], page_size: usize) -> Result<Explanation> {
-    let req = FindTemplate::of(plan).request(params)?;
-    if let Some(index) = req.index() {
-        db.ensure_index(index, false).await?;
-    }
+    let mut req = FindTemplate::of(plan).request(params)?;
+    req.prepare_index(db).await?;
     let body = req.body(page_size as u64, 0, None);
     let bytes = db.send(Method::POST, "_explain", Some(body)).await?;
     serde_json::from_slice(&bytes).map_err(|e| Error::decode(None, None, format!("malformed _explain response: {e}")))

@@ -1,7 +1,7 @@
 //! `_find`: request bodies, paging, and SELECT.
 
 use super::{by_id, count, render_error, SqlText};
-use crate::client::Database;
+use crate::client::{Database, IndexPolicy};
 use crate::collate::compare_docs;
 use crate::error::{Error, Result};
 use crate::rows::decode_page;
@@ -18,11 +18,13 @@ pub(crate) struct FindTemplate {
     tail: Vec<u8>,
     /// Fields of the json index the sort needs.
     index: Option<Arc<[String]>>,
+    /// The index planned for the query (when it does not sort on the server).
+    planned: Option<Arc<[String]>>,
 }
 
 impl FindTemplate {
     /// `sort` is used when the plan sorts on the server.
-    pub(crate) fn new(selector: &Tmpl, fields: Option<&[String]>, sort: Option<&Select>) -> Self {
+    pub(crate) fn new(selector: &Tmpl, fields: Option<&[String]>, sort: Option<&Select>, planned: Option<&[String]>) -> Self {
         let mut tail = Vec::new();
         if let Some(fields) = fields {
             tail.extend_from_slice(br#","fields":"#);
@@ -39,12 +41,13 @@ impl FindTemplate {
             serde_json::to_writer(&mut tail, &sort).expect("writing JSON to memory");
             index = s.index.as_ref().map(|i| i.clone().into());
         }
-        FindTemplate { selector: selector.compile(), tail, index }
+        let planned = if index.is_some() { None } else { planned.map(Into::into) };
+        FindTemplate { selector: selector.compile(), tail, index, planned }
     }
 
     /// The template of a SELECT plan.
     pub(crate) fn of(plan: &Select) -> Self {
-        FindTemplate::new(&plan.selector, plan.fields.as_deref(), Some(plan))
+        FindTemplate::new(&plan.selector, plan.fields.as_deref(), Some(plan), plan.planned.as_deref())
     }
 
     /// Renders the parts of the body that stay the same from page to page.
@@ -54,7 +57,7 @@ impl FindTemplate {
         head.extend_from_slice(br#"{"selector":"#);
         self.selector.render(params, &mut head).map_err(render_error)?;
         head.extend_from_slice(&self.tail);
-        Ok(FindRequest { head, index: self.index.clone() })
+        Ok(FindRequest { head, index: self.index.clone(), planned: self.planned.clone(), use_index: false })
     }
 }
 
@@ -64,6 +67,9 @@ pub(crate) struct FindRequest {
     head: Vec<u8>,
     /// Fields of the json index the sort needs.
     index: Option<Arc<[String]>>,
+    /// The planned index, and whether the request names it in `use_index`.
+    planned: Option<Arc<[String]>>,
+    use_index: bool,
 }
 
 impl FindRequest {
@@ -89,9 +95,41 @@ impl FindRequest {
             }
             None => {}
         }
+        if let (true, Some(fields)) = (self.use_index, &self.planned) {
+            let name = crate::index_name(fields);
+            b.extend_from_slice(br#","use_index":"#);
+            serde_json::to_writer(&mut b, &[&name, &name]).expect("writing JSON to memory");
+        }
         b.push(b'}');
         b
     }
+
+    /// Prepares the planned index as the database's policy says, before the first page.
+    pub(crate) async fn prepare_index(&mut self, db: &Database) -> Result<()> {
+        if let Some(index) = &self.index {
+            return db.ensure_index(index, false).await;
+        }
+        let Some(planned) = self.planned.clone() else { return Ok(()) };
+        match db.index_policy().await? {
+            IndexPolicy::Lazy => {
+                if !db.index_known(&planned) {
+                    db.ensure_index_reporting(&planned).await?;
+                }
+                self.use_index = true;
+            }
+            IndexPolicy::Explicit => self.use_index = true,
+            IndexPolicy::Never | IndexPolicy::Auto => {}
+        }
+        Ok(())
+    }
+}
+
+/// True the first time a query's SQL is seen here: server warnings are logged
+/// once per query per process, not on every execution.
+fn first_warning(sql: &str) -> bool {
+    static WARNED: std::sync::Mutex<Option<std::collections::HashSet<String>>> = std::sync::Mutex::new(None);
+    let mut seen = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    seen.get_or_insert_with(Default::default).insert(sql.to_string())
 }
 
 fn is_missing_index(e: &Error) -> bool {
@@ -155,8 +193,8 @@ impl Pager {
             self.done = true;
             return Ok(None);
         }
-        if let (Some(index), false) = (&self.req.index, self.index_ready) {
-            self.db.ensure_index(index, false).await?;
+        if !self.index_ready {
+            self.req.prepare_index(&self.db).await?;
             self.index_ready = true;
         }
         let body = self.req.body(want, self.offset + self.fetched, self.bookmark.as_deref());
@@ -166,12 +204,21 @@ impl Pager {
                 self.db.ensure_index(self.req.index.as_deref().unwrap_or_default(), true).await?;
                 self.db.send(Method::POST, "_find", Some(body)).await?
             }
+            Err(e) if self.req.use_index => {
+                // The planned index is missing or unusable here: run the query as written.
+                tracing::warn!(sql = %self.sql, error = %e, "the planned index was not used");
+                self.req.use_index = false;
+                let body = self.req.body(want, self.offset + self.fetched, self.bookmark.as_deref());
+                self.db.send(Method::POST, "_find", Some(body)).await?
+            }
             other => other?,
         };
         let page = decode_page::<T>(&bytes)?;
         if let (Some(w), false) = (&page.warning, self.warned) {
-            tracing::warn!(sql = %self.sql, warning = %w, "CouchDB warning");
             self.warned = true;
+            if first_warning(&self.sql) {
+                tracing::warn!(sql = %self.sql, warning = %w, "CouchDB warning");
+            }
         }
         let n = page.docs.len() as u64;
         tracing::debug!(sql = %self.sql, rows = n, "couchdb _find page");
@@ -280,8 +327,9 @@ pub(crate) async fn matching(
     selector: &Tmpl,
     params: &[Value],
     fields: Option<&[String]>,
+    planned: Option<&[String]>,
     sql: &SqlText,
 ) -> Result<Vec<Map<String, Value>>> {
-    let req = FindTemplate::new(selector, fields, None).request(params)?;
+    let req = FindTemplate::new(selector, fields, None, planned).request(params)?;
     Pager::new(db, req, None, 0, db.page_size, sql).all().await
 }

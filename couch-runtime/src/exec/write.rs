@@ -258,6 +258,7 @@ impl Change<'_> {
 /// An UPDATE or DELETE: which documents, and what to do to them.
 struct Target<'p> {
     table: &'p str,
+    planned: Option<&'p [String]>,
     selector: &'p Tmpl,
     by_id: Option<&'p [Tmpl]>,
     change: Change<'p>,
@@ -279,13 +280,13 @@ impl Target<'_> {
                 let ids: Vec<Tmpl> = only.iter().map(|i| Tmpl::Str(i.clone())).collect();
                 by_id::docs(db, self.table, &ids, &[]).await
             }
-            (None, None) => matching(db, self.selector, params, fields.as_deref(), sql).await,
+            (None, None) => matching(db, self.selector, params, fields.as_deref(), self.planned, sql).await,
             (None, Some(only)) => {
                 // Still matching the WHERE, and one of the conflicted documents.
                 let ids = Tmpl::Array(only.iter().map(|i| Tmpl::Str(i.clone())).collect());
                 let id_in = Tmpl::Object(vec![("_id".into(), Tmpl::Object(vec![("$in".into(), ids)]))]);
                 let both = Tmpl::Object(vec![("$and".into(), Tmpl::Array(vec![self.selector.clone(), id_in]))]);
-                matching(db, &both, params, fields.as_deref(), sql).await
+                matching(db, &both, params, fields.as_deref(), None, sql).await
             }
         }
     }
@@ -334,6 +335,7 @@ impl Target<'_> {
 fn update_target(plan: &Update) -> Target<'_> {
     Target {
         table: &plan.table,
+        planned: plan.planned.as_deref(),
         selector: &plan.selector,
         by_id: plan.by_id.as_deref(),
         change: Change::Set(&plan.set),
@@ -341,7 +343,13 @@ fn update_target(plan: &Update) -> Target<'_> {
 }
 
 fn delete_target(plan: &Delete) -> Target<'_> {
-    Target { table: &plan.table, selector: &plan.selector, by_id: plan.by_id.as_deref(), change: Change::Delete }
+    Target {
+        table: &plan.table,
+        planned: plan.planned.as_deref(),
+        selector: &plan.selector,
+        by_id: plan.by_id.as_deref(),
+        change: Change::Delete,
+    }
 }
 
 pub(crate) async fn update(db: &Database, plan: &Update, params: &[Value], sql: &SqlText) -> Result<ExecuteResult> {

@@ -1,0 +1,79 @@
+//! The indexes planned at compile time, registered at link time.
+//!
+//! Every `couch_sql!` whose query an index can serve submits its plan to an
+//! `inventory` registry, so the indexes of a whole program are known to the
+//! program itself: deploy tooling calls [`planned_indexes`] or
+//! [`Database::ensure_indexes`](crate::Database::ensure_indexes) from the
+//! application's own binary.
+
+use crate::client::{index_name, Database};
+use crate::error::Result;
+
+/// One query's planned index, as `couch_sql!` registers it.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct PlannedIndex {
+    pub table: &'static str,
+    pub fields: &'static [&'static str],
+    pub sql: &'static str,
+}
+
+inventory::collect!(PlannedIndex);
+
+/// An index the program's queries need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSpec {
+    /// Its name (and design document), e.g. `couchsql-type-city-age`.
+    pub name: String,
+    /// Indexed fields, `type` first.
+    pub fields: Vec<String>,
+    /// The tables whose queries use it.
+    pub tables: Vec<&'static str>,
+    /// The SQL of those queries.
+    pub queries: Vec<&'static str>,
+}
+
+/// Every index planned by the program's `couch_sql!` queries, one entry per
+/// distinct field list, sorted by name.
+pub fn planned_indexes() -> Vec<IndexSpec> {
+    let mut out: Vec<IndexSpec> = Vec::new();
+    for p in inventory::iter::<PlannedIndex> {
+        let fields: Vec<String> = p.fields.iter().map(|f| f.to_string()).collect();
+        let spec = match out.iter_mut().find(|s| s.fields == fields) {
+            Some(s) => s,
+            None => {
+                out.push(IndexSpec { name: index_name(&fields), fields, tables: vec![], queries: vec![] });
+                out.last_mut().expect("just pushed")
+            }
+        };
+        if !spec.tables.contains(&p.table) {
+            spec.tables.push(p.table);
+        }
+        if !spec.queries.contains(&p.sql) {
+            spec.queries.push(p.sql);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// What [`Database::ensure_indexes`] did for one index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnsuredIndex {
+    pub name: String,
+    /// `true` if it was created now, `false` if it existed.
+    pub created: bool,
+}
+
+impl Database {
+    /// Creates every planned index that does not exist yet (idempotent: one
+    /// `POST /db/_index` each), and reports which were created.
+    pub async fn ensure_indexes(&self) -> Result<Vec<EnsuredIndex>> {
+        let mut out = Vec::new();
+        for spec in planned_indexes() {
+            let created = self.ensure_index_reporting(&spec.fields).await?;
+            out.push(EnsuredIndex { name: spec.name, created });
+        }
+        Ok(out)
+    }
+}
