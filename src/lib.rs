@@ -68,7 +68,9 @@ pub trait CouchRow: serde::de::DeserializeOwned {
 pub mod __private {
     pub use couch_macros::__couch_sql_expand as expand;
     pub use couch_runtime::param::{encode, Encode, RowCount};
-    pub use couch_runtime::{decode_find_response, inventory, Command, Explain, PlannedIndex, Prepared, Query};
+    pub use couch_runtime::{
+        decode_find_response, index_name, inventory, Command, Explain, PlannedIndex, Prepared, Query,
+    };
     pub use serde;
     pub use serde_json;
 }

@@ -61,6 +61,17 @@ enum Command {
         #[arg(long)]
         table: bool,
     },
+    /// Print the json index a statement is planned to use; `--apply` creates it.
+    Plan {
+        #[command(flatten)]
+        statement: Statement,
+        /// Create the index on the database at --url.
+        #[arg(long)]
+        apply: bool,
+        /// The database URL (with --apply), http://[user:password@]host:port/database.
+        #[arg(long, env = "COUCHDB_URL", hide_env_values = true)]
+        url: Option<String>,
+    },
     /// Ask the server which index a SELECT would use.
     Explain {
         #[command(flatten)]
@@ -208,6 +219,34 @@ async fn explain(server: &Server, statement: &Statement) -> Result<(), Error> {
     Ok(())
 }
 
+async fn plan(statement: &Statement, apply: bool, url: Option<&str>) -> Result<(), Error> {
+    let q = bound(statement);
+    let t = q.translation()?;
+    let planned = match &t.plan {
+        couch_sql::Plan::Select(s) | couch_sql::Plan::Explain(s) => s.planned.clone(),
+        couch_sql::Plan::Update(u) => u.planned.clone(),
+        couch_sql::Plan::Delete(d) => d.planned.clone(),
+        _ => None,
+    };
+    let Some(fields) = planned else {
+        println!("no index: the statement reads documents by id, or does not read");
+        return Ok(());
+    };
+    let name = couch_sql::__private::index_name(&fields);
+    println!("index: {name}");
+    println!("fields: {}", serde_json::json!(fields));
+    if fields.len() == 1 {
+        println!("# nothing in the WHERE narrows the read beyond the table: the query scans every document of its table");
+    }
+    if apply {
+        let url = url.ok_or_else(|| Error::Invalid { what: "command", message: "--apply needs --url or COUCHDB_URL".into() })?;
+        let db = Database::connect(url).await?;
+        let created = db.create_index(&fields).await?;
+        println!("{}", if created { "created" } else { "exists" });
+    }
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -215,6 +254,7 @@ async fn main() -> ExitCode {
         Command::Translate { statement, compact, db } => translate(statement, *compact, db),
         Command::Query { server, statement, table } => run_query(server, statement, *table).await,
         Command::Explain { server, statement } => explain(server, statement).await,
+        Command::Plan { statement, apply, url } => plan(statement, *apply, url.as_deref()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

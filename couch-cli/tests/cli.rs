@@ -117,3 +117,22 @@ fn explain_names_the_index_or_warns() {
     assert!(text(&out.stdout).starts_with("index: by_age"), "{}", text(&out.stdout));
     assert!(!text(&out.stderr).contains("warning"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn plan_prints_the_index_and_applies_it() {
+    let out = couch_sql(&["plan", "SELECT name FROM users WHERE age >= ? AND city = ?", "-p", "90", "-p", "c3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.starts_with("index: couchsql-type-city-age\nfields: [\"type\",\"city\",\"age\"]"), "{s}");
+    let out = couch_sql(&["plan", "SELECT name FROM users WHERE name LIKE '%x%'"]);
+    assert!(text(&out.stdout).contains("scans every document of its table"), "{}", text(&out.stdout));
+    let out = couch_sql(&["plan", "SELECT name FROM users WHERE _id = 'a'"]);
+    assert!(text(&out.stdout).starts_with("no index"), "{}", text(&out.stdout));
+    let url = db_url("plan");
+    create(&url);
+    let out = couch_sql(&["plan", "--apply", "--url", &url, "SELECT name FROM users WHERE city = 'c3'"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).ends_with("created\n"), "{}", text(&out.stdout));
+    let out = couch_sql(&["explain", "--url", &url, "SELECT name FROM users WHERE city = 'c3'"]);
+    assert!(text(&out.stdout).starts_with("index: couchsql-type-city"), "{}", text(&out.stdout));
+}

@@ -146,10 +146,18 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
     let prepared = match planned {
         Some(fields) => {
             let table = t.plan.table();
+            let examples: Vec<serde_json::Value> = t.params.iter().map(|p| example_value(&p.usage)).collect();
+            let examples = serde_json::Value::Array(examples).to_string();
             quote! {
                 #prepared
                 ::couch_sql::__private::inventory::submit! {
-                    ::couch_sql::__private::PlannedIndex { table: #table, fields: &[#(#fields),*], sql: #sql }
+                    ::couch_sql::__private::PlannedIndex {
+                        table: #table,
+                        fields: &[#(#fields),*],
+                        sql: #sql,
+                        prepared: &__COUCH_SQL_PREPARED,
+                        example_params: #examples,
+                    }
                 }
             }
         }
@@ -203,6 +211,22 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
             #prepared
             ::couch_sql::__private::Command::new(&__COUCH_SQL_PREPARED, #params)
         }},
+    }
+}
+
+/// A value of the right type for a parameter, to explain a query's plan without its data.
+fn example_value(usage: &ParamUsage) -> serde_json::Value {
+    use couch_translate::Kind;
+    match usage {
+        ParamUsage::Compare { ty: Some(ty), .. } | ParamUsage::Store { ty: Some(ty), .. } => match ty.kind {
+            Kind::Integer => serde_json::json!(1),
+            Kind::Float => serde_json::json!(1.5),
+            Kind::Text => serde_json::json!("x"),
+            Kind::Bool => serde_json::json!(true),
+        },
+        ParamUsage::Compare { ty: None, .. } | ParamUsage::Store { ty: None, .. } => serde_json::json!(1),
+        ParamUsage::Like { .. } => serde_json::json!("x%"),
+        ParamUsage::Count => serde_json::json!(10),
     }
 }
 

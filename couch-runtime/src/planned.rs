@@ -16,6 +16,30 @@ pub struct PlannedIndex {
     pub table: &'static str,
     pub fields: &'static [&'static str],
     pub sql: &'static str,
+    /// The compiled statement.
+    pub prepared: &'static crate::Prepared,
+    /// Example parameters of the right types (JSON), for explaining the plan.
+    pub example_params: &'static str,
+}
+
+impl PlannedIndex {
+    /// Every query registered by the program's `couch_sql!` invocations that plan an index.
+    pub fn all() -> impl Iterator<Item = &'static PlannedIndex> {
+        inventory::iter::<PlannedIndex>.into_iter()
+    }
+
+    /// The index's name.
+    pub fn name(&self) -> String {
+        index_name(&self.fields.iter().map(|f| f.to_string()).collect::<Vec<_>>())
+    }
+
+    /// Asks the server (`_explain`) which index this query's read would use,
+    /// with the example parameters and the database's index policy.
+    pub async fn explain(&self, db: &Database) -> Result<crate::Explanation> {
+        let params: Vec<serde_json::Value> =
+            serde_json::from_str(self.example_params).map_err(|e| crate::Error::Param(e.to_string()))?;
+        crate::exec::explain_plan(db, self.prepared.plan()?, &params).await
+    }
 }
 
 inventory::collect!(PlannedIndex);

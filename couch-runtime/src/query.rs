@@ -71,7 +71,8 @@ impl Prepared {
         planned.map(|f| crate::index_name(f))
     }
 
-    pub(crate) fn plan(&self) -> Result<&Plan> {
+    #[doc(hidden)]
+    pub fn plan(&self) -> Result<&Plan> {
         self.plan.get_or_init(|| serde_json::from_str(self.plan_json).map_err(|e| e.to_string())).as_ref().map_err(
             |e| Error::Invalid {
                 what: "compiled query",

@@ -10,6 +10,7 @@ mod dynamic;
 mod models;
 mod nulls;
 mod ordering;
+mod planning;
 mod production;
 mod resilience;
 mod scale;

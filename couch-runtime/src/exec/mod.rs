@@ -6,7 +6,7 @@ mod find;
 mod sketch;
 mod write;
 
-pub(crate) use admin::{create_index, drop_index, explain};
+pub(crate) use admin::{create_index, drop_index, explain, explain_plan};
 pub use admin::{ExplainIndex, Explanation};
 pub(crate) use find::{decode_map, first_find_body, select, select_source, FindTemplate, Pager, Source};
 pub use sketch::{sketch, RequestSketch};
