@@ -67,6 +67,25 @@ pub struct Select {
     pub planned: Option<Vec<String>>,
 }
 
+impl Select {
+    /// The read of an UPDATE or DELETE, as a SELECT of whole documents.
+    pub fn read(table: &str, selector: &Tmpl, by_id: &Option<Vec<Tmpl>>, planned: &Option<Vec<String>>) -> Select {
+        Select {
+            table: table.to_string(),
+            selector: selector.clone(),
+            fields: None,
+            projection: None,
+            order_by: vec![],
+            server_sort: true,
+            index: None,
+            limit: None,
+            offset: None,
+            by_id: by_id.clone(),
+            planned: planned.clone(),
+        }
+    }
+}
+
 /// One selected column: the row field it fills and the document field it reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Projected {

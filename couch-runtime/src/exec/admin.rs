@@ -118,23 +118,10 @@ pub(crate) async fn explain(db: &Database, plan: &Select, params: &[Value], page
 /// `_explain` for the read of any statement that reads (SELECT, EXPLAIN, UPDATE, DELETE).
 pub(crate) async fn explain_plan(db: &Database, plan: &couch_translate::Plan, params: &[Value]) -> Result<Explanation> {
     use couch_translate::Plan;
-    let read = |table: &str, selector: &couch_translate::Tmpl, planned: &Option<Vec<String>>| Select {
-        table: table.to_string(),
-        selector: selector.clone(),
-        fields: None,
-        projection: None,
-        order_by: vec![],
-        server_sort: true,
-        index: None,
-        limit: None,
-        offset: None,
-        by_id: None,
-        planned: planned.clone(),
-    };
     match plan {
         Plan::Select(s) | Plan::Explain(s) => explain(db, s, params, db.page_size).await,
-        Plan::Update(u) => explain(db, &read(&u.table, &u.selector, &u.planned), params, db.page_size).await,
-        Plan::Delete(d) => explain(db, &read(&d.table, &d.selector, &d.planned), params, db.page_size).await,
+        Plan::Update(u) => explain(db, &Select::read(&u.table, &u.selector, &None, &u.planned), params, db.page_size).await,
+        Plan::Delete(d) => explain(db, &Select::read(&d.table, &d.selector, &None, &d.planned), params, db.page_size).await,
         _ => Err(Error::Invalid { what: "statement", message: "only reads are explained".into() }),
     }
 }

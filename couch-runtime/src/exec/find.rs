@@ -270,8 +270,7 @@ pub(crate) async fn select_source(
     }
     if let Some(ids) = &plan.by_id {
         let docs = by_id::docs(db, &plan.table, ids, params).await?;
-        let take = limit.map_or(usize::MAX, |l| l as usize);
-        return Ok(Source::Sorted(docs.into_iter().skip(offset as usize).take(take).collect()));
+        return Ok(Source::Sorted(window(docs, offset, limit)));
     }
     let req = tmpl.request(params)?;
     if plan.server_sort || plan.order_by.is_empty() {
@@ -281,8 +280,12 @@ pub(crate) async fn select_source(
     // matching document, sort here, then apply OFFSET and LIMIT.
     let mut docs: Vec<Map<String, Value>> = Pager::new(db, req, None, 0, page_size, sql).all().await?;
     docs.sort_by(|a, b| compare_docs(a, b, &plan.order_by));
-    let take = limit.map_or(usize::MAX, |l| l as usize);
-    Ok(Source::Sorted(docs.into_iter().skip(offset as usize).take(take).collect()))
+    Ok(Source::Sorted(window(docs, offset, limit)))
+}
+
+/// OFFSET and LIMIT, applied in memory.
+fn window<T>(rows: Vec<T>, offset: u64, limit: Option<u64>) -> Vec<T> {
+    rows.into_iter().skip(offset as usize).take(limit.map_or(usize::MAX, |l| l as usize)).collect()
 }
 
 /// The first `_find` body of a SELECT, as [`select_source`] would send it.

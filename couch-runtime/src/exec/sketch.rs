@@ -75,19 +75,7 @@ fn read_then_write(
     params: &[Value],
     what: &str,
 ) -> Result<Vec<RequestSketch>> {
-    let read = Select {
-        table: table.to_string(),
-        selector: selector.clone(),
-        fields: None,
-        projection: None,
-        order_by: vec![],
-        server_sort: true,
-        index: None,
-        limit: None,
-        offset: None,
-        by_id: by_id.clone(),
-        planned: None,
-    };
+    let read = Select::read(table, selector, by_id, &None);
     let mut out = find(db, &read, params, crate::DEFAULT_PAGE_SIZE)?;
     out.push(RequestSketch {
         method: "POST",
