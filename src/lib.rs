@@ -69,7 +69,7 @@ pub mod __private {
     pub use couch_macros::__couch_sql_expand as expand;
     pub use couch_runtime::param::{encode, Encode, RowCount};
     pub use couch_runtime::{
-        decode_find_response, index_name, inventory, Command, Explain, PlannedIndex, Prepared, Query,
+        decode_find_response, index_name, inventory, Command, Explain, FieldKey, PlannedIndex, Prepared, Query,
     };
     pub use serde;
     pub use serde_json;

@@ -2,7 +2,8 @@
 //!
 //! ```sh
 //! scripts/with-server.sh cargo bench --bench suite            # everything (~10 min)
-//! scripts/with-server.sh cargo bench --bench suite -- --quick # smoke run (CI)
+//! scripts/with-server.sh cargo bench --bench suite -- --quick # smoke run
+//! cargo bench --bench suite -- --compile-only                  # section 6 alone
 //! ```
 //!
 //! Prints Markdown tables (kept in BENCHMARKS.md). Each comparison runs its two
@@ -415,7 +416,12 @@ async fn planned_index_scenario(server: &str, quick: bool) {
                     }
                 })
                 .collect();
-            let r = http.post(format!("{server}/bench_plan/_bulk_docs")).json(&serde_json::json!({"docs": docs})).send().await.unwrap();
+            let r = http
+                .post(format!("{server}/bench_plan/_bulk_docs"))
+                .json(&serde_json::json!({"docs": docs}))
+                .send()
+                .await
+                .unwrap();
             assert!(r.status().is_success());
         }
     }
@@ -432,7 +438,10 @@ async fn planned_index_scenario(server: &str, quick: bool) {
         assert_eq!(q().fetch_all(&without).await.unwrap().len(), n);
         assert_eq!(q().fetch_all(&with).await.unwrap().len(), n);
     }
-    let e = couch_sql!("EXPLAIN SELECT name, age FROM users WHERE age >= ? AND city = ? LIMIT 20", 90, "c3").explain(&with).await.unwrap();
+    let e = couch_sql!("EXPLAIN SELECT name, age FROM users WHERE age >= ? AND city = ? LIMIT 20", 90, "c3")
+        .explain(&with)
+        .await
+        .unwrap();
     let iters = if quick { 20 } else { 100 };
     let (mut a, mut b) = (vec![], vec![]);
     for rep in 0..(if quick { 2 } else { 5 }) {
@@ -443,13 +452,26 @@ async fn planned_index_scenario(server: &str, quick: bool) {
                 assert_eq!(q().fetch_all(db).await.unwrap().len(), n);
             }
             let ms = t.elapsed().as_secs_f64() * 1000.0 / iters as f64;
-            if side == 0 { a.push(ms) } else { b.push(ms) }
+            if side == 0 {
+                a.push(ms)
+            } else {
+                b.push(ms)
+            }
         }
     }
     println!("| policy | ms/query median (min–max) |\n|---|---:|");
-    println!("| `Lazy` (planned index `{}`, server used `{}`) | {} |", q().planned_index().unwrap(), e.index.name, fmt(&a, 2));
+    println!(
+        "| `Lazy` (planned index `{}`, server used `{}`) | {} |",
+        q().planned_index().unwrap(),
+        e.index.name,
+        fmt(&a, 2)
+    );
     println!("| `Never` (no `use_index`, server's choice) | {} |", fmt(&b, 2));
-    println!("\nWith the planned index: **{:.2}×** the speed of the plain query. First query, building the index: {:.0} ms.", stats(&b).0 / stats(&a).0, build.as_secs_f64() * 1000.0);
+    println!(
+        "\nWith the planned index: **{:.2}×** the speed of the plain query. First query, building the index: {:.0} ms.",
+        stats(&b).0 / stats(&a).0,
+        build.as_secs_f64() * 1000.0
+    );
     db.drop_database().await.ok();
 }
 
@@ -504,6 +526,9 @@ fn compile_cost() {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--compile-only") {
+        return compile_cost();
+    }
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {

@@ -236,10 +236,13 @@ async fn plan(statement: &Statement, apply: bool, url: Option<&str>) -> Result<(
     println!("index: {name}");
     println!("fields: {}", serde_json::json!(fields));
     if fields.len() == 1 {
-        println!("# nothing in the WHERE narrows the read beyond the table: the query scans every document of its table");
+        println!(
+            "# nothing in the WHERE narrows the read beyond the table: the query scans every document of its table"
+        );
     }
     if apply {
-        let url = url.ok_or_else(|| Error::Invalid { what: "command", message: "--apply needs --url or COUCHDB_URL".into() })?;
+        let url = url
+            .ok_or_else(|| Error::Invalid { what: "command", message: "--apply needs --url or COUCHDB_URL".into() })?;
         let db = Database::connect(url).await?;
         let created = db.create_index(&fields).await?;
         println!("{}", if created { "created" } else { "exists" });

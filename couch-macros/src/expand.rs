@@ -174,6 +174,7 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
                 let mut names = Vec::new();
                 let mut types = Vec::new();
                 let mut fields = Vec::new();
+                let mut nullable = Vec::new();
                 for c in cols {
                     let Ok(ident) = syn::parse_str::<Ident>(&c.name) else {
                         return syn::Error::new(
@@ -188,16 +189,12 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
                         .unwrap_or_else(|| quote!(::couch_sql::__private::serde_json::Value));
                     names.push(Ident::new(&ident.to_string(), sql.span()));
                     types.push(ty);
-                    fields.push(&c.field);
+                    fields.push(c.field.clone());
+                    nullable.push(schema.column(&c.column).is_none_or(|col| col.ty.nullable));
                 }
+                let row = row_struct(&names, &types, &fields, &nullable);
                 quote! {{
-                    /// A row of this query: the selected columns, with the model's types.
-                    #[derive(::couch_sql::__private::serde::Deserialize, ::couch_sql::__private::serde::Serialize, ::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
-                    #[serde(crate = "::couch_sql::__private::serde")]
-                    #[allow(non_camel_case_types, non_snake_case)]
-                    struct Row {
-                        #( #[serde(rename = #fields)] pub #names: #types, )*
-                    }
+                    #row
                     #prepared
                     ::couch_sql::__private::Query::<Row>::new(&__COUCH_SQL_PREPARED, #params)
                 }}
@@ -211,6 +208,61 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
             #prepared
             ::couch_sql::__private::Command::new(&__COUCH_SQL_PREPARED, #params)
         }},
+    }
+}
+
+/// The row struct of a column-list SELECT, with `Serialize` and `Deserialize`
+/// written out here rather than derived: a few lines per field instead of
+/// serde_derive's visitor machinery, which dominated the macro's compile cost.
+fn row_struct(names: &[Ident], types: &[TokenStream], fields: &[String], nullable: &[bool]) -> TokenStream {
+    let n = names.len();
+    let slots: Vec<Ident> = (0..n).map(|i| Ident::new(&format!("__f{i}"), Span::call_site())).collect();
+    let finish = names.iter().zip(&slots).zip(fields).zip(nullable).map(|(((name, slot), field), nullable)| {
+        if *nullable {
+            quote! { #name: #slot.unwrap_or_default() }
+        } else {
+            quote! { #name: #slot.ok_or_else(|| <__A::Error as ::couch_sql::__private::serde::de::Error>::missing_field(#field))? }
+        }
+    });
+    quote! {
+        /// A row of this query: the selected columns, with the model's types.
+        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
+        #[allow(non_camel_case_types, non_snake_case)]
+        struct Row {
+            #( pub #names: #types, )*
+        }
+
+        impl<'de> ::couch_sql::__private::serde::Deserialize<'de> for Row {
+            fn deserialize<__D: ::couch_sql::__private::serde::Deserializer<'de>>(d: __D) -> ::core::result::Result<Self, __D::Error> {
+                struct __V;
+                impl<'de> ::couch_sql::__private::serde::de::Visitor<'de> for __V {
+                    type Value = Row;
+                    fn expecting(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+                        f.write_str("a document")
+                    }
+                    fn visit_map<__A: ::couch_sql::__private::serde::de::MapAccess<'de>>(self, mut m: __A) -> ::core::result::Result<Row, __A::Error> {
+                        #( let mut #slots: ::core::option::Option<#types> = ::core::option::Option::None; )*
+                        while let ::core::option::Option::Some(k) = m.next_key::<::couch_sql::__private::FieldKey<'de>>()? {
+                            match k.as_str() {
+                                #( #fields => #slots = ::core::option::Option::Some(m.next_value()?), )*
+                                _ => { m.next_value::<::couch_sql::__private::serde::de::IgnoredAny>()?; }
+                            }
+                        }
+                        ::core::result::Result::Ok(Row { #( #finish, )* })
+                    }
+                }
+                d.deserialize_map(__V)
+            }
+        }
+
+        impl ::couch_sql::__private::serde::Serialize for Row {
+            fn serialize<__S: ::couch_sql::__private::serde::Serializer>(&self, s: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+                use ::couch_sql::__private::serde::ser::SerializeMap;
+                let mut m = s.serialize_map(::core::option::Option::Some(#n))?;
+                #( m.serialize_entry(#fields, &self.#names)?; )*
+                m.end()
+            }
+        }
     }
 }
 

@@ -50,8 +50,10 @@ pub struct Database {
 /// the server reads the matching documents instead of every document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IndexPolicy {
-    /// `Lazy` on Apache CouchDB; on pouchdb-server, where an index is slower
-    /// than a scan for small in-memory databases (see BENCHMARKS.md), `Never`.
+    /// `Lazy` on Apache CouchDB, where a planned index turns a scan of every
+    /// document into a short range read; `Never` on pouchdb-server, where it
+    /// measured no faster than a scan (0.73× with 6,000 documents, 1.07× with
+    /// 30,000, after a multi-second build: BENCHMARKS.md §7).
     #[default]
     Auto,
     /// A query creates its planned index on its first run (once per process

@@ -20,17 +20,18 @@ mod rows;
 mod write;
 
 pub use builder::{DatabaseBuilder, RetryPolicy};
-pub use client::{IndexPolicy, 
-    encode_segment, index_name, validate_db_name, Database, ServerInfo, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_BATCH,
+pub use client::{
+    encode_segment, index_name, validate_db_name, Database, IndexPolicy, ServerInfo, DEFAULT_PAGE_SIZE,
+    DEFAULT_WRITE_BATCH,
 };
 pub use dynamic::{query, query_as, DynQuery};
 pub use error::{Error, Result};
 pub use exec::{ExplainIndex, Explanation, RequestSketch, SqlText};
 pub use executor::{BoxFuture, Executor};
 pub use ids::new_id;
-pub use planned::{planned_indexes, EnsuredIndex, IndexSpec, PlannedIndex};
 #[doc(hidden)]
 pub use inventory;
+pub use planned::{planned_indexes, EnsuredIndex, IndexSpec, PlannedIndex};
 pub use query::{Batch, Command, Explain, Prepared, Query, RowStream};
-pub use rows::{decode_find_response, Rows};
+pub use rows::{decode_find_response, FieldKey, Rows};
 pub use write::{DocOutcome, ExecuteResult};

@@ -151,3 +151,36 @@ pub(crate) fn decode_doc<R: DeserializeOwned>(json: &str) -> Result<R> {
 pub fn decode_find_response<R: DeserializeOwned>(body: &[u8]) -> Result<Vec<R>> {
     decode_page::<R>(body).map(|p| p.docs)
 }
+
+/// A document field name while decoding a row: borrowed from the response
+/// when it can be, owned when it holds escapes.
+#[doc(hidden)]
+pub struct FieldKey<'de>(std::borrow::Cow<'de, str>);
+
+impl FieldKey<'_> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldKey<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FieldKey<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+                Ok(FieldKey(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                Ok(FieldKey(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
+                Ok(FieldKey(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}

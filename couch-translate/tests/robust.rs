@@ -72,7 +72,8 @@ fn atom() -> impl Strategy<Value = Expr> {
     let op = prop_oneof![Just("="), Just("<>"), Just("<"), Just("<="), Just(">"), Just(">=")];
     prop_oneof![
         (col.clone(), op).prop_flat_map(|(c, o)| col_lit(c).prop_map(move |l| Expr::Cmp(c, o, l))),
-        (col.clone(), any::<bool>()).prop_flat_map(|(c, n)| proptest::collection::vec(col_lit(c), 1..4).prop_map(move |v| Expr::In(c, n, v))),
+        (col.clone(), any::<bool>())
+            .prop_flat_map(|(c, n)| proptest::collection::vec(col_lit(c), 1..4).prop_map(move |v| Expr::In(c, n, v))),
         (prop_oneof![Just("a"), Just("b")], any::<bool>())
             .prop_flat_map(|(c, n)| (col_lit(c), col_lit(c)).prop_map(move |(l, h)| Expr::Between(c, n, l, h))),
         (any::<bool>(), "[ab%_.+]{0,4}").prop_map(|(n, p)| Expr::Like("b", n, p)),
@@ -95,8 +96,14 @@ impl Expr {
     fn sql(&self) -> String {
         match self {
             Expr::Cmp(c, o, l) => format!("{c} {o} {}", l.sql()),
-            Expr::In(c, n, v) => format!("{c} {}IN ({})", if *n { "NOT " } else { "" }, v.iter().map(Lit::sql).collect::<Vec<_>>().join(", ")),
-            Expr::Between(c, n, l, h) => format!("{c} {}BETWEEN {} AND {}", if *n { "NOT " } else { "" }, l.sql(), h.sql()),
+            Expr::In(c, n, v) => format!(
+                "{c} {}IN ({})",
+                if *n { "NOT " } else { "" },
+                v.iter().map(Lit::sql).collect::<Vec<_>>().join(", ")
+            ),
+            Expr::Between(c, n, l, h) => {
+                format!("{c} {}BETWEEN {} AND {}", if *n { "NOT " } else { "" }, l.sql(), h.sql())
+            }
             Expr::Like(c, n, p) => format!("{c} {}LIKE '{p}'", if *n { "NOT " } else { "" }),
             Expr::IsNull(c, n) => format!("{c} IS {}NULL", if *n { "NOT " } else { "" }),
             Expr::Bare(c) => c.to_string(),
@@ -180,7 +187,9 @@ fn eval_sql(e: &Expr, doc: &Map<String, Value>) -> T {
             }),
         },
         Expr::In(c, n, v) => {
-            let r = v.iter().fold(T::False, |acc, l| or3(acc, cmp_lit(get(c), l).map_or(T::Unknown, |o| t(o == Ordering::Equal))));
+            let r = v
+                .iter()
+                .fold(T::False, |acc, l| or3(acc, cmp_lit(get(c), l).map_or(T::Unknown, |o| t(o == Ordering::Equal))));
             if *n {
                 not3(r)
             } else {
@@ -421,12 +430,19 @@ fn fuzz_arbitrary_text_counted() {
     let mut runner = TestRunner::new(Config { cases: n, failure_persistence: None, ..Config::default() });
     let s = schema();
     runner
-        .run(&prop_oneof![any::<String>(), "[ -~]{0,60}", "(SELECT|FROM|WHERE|t|a|b|c|\\?|'|\\(|\\)|,|=|<|>| |NOT|AND|OR|IN|LIKE|NULL|1|-){0,40}"], |text| {
-            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let _ = translate(&text, Some(&s));
-            let _ = translate(&text, None);
-            Ok(())
-        })
+        .run(
+            &prop_oneof![
+                any::<String>(),
+                "[ -~]{0,60}",
+                "(SELECT|FROM|WHERE|t|a|b|c|\\?|'|\\(|\\)|,|=|<|>| |NOT|AND|OR|IN|LIKE|NULL|1|-){0,40}"
+            ],
+            |text| {
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let _ = translate(&text, Some(&s));
+                let _ = translate(&text, None);
+                Ok(())
+            },
+        )
         .unwrap();
     let done = count.into_inner();
     eprintln!("translated {done} arbitrary inputs without a panic");

@@ -154,7 +154,10 @@ fn index_plans_follow_couchdbs_rules() {
     let v = |f: &[&str]| Some(f.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     // Equality fields first, then one range field.
     assert_eq!(planned("SELECT * FROM users WHERE age >= ? AND name = ?"), v(&["type", "name", "age"]));
-    assert_eq!(planned("SELECT * FROM users WHERE age BETWEEN 1 AND 5 AND active = true"), v(&["type", "active", "age"]));
+    assert_eq!(
+        planned("SELECT * FROM users WHERE age BETWEEN 1 AND 5 AND active = true"),
+        v(&["type", "active", "age"])
+    );
     // A server-side sort plans its sort index.
     assert_eq!(planned("SELECT name FROM users WHERE name = 'x' ORDER BY age DESC"), v(&["type", "age"]));
     // Conditions that hold for missing fields, OR, LIKE: the type index only (a scan of the table).

@@ -24,7 +24,12 @@ pub(crate) struct FindTemplate {
 
 impl FindTemplate {
     /// `sort` is used when the plan sorts on the server.
-    pub(crate) fn new(selector: &Tmpl, fields: Option<&[String]>, sort: Option<&Select>, planned: Option<&[String]>) -> Self {
+    pub(crate) fn new(
+        selector: &Tmpl,
+        fields: Option<&[String]>,
+        sort: Option<&Select>,
+        planned: Option<&[String]>,
+    ) -> Self {
         let mut tail = Vec::new();
         if let Some(fields) = fields {
             tail.extend_from_slice(br#","fields":"#);

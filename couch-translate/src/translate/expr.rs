@@ -749,7 +749,9 @@ fn chain<'e>(e: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
                 todo.push(right);
                 todo.push(left);
             }
-            Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: o, .. } if o == op) => todo.push(inner),
+            Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: o, .. } if o == op) => {
+                todo.push(inner)
+            }
             other => out.push(other),
         }
     }
