@@ -11,14 +11,16 @@ use crate::schema::{Column, ColumnType, Schema};
 use sqlparser::ast::{Expr, ObjectName, ObjectNamePart, ObjectType, Spanned, Statement};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Location, Span, Token, Tokenizer};
+use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer};
 
 /// Translates one SQL statement. With a `schema`, every column, literal and
 /// parameter is checked against it; without one (run-time SQL), any column is
 /// accepted as a document field.
 pub fn translate(sql: &str, schema: Option<&Schema>) -> Result<Translation, TranslateErrors> {
-    let statement = parse_one(sql)?;
-    let mut cx = Cx::new(sql, schema)?;
+    // Tokenize once: the tokens give the parameters' positions, then the parser reads them.
+    let tokens = tokenize(sql)?;
+    let mut cx = Cx::new(&tokens, schema);
+    let statement = parse_tokens(tokens)?;
     let plan = match &statement {
         Statement::Query(q) => select::translate(&mut cx, q).map(crate::plan::Plan::Select),
         Statement::Insert(i) => write::insert(&mut cx, i).map(crate::plan::Plan::Insert),
@@ -76,8 +78,19 @@ pub fn table_of(sql: &str) -> Result<String, TranslateErrors> {
     }
 }
 
+fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>, TranslateErrors> {
+    Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| syntax_error(ParserError::TokenizerError(e.to_string())))
+}
+
 fn parse_one(sql: &str) -> Result<Statement, TranslateErrors> {
-    let mut statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(syntax_error)?;
+    parse_tokens(tokenize(sql)?)
+}
+
+fn parse_tokens(tokens: Vec<TokenWithSpan>) -> Result<Statement, TranslateErrors> {
+    let mut statements =
+        Parser::new(&GenericDialect {}).with_tokens_with_locations(tokens).parse_statements().map_err(syntax_error)?;
     match statements.len() {
         1 => Ok(statements.remove(0)),
         0 => Err(TranslateError::new("the SQL text is empty: write one statement such as `SELECT * FROM users`", None)
@@ -162,17 +175,14 @@ pub(crate) struct Cx<'s> {
 }
 
 impl<'s> Cx<'s> {
-    fn new(sql: &str, schema: Option<&'s Schema>) -> Result<Self, TranslateErrors> {
-        let tokens = Tokenizer::new(&GenericDialect {}, sql)
-            .tokenize_with_location()
-            .map_err(|e| TranslateErrors::from(TranslateError::new(format!("SQL syntax error: {e}"), None)))?;
+    fn new(tokens: &[TokenWithSpan], schema: Option<&'s Schema>) -> Self {
         let placeholders: Vec<(u64, u64)> = tokens
             .iter()
             .filter(|t| matches!(&t.token, Token::Placeholder(p) if p == "?"))
             .filter_map(|t| location(t.span.start))
             .collect();
         let mut errors = TranslateErrors::default();
-        for t in &tokens {
+        for t in tokens {
             if let Token::Placeholder(p) = &t.token {
                 if p != "?" {
                     errors.push(TranslateError::new(
@@ -183,7 +193,7 @@ impl<'s> Cx<'s> {
             }
         }
         let params = vec![None; placeholders.len()];
-        Ok(Cx { schema, table: None, errors, placeholders, params })
+        Cx { schema, table: None, errors, placeholders, params }
     }
 
     fn finish(mut self, plan: Option<crate::plan::Plan>) -> Result<Translation, TranslateErrors> {
