@@ -214,6 +214,14 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "rustls")]
+    fn a_bad_root_certificate_is_an_error_before_any_request() {
+        let r = DatabaseBuilder::new("https://h/db").add_root_certificate_pem(b"not a certificate").build();
+        assert!(matches!(r, Err(Error::Invalid { what: "root certificate", .. })), "{r:?}");
+        assert!(DatabaseBuilder::new("https://h/db").build().is_ok(), "https works with the rustls feature");
+    }
+
+    #[test]
     fn backoff_grows_and_stays_under_the_ceiling() {
         let p = RetryPolicy {
             max_retries: 5,
