@@ -134,11 +134,16 @@ impl DatabaseBuilder {
         self.retry(RetryPolicy::NONE)
     }
 
-    /// Trusts an extra root certificate (PEM), e.g. a private CA.
+    /// Trusts extra root certificates (PEM, one or several), e.g. a private CA.
     #[cfg(feature = "rustls")]
     pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Self {
-        match reqwest::Certificate::from_pem(pem) {
-            Ok(c) => self.roots.push(c),
+        // A PEM without a certificate would be accepted silently, and TLS would fail later: refuse it now.
+        match reqwest::Certificate::from_pem_bundle(pem) {
+            Ok(certs) if !certs.is_empty() => self.roots.extend(certs),
+            Ok(_) => {
+                self.error =
+                    Some(Error::Invalid { what: "root certificate", message: "no certificate in the PEM data".into() })
+            }
             Err(e) => self.error = Some(Error::Invalid { what: "root certificate", message: e.to_string() }),
         }
         self
@@ -219,6 +224,9 @@ mod tests {
         let r = DatabaseBuilder::new("https://h/db").add_root_certificate_pem(b"not a certificate").build();
         assert!(matches!(r, Err(Error::Invalid { what: "root certificate", .. })), "{r:?}");
         assert!(DatabaseBuilder::new("https://h/db").build().is_ok(), "https works with the rustls feature");
+        // A self-signed test CA (no private key is kept).
+        let ok = DatabaseBuilder::new("https://h/db").add_root_certificate_pem(include_bytes!("test-ca.pem")).build();
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     #[test]
