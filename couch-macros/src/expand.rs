@@ -43,7 +43,7 @@ fn errors_at(span: Span, errors: &TranslateErrors) -> TokenStream {
     quote! {{ #errors }}
 }
 
-/// `couch_sql!("…", args…)` → `<table>::table! { (<table>) "…", args… }`.
+/// `couch_sql!("…", args…)` → `<table>! { (<table>) "…", args… }`.
 pub(crate) fn front(input: TokenStream) -> TokenStream {
     let q: QueryArgs = match syn::parse2(input) {
         Ok(q) => q,
@@ -57,7 +57,7 @@ pub(crate) fn front(input: TokenStream) -> TokenStream {
     let module = table_module(&table, q.sql.span());
     let sql = &q.sql;
     let args = &q.args;
-    quote! { #module::table! { (#module) #sql #(, #args)* } }
+    quote! { #module! { (#module) #sql #(, #args)* } }
 }
 
 /// `{ "schema json" } (module) "SQL", args…`
@@ -168,7 +168,7 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
         Plan::Select(s) => match &s.projection {
             None => quote! {{
                 #prepared
-                ::couch_sql::__private::Query::<#module::Model>::new(&__COUCH_SQL_PREPARED, #params)
+                ::couch_sql::__private::Query::<<#module as ::couch_sql::__private::Table>::Model>::new(&__COUCH_SQL_PREPARED, #params)
             }},
             Some(cols) => {
                 let mut names = Vec::new();

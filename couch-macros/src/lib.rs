@@ -2,11 +2,12 @@
 //! is done by `couch-translate`; here we only read Rust syntax and emit code.
 //!
 //! How a query finds its table's model: `#[derive(CouchRow)]` with
-//! `#[couch(table = "users")]` emits a hidden module `users` holding the model
-//! and a `macro_rules!` that carries the table's schema. `couch_sql!` reads
-//! the table name from the SQL and calls `users::table!`, which hands the
-//! schema to `__couch_sql_expand!`, where the query is checked and expanded.
-//! Rust's own name resolution thus finds tables, like diesel's `table!`.
+//! `#[couch(table = "users")]` emits the name `users` twice: a marker type
+//! whose `Table::Model` is the struct, and a `macro_rules!` that carries the
+//! table's schema. `couch_sql!` reads the table name from the SQL and calls
+//! `users!`, which hands the schema to `__couch_sql_expand!`, where the query
+//! is checked and expanded. Rust's own name resolution thus finds tables
+//! (`use models::users;` imports one), like diesel's `table!`.
 
 mod derive;
 mod expand;

@@ -194,3 +194,25 @@ async fn a_field_that_does_not_decode_names_the_document_and_field() {
     let err = couch_sql!("SELECT age FROM people").fetch_all(&db).await.unwrap_err();
     assert!(matches!(err, Error::Decode { doc_id: Some(_), field: Some(_), .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_model_declared_inside_a_function_works() {
+    #[derive(couch_sql::CouchRow, Debug, PartialEq)]
+    #[couch(table = "notes")]
+    struct Note {
+        #[couch(id)]
+        id: Option<String>,
+        text: String,
+        stars: Option<i64>,
+    }
+    let db = fresh_db("local").await;
+    couch_sql!("INSERT INTO notes (_id, text, stars) VALUES ('n1', 'hi', 5), ('n2', 'yo', NULL)")
+        .execute(&db)
+        .await
+        .unwrap();
+    let notes = couch_sql!("SELECT * FROM notes ORDER BY stars DESC").fetch_all(&db).await.unwrap();
+    assert_eq!(notes.first(), Some(&Note { id: Some("n1".into()), text: "hi".into(), stars: Some(5) }));
+    // A variable named like a table is still a variable.
+    let notes = notes.len();
+    assert_eq!(notes, 2);
+}
