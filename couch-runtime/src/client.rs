@@ -453,6 +453,18 @@ impl Database {
         Ok(created)
     }
 
+    /// Whether creating the planned index on `fields` was refused in this process.
+    pub(crate) fn index_refused(&self, fields: &[String]) -> bool {
+        let key = format!("!{}\u{0}{}", self.name, fields.join(","));
+        self.shared.indexes.lock().expect("index cache").contains(&key)
+    }
+
+    /// Remembers that the server refused to create the index on `fields`.
+    pub(crate) fn refuse_index(&self, fields: &[String]) {
+        let key = format!("!{}\u{0}{}", self.name, fields.join(","));
+        self.shared.indexes.lock().expect("index cache").insert(key);
+    }
+
     /// Whether this process already made (or found) the index on `fields`.
     pub(crate) fn index_known(&self, fields: &[String]) -> bool {
         let key = format!("{}\u{0}{}", self.name, fields.join(","));

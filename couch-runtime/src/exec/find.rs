@@ -117,10 +117,20 @@ impl FindRequest {
         let Some(planned) = self.planned.clone() else { return Ok(()) };
         match db.index_policy().await? {
             IndexPolicy::Lazy => {
-                if !db.index_known(&planned) {
-                    db.ensure_index_reporting(&planned).await?;
+                if db.index_known(&planned) {
+                    self.use_index = true;
+                } else if !db.index_refused(&planned) {
+                    match db.ensure_index_reporting(&planned).await {
+                        Ok(_) => self.use_index = true,
+                        // A planned index only speeds the query up: a user who may not create
+                        // indexes (design documents need a database admin) still gets the rows.
+                        Err(e @ (Error::Unauthorized { .. } | Error::Forbidden { .. } | Error::BadRequest { .. })) => {
+                            tracing::warn!(error = %e, index = %crate::index_name(&planned), "could not create the planned index; queries run without it");
+                            db.refuse_index(&planned);
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
-                self.use_index = true;
             }
             IndexPolicy::Explicit => self.use_index = true,
             IndexPolicy::Never | IndexPolicy::Auto => {}
