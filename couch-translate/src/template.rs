@@ -5,7 +5,6 @@
 //! string parameter is escaped as a JSON string, so it can never add an
 //! operator or change a selector's shape.
 
-use crate::like::like_to_regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -80,11 +79,66 @@ fn write_json_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing JSON to memory");
 }
 
-fn like_param(params: &[Value], index: usize, negated: bool, escape: Option<char>) -> Result<String, RenderError> {
+/// A `LIKE ?` parameter, written as its regex in a JSON string.
+fn write_like(
+    params: &[Value],
+    index: usize,
+    negated: bool,
+    escape: Option<char>,
+    out: &mut Vec<u8>,
+) -> Result<(), RenderError> {
     match param(params, index)? {
-        Value::String(p) => like_to_regex(p, escape, negated).map_err(RenderError::BadLikePattern),
+        Value::String(p) => {
+            crate::like::write_like_regex_json(p, escape, negated, out).map_err(RenderError::BadLikePattern)
+        }
         other => Err(RenderError::BadLikePattern(format!("expected a string, got {other}"))),
     }
+}
+
+/// Whether any of the guarded parameters is NULL.
+fn any_null(params: &[Value], guarded: &[usize]) -> Result<bool, RenderError> {
+    for i in guarded {
+        if param(params, *i)?.is_null() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether each pair of `$type` templates names the same type.
+fn agrees(params: &[Value], pairs: &[(Tmpl, Tmpl)]) -> Result<bool, RenderError> {
+    for (a, b) in pairs {
+        if a.render_string(params)? != b.render_string(params)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// An `IN` list: items that are parameters bound to NULL are left out.
+fn write_in_list<T>(
+    params: &[Value],
+    items: &[T],
+    as_param: impl Fn(&T) -> Option<usize>,
+    render: impl Fn(&T, &mut Vec<u8>) -> Result<(), RenderError>,
+    out: &mut Vec<u8>,
+) -> Result<(), RenderError> {
+    out.push(b'[');
+    let mut first = true;
+    for item in items {
+        if let Some(i) = as_param(item) {
+            if param(params, i)?.is_null() {
+                continue;
+            }
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        render(item, out)?;
+    }
+    out.push(b']');
+    Ok(())
 }
 
 /// The Mango `$type` name of a JSON value.
@@ -131,45 +185,18 @@ impl Tmpl {
                 out.push(b'}');
             }
             Tmpl::Param(i) => serde_json::to_writer(&mut *out, param(params, *i)?).expect("writing JSON to memory"),
-            Tmpl::LikeParam { index, negated, escape } => {
-                write_json_str(out, &like_param(params, *index, *negated, *escape)?)
-            }
+            Tmpl::LikeParam { index, negated, escape } => write_like(params, *index, *negated, *escape, out)?,
             Tmpl::TypeOf(i) => write_json_str(out, json_type_name(param(params, *i)?)),
-            Tmpl::InList(items) => {
-                out.push(b'[');
-                let mut first = true;
-                for item in items {
-                    if let Tmpl::Param(i) = item {
-                        if param(params, *i)?.is_null() {
-                            continue;
-                        }
-                    }
-                    if !first {
-                        out.push(b',');
-                    }
-                    first = false;
-                    item.render(params, out)?;
-                }
-                out.push(b']');
-            }
-            Tmpl::Guard { params: guarded, inner } => {
-                for i in guarded {
-                    if param(params, *i)?.is_null() {
-                        write_never(out);
-                        return Ok(());
-                    }
-                }
-                inner.render(params, out)?;
-            }
-            Tmpl::Agree { pairs, inner } => {
-                for (a, b) in pairs {
-                    if a.render_string(params)? != b.render_string(params)? {
-                        write_never(out);
-                        return Ok(());
-                    }
-                }
-                inner.render(params, out)?;
-            }
+            Tmpl::InList(items) => write_in_list(
+                params,
+                items,
+                |t| if let Tmpl::Param(i) = t { Some(*i) } else { None },
+                |t, out| t.render(params, out),
+                out,
+            )?,
+            Tmpl::Guard { params: guarded, inner } if !any_null(params, guarded)? => inner.render(params, out)?,
+            Tmpl::Agree { pairs, inner } if agrees(params, pairs)? => inner.render(params, out)?,
+            Tmpl::Guard { .. } | Tmpl::Agree { .. } => write_never(out),
         }
         Ok(())
     }
@@ -303,51 +330,18 @@ impl Compiled {
             match seg {
                 Seg::Lit(b) => out.extend_from_slice(b),
                 Seg::Param(i) => serde_json::to_writer(&mut *out, param(params, *i)?).expect("writing JSON to memory"),
-                Seg::Like { index, negated, escape } => match param(params, *index)? {
-                    Value::String(p) => crate::like::write_like_regex_json(p, *escape, *negated, out)
-                        .map_err(RenderError::BadLikePattern)?,
-                    other => return Err(RenderError::BadLikePattern(format!("expected a string, got {other}"))),
-                },
+                Seg::Like { index, negated, escape } => write_like(params, *index, *negated, *escape, out)?,
                 Seg::TypeOf(i) => write_json_str(out, json_type_name(param(params, *i)?)),
-                Seg::InList(items) => {
-                    out.push(b'[');
-                    let mut first = true;
-                    for item in items {
-                        if let [Seg::Param(i)] = item.segs.as_slice() {
-                            if param(params, *i)?.is_null() {
-                                continue;
-                            }
-                        }
-                        if !first {
-                            out.push(b',');
-                        }
-                        first = false;
-                        item.render(params, out)?;
-                    }
-                    out.push(b']');
-                }
-                Seg::Guard { params: guarded, inner } => {
-                    let mut null = false;
-                    for i in guarded {
-                        null |= param(params, *i)?.is_null();
-                    }
-                    if null {
-                        write_never(out);
-                    } else {
-                        inner.render(params, out)?;
-                    }
-                }
-                Seg::Agree { pairs, inner } => {
-                    let mut same = true;
-                    for (a, b) in pairs {
-                        same &= a.render_string(params)? == b.render_string(params)?;
-                    }
-                    if same {
-                        inner.render(params, out)?;
-                    } else {
-                        write_never(out);
-                    }
-                }
+                Seg::InList(items) => write_in_list(
+                    params,
+                    items,
+                    |c| if let [Seg::Param(i)] = c.segs.as_slice() { Some(*i) } else { None },
+                    |c, out| c.render(params, out),
+                    out,
+                )?,
+                Seg::Guard { params: guarded, inner } if !any_null(params, guarded)? => inner.render(params, out)?,
+                Seg::Agree { pairs, inner } if agrees(params, pairs)? => inner.render(params, out)?,
+                Seg::Guard { .. } | Seg::Agree { .. } => write_never(out),
             }
         }
         Ok(())
