@@ -12,14 +12,18 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// The parts of a `_find` body that stay the same from page to page.
+/// A planned index's fields and its `,"use_index":[…]` body fragment.
+type PlannedIndex = (Arc<[String]>, Arc<[u8]>);
+
 pub(crate) struct FindTemplate {
     selector: Compiled,
     /// `,"fields":…,"sort":…`, rendered once.
     tail: Vec<u8>,
     /// Fields of the json index the sort needs.
     index: Option<Arc<[String]>>,
-    /// The index planned for the query (when it does not sort on the server).
-    planned: Option<Arc<[String]>>,
+    /// The index planned for the query (when it does not sort on the server),
+    /// and its `,"use_index":[…]` fragment, rendered once.
+    planned: Option<PlannedIndex>,
 }
 
 impl FindTemplate {
@@ -46,7 +50,12 @@ impl FindTemplate {
             serde_json::to_writer(&mut tail, &sort).expect("writing JSON to memory");
             index = s.index.as_ref().map(|i| i.clone().into());
         }
-        let planned = if index.is_some() { None } else { planned.map(Into::into) };
+        let planned = if index.is_some() { None } else { planned }.map(|fields| {
+            let name = crate::index_name(fields);
+            let mut fragment = br#","use_index":"#.to_vec();
+            serde_json::to_writer(&mut fragment, &[&name, &name]).expect("writing JSON to memory");
+            (fields.into(), fragment.into())
+        });
         FindTemplate { selector: selector.compile(), tail, index, planned }
     }
 
@@ -72,8 +81,8 @@ pub(crate) struct FindRequest {
     head: Vec<u8>,
     /// Fields of the json index the sort needs.
     index: Option<Arc<[String]>>,
-    /// The planned index, and whether the request names it in `use_index`.
-    planned: Option<Arc<[String]>>,
+    /// The planned index with its `use_index` fragment, and whether the request sends it.
+    planned: Option<PlannedIndex>,
     use_index: bool,
 }
 
@@ -100,10 +109,8 @@ impl FindRequest {
             }
             None => {}
         }
-        if let (true, Some(fields)) = (self.use_index, &self.planned) {
-            let name = crate::index_name(fields);
-            b.extend_from_slice(br#","use_index":"#);
-            serde_json::to_writer(&mut b, &[&name, &name]).expect("writing JSON to memory");
+        if let (true, Some((_, fragment))) = (self.use_index, &self.planned) {
+            b.extend_from_slice(fragment);
         }
         b.push(b'}');
         b
@@ -114,7 +121,7 @@ impl FindRequest {
         if let Some(index) = &self.index {
             return db.ensure_index(index, false).await;
         }
-        let Some(planned) = self.planned.clone() else { return Ok(()) };
+        let Some(planned) = self.planned.as_ref().map(|(fields, _)| fields.clone()) else { return Ok(()) };
         match db.index_policy().await? {
             IndexPolicy::Lazy => {
                 if db.index_known(&planned) {
