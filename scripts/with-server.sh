@@ -1,16 +1,39 @@
 #!/usr/bin/env bash
 # Runs a command with COUCHDB_URL pointing at a CouchDB server.
-# If COUCHDB_URL is already set, that server is used; otherwise the pinned
-# pouchdb-server is installed (once), started for the command, and stopped after.
 #
 #   scripts/with-server.sh cargo test --workspace
-#   scripts/with-server.sh cargo run --example quickstart
+#   COUCH_SQL_SERVER=couchdb scripts/with-server.sh cargo test --workspace
+#
+# Which server:
+# - COUCHDB_URL set: that server is used as it is; nothing is started.
+# - COUCH_SQL_SERVER=pouchdb (the default): the pinned pouchdb-server 4.2.0 is
+#   installed (once, with npm), started in memory on a free loopback port, and stopped after.
+# - COUCH_SQL_SERVER=couchdb: Apache CouchDB 3.4.3 from ../shared/couchdb/couchdb.sh (or the
+#   script named by COUCHDB_SH) is started with an empty data directory and stopped after.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ -n "${COUCHDB_URL:-}" ]; then
   exec "$@"
 fi
-url="$("$root/scripts/test-server.sh" start)"
-trap '"$root/scripts/test-server.sh" stop' EXIT
-echo "using the local test server at $url" >&2
+case "${COUCH_SQL_SERVER:-pouchdb}" in
+  pouchdb)
+    url="$("$root/scripts/test-server.sh" start)"
+    trap '"$root/scripts/test-server.sh" stop' EXIT
+    ;;
+  couchdb)
+    couchdb_sh="${COUCHDB_SH:-$root/../shared/couchdb/couchdb.sh}"
+    if [ ! -x "$couchdb_sh" ]; then
+      echo "with-server.sh: COUCH_SQL_SERVER=couchdb needs $couchdb_sh (set COUCHDB_SH, or COUCHDB_URL for a server of your own)" >&2
+      exit 2
+    fi
+    dir="$root/target/couchdb-test"
+    url="$("$couchdb_sh" start "$dir")"
+    trap '"$couchdb_sh" stop "$dir"' EXIT
+    ;;
+  *)
+    echo "with-server.sh: COUCH_SQL_SERVER must be pouchdb or couchdb, not ${COUCH_SQL_SERVER}" >&2
+    exit 2
+    ;;
+esac
+echo "using the ${COUCH_SQL_SERVER:-pouchdb} test server at ${url/\/\/*@/\/\/}" >&2
 COUCHDB_URL="$url" "$@"

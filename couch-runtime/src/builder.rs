@@ -199,7 +199,7 @@ impl DatabaseBuilder {
             base: parsed.to_string(),
             auth,
             retry: self.retry,
-            indexes: Default::default(),
+            chosen: Default::default(),
             requests: Default::default(),
             pouchdb: Default::default(),
         };

@@ -5,7 +5,6 @@ use crate::error::{Error, Result};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -73,8 +72,8 @@ pub(crate) struct Shared {
     pub(crate) base: String,
     pub(crate) auth: Auth,
     pub(crate) retry: RetryPolicy,
-    /// Indexes already created (or found) in this process: "db\u{0}field,field".
-    pub(crate) indexes: Mutex<HashSet<String>>,
+    /// The index each query shape reads through: "db\u{0}key".
+    pub(crate) chosen: Mutex<std::collections::HashMap<String, IndexChoice>>,
     /// HTTP requests sent (every attempt counts).
     pub(crate) requests: std::sync::atomic::AtomicU64,
     /// Whether the server is pouchdb-server (learned from `GET /`).
@@ -416,27 +415,13 @@ impl Database {
         Ok(())
     }
 
-    /// Forgets which indexes this process made (after one is dropped).
+    /// Forgets which indexes this process made or chose (after one is dropped).
     pub(crate) fn forget_indexes(&self) {
-        self.shared.indexes.lock().expect("index cache").clear();
+        self.shared.chosen.lock().expect("index cache").clear();
     }
 
-    /// Creates a json index on `fields` unless this process already did.
-    pub(crate) async fn ensure_index(&self, fields: &[String], force: bool) -> Result<()> {
-        let key = format!("{}\u{0}{}", self.name, fields.join(","));
-        if !force && self.shared.indexes.lock().expect("index cache").contains(&key) {
-            return Ok(());
-        }
-        if !force && self.existing_index_covers(fields).await? {
-            self.shared.indexes.lock().expect("index cache").insert(key);
-            return Ok(());
-        }
-        self.ensure_index_reporting(fields).await.map(drop)
-    }
-
-    /// `POST /db/_index` for `fields`; remembers it; whether it was created now.
+    /// `POST /db/_index` for `fields`; whether it was created now.
     pub(crate) async fn ensure_index_reporting(&self, fields: &[String]) -> Result<bool> {
-        let key = format!("{}\u{0}{}", self.name, fields.join(","));
         let name = index_name(fields);
         let body = serde_json::json!({
             "index": { "fields": fields },
@@ -445,7 +430,6 @@ impl Database {
             "type": "json",
         });
         let bytes = self.send(Method::POST, "_index", Some(body.to_string().into_bytes())).await?;
-        self.shared.indexes.lock().expect("index cache").insert(key);
         let created = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
             .and_then(|v| v.get("result").and_then(|r| r.as_str()).map(|r| r == "created"))
@@ -453,35 +437,67 @@ impl Database {
         Ok(created)
     }
 
-    /// Whether creating the planned index on `fields` was refused in this process.
-    pub(crate) fn index_refused(&self, fields: &[String]) -> bool {
-        let key = format!("!{}\u{0}{}", self.name, fields.join(","));
-        self.shared.indexes.lock().expect("index cache").contains(&key)
+    /// The index chosen for `key` in this process, if one was.
+    pub(crate) fn index_choice(&self, key: &str) -> Option<IndexChoice> {
+        self.shared.chosen.lock().expect("index cache").get(&format!("{}\u{0}{key}", self.name)).cloned()
     }
 
-    /// Remembers that the server refused to create the index on `fields`.
-    pub(crate) fn refuse_index(&self, fields: &[String]) {
-        let key = format!("!{}\u{0}{}", self.name, fields.join(","));
-        self.shared.indexes.lock().expect("index cache").insert(key);
-    }
-
-    /// Whether this process already made (or found) the index on `fields`.
-    pub(crate) fn index_known(&self, fields: &[String]) -> bool {
-        let key = format!("{}\u{0}{}", self.name, fields.join(","));
-        self.shared.indexes.lock().expect("index cache").contains(&key)
+    /// Remembers the index chosen for `key`.
+    pub(crate) fn choose_index(&self, key: &str, choice: IndexChoice) {
+        self.shared.chosen.lock().expect("index cache").insert(format!("{}\u{0}{key}", self.name), choice);
     }
 }
 
+/// Which index a query reads through, decided once per process, database and query shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IndexChoice {
+    /// Read through this index: `(design document, name)`, and the fields the
+    /// selector must additionally require for the server to find it usable.
+    Use { ddoc: String, name: String, require: Vec<String> },
+    /// No index: the planned one could not be created (e.g. not a database admin).
+    None,
+}
+
+/// A json index of a database, as `GET /db/_index` lists it.
+#[derive(Debug, Clone)]
+pub(crate) struct JsonIndex {
+    pub(crate) ddoc: String,
+    pub(crate) name: String,
+    /// The indexed fields, when every one is ascending (others never serve our queries).
+    pub(crate) fields: Vec<String>,
+}
+
+/// The index among `indexes` that serves a read needing `want` as its leading
+/// fields: the one on exactly `want` if it exists, else the shortest one whose
+/// further fields are all `allowed` (CouchDB uses a json index only when the
+/// selector requires every field it holds).
+pub(crate) fn covering<'i>(
+    indexes: &'i [JsonIndex],
+    want: &[String],
+    allowed: impl Fn(&str) -> bool,
+) -> Option<&'i JsonIndex> {
+    let starts = |i: &&JsonIndex| i.fields.len() >= want.len() && i.fields[..want.len()] == *want;
+    indexes.iter().filter(starts).find(|i| i.fields.len() == want.len()).or_else(|| {
+        indexes
+            .iter()
+            .filter(starts)
+            .filter(|i| i.fields[want.len()..].iter().all(|f| allowed(f)))
+            .min_by_key(|i| i.fields.len())
+    })
+}
+
 impl Database {
-    /// Whether a json index of the database starts with `fields` (ascending),
-    /// so it can serve the sort: then no index of our own is made.
-    async fn existing_index_covers(&self, fields: &[String]) -> Result<bool> {
+    /// The json indexes of the database (`GET /db/_index`).
+    pub(crate) async fn json_indexes(&self) -> Result<Vec<JsonIndex>> {
         #[derive(Deserialize)]
         struct List {
             indexes: Vec<Index>,
         }
         #[derive(Deserialize)]
         struct Index {
+            #[serde(default)]
+            ddoc: Option<String>,
+            name: String,
             #[serde(rename = "type")]
             kind: String,
             def: Def,
@@ -492,15 +508,26 @@ impl Database {
         }
         let bytes = self.send(Method::GET, "_index", None).await?;
         let list: List = serde_json::from_slice(&bytes).map_err(|e| Error::decode(None, None, e))?;
-        Ok(list.indexes.iter().filter(|i| i.kind == "json").any(|i| {
-            i.def.fields.len() >= fields.len()
-                && fields.iter().zip(&i.def.fields).all(|(want, have)| {
-                    have.get(want).and_then(|d| d.as_str()).is_some_and(|d| d == "asc") && have.len() == 1
-                })
-        }))
+        Ok(list
+            .indexes
+            .into_iter()
+            .filter(|i| i.kind == "json")
+            .filter_map(|i| {
+                let fields: Option<Vec<String>> = i
+                    .def
+                    .fields
+                    .iter()
+                    .map(|f| match f.iter().next() {
+                        Some((k, d)) if f.len() == 1 && d.as_str() == Some("asc") => Some(k.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let ddoc = i.ddoc?.trim_start_matches("_design/").to_string();
+                Some(JsonIndex { ddoc, name: i.name, fields: fields? })
+            })
+            .collect())
     }
 }
-
 /// Reads and index maintenance may be sent again; document writes are not
 /// retried (a write that did land would come back as a conflict).
 fn is_idempotent(method: &Method, path: &str) -> bool {

@@ -207,7 +207,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
                         let (plan, tmpl) = q.prepared.select()?;
                         let page_size = q.page_size.unwrap_or(db.page_size);
                         match exec::select_source(&db, plan, tmpl, &q.params, None, page_size, &q.prepared.sql).await? {
-                            exec::Source::Pages(p) => p,
+                            exec::Source::Pages(p) => *p,
                             exec::Source::Sorted(docs) => {
                                 let rows = docs.into_iter().map(exec::decode_map).collect::<Result<Vec<R>>>()?;
                                 return Ok((rows, State::Done));

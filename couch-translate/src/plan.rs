@@ -65,6 +65,14 @@ pub struct Select {
     /// The json index planned for this query: `type`, the fields compared with `=`, then the
     /// first range field; or the sort index. `None` for lookups by id.
     pub planned: Option<Vec<String>>,
+    /// Fields every matching document has (the selector fails without them), `type`
+    /// first: an existing index on fields among these can serve the query.
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// Fields of the model's non-`Option` columns: a document without one is not a
+    /// row of the table, so a server-side sort may require them to reuse an index.
+    #[serde(default)]
+    pub not_null: Vec<String>,
 }
 
 impl Select {
@@ -82,6 +90,8 @@ impl Select {
             offset: None,
             by_id: by_id.clone(),
             planned: planned.clone(),
+            required: vec![],
+            not_null: vec![],
         }
     }
 }

@@ -49,7 +49,7 @@ fn comparisons_carry_type_guards() {
 fn not_is_pushed_down_with_null_guards() {
     assert_eq!(
         selector("SELECT * FROM users WHERE NOT (email = 'x' OR age < 3)", &[]),
-        json!({"type": "users", "email": {"$type": "string", "$ne": "x"}, "age": {"$type": "number", "$gte": 3}})
+        json!({"type": "users", "email": {"$type": "string", "$nin": ["x"]}, "age": {"$type": "number", "$gte": 3}})
     );
     assert_eq!(
         selector("SELECT * FROM users WHERE email NOT IN ('a', 'b')", &[]),
@@ -73,8 +73,8 @@ fn conditions_on_one_field_merge_or_move_into_and() {
         json!({"$and": [
             {"type": "users"},
             {"active": {"$eq": true}},
-            {"age": {"$type": "number", "$ne": 1}},
-            {"age": {"$type": "number", "$ne": 2}}
+            {"age": {"$type": "number", "$nin": [1]}},
+            {"age": {"$type": "number", "$nin": [2]}}
         ]})
     );
 }

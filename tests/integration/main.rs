@@ -8,6 +8,7 @@ mod blocking;
 mod crud;
 mod dynamic;
 mod models;
+mod nesting;
 mod nulls;
 mod ordering;
 mod planning;
@@ -21,14 +22,34 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A new, empty database for one test.
 pub async fn fresh_db(tag: &str) -> Database {
-    let server = std::env::var("COUCHDB_URL")
-        .expect("COUCHDB_URL is not set: run the tests with `scripts/with-server.sh cargo test --workspace`");
+    let server = server_url();
     static N: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let name = format!("t_{tag}_{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed));
     let db = Database::connect(&format!("{}/{}", server.trim_end_matches('/'), name)).await.expect("connect");
     assert!(db.create_if_missing().await.expect("create database"), "the database {name} already existed");
     db
+}
+
+/// The test server's root URL (`COUCHDB_URL`), with its credentials if it has any.
+pub fn server_url() -> String {
+    std::env::var("COUCHDB_URL")
+        .expect("COUCHDB_URL is not set: run the tests with `scripts/with-server.sh cargo test --workspace`")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// `url` with its credentials replaced by `user:password` (never the admin's
+/// name with a wrong password: CouchDB 3.4 locks an account out after a few failures).
+pub fn with_user(url: &str, user: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{user}:{password}@{host}")
+}
+
+/// Whether the server under test is pouchdb-server (else Apache CouchDB).
+pub async fn is_pouchdb() -> bool {
+    Database::connect_lazy(&format!("{}/probe", server_url())).unwrap().ping().await.unwrap().is_pouchdb()
 }
 
 /// Sorted copy, for comparing sets of names.

@@ -196,8 +196,7 @@ async fn create_index_explain_and_drop_index() {
 
 #[tokio::test]
 async fn wrong_credentials_are_unauthorized_and_never_printed() {
-    let server = std::env::var("COUCHDB_URL").unwrap();
-    let with_creds = server.replacen("://", "://nobody:s3cret-pw@", 1);
+    let with_creds = crate::with_user(&crate::server_url(), "nobody", "s3cret-pw");
     let err = Database::connect(&format!("{with_creds}/t_auth")).await.unwrap_err();
     assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
     let lazy = Database::connect_lazy(&format!("{with_creds}/t_auth")).unwrap();

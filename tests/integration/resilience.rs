@@ -3,51 +3,41 @@
 use crate::fresh_db;
 use crate::models::users;
 use couch_sql::{couch_sql, Database, Error, RetryPolicy};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A pouchdb-server of this test's own, so it can be stopped and started again.
-struct OwnServer {
-    child: Child,
+/// A loopback TCP proxy in front of the test server: stopping it is, for the
+/// client, the server going away (connections cut, the port refusing), and it
+/// can be started again on the same port, whichever server is under test.
+struct Proxy {
     port: u16,
+    accept: tokio::task::JoinHandle<()>,
 }
 
-impl OwnServer {
-    async fn start(port: u16) -> OwnServer {
-        let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/testserver/node_modules/.bin/pouchdb-server");
-        let dir = std::env::temp_dir().join(format!("couch-sql-own-{port}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new(bin)
-            .args(["--in-memory", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start pouchdb-server (run scripts/test-server.sh install first)");
-        let mut child = child;
-        let probe = Database::builder(&format!("http://127.0.0.1:{port}/probe")).no_retry().build().unwrap();
-        for _ in 0..150 {
-            if probe.ping().await.is_ok() {
-                return OwnServer { child, port };
+impl Proxy {
+    async fn start(port: u16) -> Proxy {
+        let upstream = crate::server_url();
+        let upstream = upstream.split_once("://").unwrap().1;
+        let upstream = upstream.split_once('@').map_or(upstream, |(_, h)| h).to_string();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind the proxy port");
+        let accept = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                conns.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        child.kill().ok();
-        child.wait().ok();
-        panic!("pouchdb-server did not start on port {port}");
+        });
+        Proxy { port, accept }
     }
 
-    fn stop(mut self) -> u16 {
-        self.child.kill().ok();
-        self.child.wait().ok();
+    /// Closes the listener and every connection through it (dropping the task drops them).
+    async fn stop(self) -> u16 {
+        self.accept.abort();
+        let _ = self.accept.await;
         self.port
-    }
-}
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
     }
 }
 
@@ -57,23 +47,27 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn a_stopped_server_is_a_transport_error_and_the_same_handle_recovers() {
-    let server = OwnServer::start(free_port()).await;
+    let name = fresh_db("resilience").await.name().to_string();
+    let proxy = Proxy::start(free_port()).await;
     let quick =
         RetryPolicy { max_retries: 2, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(50) };
-    let db = Database::builder(&format!("http://127.0.0.1:{}/resilience", server.port)).retry(quick).build().unwrap();
-    db.create_if_missing().await.unwrap();
+    let url = crate::server_url();
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (creds, _) = rest.split_once('@').map_or(("", rest), |(c, h)| (c, h));
+    let at = if creds.is_empty() { String::new() } else { format!("{creds}@") };
+    let db =
+        Database::builder(&format!("{scheme}://{at}127.0.0.1:{}/{name}", proxy.port)).retry(quick).build().unwrap();
     couch_sql!("INSERT INTO users (name, age, active) VALUES ('A', 1, true)").execute(&db).await.unwrap();
-    let port = server.stop();
+    let port = proxy.stop().await;
     let err = couch_sql!("SELECT name FROM users").fetch_all(&db).await.unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
     let err = couch_sql!("INSERT INTO users (name, age, active) VALUES ('B', 2, true)").execute(&db).await.unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
-    let _server = OwnServer::start(port).await;
-    // In-memory: the restarted server is empty, but the same handle works again.
-    db.create_if_missing().await.unwrap();
+    let _proxy = Proxy::start(port).await;
+    // The same handle works again; the failed INSERT wrote nothing.
     couch_sql!("INSERT INTO users (name, age, active) VALUES ('C', 3, true)").execute(&db).await.unwrap();
     let rows = couch_sql!("SELECT name FROM users").fetch_all(&db).await.unwrap();
-    assert_eq!(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["C"]);
+    assert_eq!(crate::sorted(&rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>()), ["A", "C"]);
 }
 
 #[tokio::test]
@@ -151,9 +145,10 @@ async fn logs_carry_requests_but_never_credentials() {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
-    let server = std::env::var("COUCHDB_URL").unwrap();
-    let with_creds = server.replacen("://", "://admin:hunter2-secret@", 1);
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let with_creds = crate::with_user(&crate::server_url(), "nobody", "hunter2-secret");
+    // Global, not scoped to this thread: a callsite first reached by another test's
+    // thread without a subscriber would otherwise be cached as uninteresting.
+    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber of the tests");
     let db = fresh_db("logs").await;
     couch_sql!("INSERT INTO users (name, age, active) VALUES ('A', 1, true)").execute(&db).await.unwrap();
     couch_sql!("SELECT name FROM users WHERE age > 0").fetch_all(&db).await.unwrap();

@@ -109,7 +109,7 @@ impl Explanation {
 
 pub(crate) async fn explain(db: &Database, plan: &Select, params: &[Value], page_size: usize) -> Result<Explanation> {
     let mut req = FindTemplate::of(plan).request(params)?;
-    req.prepare_index(db).await?;
+    req.prepare_index(db, false).await?; // EXPLAIN creates nothing
     let body = req.body(page_size as u64, 0, None);
     let bytes = db.send(Method::POST, "_explain", Some(body)).await?;
     serde_json::from_slice(&bytes).map_err(|e| Error::decode(None, None, format!("malformed _explain response: {e}")))

@@ -1,7 +1,7 @@
 //! `_find`: request bodies, paging, and SELECT.
 
 use super::{by_id, count, render_error, SqlText};
-use crate::client::{Database, IndexPolicy};
+use crate::client::{covering, Database, IndexChoice, IndexPolicy};
 use crate::collate::compare_docs;
 use crate::error::{Error, Result};
 use crate::rows::decode_page;
@@ -12,18 +12,17 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// The parts of a `_find` body that stay the same from page to page.
-/// A planned index's fields and its `,"use_index":[…]` body fragment.
-type PlannedIndex = (Arc<[String]>, Arc<[u8]>);
-
 pub(crate) struct FindTemplate {
     selector: Compiled,
     /// `,"fields":…,"sort":…`, rendered once.
-    tail: Vec<u8>,
+    tail: Arc<[u8]>,
     /// Fields of the json index the sort needs.
     index: Option<Arc<[String]>>,
-    /// The index planned for the query (when it does not sort on the server),
-    /// and its `,"use_index":[…]` fragment, rendered once.
-    planned: Option<PlannedIndex>,
+    /// The index planned for the query (when it does not sort on the server).
+    planned: Option<Arc<[String]>>,
+    /// Fields every match has, and the model's non-`Option` fields (see [`Select`]).
+    required: Arc<[String]>,
+    not_null: Arc<[String]>,
 }
 
 impl FindTemplate {
@@ -50,13 +49,10 @@ impl FindTemplate {
             serde_json::to_writer(&mut tail, &sort).expect("writing JSON to memory");
             index = s.index.as_ref().map(|i| i.clone().into());
         }
-        let planned = if index.is_some() { None } else { planned }.map(|fields| {
-            let name = crate::index_name(fields);
-            let mut fragment = br#","use_index":"#.to_vec();
-            serde_json::to_writer(&mut fragment, &[&name, &name]).expect("writing JSON to memory");
-            (fields.into(), fragment.into())
-        });
-        FindTemplate { selector: selector.compile(), tail, index, planned }
+        let planned = if index.is_some() { None } else { planned.map(Into::into) };
+        let (required, not_null) =
+            sort.map_or((Arc::from([]), Arc::from([])), |s| (s.required.clone().into(), s.not_null.clone().into()));
+        FindTemplate { selector: selector.compile(), tail: tail.into(), index, planned, required, not_null }
     }
 
     /// The template of a SELECT plan.
@@ -66,24 +62,38 @@ impl FindTemplate {
 
     /// Renders the parts of the body that stay the same from page to page.
     pub(crate) fn request(&self, params: &[Value]) -> Result<FindRequest> {
-        // Room for the parameters and the paging fields, so rendering never reallocates.
-        let mut head = Vec::with_capacity(self.selector.static_len() + self.tail.len() + 128);
-        head.extend_from_slice(br#"{"selector":"#);
-        self.selector.render(params, &mut head).map_err(render_error)?;
-        head.extend_from_slice(&self.tail);
-        Ok(FindRequest { head, index: self.index.clone(), planned: self.planned.clone(), use_index: false })
+        // Room for the parameters, so rendering never reallocates.
+        let mut selector = Vec::with_capacity(self.selector.static_len() + 64);
+        self.selector.render(params, &mut selector).map_err(render_error)?;
+        Ok(FindRequest {
+            selector,
+            tail: self.tail.clone(),
+            index: self.index.clone(),
+            planned: self.planned.clone(),
+            required: self.required.clone(),
+            not_null: self.not_null.clone(),
+            require: Vec::new(),
+            use_index: None,
+        })
     }
 }
 
 /// A `_find` request, rendered except for its paging fields.
 pub(crate) struct FindRequest {
-    /// `{"selector":…,"fields":…,"sort":…` without the closing brace.
-    head: Vec<u8>,
+    /// The selector's JSON.
+    selector: Vec<u8>,
+    /// `,"fields":…,"sort":…`.
+    tail: Arc<[u8]>,
     /// Fields of the json index the sort needs.
     index: Option<Arc<[String]>>,
-    /// The planned index with its `use_index` fragment, and whether the request sends it.
-    planned: Option<PlannedIndex>,
-    use_index: bool,
+    /// The index planned for the query.
+    planned: Option<Arc<[String]>>,
+    required: Arc<[String]>,
+    not_null: Arc<[String]>,
+    /// `,{"f":{"$exists":true}}…`: fields the chosen index needs the selector to require.
+    require: Vec<u8>,
+    /// `,"use_index":[…]` when the request names its index.
+    use_index: Option<Vec<u8>>,
 }
 
 impl FindRequest {
@@ -94,8 +104,17 @@ impl FindRequest {
 
     /// The complete body of one page.
     pub(crate) fn body(&self, limit: u64, skip: u64, bookmark: Option<&str>) -> Vec<u8> {
-        let mut b = Vec::with_capacity(self.head.len() + 48);
-        b.extend_from_slice(&self.head);
+        let mut b = Vec::with_capacity(self.selector.len() + self.require.len() + self.tail.len() + 64);
+        b.extend_from_slice(br#"{"selector":"#);
+        if self.require.is_empty() {
+            b.extend_from_slice(&self.selector);
+        } else {
+            b.extend_from_slice(br#"{"$and":["#);
+            b.extend_from_slice(&self.selector);
+            b.extend_from_slice(&self.require);
+            b.extend_from_slice(b"]}");
+        }
+        b.extend_from_slice(&self.tail);
         b.extend_from_slice(br#","limit":"#);
         serde_json::to_writer(&mut b, &limit).expect("writing JSON to memory");
         match bookmark {
@@ -109,41 +128,126 @@ impl FindRequest {
             }
             None => {}
         }
-        if let (true, Some((_, fragment))) = (self.use_index, &self.planned) {
+        if let Some(fragment) = &self.use_index {
             b.extend_from_slice(fragment);
         }
         b.push(b'}');
         b
     }
 
-    /// Prepares the planned index as the database's policy says, before the first page.
-    pub(crate) async fn prepare_index(&mut self, db: &Database) -> Result<()> {
-        if let Some(index) = &self.index {
-            return db.ensure_index(index, false).await;
+    fn apply(&mut self, choice: &IndexChoice, name_it: bool) {
+        self.require.clear();
+        self.use_index = None;
+        if let IndexChoice::Use { ddoc, name, require } = choice {
+            for f in require {
+                self.require.extend_from_slice(b",{");
+                serde_json::to_writer(&mut self.require, f).expect("writing JSON to memory");
+                self.require.extend_from_slice(br#":{"$exists":true}}"#);
+            }
+            if name_it {
+                self.use_index = Some(use_index_fragment(ddoc, name));
+            }
         }
-        let Some(planned) = self.planned.as_ref().map(|(fields, _)| fields.clone()) else { return Ok(()) };
+    }
+
+    /// Chooses the index the request reads through, as the database's policy says,
+    /// before the first page. An existing index that serves the query (one the user
+    /// made with CREATE INDEX, say) is used rather than a new one; with `create`
+    /// false (EXPLAIN) no planned index is created (a sort's index still is: the
+    /// server refuses the sort without it).
+    pub(crate) async fn prepare_index(&mut self, db: &Database, create: bool) -> Result<()> {
+        if let Some(index) = self.index.clone() {
+            let key = format!("sort\u{0}{}\u{0}{}", index.join(","), self.required.join(","));
+            let choice = match db.index_choice(&key) {
+                Some(c) => c,
+                None => {
+                    let existing = db.json_indexes().await?;
+                    let allowed = |f: &str| self.required.iter().chain(self.not_null.iter()).any(|r| r == f);
+                    let choice = match covering(&existing, &index, allowed) {
+                        Some(i) => IndexChoice::Use {
+                            ddoc: i.ddoc.clone(),
+                            name: i.name.clone(),
+                            require: i.fields[index.len()..]
+                                .iter()
+                                .filter(|f| !self.required.contains(f))
+                                .cloned()
+                                .collect(),
+                        },
+                        // Without its index the server refuses the sort: made even for EXPLAIN.
+                        None => {
+                            db.ensure_index_reporting(&index).await?;
+                            own_index(&index)
+                        }
+                    };
+                    db.choose_index(&key, choice.clone());
+                    choice
+                }
+            };
+            self.apply(&choice, false);
+            return Ok(());
+        }
+        let Some(planned) = self.planned.clone() else { return Ok(()) };
         match db.index_policy().await? {
             IndexPolicy::Lazy => {
-                if db.index_known(&planned) {
-                    self.use_index = true;
-                } else if !db.index_refused(&planned) {
-                    match db.ensure_index_reporting(&planned).await {
-                        Ok(_) => self.use_index = true,
-                        // A planned index only speeds the query up: a user who may not create
-                        // indexes (design documents need a database admin) still gets the rows.
-                        Err(e @ (Error::Unauthorized { .. } | Error::Forbidden { .. } | Error::BadRequest { .. })) => {
-                            tracing::warn!(error = %e, index = %crate::index_name(&planned), "could not create the planned index; queries run without it");
-                            db.refuse_index(&planned);
-                        }
-                        Err(e) => return Err(e),
+                let key = format!("plan\u{0}{}\u{0}{}", planned.join(","), self.required.join(","));
+                let choice = match db.index_choice(&key) {
+                    Some(c) => c,
+                    None => {
+                        // Members who may not list indexes still get their rows.
+                        let existing = db.json_indexes().await.unwrap_or_default();
+                        let choice = match covering(&existing, &planned, |f| self.required.iter().any(|r| r == f)) {
+                            Some(i) => IndexChoice::Use { ddoc: i.ddoc.clone(), name: i.name.clone(), require: vec![] },
+                            None if !create => return Ok(()),
+                            None => match db.ensure_index_reporting(&planned).await {
+                                Ok(_) => own_index(&planned),
+                                // A planned index only speeds the query up: a user who may not create
+                                // indexes (design documents need a database admin) still gets the rows.
+                                Err(
+                                    e @ (Error::Unauthorized { .. }
+                                    | Error::Forbidden { .. }
+                                    | Error::BadRequest { .. }),
+                                ) => {
+                                    tracing::warn!(error = %e, index = %crate::index_name(&planned), "could not create the planned index; queries run without it");
+                                    IndexChoice::None
+                                }
+                                Err(e) => return Err(e),
+                            },
+                        };
+                        db.choose_index(&key, choice.clone());
+                        choice
                     }
-                }
+                };
+                self.apply(&choice, true);
             }
-            IndexPolicy::Explicit => self.use_index = true,
+            IndexPolicy::Explicit => self.apply(&own_index(&planned), true),
             IndexPolicy::Never | IndexPolicy::Auto => {}
         }
         Ok(())
     }
+
+    /// After the server said the sort's index is missing (dropped behind our back):
+    /// make ours again and read through it.
+    async fn recreate_sort_index(&mut self, db: &Database) -> Result<()> {
+        let Some(index) = self.index.clone() else { return Ok(()) };
+        db.forget_indexes();
+        db.ensure_index_reporting(&index).await?;
+        let choice = own_index(&index);
+        db.choose_index(&format!("sort\u{0}{}\u{0}{}", index.join(","), self.required.join(",")), choice.clone());
+        self.apply(&choice, false);
+        Ok(())
+    }
+}
+
+/// The index couch-sql names after its fields (`couchsql-type-age`).
+fn own_index(fields: &[String]) -> IndexChoice {
+    let name = crate::index_name(fields);
+    IndexChoice::Use { ddoc: name.clone(), name, require: vec![] }
+}
+
+fn use_index_fragment(ddoc: &str, name: &str) -> Vec<u8> {
+    let mut fragment = br#","use_index":"#.to_vec();
+    serde_json::to_writer(&mut fragment, &[ddoc, name]).expect("writing JSON to memory");
+    fragment
 }
 
 /// True the first time a query's SQL is seen here: server warnings are logged
@@ -216,20 +320,21 @@ impl Pager {
             return Ok(None);
         }
         if !self.index_ready {
-            self.req.prepare_index(&self.db).await?;
+            self.req.prepare_index(&self.db, true).await?;
             self.index_ready = true;
         }
         let body = self.req.body(want, self.offset + self.fetched, self.bookmark.as_deref());
         let bytes = match self.db.send(Method::POST, "_find", Some(body.clone())).await {
             Err(e) if self.req.index.is_some() && is_missing_index(&e) => {
                 // The index was deleted behind our back: make it again, once.
-                self.db.ensure_index(self.req.index.as_deref().unwrap_or_default(), true).await?;
+                self.req.recreate_sort_index(&self.db).await?;
+                let body = self.req.body(want, self.offset + self.fetched, self.bookmark.as_deref());
                 self.db.send(Method::POST, "_find", Some(body)).await?
             }
-            Err(e) if self.req.use_index => {
+            Err(e) if self.req.use_index.is_some() => {
                 // The planned index is missing or unusable here: run the query as written.
                 tracing::warn!(sql = %self.sql, error = %e, "the planned index was not used");
-                self.req.use_index = false;
+                self.req.use_index = None;
                 let body = self.req.body(want, self.offset + self.fetched, self.bookmark.as_deref());
                 self.db.send(Method::POST, "_find", Some(body)).await?
             }
@@ -268,7 +373,7 @@ impl Pager {
 /// How a SELECT reads its rows.
 pub(crate) enum Source {
     /// Page by page from `_find`, in the server's order.
-    Pages(Pager),
+    Pages(Box<Pager>),
     /// Already in memory: read by id, or every match read and sorted here
     /// with OFFSET/LIMIT applied.
     Sorted(Vec<Map<String, Value>>),
@@ -296,7 +401,7 @@ pub(crate) async fn select_source(
     }
     let req = tmpl.request(params)?;
     if plan.server_sort || plan.order_by.is_empty() {
-        return Ok(Source::Pages(Pager::new(db, req, limit, offset, page_size, sql)));
+        return Ok(Source::Pages(Box::new(Pager::new(db, req, limit, offset, page_size, sql))));
     }
     // The server cannot sort this (nullable key or mixed directions): read every
     // matching document, sort here, then apply OFFSET and LIMIT.
@@ -341,7 +446,7 @@ pub(crate) async fn select<R: DeserializeOwned>(
     sql: &SqlText,
 ) -> Result<Vec<R>> {
     match select_source(db, plan, tmpl, params, cap, page_size, sql).await? {
-        Source::Pages(p) => p.all().await,
+        Source::Pages(p) => (*p).all().await,
         Source::Sorted(docs) => docs.into_iter().map(decode_map).collect(),
     }
 }

@@ -219,6 +219,26 @@ impl Cond {
         fields
     }
 
+    /// The document fields this condition requires to be present (a conjunct
+    /// that fails on a missing field), `type` first, as Mango paths.
+    pub(crate) fn required_fields(&self) -> Vec<String> {
+        let conjuncts: Vec<&Cond> = match self {
+            Cond::And(v) => v.iter().collect(),
+            c => vec![c],
+        };
+        let mut out = vec!["type".to_string()];
+        for c in conjuncts {
+            let Cond::Atom(a) = c else { continue };
+            let a = &a.0;
+            let present = !matches!(a.test, Test::IsNull { negated: false } | Test::Exists { negated: true });
+            let f = mango_field(&a.field);
+            if present && !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        out
+    }
+
     /// The ids of `_id = x` or `_id IN (…)` when that is the whole condition.
     pub(crate) fn id_lookup(&self) -> Option<Vec<Tmpl>> {
         let Cond::Atom(a) = self else { return None };
@@ -260,8 +280,23 @@ impl Cond {
         match self {
             Cond::True => Tmpl::Object(vec![]),
             Cond::False => never(),
-            Cond::And(v) => combine("$and", v),
-            Cond::Or(v) => combine("$or", v),
+            Cond::And(v) => obj1("$and", Tmpl::Array(one_or(v.iter().map(Cond::mango).collect()))),
+            Cond::Or(v) => {
+                // pouchdb-server 4.2.0 evaluates `$regex` only where its selector
+                // normaliser turned the value into a list: at the top, or inside `$and`.
+                // Under `$or` it fails ("userValue.every is not a function"), so a LIKE
+                // there stands in a one-item `$and` (the same selector for CouchDB).
+                let items = v
+                    .iter()
+                    .map(|c| match c {
+                        Cond::Atom(a) if matches!(a.0.test, Test::Like { .. }) => {
+                            obj1("$and", Tmpl::Array(vec![c.mango()]))
+                        }
+                        c => c.mango(),
+                    })
+                    .collect();
+                obj1("$or", Tmpl::Array(items))
+            }
             Cond::Atom(a) => atom_mango(&a.0),
         }
     }
@@ -296,8 +331,38 @@ fn fold(items: Vec<Cond>, is_and: bool) -> Cond {
     }
 }
 
-fn combine(op: &str, items: &[Cond]) -> Tmpl {
-    Tmpl::Object(vec![(op.to_string(), Tmpl::Array(items.iter().map(Cond::mango).collect()))])
+/// The conjuncts of an `$and`, with at most one `$or` among them.
+///
+/// pouchdb-server 4.2.0 merges sibling `$or`s into one by distributing them, and
+/// drops every merged branch whose fields collapse (`(c > 'A' OR …) AND (c < 'M' OR …)`
+/// loses `c > 'A' AND c < 'M'`). So the second and later ones are written as
+/// `{"$nor": [{"$nor": [X]}, …]}`, which is X AND … on both servers (CouchDB
+/// rewrites `NOT NOR` to `OR`), and which pouchdb-server evaluates without merging.
+pub(crate) fn one_or(items: Vec<Tmpl>) -> Vec<Tmpl> {
+    let is_or = |t: &Tmpl| match t {
+        Tmpl::Object(e) => e.len() == 1 && e[0].0 == "$or",
+        Tmpl::Guard { inner, .. } | Tmpl::Agree { inner, .. } => {
+            matches!(inner.as_ref(), Tmpl::Object(e) if e.len() == 1 && e[0].0 == "$or")
+        }
+        _ => false,
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut extra = Vec::new();
+    let mut seen = false;
+    for t in items {
+        if is_or(&t) {
+            if seen {
+                extra.push(obj1("$nor", Tmpl::Array(vec![t])));
+                continue;
+            }
+            seen = true;
+        }
+        out.push(t);
+    }
+    if !extra.is_empty() {
+        out.push(obj1("$nor", Tmpl::Array(extra)));
+    }
+    out
 }
 
 /// A selector that matches no document.
@@ -339,11 +404,20 @@ fn atom_mango(a: &Atom) -> Tmpl {
         |ops: Vec<(&str, Tmpl)>| obj1(&f, Tmpl::Object(ops.into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
     match &a.test {
         Test::Cmp(CmpOp::Eq, v) => guarded(v.param().into_iter().collect(), cond(vec![("$eq", v.tmpl())])),
+        // `$nin: [v]`, not `$ne: v`: pouchdb-server 4.2.0 fails `$ne` under `$or`
+        // ("userValue.every is not a function"); with the `$type` guard both mean `<>`.
+        Test::Cmp(CmpOp::Ne, v) => guarded(
+            v.param().into_iter().collect(),
+            cond(vec![("$type", type_guard(a, v)), ("$nin", Tmpl::Array(vec![v.tmpl()]))]),
+        ),
         Test::Cmp(op, v) => {
             guarded(v.param().into_iter().collect(), cond(vec![("$type", type_guard(a, v)), (op.mango(), v.tmpl())]))
         }
         Test::In { negated: false, items } => {
-            cond(vec![("$in", Tmpl::InList(items.iter().map(Operand::tmpl).collect()))])
+            // A NULL item never matches; CouchDB 3.4.3 also fails `$in` lists holding a
+            // null with 500 function_clause (mango_idx_view:is_text_search), so it is left out.
+            let items = items.iter().filter(|i| **i != Operand::Lit(Lit::Null)).map(Operand::tmpl).collect();
+            cond(vec![("$in", Tmpl::InList(items))])
         }
         Test::In { negated: true, items } => {
             if items.contains(&Operand::Lit(Lit::Null)) {

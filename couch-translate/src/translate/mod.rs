@@ -196,6 +196,19 @@ impl<'s> Cx<'s> {
         Cx { schema, table: None, errors, placeholders, params }
     }
 
+    /// Document fields of the model's non-`Option` columns (none without a model).
+    pub(crate) fn not_null_fields(&self) -> Vec<String> {
+        self.schema
+            .map(|s| {
+                s.columns
+                    .iter()
+                    .filter(|c| !c.ty.nullable && c.field != "_id" && c.field != "_rev")
+                    .map(|c| expr::mango_field(&c.field))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn finish(mut self, plan: Option<crate::plan::Plan>) -> Result<Translation, TranslateErrors> {
         for (i, p) in self.params.iter().enumerate() {
             if p.is_none() && self.errors.is_empty() {

@@ -151,6 +151,8 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
         }
         fields.iter().map(|f| mango_field(f)).collect()
     });
+    let required = Cond::And(vec![cond.clone()]).simplify().required_fields();
+    let not_null = cx.not_null_fields();
     let sort_index: Option<Vec<String>> = (server_sort && !order_by.is_empty())
         .then(|| std::iter::once("type".to_string()).chain(order_by.iter().map(|k| mango_field(&k.field))).collect());
     Some(Select {
@@ -165,6 +167,8 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
         offset,
         by_id,
         planned: planned.or(sort_index),
+        required,
+        not_null,
     })
 }
 
@@ -367,18 +371,31 @@ pub(super) fn table_selector(table: &str, cond: Cond) -> Tmpl {
     }
     // pouchdb-server ignores top-level fields that stand beside `$and`: when
     // `$and` is needed, everything goes in it.
-    let selector = if and.is_empty() {
+    // When `$and` stands anywhere below (see `Cond::mango`), pouchdb-server also stops
+    // normalising the top-level fields, so then the top level is an `$and` too.
+    let nested_and = merged.iter().any(|(_, v)| has_and(v));
+    let selector = if and.is_empty() && !nested_and {
         Tmpl::Object(merged)
     } else {
         let mut all: Vec<Tmpl> = merged.into_iter().map(|(k, v)| Tmpl::Object(vec![(k, v)])).collect();
         all.extend(and);
-        Tmpl::Object(vec![("$and".to_string(), Tmpl::Array(all))])
+        Tmpl::Object(vec![("$and".to_string(), Tmpl::Array(super::expr::one_or(all)))])
     };
     let selector = if agree.is_empty() { selector } else { Tmpl::Agree { pairs: agree, inner: Box::new(selector) } };
     if guards.is_empty() {
         selector
     } else {
         Tmpl::Guard { params: guards, inner: Box::new(selector) }
+    }
+}
+
+/// Whether `$and` occurs anywhere in a template.
+fn has_and(t: &Tmpl) -> bool {
+    match t {
+        Tmpl::Object(e) => e.iter().any(|(k, v)| k == "$and" || has_and(v)),
+        Tmpl::Array(v) | Tmpl::InList(v) => v.iter().any(has_and),
+        Tmpl::Guard { inner, .. } | Tmpl::Agree { inner, .. } => has_and(inner),
+        _ => false,
     }
 }
 
