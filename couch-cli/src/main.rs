@@ -178,18 +178,14 @@ async fn run_query(server: &Server, statement: &Statement, table: bool) -> Resul
             );
         }
         _ => {
-            let r = q.execute(&db).await?;
+            let r = q.execute_partial(&db).await?;
             println!("{} row{} affected", r.rows_affected(), if r.rows_affected() == 1 { "" } else { "s" });
-            let failures: Vec<_> = r.failures().collect();
-            for f in &failures {
+            for f in r.failures() {
                 let (error, reason) = f.error.clone().unwrap_or_default();
                 eprintln!("not written: {} ({error}: {reason})", f.id);
             }
-            if !failures.is_empty() {
-                return Err(Error::Conflict {
-                    id: None,
-                    reason: format!("{} documents were not written", failures.len()),
-                });
+            if !r.is_complete() {
+                return Err(Error::Write { result: r });
             }
         }
     }

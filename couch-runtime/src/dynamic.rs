@@ -171,10 +171,24 @@ impl<R: DeserializeOwned + Send + 'static> DynQuery<R> {
         }
     }
 
-    /// Runs an INSERT, UPDATE, DELETE, CREATE INDEX or DROP INDEX.
+    /// Runs an INSERT, UPDATE, DELETE, CREATE INDEX or DROP INDEX; `Ok` only when
+    /// every document was written (see [`Command::execute`]).
     pub fn execute<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, ExecuteResult> {
+        self.execute_with(db, false)
+    }
+
+    /// Like [`DynQuery::execute`], `Ok` also when some documents were not written
+    /// (see [`Command::allow_partial`]).
+    pub fn execute_partial<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, ExecuteResult> {
+        self.execute_with(db, true)
+    }
+
+    fn execute_with<'a, E: Executor + ?Sized>(self, db: &'a E, partial: bool) -> E::Output<'a, ExecuteResult> {
         match self.checked() {
-            Ok((stmt, params, _)) => Command::from_stmt(stmt, params).execute(db),
+            Ok((stmt, params, _)) => {
+                let c = Command::from_stmt(stmt, params);
+                if partial { c.allow_partial() } else { c }.execute(db)
+            }
             Err(e) => Self::failed(db, e),
         }
     }

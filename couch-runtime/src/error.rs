@@ -49,9 +49,26 @@ pub enum Error {
     /// Run-time SQL that does not translate (the same messages as `couch_sql!`'s compile errors).
     #[error("SQL error: {0}")]
     Sql(String),
-    /// A bound parameter cannot be used (e.g. a negative LIMIT).
+    /// A bound parameter cannot be used (e.g. a negative LIMIT, a NaN).
     #[error("parameter error: {0}")]
     Param(String),
+    /// A write left documents unwritten: a duplicate `_id`, a conflict that
+    /// outlasted the retries, a `validate_doc_update` refusal, a value the
+    /// column cannot hold. `result` has every document's outcome, the written
+    /// ones included (they did land: CouchDB has no multi-document rollback).
+    #[error("{}", write_message(.result))]
+    Write { result: crate::write::ExecuteResult },
+}
+
+fn write_message(result: &crate::write::ExecuteResult) -> String {
+    let failed: Vec<_> = result.failures().collect();
+    let mut s = format!("{} of {} documents were not written", failed.len(), result.outcomes().len());
+    if let Some(f) = failed.first() {
+        if let Some((error, reason)) = &f.error {
+            s.push_str(&format!("; the first, {:?}: {error} ({reason})", f.id));
+        }
+    }
+    s
 }
 
 fn decode_message(doc_id: &Option<String>, field: &Option<String>, message: &str) -> String {
@@ -77,6 +94,15 @@ impl Error {
             Error::Conflict { .. } => Some("conflict"),
             Error::Unauthorized { .. } => Some("unauthorized"),
             Error::Forbidden { .. } => Some("forbidden"),
+            Error::Write { result } => result.failures().find_map(|f| f.error.as_ref().map(|(e, _)| e.as_str())),
+            _ => None,
+        }
+    }
+
+    /// The per-document outcomes of a write that was not complete.
+    pub fn write_result(&self) -> Option<&crate::write::ExecuteResult> {
+        match self {
+            Error::Write { result } => Some(result),
             _ => None,
         }
     }

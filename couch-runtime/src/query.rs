@@ -236,6 +236,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
 pub struct Command {
     prepared: Stmt,
     params: Vec<Value>,
+    allow_partial: bool,
 }
 
 impl std::fmt::Debug for Command {
@@ -247,11 +248,20 @@ impl std::fmt::Debug for Command {
 impl Command {
     #[doc(hidden)]
     pub fn new(prepared: &'static Prepared, params: Vec<Value>) -> Self {
-        Command { prepared: Stmt::Static(prepared), params }
+        Command { prepared: Stmt::Static(prepared), params, allow_partial: false }
     }
 
     pub(crate) fn from_stmt(prepared: Stmt, params: Vec<Value>) -> Self {
-        Command { prepared, params }
+        Command { prepared, params, allow_partial: false }
+    }
+
+    /// Lets `execute` return `Ok` when some documents could not be written, with
+    /// every document's outcome in the [`ExecuteResult`] (see
+    /// [`ExecuteResult::failures`]). Without it such a statement is
+    /// [`Error::Write`](crate::Error::Write).
+    pub fn allow_partial(mut self) -> Self {
+        self.allow_partial = true;
+        self
     }
 
     /// The SQL text of the statement.
@@ -261,9 +271,17 @@ impl Command {
 
     /// Runs the statement. UPDATE and DELETE first read every matching
     /// document, then write them back with their `_rev` through `_bulk_docs`.
+    ///
+    /// `Ok` means every document was written. When any was not (a duplicate
+    /// `_id`, a conflict that outlasted the retries, a `validate_doc_update`
+    /// refusal, a value the column cannot hold) the result is
+    /// [`Error::Write`](crate::Error::Write), which carries every document's
+    /// outcome, the written ones included: CouchDB writes each document on its
+    /// own, so the others did land. [`Command::allow_partial`] returns them as `Ok`.
     pub fn execute<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, ExecuteResult> {
         let inner = db.database();
-        db.run(Box::pin(async move { self.execute_on(inner).await }))
+        let allow_partial = self.allow_partial;
+        db.run(Box::pin(async move { self.execute_on(inner).await?.or_partial(allow_partial) }))
     }
 
     async fn execute_on(self, db: &Database) -> Result<ExecuteResult> {
@@ -343,11 +361,19 @@ impl Explain {
 pub struct Batch<'a, E: Executor + ?Sized> {
     db: &'a E,
     commands: Vec<Command>,
+    allow_partial: bool,
 }
 
 impl<'a, E: Executor + ?Sized> Batch<'a, E> {
     pub(crate) fn new(db: &'a E) -> Self {
-        Batch { db, commands: Vec::new() }
+        Batch { db, commands: Vec::new(), allow_partial: false }
+    }
+
+    /// Lets `commit` return `Ok` when some documents could not be written (see
+    /// [`Command::allow_partial`]).
+    pub fn allow_partial(&mut self) -> &mut Self {
+        self.allow_partial = true;
+        self
     }
 
     /// Queues a statement.
@@ -366,15 +392,16 @@ impl<'a, E: Executor + ?Sized> Batch<'a, E> {
     }
 
     /// Reads what UPDATE/DELETE need, then sends every write in one `_bulk_docs`.
+    /// Like [`Command::execute`], `Ok` only when every document was written.
     pub fn commit(self) -> E::Output<'a, ExecuteResult> {
         let db = self.db.database();
-        let commands = self.commands;
+        let (commands, allow_partial) = (self.commands, self.allow_partial);
         self.db.run(Box::pin(async move {
             let mut all = exec::PreparedWrite::default();
             for c in commands {
                 all.extend(c.prepare(db).await?);
             }
-            all.write(db).await
+            all.write(db).await?.or_partial(allow_partial)
         }))
     }
 }

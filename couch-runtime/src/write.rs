@@ -27,7 +27,9 @@ impl DocOutcome {
 ///
 /// CouchDB writes each document on its own (`_bulk_docs` is not a
 /// transaction), so some documents can succeed while others conflict. Nothing
-/// is dropped: every failure is listed in [`ExecuteResult::failures`].
+/// is dropped: every failure is listed in [`ExecuteResult::failures`]. An
+/// `execute` that left a document unwritten is an [`Error::Write`] carrying
+/// this result, unless the statement was run with `allow_partial()`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExecuteResult {
     outcomes: Vec<DocOutcome>,
@@ -66,6 +68,15 @@ impl ExecuteResult {
     /// True when every document was written.
     pub fn is_complete(&self) -> bool {
         self.outcomes.iter().all(DocOutcome::is_ok)
+    }
+
+    /// `Ok(self)` if every document was written (or `allow` is set), else [`Error::Write`].
+    pub(crate) fn or_partial(self, allow: bool) -> Result<Self> {
+        if allow || self.is_complete() {
+            Ok(self)
+        } else {
+            Err(Error::Write { result: self })
+        }
     }
 
     /// `Ok(self)` if every document was written, else the first failure as an error.

@@ -50,14 +50,59 @@ async fn multi_row_insert_returns_ids_and_revs() {
     assert_eq!(written[1].0, "u/2 +é");
     let b = couch_sql!("SELECT name FROM users WHERE _id = ?", "u/2 +é").fetch_one(&db).await.unwrap();
     assert_eq!(b.name, "B");
-    // The same id again conflicts, and the conflict is reported, not dropped.
-    let again = couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('u1', 'A2', 9, true)")
+    // The same id again is a duplicate key: an error, with the outcome kept.
+    let err = couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('u1', 'A2', 9, true)")
         .execute(&db)
         .await
-        .unwrap();
+        .unwrap_err();
+    let again = err.write_result().unwrap_or_else(|| panic!("{err:?}")).clone();
+    assert_eq!(err.couch_error(), Some("conflict"));
     assert_eq!(again.rows_affected(), 0);
     assert!(again.outcomes()[0].is_conflict());
     assert!(matches!(again.check(), Err(Error::Conflict { id: Some(id), .. }) if id == "u1"));
+}
+
+#[tokio::test]
+async fn a_statement_that_leaves_a_document_unwritten_is_an_error() {
+    let db = fresh_db("partial").await;
+    couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('taken', 'T', 1, true)").execute(&db).await.unwrap();
+    // Three rows, one id taken: two land (CouchDB has no rollback), and the statement is an error.
+    let err = couch_sql!(
+        "INSERT INTO users (_id, name, age, active) VALUES ('n1', 'N1', 2, true), ('taken', 'X', 3, true), ('n2', 'N2', 4, true)"
+    )
+    .execute(&db)
+    .await
+    .unwrap_err();
+    let Error::Write { result } = &err else { panic!("{err:?}") };
+    assert_eq!(result.rows_affected(), 2);
+    assert_eq!(result.outcomes().len(), 3);
+    assert_eq!(result.failures().map(|f| f.id.as_str()).collect::<Vec<_>>(), ["taken"]);
+    assert!(err.to_string().contains("1 of 3 documents were not written"), "{err}");
+    let names = couch_sql!("SELECT name FROM users").fetch_all(&db).await.unwrap();
+    assert_eq!(crate::sorted(&names.iter().map(|r| r.name.clone()).collect::<Vec<_>>()), ["N1", "N2", "T"]);
+    // Opting in: the same outcomes as `Ok`.
+    let r =
+        couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('taken', 'Y', 5, true), ('n3', 'N3', 6, true)")
+            .allow_partial()
+            .execute(&db)
+            .await
+            .unwrap();
+    assert_eq!((r.rows_affected(), r.failures().count()), (1, 1));
+    // A batch follows the same rule.
+    let mut batch = db.batch();
+    batch.add(couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('taken', 'Z', 7, true)"));
+    batch.add(couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('n4', 'N4', 8, true)"));
+    let err = batch.commit().await.unwrap_err();
+    assert_eq!(err.write_result().map(|r| (r.rows_affected(), r.failures().count())), Some((1, 1)));
+    let mut batch = db.batch();
+    batch.add(couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('taken', 'Z', 7, true)"));
+    batch.allow_partial();
+    assert_eq!(batch.commit().await.unwrap().failures().count(), 1);
+    // Run-time SQL too.
+    let err = couch_sql::query("INSERT INTO users (_id, name) VALUES ('taken', 'Q')").execute(&db).await.unwrap_err();
+    assert!(matches!(err, Error::Write { .. }), "{err:?}");
+    let r = couch_sql::query("INSERT INTO users (_id, name) VALUES ('taken', 'Q')").execute_partial(&db).await.unwrap();
+    assert_eq!(r.rows_affected(), 0);
 }
 
 #[tokio::test]

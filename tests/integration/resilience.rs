@@ -182,10 +182,12 @@ async fn a_validation_function_refusal_is_forbidden() {
     let r =
         reqwest::Client::new().put(format!("{server}/{}/_design/rules", db.name())).json(&ddoc).send().await.unwrap();
     assert!(r.status().is_success(), "{}", r.status());
-    let result = couch_sql!("INSERT INTO users (name, age, active) VALUES ('ok', 1, true), ('bad', -1, true)")
+    let err = couch_sql!("INSERT INTO users (name, age, active) VALUES ('ok', 1, true), ('bad', -1, true)")
         .execute(&db)
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(err.couch_error(), Some("forbidden"), "{err:?}");
+    let result = err.write_result().unwrap().clone();
     assert_eq!(result.rows_affected(), 1);
     let failure = result.failures().next().unwrap();
     assert_eq!(failure.error.as_ref().map(|(e, _)| e.as_str()), Some("forbidden"));

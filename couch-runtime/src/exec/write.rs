@@ -8,7 +8,7 @@ use crate::write::{DocOutcome, ExecuteResult};
 use couch_translate::{Arith, ArithOp, Delete, Insert, Plan, SetValue, Tmpl, Update};
 use reqwest::Method;
 use serde_json::{Map, Number, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(serde::Deserialize)]
 struct BulkResult {
@@ -304,15 +304,19 @@ impl Target<'_> {
     }
 
     /// Reads, writes, and re-reads and re-applies documents that conflicted,
-    /// up to the database's number of attempts; what still conflicts is reported.
+    /// until the database's retry budget (time, and attempts if set) is spent;
+    /// what still conflicts then is reported.
     async fn run(&self, db: &Database, params: &[Value], sql: &SqlText) -> Result<ExecuteResult> {
+        let deadline = Instant::now() + db.write_budget;
         let mut outcomes: Vec<DocOutcome> = Vec::new();
         let mut docs = self.read(db, params, sql, None).await?;
-        for attempt in 1..=db.write_attempts {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
             let result = self.prepare(docs, params).write(db).await?;
+            let last = attempt >= db.write_attempts || Instant::now() >= deadline;
             let mut conflicted = Vec::new();
             for o in result.outcomes() {
-                let last = attempt == db.write_attempts;
                 if o.is_conflict() && !last {
                     conflicted.push(o.id.clone());
                 } else {
@@ -323,9 +327,12 @@ impl Target<'_> {
             if conflicted.is_empty() {
                 break;
             }
-            // Someone else wrote these documents first: wait a little (jittered, growing), read them again.
-            let ceiling = 2u64.saturating_pow(attempt.min(7)) * 2;
-            tokio::time::sleep(Duration::from_millis(1 + random_u64() % ceiling)).await;
+            // Someone else wrote these documents first: wait (full jitter over a window that
+            // doubles with each conflict, up to 2 s, so that however many writers contend they
+            // spread out until about one at a time is in flight), then read them again.
+            let window = 1u64 << attempt.min(11);
+            let pause = Duration::from_micros(random_u64() % (window * 1000) + 100);
+            tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
             docs = self.read(db, params, sql, Some(&conflicted)).await?;
         }
         Ok(ExecuteResult::new(outcomes))
