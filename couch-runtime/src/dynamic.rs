@@ -71,7 +71,7 @@ impl<R> std::fmt::Debug for DynQuery<R> {
 impl<R: DeserializeOwned + Send + 'static> DynQuery<R> {
     /// Binds the next `?` to a value (anything `Serialize`; it is sent as JSON data).
     pub fn bind<T: Serialize>(mut self, value: T) -> Self {
-        match serde_json::to_value(value) {
+        match crate::param::to_param(&value) {
             Ok(v) => self.params.push(v),
             Err(e) => {
                 self.bind_error

@@ -153,6 +153,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
     }
 
     async fn run(self, db: &Database, cap: Option<u64>) -> Result<Vec<R>> {
+        crate::param::check_finite(&self.params)?;
         let page_size = self.page_size.unwrap_or(db.page_size);
         let (s, tmpl) = self.prepared.select()?;
         exec::select(db, s, tmpl, &self.params, cap, page_size, &self.prepared.sql).await
@@ -204,6 +205,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
                     State::Done => return Ok((Vec::new(), State::Done)),
                     State::Paging(p) => p,
                     State::Start(q, db) => {
+                        crate::param::check_finite(&q.params)?;
                         let (plan, tmpl) = q.prepared.select()?;
                         let page_size = q.page_size.unwrap_or(db.page_size);
                         match exec::select_source(&db, plan, tmpl, &q.params, None, page_size, &q.prepared.sql).await? {
@@ -285,6 +287,7 @@ impl Command {
     }
 
     async fn execute_on(self, db: &Database) -> Result<ExecuteResult> {
+        crate::param::check_finite(&self.params)?;
         let sql = &self.prepared.sql;
         match self.prepared.plan()? {
             Plan::Insert(i) => exec::insert(db, i, &self.params).await,
@@ -300,6 +303,7 @@ impl Command {
 
     /// The statement's documents, read and changed but not yet written (for [`Batch`]).
     async fn prepare(self, db: &Database) -> Result<exec::PreparedWrite> {
+        crate::param::check_finite(&self.params)?;
         exec::prepare(db, self.prepared.plan()?, &self.params, &self.prepared.sql).await
     }
 }
@@ -331,6 +335,7 @@ impl Explain {
     pub fn explain<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, Explanation> {
         let inner = db.database();
         db.run(Box::pin(async move {
+            crate::param::check_finite(&self.params)?;
             match self.prepared.plan()? {
                 Plan::Explain(s) => exec::explain(inner, s, &self.params, inner.page_size).await,
                 _ => Err(Error::Invalid { what: "statement", message: "not an EXPLAIN".into() }),

@@ -218,3 +218,37 @@ async fn wrong_credentials_are_unauthorized_and_never_printed() {
     let err = bad_port.ping().await.unwrap_err();
     assert!(!format!("{err} {err:?}").contains("s3cret-pw"));
 }
+
+#[tokio::test]
+async fn non_finite_floats_are_refused_before_any_request() {
+    let db = fresh_db("nonfinite").await;
+    couch_sql!("INSERT INTO counters (_id, n, score) VALUES ('a', 1, 2.0)").execute(&db).await.unwrap();
+    let sent = db.request_count();
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let err = couch_sql!("INSERT INTO counters (n, score) VALUES (2, ?)", bad).execute(&db).await.unwrap_err();
+        assert!(matches!(&err, Error::Param(m) if m.contains("parameter 1")), "{err:?}");
+        let err = couch_sql!("UPDATE counters SET score = ? WHERE n = 1", bad).execute(&db).await.unwrap_err();
+        assert!(matches!(err, Error::Param(_)), "{err:?}");
+        let err = couch_sql!("SELECT n FROM counters WHERE score < ?", bad).fetch_all(&db).await.unwrap_err();
+        assert!(matches!(err, Error::Param(_)), "{err:?}");
+        let err = couch_sql!("SELECT n FROM counters WHERE score = ?", Some(bad)).fetch_all(&db).await.unwrap_err();
+        assert!(matches!(err, Error::Param(_)), "{err:?}");
+        let mut batch = db.batch();
+        batch.add(couch_sql!("INSERT INTO counters (n, score) VALUES (3, ?)", bad as f32));
+        assert!(matches!(batch.commit().await.unwrap_err(), Error::Param(_)));
+        let err = couch_sql::query("INSERT INTO counters (n, score) VALUES (4, ?)").bind(bad).execute(&db).await;
+        assert!(matches!(err, Err(Error::Param(_))), "{err:?}");
+        let err = couch_sql::query("INSERT INTO counters (n, score) VALUES (4, ?)").bind(Some(bad)).execute(&db).await;
+        assert!(matches!(err, Err(Error::Param(_))), "{err:?}");
+    }
+    assert_eq!(db.request_count(), sent, "no request was sent");
+    // A SET whose result JSON cannot hold writes nothing at all.
+    couch_sql!("INSERT INTO counters (_id, n, score) VALUES ('b', 2, 1e300)").execute(&db).await.unwrap();
+    let err = couch_sql!("UPDATE counters SET score = score * ?", 1e10).execute(&db).await.unwrap_err();
+    assert!(matches!(&err, Error::Param(m) if m.contains("inf")), "{err:?}");
+    // The table stays readable, and unchanged.
+    let all = couch_sql!("SELECT * FROM counters").fetch_all(&db).await.unwrap();
+    let mut scores: Vec<(String, Option<f64>)> = all.iter().map(|c| (c.id.clone().unwrap(), c.score)).collect();
+    scores.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(scores, [("a".to_string(), Some(2.0)), ("b".to_string(), Some(1e300))]);
+}

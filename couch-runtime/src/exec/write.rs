@@ -208,12 +208,14 @@ fn set_value(doc: &Map<String, Value>, v: &SetValue, params: &[Value]) -> std::r
                     Err(format!("{f} is not an integer, and the column is"))
                 }
             }
-            Some(Num::Float(f)) => {
-                Number::from_f64(f).map(Value::Number).ok_or_else(|| format!("{f} is not a number JSON can hold"))
-            }
+            Some(Num::Float(f)) => Number::from_f64(f).map(Value::Number).ok_or_else(|| format!("{NON_FINITE}{f}")),
         },
     }
 }
+
+/// How a `SET` result that JSON cannot hold (NaN, infinity) is marked, so the
+/// statement is refused as a whole instead of writing the other documents.
+const NON_FINITE: &str = "non-finite: ";
 
 /// What an UPDATE or DELETE does to each matching document.
 enum Change<'p> {
@@ -291,16 +293,24 @@ impl Target<'_> {
         }
     }
 
-    fn prepare(&self, docs: Vec<Map<String, Value>>, params: &[Value]) -> Prepared {
+    fn prepare(&self, docs: Vec<Map<String, Value>>, params: &[Value]) -> Result<Prepared> {
         let mut out = Prepared::default();
         for doc in docs {
             let id = doc.get("_id").and_then(Value::as_str).unwrap_or_default().to_string();
             match self.change.apply(doc, params) {
                 Ok(d) => out.push(id, serde_json::to_vec(&d).expect("writing JSON to memory")),
-                Err(reason) => out.failed.push(DocOutcome { id, rev: None, error: Some(("bad_value".into(), reason)) }),
+                Err(reason) => {
+                    if let Some(value) = reason.strip_prefix(NON_FINITE) {
+                        // Nothing is written: storing `null` instead would make the table unreadable.
+                        return Err(Error::Param(format!(
+                            "SET computes {value} for document {id:?}: CouchDB stores JSON, which has no NaN or infinity"
+                        )));
+                    }
+                    out.failed.push(DocOutcome { id, rev: None, error: Some(("bad_value".into(), reason)) })
+                }
             }
         }
-        out
+        Ok(out)
     }
 
     /// Reads, writes, and re-reads and re-applies documents that conflicted,
@@ -313,7 +323,7 @@ impl Target<'_> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let result = self.prepare(docs, params).write(db).await?;
+            let result = self.prepare(docs, params)?.write(db).await?;
             let last = attempt >= db.write_attempts || Instant::now() >= deadline;
             let mut conflicted = Vec::new();
             for o in result.outcomes() {
@@ -373,11 +383,11 @@ pub(crate) async fn prepare(db: &Database, plan: &Plan, params: &[Value], sql: &
         Plan::Insert(i) => prepare_insert(i, params),
         Plan::Update(u) => {
             let t = update_target(u);
-            Ok(t.prepare(t.read(db, params, sql, None).await?, params))
+            t.prepare(t.read(db, params, sql, None).await?, params)
         }
         Plan::Delete(d) => {
             let t = delete_target(d);
-            Ok(t.prepare(t.read(db, params, sql, None).await?, params))
+            t.prepare(t.read(db, params, sql, None).await?, params)
         }
         _ => Err(Error::Invalid { what: "batch statement", message: "a batch takes INSERT, UPDATE and DELETE".into() }),
     }
