@@ -202,6 +202,7 @@ impl DatabaseBuilder {
             chosen: Default::default(),
             requests: Default::default(),
             pouchdb: Default::default(),
+            dialect: Default::default(),
         };
         Ok(Database::from_parts(shared, name))
     }

@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     pub(crate) requests: std::sync::atomic::AtomicU64,
     /// Whether the server is pouchdb-server (learned from `GET /`).
     pub(crate) pouchdb: std::sync::OnceLock<bool>,
+    /// What the server's `_find` understands (learned from `GET /`).
+    pub(crate) dialect: std::sync::OnceLock<couch_translate::Dialect>,
 }
 
 /// User name and password; never printed.
@@ -136,6 +138,15 @@ impl ServerInfo {
     /// True when the server is pouchdb-server rather than Apache CouchDB.
     pub fn is_pouchdb(&self) -> bool {
         self.express_pouchdb.is_some()
+    }
+
+    /// How queries are written for this server (its regex engine, `$beginsWith`).
+    pub fn dialect(&self) -> couch_translate::Dialect {
+        if self.is_pouchdb() {
+            couch_translate::Dialect::pouchdb()
+        } else {
+            couch_translate::Dialect::couchdb(self.version.as_deref())
+        }
     }
 }
 
@@ -249,7 +260,16 @@ impl Database {
         let body = self.send_raw(Method::GET, String::new(), None).await?;
         let info: ServerInfo = serde_json::from_slice(&body).map_err(|e| Error::decode(None, None, e))?;
         let _ = self.shared.pouchdb.set(info.is_pouchdb());
+        let _ = self.shared.dialect.set(info.dialect());
         Ok(info)
+    }
+
+    /// What the server's `_find` understands: asks the server once per handle.
+    pub(crate) async fn dialect(&self) -> Result<couch_translate::Dialect> {
+        match self.shared.dialect.get() {
+            Some(d) => Ok(*d),
+            None => Ok(self.ping().await?.dialect()),
+        }
     }
 
     /// When planned indexes are created and used (default [`IndexPolicy::Auto`]).

@@ -28,5 +28,5 @@ pub use plan::{
     Translation, Update,
 };
 pub use schema::{Column, ColumnType, Kind, Schema};
-pub use template::{Compiled, RenderError, Tmpl};
+pub use template::{Compiled, Dialect, RenderError, Tmpl};
 pub use translate::{table_of, translate};

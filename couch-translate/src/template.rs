@@ -21,9 +21,11 @@ pub enum Tmpl {
     Object(Vec<(String, Tmpl)>),
     /// The bound value of parameter `n`.
     Param(usize),
-    /// A string parameter used as a `LIKE` pattern, rendered as a regex.
-    LikeParam {
-        index: usize,
+    /// The operator object of a `LIKE`: `{"$regex": …}` written for the server's
+    /// regex engine, or `{"$beginsWith": …}` where the server has it. `pattern`
+    /// is [`Tmpl::Str`] or a string [`Tmpl::Param`].
+    Like {
+        pattern: Box<Tmpl>,
         negated: bool,
         escape: Option<char>,
     },
@@ -43,6 +45,29 @@ pub enum Tmpl {
         pairs: Vec<(Tmpl, Tmpl)>,
         inner: Box<Tmpl>,
     },
+}
+
+/// What the server a template is rendered for understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Dialect {
+    /// How the server's `$regex` engine sees text.
+    pub regex: crate::like::RegexFlavor,
+    /// The server has `$beginsWith` (Apache CouchDB 3.4 and later).
+    pub begins_with: bool,
+}
+
+impl Dialect {
+    /// Apache CouchDB; `$beginsWith` from version 3.4.
+    pub fn couchdb(version: Option<&str>) -> Dialect {
+        let mut parts = version.unwrap_or("").split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        Dialect { regex: crate::like::RegexFlavor::Utf8Bytes, begins_with: (major, minor) >= (3, 4) }
+    }
+
+    /// pouchdb-server.
+    pub fn pouchdb() -> Dialect {
+        Dialect { regex: crate::like::RegexFlavor::Utf16, begins_with: false }
+    }
 }
 
 /// Why a template could not be rendered with the given parameters.
@@ -79,19 +104,38 @@ fn write_json_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing JSON to memory");
 }
 
-/// A `LIKE ?` parameter, written as its regex in a JSON string.
+/// A `LIKE`'s operator object (see [`Tmpl::Like`]).
 fn write_like(
-    params: &[Value],
-    index: usize,
+    pattern: &str,
     negated: bool,
     escape: Option<char>,
+    dialect: Dialect,
     out: &mut Vec<u8>,
 ) -> Result<(), RenderError> {
-    match param(params, index)? {
-        Value::String(p) => {
-            crate::like::write_like_regex_json(p, escape, negated, out).map_err(RenderError::BadLikePattern)
+    let bad = RenderError::BadLikePattern;
+    if dialect.begins_with && !negated {
+        if let Some(prefix) = crate::like::like_prefix(pattern, escape).map_err(bad)? {
+            out.extend_from_slice(br#"{"$beginsWith":"#);
+            write_json_str(out, &prefix);
+            out.push(b'}');
+            return Ok(());
         }
-        other => Err(RenderError::BadLikePattern(format!("expected a string, got {other}"))),
+    }
+    out.extend_from_slice(br#"{"$regex":"#);
+    write_json_str(out, &crate::like::like_regex(pattern, escape, negated, dialect.regex).map_err(bad)?);
+    out.push(b'}');
+    Ok(())
+}
+
+/// The pattern of a [`Tmpl::Like`]: its text, or the string bound to its parameter.
+fn like_pattern<'a>(pattern: &'a Tmpl, params: &'a [Value]) -> Result<&'a str, RenderError> {
+    match pattern {
+        Tmpl::Str(s) => Ok(s),
+        Tmpl::Param(i) => match param(params, *i)? {
+            Value::String(p) => Ok(p),
+            other => Err(RenderError::BadLikePattern(format!("expected a string, got {other}"))),
+        },
+        other => Err(RenderError::BadLikePattern(format!("not a pattern: {other:?}"))),
     }
 }
 
@@ -154,8 +198,15 @@ pub fn json_type_name(v: &Value) -> &'static str {
 }
 
 impl Tmpl {
-    /// Appends the JSON text of this template, with `params` filled in, to `out`.
+    /// Appends the JSON text of this template, with `params` filled in, to `out`,
+    /// for engines that see code points (see [`Tmpl::render_in`]).
     pub fn render(&self, params: &[Value], out: &mut Vec<u8>) -> Result<(), RenderError> {
+        self.render_in(params, Dialect::default(), out)
+    }
+
+    /// Appends the JSON text of this template, with `params` filled in, to `out`,
+    /// written for a server that understands `dialect`.
+    pub fn render_in(&self, params: &[Value], dialect: Dialect, out: &mut Vec<u8>) -> Result<(), RenderError> {
         match self {
             Tmpl::Null => out.extend_from_slice(b"null"),
             Tmpl::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
@@ -168,7 +219,7 @@ impl Tmpl {
                     if i > 0 {
                         out.push(b',');
                     }
-                    item.render(params, out)?;
+                    item.render_in(params, dialect, out)?;
                 }
                 out.push(b']');
             }
@@ -180,22 +231,26 @@ impl Tmpl {
                     }
                     write_json_str(out, k);
                     out.push(b':');
-                    v.render(params, out)?;
+                    v.render_in(params, dialect, out)?;
                 }
                 out.push(b'}');
             }
             Tmpl::Param(i) => serde_json::to_writer(&mut *out, param(params, *i)?).expect("writing JSON to memory"),
-            Tmpl::LikeParam { index, negated, escape } => write_like(params, *index, *negated, *escape, out)?,
+            Tmpl::Like { pattern, negated, escape } => {
+                write_like(like_pattern(pattern, params)?, *negated, *escape, dialect, out)?
+            }
             Tmpl::TypeOf(i) => write_json_str(out, json_type_name(param(params, *i)?)),
             Tmpl::InList(items) => write_in_list(
                 params,
                 items,
                 |t| if let Tmpl::Param(i) = t { Some(*i) } else { None },
-                |t, out| t.render(params, out),
+                |t, out| t.render_in(params, dialect, out),
                 out,
             )?,
-            Tmpl::Guard { params: guarded, inner } if !any_null(params, guarded)? => inner.render(params, out)?,
-            Tmpl::Agree { pairs, inner } if agrees(params, pairs)? => inner.render(params, out)?,
+            Tmpl::Guard { params: guarded, inner } if !any_null(params, guarded)? => {
+                inner.render_in(params, dialect, out)?
+            }
+            Tmpl::Agree { pairs, inner } if agrees(params, pairs)? => inner.render_in(params, dialect, out)?,
             Tmpl::Guard { .. } | Tmpl::Agree { .. } => write_never(out),
         }
         Ok(())
@@ -234,7 +289,7 @@ pub struct Compiled {
 enum Seg {
     Lit(Box<[u8]>),
     Param(usize),
-    Like { index: usize, negated: bool, escape: Option<char> },
+    Like { pattern: Box<Tmpl>, negated: bool, escape: Option<char> },
     TypeOf(usize),
     InList(Vec<Compiled>),
     Guard { params: Vec<usize>, inner: Compiled },
@@ -279,9 +334,9 @@ impl Tmpl {
                 flush(segs, lit);
                 segs.push(Seg::Param(*i));
             }
-            Tmpl::LikeParam { index, negated, escape } => {
+            Tmpl::Like { pattern, negated, escape } => {
                 flush(segs, lit);
-                segs.push(Seg::Like { index: *index, negated: *negated, escape: *escape });
+                segs.push(Seg::Like { pattern: pattern.clone(), negated: *negated, escape: *escape });
             }
             Tmpl::TypeOf(i) => {
                 flush(segs, lit);
@@ -326,21 +381,30 @@ impl Compiled {
 
     /// Appends the JSON text, with `params` filled in, to `out` (same output as [`Tmpl::render`]).
     pub fn render(&self, params: &[Value], out: &mut Vec<u8>) -> Result<(), RenderError> {
+        self.render_in(params, Dialect::default(), out)
+    }
+
+    /// Appends the JSON text for a server that understands `dialect` (same output as [`Tmpl::render_in`]).
+    pub fn render_in(&self, params: &[Value], dialect: Dialect, out: &mut Vec<u8>) -> Result<(), RenderError> {
         for seg in &self.segs {
             match seg {
                 Seg::Lit(b) => out.extend_from_slice(b),
                 Seg::Param(i) => serde_json::to_writer(&mut *out, param(params, *i)?).expect("writing JSON to memory"),
-                Seg::Like { index, negated, escape } => write_like(params, *index, *negated, *escape, out)?,
+                Seg::Like { pattern, negated, escape } => {
+                    write_like(like_pattern(pattern, params)?, *negated, *escape, dialect, out)?
+                }
                 Seg::TypeOf(i) => write_json_str(out, json_type_name(param(params, *i)?)),
                 Seg::InList(items) => write_in_list(
                     params,
                     items,
                     |c| if let [Seg::Param(i)] = c.segs.as_slice() { Some(*i) } else { None },
-                    |c, out| c.render(params, out),
+                    |c, out| c.render_in(params, dialect, out),
                     out,
                 )?,
-                Seg::Guard { params: guarded, inner } if !any_null(params, guarded)? => inner.render(params, out)?,
-                Seg::Agree { pairs, inner } if agrees(params, pairs)? => inner.render(params, out)?,
+                Seg::Guard { params: guarded, inner } if !any_null(params, guarded)? => {
+                    inner.render_in(params, dialect, out)?
+                }
+                Seg::Agree { pairs, inner } if agrees(params, pairs)? => inner.render_in(params, dialect, out)?,
                 Seg::Guard { .. } | Seg::Agree { .. } => write_never(out),
             }
         }
@@ -369,7 +433,7 @@ mod tests {
                 "b".into(),
                 Tmpl::Guard {
                     params: vec![1],
-                    inner: Box::new(Tmpl::LikeParam { index: 1, negated: false, escape: None }),
+                    inner: Box::new(Tmpl::Like { pattern: Box::new(Tmpl::Param(1)), negated: false, escape: None }),
                 },
             ),
             ("c".into(), Tmpl::Array(vec![Tmpl::TypeOf(0), Tmpl::Float(1.5), Tmpl::Null, Tmpl::Bool(true)])),

@@ -91,7 +91,11 @@ fn null_parameters_never_match() {
 fn like_parameters_are_escaped_when_bound() {
     assert_eq!(
         selector("SELECT * FROM users WHERE name LIKE ?", &[json!("a.b%")]),
-        json!({"type": "users", "name": {"$regex": "^a\\.b[\\s\\S]*(?![\\s\\S])"}})
+        json!({"type": "users", "name": {"$regex": "^a\\.b"}})
+    );
+    assert_eq!(
+        selector("SELECT * FROM users WHERE name LIKE ?", &[json!("%{\"$gt\":null}%")]),
+        json!({"type": "users", "name": {"$regex": "^(?=([\\s\\S]*?\\{\"\\$gt\":null\\}))\\1"}})
     );
 }
 

@@ -7,6 +7,7 @@
 mod blocking;
 mod crud;
 mod dynamic;
+mod like;
 mod models;
 mod nesting;
 mod nulls;

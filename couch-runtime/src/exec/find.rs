@@ -5,7 +5,7 @@ use crate::client::{covering, Database, IndexChoice, IndexPolicy};
 use crate::collate::compare_docs;
 use crate::error::{Error, Result};
 use crate::rows::decode_page;
-use couch_translate::{Compiled, Select, Tmpl};
+use couch_translate::{Compiled, Dialect, Select, Tmpl};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -61,10 +61,10 @@ impl FindTemplate {
     }
 
     /// Renders the parts of the body that stay the same from page to page.
-    pub(crate) fn request(&self, params: &[Value]) -> Result<FindRequest> {
+    pub(crate) fn request(&self, params: &[Value], dialect: Dialect) -> Result<FindRequest> {
         // Room for the parameters, so rendering never reallocates.
         let mut selector = Vec::with_capacity(self.selector.static_len() + 64);
-        self.selector.render(params, &mut selector).map_err(render_error)?;
+        self.selector.render_in(params, dialect, &mut selector).map_err(render_error)?;
         Ok(FindRequest {
             selector,
             tail: self.tail.clone(),
@@ -199,7 +199,12 @@ impl FindRequest {
                             Some(i) => IndexChoice::Use { ddoc: i.ddoc.clone(), name: i.name.clone(), require: vec![] },
                             None if !create => return Ok(()),
                             None => match db.ensure_index_reporting(&planned).await {
-                                Ok(_) => own_index(&planned),
+                                Ok(created) => {
+                                    if created {
+                                        self.await_usable(db, &planned).await?;
+                                    }
+                                    own_index(&planned)
+                                }
                                 // A planned index only speeds the query up: a user who may not create
                                 // indexes (design documents need a database admin) still gets the rows.
                                 Err(
@@ -221,6 +226,34 @@ impl FindRequest {
             }
             IndexPolicy::Explicit => self.apply(&own_index(&planned), true),
             IndexPolicy::Never | IndexPolicy::Auto => {}
+        }
+        Ok(())
+    }
+
+    /// Waits until the server's query planner sees an index just created.
+    ///
+    /// CouchDB can answer the first `_find` after `POST /_index` as if the index
+    /// did not exist yet ("… was not used because it is not a valid index"), from
+    /// another index; the next page, sent with that page's bookmark, would then
+    /// be read through the new index, and a bookmark of one index read by another
+    /// repeats or skips rows. So the first page waits until `_explain` names it.
+    async fn await_usable(&self, db: &Database, fields: &[String]) -> Result<()> {
+        let name = crate::index_name(fields);
+        let mut probe = Vec::with_capacity(self.selector.len() + 96);
+        probe.extend_from_slice(br#"{"selector":"#);
+        probe.extend_from_slice(&self.selector);
+        probe.extend_from_slice(br#","limit":1"#);
+        probe.extend_from_slice(&use_index_fragment(&name, &name));
+        probe.push(b'}');
+        for attempt in 0..50u64 {
+            let bytes = db.send(Method::POST, "_explain", Some(probe.clone())).await?;
+            let used = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v.pointer("/index/name").and_then(Value::as_str).map(|n| n == name));
+            if used != Some(false) {
+                return Ok(()); // in use, or a server whose `_explain` says otherwise
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5 + attempt * 5)).await;
         }
         Ok(())
     }
@@ -341,6 +374,7 @@ impl Pager {
             other => other?,
         };
         let page = decode_page::<T>(&bytes)?;
+
         if let (Some(w), false) = (&page.warning, self.warned) {
             self.warned = true;
             if first_warning(&self.sql) {
@@ -399,7 +433,7 @@ pub(crate) async fn select_source(
         let docs = by_id::docs(db, &plan.table, ids, params).await?;
         return Ok(Source::Sorted(window(docs, offset, limit)));
     }
-    let req = tmpl.request(params)?;
+    let req = tmpl.request(params, db.dialect().await?)?;
     if plan.server_sort || plan.order_by.is_empty() {
         return Ok(Source::Pages(Box::new(Pager::new(db, req, limit, offset, page_size, sql))));
     }
@@ -424,7 +458,7 @@ pub(crate) fn first_find_body(
 ) -> Result<Vec<u8>> {
     let limit = count(plan.limit, params, "LIMIT")?;
     let offset = count(plan.offset, params, "OFFSET")?.unwrap_or(0);
-    let req = tmpl.request(params)?;
+    let req = tmpl.request(params, Dialect::default())?;
     let want = limit.map_or(page_size as u64, |l| l.min(page_size as u64));
     Ok(req.body(want, offset, None))
 }
@@ -460,6 +494,6 @@ pub(crate) async fn matching(
     planned: Option<&[String]>,
     sql: &SqlText,
 ) -> Result<Vec<Map<String, Value>>> {
-    let req = FindTemplate::new(selector, fields, None, planned).request(params)?;
+    let req = FindTemplate::new(selector, fields, None, planned).request(params, db.dialect().await?)?;
     Pager::new(db, req, None, 0, db.page_size, sql).all().await
 }

@@ -208,6 +208,12 @@ impl Cond {
                 Test::Cmp(CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge, _) | Test::Between { negated: false, .. } => {
                     range.get_or_insert(f);
                 }
+                // `LIKE 'prefix%'` is `$beginsWith` on CouchDB 3.4+, a range of the index.
+                Test::Like { negated: false, pattern: Operand::Lit(Lit::Str(p)), escape }
+                    if matches!(crate::like::like_prefix(p, *escape), Ok(Some(_))) =>
+                {
+                    range.get_or_insert(f);
+                }
                 _ => {}
             }
         }
@@ -449,17 +455,15 @@ fn atom_mango(a: &Atom) -> Tmpl {
             };
             guarded(params, inner)
         }
-        Test::Like { negated, pattern, escape } => match pattern {
-            Operand::Lit(Lit::Str(p)) => match like_to_regex(p, *escape, *negated) {
-                Ok(r) => cond(vec![("$regex", Tmpl::Str(r))]),
-                Err(_) => never(), // reported as an error at translation time
-            },
-            Operand::Param(i) => guarded(
-                vec![*i],
-                cond(vec![("$regex", Tmpl::LikeParam { index: *i, negated: *negated, escape: *escape })]),
-            ),
-            Operand::Lit(_) => never(),
-        },
+        Test::Like { negated, pattern, escape } => {
+            let like =
+                |pattern| obj1(&f, Tmpl::Like { pattern: Box::new(pattern), negated: *negated, escape: *escape });
+            match pattern {
+                Operand::Lit(Lit::Str(p)) if like_to_regex(p, *escape, *negated).is_ok() => like(Tmpl::Str(p.clone())),
+                Operand::Param(i) => guarded(vec![*i], like(Tmpl::Param(*i))),
+                Operand::Lit(_) => never(), // a bad literal pattern is reported at translation time
+            }
+        }
         Test::IsNull { negated: false } => Tmpl::Object(vec![(
             "$or".into(),
             Tmpl::Array(vec![obj1(&f, obj1("$exists", Tmpl::Bool(false))), obj1(&f, obj1("$eq", Tmpl::Null))]),
