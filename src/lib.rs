@@ -44,8 +44,8 @@
 
 pub use couch_macros::{couch_sql, CouchRow};
 pub use couch_runtime::{
-    Batch, Command, Database, DatabaseBuilder, DocOutcome, Error, ExecuteResult, Executor, Explain, ExplainIndex,
-    Explanation, Query, Result, RetryPolicy, RowStream, Rows, ServerInfo,
+    Batch, Command, Database, DatabaseBuilder, DocOutcome, Error, ExecuteResult, ExecutionStats, Executor, Explain,
+    ExplainIndex, Explanation, Query, Result, RetryPolicy, RowStream, Rows, ServerInfo,
 };
 
 /// Compile-time index planning: what the program's queries need, and the policy for using it.

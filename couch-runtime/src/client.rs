@@ -354,7 +354,9 @@ impl Database {
             let retryable = match &result {
                 Ok((status, body)) => {
                     tracing::debug!(status = status.as_u16(), ms, bytes = body.len(), "couchdb response");
-                    matches!(status.as_u16(), 408 | 429 | 500..=599)
+                    // CouchDB answers a member's `POST /_index` with 500 error_saving_ddoc
+                    // "… forbidden": a refusal, which asking again will not change.
+                    matches!(status.as_u16(), 408 | 429 | 500..=599) && !error_from_response(*status, body).is_refusal()
                 }
                 Err(Error::Transport(_)) | Err(Error::Timeout) => true,
                 Err(_) => false,

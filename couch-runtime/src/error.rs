@@ -99,6 +99,16 @@ impl Error {
         }
     }
 
+    /// The server refused the request to this user: 401, 403, 400, or CouchDB's
+    /// `500 error_saving_ddoc … forbidden` for a member creating an index.
+    pub(crate) fn is_refusal(&self) -> bool {
+        match self {
+            Error::Unauthorized { .. } | Error::Forbidden { .. } | Error::BadRequest { .. } => true,
+            Error::Server { error, reason, .. } => error == "error_saving_ddoc" && reason.contains("forbidden"),
+            _ => false,
+        }
+    }
+
     /// The per-document outcomes of a write that was not complete.
     pub fn write_result(&self) -> Option<&crate::write::ExecuteResult> {
         match self {

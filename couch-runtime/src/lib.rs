@@ -33,5 +33,5 @@ pub use ids::new_id;
 pub use inventory;
 pub use planned::{planned_indexes, EnsuredIndex, IndexSpec, PlannedIndex};
 pub use query::{Batch, Command, Explain, Prepared, Query, RowStream};
-pub use rows::{decode_find_response, FieldKey, Rows};
+pub use rows::{decode_find_response, ExecutionStats, FieldKey, Rows};
 pub use write::{DocOutcome, ExecuteResult};

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::exec;
 use crate::exec::{Explanation, SqlText};
 use crate::executor::Executor;
-use crate::rows::Rows;
+use crate::rows::{ExecutionStats, Rows};
 use crate::write::ExecuteResult;
 use couch_translate::{Plan, Select};
 use serde::de::DeserializeOwned;
@@ -165,6 +165,20 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         db.run(Box::pin(async move { self.run(inner, None).await.map(Rows::new) }))
     }
 
+    /// Runs the query with CouchDB's `execution_stats` and returns them, summed
+    /// over its pages (the rows are read and dropped): how many index entries
+    /// and documents the server examined for the rows returned. `None` from a
+    /// server without statistics (pouchdb-server) and for lookups by `_id`.
+    pub fn execution_stats<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, Option<ExecutionStats>> {
+        let inner = db.database();
+        db.run(Box::pin(async move {
+            crate::param::check_finite(&self.params)?;
+            let page_size = self.page_size.unwrap_or(inner.page_size);
+            let (s, tmpl) = self.prepared.select()?;
+            exec::execution_stats(inner, s, tmpl, &self.params, page_size, &self.prepared.sql).await
+        }))
+    }
+
     /// The first row; [`Error::RowNotFound`] if there is none.
     pub fn fetch_one<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, R> {
         let inner = db.database();
@@ -195,7 +209,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         use futures_util::StreamExt;
         enum State<R> {
             Start(Query<R>, Database),
-            Paging(exec::Pager),
+            Paging(Box<exec::Pager>),
             Done,
         }
         let state = State::Start(self, db.clone());
@@ -209,7 +223,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
                         let (plan, tmpl) = q.prepared.select()?;
                         let page_size = q.page_size.unwrap_or(db.page_size);
                         match exec::select_source(&db, plan, tmpl, &q.params, None, page_size, &q.prepared.sql).await? {
-                            exec::Source::Pages(p) => *p,
+                            exec::Source::Pages(p) => p,
                             exec::Source::Sorted(docs) => {
                                 let rows = docs.into_iter().map(exec::decode_map).collect::<Result<Vec<R>>>()?;
                                 return Ok((rows, State::Done));

@@ -98,6 +98,40 @@ pub(crate) struct FindPage<R> {
     pub bookmark: Option<String>,
     #[serde(default)]
     pub warning: Option<String>,
+    #[serde(default)]
+    pub execution_stats: Option<ExecutionStats>,
+}
+
+/// What CouchDB did to answer a query (`_find` with `execution_stats`), summed over
+/// its pages: the way to see whether an index served it. pouchdb-server has none.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[non_exhaustive]
+pub struct ExecutionStats {
+    /// Index entries read.
+    #[serde(default)]
+    pub total_keys_examined: u64,
+    /// Documents read to check the selector.
+    #[serde(default)]
+    pub total_docs_examined: u64,
+    /// Documents read with a quorum (`r` > 1).
+    #[serde(default)]
+    pub total_quorum_docs_examined: u64,
+    /// Rows returned.
+    #[serde(default)]
+    pub results_returned: u64,
+    /// Server time, in milliseconds.
+    #[serde(default)]
+    pub execution_time_ms: f64,
+}
+
+impl ExecutionStats {
+    pub(crate) fn add(&mut self, o: &ExecutionStats) {
+        self.total_keys_examined += o.total_keys_examined;
+        self.total_docs_examined += o.total_docs_examined;
+        self.total_quorum_docs_examined += o.total_quorum_docs_examined;
+        self.results_returned += o.results_returned;
+        self.execution_time_ms += o.execution_time_ms;
+    }
 }
 
 /// Decodes a `_find` body directly into typed rows. Only when that fails is

@@ -4,7 +4,7 @@ use super::{by_id, count, render_error, SqlText};
 use crate::client::{covering, Database, IndexChoice, IndexPolicy};
 use crate::collate::compare_docs;
 use crate::error::{Error, Result};
-use crate::rows::decode_page;
+use crate::rows::{decode_page, ExecutionStats};
 use couch_translate::{Compiled, Dialect, Select, Tmpl};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -74,6 +74,7 @@ impl FindTemplate {
             not_null: self.not_null.clone(),
             require: Vec::new(),
             use_index: None,
+            stats: false,
         })
     }
 }
@@ -94,6 +95,8 @@ pub(crate) struct FindRequest {
     require: Vec<u8>,
     /// `,"use_index":[…]` when the request names its index.
     use_index: Option<Vec<u8>>,
+    /// Ask for `execution_stats`.
+    pub(crate) stats: bool,
 }
 
 impl FindRequest {
@@ -130,6 +133,9 @@ impl FindRequest {
         }
         if let Some(fragment) = &self.use_index {
             b.extend_from_slice(fragment);
+        }
+        if self.stats {
+            b.extend_from_slice(br#","execution_stats":true"#);
         }
         b.push(b'}');
         b
@@ -207,11 +213,7 @@ impl FindRequest {
                                 }
                                 // A planned index only speeds the query up: a user who may not create
                                 // indexes (design documents need a database admin) still gets the rows.
-                                Err(
-                                    e @ (Error::Unauthorized { .. }
-                                    | Error::Forbidden { .. }
-                                    | Error::BadRequest { .. }),
-                                ) => {
+                                Err(e) if e.is_refusal() => {
                                     tracing::warn!(error = %e, index = %crate::index_name(&planned), "could not create the planned index; queries run without it");
                                     IndexChoice::None
                                 }
@@ -319,6 +321,8 @@ pub(crate) struct Pager {
     index_ready: bool,
     warned: bool,
     sql: SqlText,
+    /// The pages' `execution_stats`, summed (when the request asks for them).
+    pub(crate) stats: Option<ExecutionStats>,
 }
 
 impl Pager {
@@ -342,6 +346,7 @@ impl Pager {
             index_ready: false,
             warned: false,
             sql: sql.clone(),
+            stats: None,
         }
     }
 
@@ -380,6 +385,9 @@ impl Pager {
             if first_warning(&self.sql) {
                 tracing::warn!(sql = %self.sql, warning = %w, "CouchDB warning");
             }
+        }
+        if let Some(st) = &page.execution_stats {
+            self.stats.get_or_insert_with(Default::default).add(st);
         }
         let n = page.docs.len() as u64;
         tracing::debug!(sql = %self.sql, rows = n, "couchdb _find page");
@@ -461,6 +469,29 @@ pub(crate) fn first_find_body(
     let req = tmpl.request(params, Dialect::default())?;
     let want = limit.map_or(page_size as u64, |l| l.min(page_size as u64));
     Ok(req.body(want, offset, None))
+}
+
+/// Runs a SELECT's `_find` requests to the end with `execution_stats`, skipping
+/// the rows; `None` when the server gives no statistics (pouchdb-server, lookups by id).
+pub(crate) async fn execution_stats(
+    db: &Database,
+    plan: &Select,
+    tmpl: &FindTemplate,
+    params: &[Value],
+    page_size: usize,
+    sql: &SqlText,
+) -> Result<Option<ExecutionStats>> {
+    if plan.by_id.is_some() {
+        return Ok(None);
+    }
+    let sorted_here = !plan.server_sort && !plan.order_by.is_empty();
+    let limit = if sorted_here { None } else { count(plan.limit, params, "LIMIT")? };
+    let offset = if sorted_here { 0 } else { count(plan.offset, params, "OFFSET")?.unwrap_or(0) };
+    let mut req = tmpl.request(params, db.dialect().await?)?;
+    req.stats = true;
+    let mut pager = Pager::new(db, req, limit, offset, page_size, sql);
+    while pager.next_page::<serde::de::IgnoredAny>().await?.is_some() {}
+    Ok(pager.stats)
 }
 
 /// Decodes a document held as a map (the runtime-sorted path).
