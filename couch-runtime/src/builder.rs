@@ -200,6 +200,7 @@ impl DatabaseBuilder {
             auth,
             retry: self.retry,
             chosen: Default::default(),
+            choosing: Default::default(),
             requests: Default::default(),
             pouchdb: Default::default(),
             dialect: Default::default(),

@@ -75,6 +75,9 @@ pub(crate) struct Shared {
     pub(crate) retry: RetryPolicy,
     /// The index each query shape reads through: "db\u{0}key".
     pub(crate) chosen: Mutex<std::collections::HashMap<String, IndexChoice>>,
+    /// One lock per query shape, held while its index is chosen (and maybe created):
+    /// concurrent first queries send one `POST /_index`, not one each.
+    pub(crate) choosing: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// HTTP requests sent (every attempt counts).
     pub(crate) requests: std::sync::atomic::AtomicU64,
     /// Whether the server is pouchdb-server (learned from `GET /`).
@@ -474,6 +477,12 @@ impl Database {
     /// The index chosen for `key` in this process, if one was.
     pub(crate) fn index_choice(&self, key: &str) -> Option<IndexChoice> {
         self.shared.chosen.lock().expect("index cache").get(&format!("{}\u{0}{key}", self.name)).cloned()
+    }
+
+    /// The lock held while the index for `key` is chosen.
+    pub(crate) fn index_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.shared.choosing.lock().expect("index locks");
+        locks.entry(format!("{}\u{0}{key}", self.name)).or_default().clone()
     }
 
     /// Remembers the index chosen for `key`.

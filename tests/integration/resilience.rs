@@ -2,44 +2,9 @@
 
 use crate::fresh_db;
 use crate::models::users;
+use crate::proxy::Proxy;
 use couch_sql::{couch_sql, Database, Error, RetryPolicy};
 use std::time::Duration;
-
-/// A loopback TCP proxy in front of the test server: stopping it is, for the
-/// client, the server going away (connections cut, the port refusing), and it
-/// can be started again on the same port, whichever server is under test.
-struct Proxy {
-    port: u16,
-    accept: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(port: u16) -> Proxy {
-        let upstream = crate::server_url();
-        let upstream = upstream.split_once("://").unwrap().1;
-        let upstream = upstream.split_once('@').map_or(upstream, |(_, h)| h).to_string();
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind the proxy port");
-        let accept = tokio::spawn(async move {
-            let mut conns = tokio::task::JoinSet::new();
-            while let Ok((mut client, _)) = listener.accept().await {
-                let upstream = upstream.clone();
-                conns.spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-            }
-        });
-        Proxy { port, accept }
-    }
-
-    /// Closes the listener and every connection through it (dropping the task drops them).
-    async fn stop(self) -> u16 {
-        self.accept.abort();
-        let _ = self.accept.await;
-        self.port
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -51,12 +16,7 @@ async fn a_stopped_server_is_a_transport_error_and_the_same_handle_recovers() {
     let proxy = Proxy::start(free_port()).await;
     let quick =
         RetryPolicy { max_retries: 2, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(50) };
-    let url = crate::server_url();
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (creds, _) = rest.split_once('@').map_or(("", rest), |(c, h)| (c, h));
-    let at = if creds.is_empty() { String::new() } else { format!("{creds}@") };
-    let db =
-        Database::builder(&format!("{scheme}://{at}127.0.0.1:{}/{name}", proxy.port)).retry(quick).build().unwrap();
+    let db = Database::builder(&proxy.url(&name)).retry(quick).build().unwrap();
     couch_sql!("INSERT INTO users (name, age, active) VALUES ('A', 1, true)").execute(&db).await.unwrap();
     let port = proxy.stop().await;
     let err = couch_sql!("SELECT name FROM users").fetch_all(&db).await.unwrap_err();

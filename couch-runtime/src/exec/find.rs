@@ -107,17 +107,31 @@ impl FindRequest {
 
     /// The complete body of one page.
     pub(crate) fn body(&self, limit: u64, skip: u64, bookmark: Option<&str>) -> Vec<u8> {
-        let mut b = Vec::with_capacity(self.selector.len() + self.require.len() + self.tail.len() + 64);
+        self.page_body(limit, skip, bookmark, None)
+    }
+
+    /// The body of one page; with `after`, a keyset page: the rows whose `_id`
+    /// follows `after` (`""`: from the start), in `_id` order.
+    fn page_body(&self, limit: u64, skip: u64, bookmark: Option<&str>, after: Option<&str>) -> Vec<u8> {
+        let mut b = Vec::with_capacity(self.selector.len() + self.require.len() + self.tail.len() + 96);
         b.extend_from_slice(br#"{"selector":"#);
-        if self.require.is_empty() {
+        if self.require.is_empty() && after.is_none() {
             b.extend_from_slice(&self.selector);
         } else {
             b.extend_from_slice(br#"{"$and":["#);
             b.extend_from_slice(&self.selector);
             b.extend_from_slice(&self.require);
+            if let Some(after) = after {
+                b.extend_from_slice(br#",{"_id":{"$gt":"#);
+                serde_json::to_writer(&mut b, after).expect("writing JSON to memory");
+                b.extend_from_slice(b"}}");
+            }
             b.extend_from_slice(b"]}");
         }
         b.extend_from_slice(&self.tail);
+        if after.is_some() {
+            b.extend_from_slice(br#","sort":[{"_id":"asc"}]"#);
+        }
         b.extend_from_slice(br#","limit":"#);
         serde_json::to_writer(&mut b, &limit).expect("writing JSON to memory");
         match bookmark {
@@ -164,6 +178,9 @@ impl FindRequest {
     pub(crate) async fn prepare_index(&mut self, db: &Database, create: bool) -> Result<()> {
         if let Some(index) = self.index.clone() {
             let key = format!("sort\u{0}{}\u{0}{}", index.join(","), self.required.join(","));
+            // Single flight: one task per process chooses (and creates) the index; the rest wait.
+            let lock = db.index_lock(&key);
+            let _chooser = lock.lock().await;
             let choice = match db.index_choice(&key) {
                 Some(c) => c,
                 None => {
@@ -189,13 +206,16 @@ impl FindRequest {
                     choice
                 }
             };
-            self.apply(&choice, false);
+            // Named, so every page reads through the same index (see `Pager`).
+            self.apply(&choice, true);
             return Ok(());
         }
         let Some(planned) = self.planned.clone() else { return Ok(()) };
         match db.index_policy().await? {
             IndexPolicy::Lazy => {
                 let key = format!("plan\u{0}{}\u{0}{}", planned.join(","), self.required.join(","));
+                let lock = db.index_lock(&key);
+                let _chooser = lock.lock().await;
                 let choice = match db.index_choice(&key) {
                     Some(c) => c,
                     None => {
@@ -268,7 +288,7 @@ impl FindRequest {
         db.ensure_index_reporting(&index).await?;
         let choice = own_index(&index);
         db.choose_index(&format!("sort\u{0}{}\u{0}{}", index.join(","), self.required.join(",")), choice.clone());
-        self.apply(&choice, false);
+        self.apply(&choice, true);
         Ok(())
     }
 }
@@ -304,11 +324,29 @@ fn is_missing_index(e: &Error) -> bool {
     }
 }
 
+/// How the pages of one statement follow each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Paging {
+    /// Keyset: each page asks for the rows after the last `_id` read, in `_id`
+    /// order. Every page is a query of its own, so it is right whichever index
+    /// the server reads through, and costs O(page) on both servers (pouchdb-server
+    /// has no bookmarks, and `skip` re-reads from the start: O(N²) for a table).
+    Keyset { after: String },
+    /// Through the index named in `use_index` (a sort, or a planned index),
+    /// following the server's `bookmark` (or `skip` where there is none).
+    Bookmark(Option<String>),
+}
+
 /// Reads rows page after page until `limit` rows (or all) are read.
 ///
-/// Always sends an explicit `limit` (CouchDB stops at 25 otherwise). Follows
-/// the `bookmark` when the server gives one, else pages with `skip`. Stops
+/// Always sends an explicit `limit` (CouchDB stops at 25 otherwise), and stops
 /// when a page comes back short: a bookmark alone does not mean more rows.
+///
+/// The pages of one statement come from one plan: a bookmark is only valid
+/// for the index that made it, and CouchDB, handed one from another index,
+/// repeats or skips rows. So a read through a named index that the server
+/// stops using (it warns "… was not used", or refuses it) starts again as a
+/// keyset read and drops the rows already delivered (their ids are kept).
 pub(crate) struct Pager {
     db: Database,
     req: FindRequest,
@@ -316,9 +354,11 @@ pub(crate) struct Pager {
     offset: u64,
     page_size: u64,
     fetched: u64,
-    bookmark: Option<String>,
+    /// `None` until the first page chooses.
+    paging: Option<Paging>,
+    /// Ids delivered by a bookmark read (to drop them if it must start again).
+    delivered: Option<std::collections::HashSet<String>>,
     done: bool,
-    index_ready: bool,
     warned: bool,
     sql: SqlText,
     /// The pages' `execution_stats`, summed (when the request asks for them).
@@ -341,62 +381,116 @@ impl Pager {
             offset,
             page_size: page_size.max(1) as u64,
             fetched: 0,
-            bookmark: None,
+            paging: None,
+            delivered: None,
             done: false,
-            index_ready: false,
             warned: false,
             sql: sql.clone(),
             stats: None,
         }
     }
 
+    fn body(&self, want: u64) -> Vec<u8> {
+        match &self.paging {
+            Some(Paging::Keyset { after }) => {
+                let skip = if after.is_empty() { self.offset } else { 0 };
+                self.req.page_body(want, skip, None, Some(after))
+            }
+            Some(Paging::Bookmark(bm)) => {
+                let skip = self.offset + self.fetched;
+                self.req.page_body(want, skip, bm.as_deref(), None)
+            }
+            None => unreachable!("paging is chosen before the first body"),
+        }
+    }
+
+    /// The rest of the statement as a keyset read from the start, dropping the
+    /// rows a read through another plan already delivered.
+    fn restart_as_keyset(&mut self, why: &dyn std::fmt::Display) {
+        tracing::warn!(sql = %self.sql, reason = %why, "the server changed plans in the middle of a read; reading again by _id, skipping the rows already returned");
+        self.req.use_index = None;
+        self.paging = Some(Paging::Keyset { after: String::new() });
+        self.delivered.get_or_insert_with(Default::default);
+    }
+
     /// The next page of rows, or `None` when every row has been read.
     pub(crate) async fn next_page<T: DeserializeOwned>(&mut self) -> Result<Option<Vec<T>>> {
-        let want = self.limit.map_or(self.page_size, |l| l.saturating_sub(self.fetched).min(self.page_size));
-        if self.done || want == 0 {
-            self.done = true;
-            return Ok(None);
-        }
-        if !self.index_ready {
-            self.req.prepare_index(&self.db, true).await?;
-            self.index_ready = true;
-        }
-        let body = self.req.body(want, self.offset + self.fetched, self.bookmark.as_deref());
-        let bytes = match self.db.send(Method::POST, "_find", Some(body.clone())).await {
-            Err(e) if self.req.index.is_some() && is_missing_index(&e) => {
-                // The index was deleted behind our back: make it again, once.
-                self.req.recreate_sort_index(&self.db).await?;
-                let body = self.req.body(want, self.offset + self.fetched, self.bookmark.as_deref());
-                self.db.send(Method::POST, "_find", Some(body)).await?
+        loop {
+            let want = self.limit.map_or(self.page_size, |l| l.saturating_sub(self.fetched).min(self.page_size));
+            if self.done || want == 0 {
+                self.done = true;
+                return Ok(None);
             }
-            Err(e) if self.req.use_index.is_some() => {
-                // The planned index is missing or unusable here: run the query as written.
-                tracing::warn!(sql = %self.sql, error = %e, "the planned index was not used");
-                self.req.use_index = None;
-                let body = self.req.body(want, self.offset + self.fetched, self.bookmark.as_deref());
-                self.db.send(Method::POST, "_find", Some(body)).await?
+            if self.paging.is_none() {
+                self.req.prepare_index(&self.db, true).await?;
+                self.paging = Some(if self.req.use_index.is_some() || self.req.index.is_some() {
+                    Paging::Bookmark(None)
+                } else {
+                    Paging::Keyset { after: String::new() }
+                });
             }
-            other => other?,
-        };
-        let page = decode_page::<T>(&bytes)?;
-
-        if let (Some(w), false) = (&page.warning, self.warned) {
-            self.warned = true;
-            if first_warning(&self.sql) {
-                tracing::warn!(sql = %self.sql, warning = %w, "CouchDB warning");
+            let body = self.body(want);
+            let bytes = match self.db.send(Method::POST, "_find", Some(body)).await {
+                Err(e) if self.req.index.is_some() && is_missing_index(&e) => {
+                    // The sort's index was deleted behind our back: make it again and go on
+                    // with `skip` (the sort fixes the order; the old bookmark is the old index's).
+                    self.req.recreate_sort_index(&self.db).await?;
+                    self.paging = Some(Paging::Bookmark(None));
+                    continue;
+                }
+                Err(e) if self.req.use_index.is_some() && self.req.index.is_none() => {
+                    // The planned index is missing or unusable here: run the query as written.
+                    tracing::warn!(sql = %self.sql, error = %e, "the planned index was not used");
+                    self.restart_as_keyset(&e);
+                    continue;
+                }
+                other => other?,
+            };
+            let page = decode_page::<T>(&bytes)?;
+            if let Some(w) = &page.warning {
+                if !self.warned {
+                    self.warned = true;
+                    if first_warning(&self.sql) {
+                        tracing::warn!(sql = %self.sql, warning = %w, "CouchDB warning");
+                    }
+                }
+                // The named index was not used: a bookmark of this page belongs to another plan.
+                if self.req.use_index.is_some() && self.req.index.is_none() && w.contains("was not used") {
+                    self.restart_as_keyset(w);
+                    continue;
+                }
             }
+            if let Some(st) = &page.execution_stats {
+                self.stats.get_or_insert_with(Default::default).add(st);
+            }
+            let n = page.docs.len() as u64;
+            tracing::debug!(sql = %self.sql, rows = n, "couchdb _find page");
+            if n < want {
+                self.done = true;
+            }
+            let mut docs = page.docs;
+            match self.paging.as_mut().expect("chosen above") {
+                Paging::Keyset { after } => {
+                    let ids = page_ids(&bytes, self.delivered.is_some())?;
+                    if let Some(last) = ids.last() {
+                        *after = last.clone();
+                    }
+                    if let Some(seen) = &self.delivered {
+                        let mut ids = ids.iter();
+                        docs.retain(|_| ids.next().is_none_or(|id| !seen.contains(id)));
+                    }
+                }
+                Paging::Bookmark(bm) => {
+                    *bm = page.bookmark.filter(|b| !b.is_empty() && b != "nil");
+                    if self.req.index.is_none() {
+                        let seen = self.delivered.get_or_insert_with(Default::default);
+                        seen.extend(page_ids(&bytes, true)?);
+                    }
+                }
+            }
+            self.fetched += docs.len() as u64;
+            return Ok(Some(docs));
         }
-        if let Some(st) = &page.execution_stats {
-            self.stats.get_or_insert_with(Default::default).add(st);
-        }
-        let n = page.docs.len() as u64;
-        tracing::debug!(sql = %self.sql, rows = n, "couchdb _find page");
-        self.fetched += n;
-        self.bookmark = page.bookmark.filter(|b| !b.is_empty() && b != "nil");
-        if n < want {
-            self.done = true;
-        }
-        Ok(Some(page.docs))
     }
 
     pub(crate) async fn all<T: DeserializeOwned>(mut self) -> Result<Vec<T>> {
@@ -410,6 +504,62 @@ impl Pager {
         }
         Ok(out)
     }
+}
+
+/// The `_id`s of a `_find` page's documents, in order (`all` false: only the
+/// last one). A second, allocation-light pass over the page: the rows are
+/// decoded straight into their type, which need not hold the id.
+fn page_ids(body: &[u8], all: bool) -> Result<Vec<String>> {
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    struct Docs(bool);
+    impl<'de> DeserializeSeed<'de> for Docs {
+        type Value = Vec<String>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Vec<String>, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Docs {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of documents")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Vec<String>, A::Error> {
+            #[derive(serde::Deserialize)]
+            struct Id {
+                #[serde(rename = "_id")]
+                id: String,
+            }
+            let mut out = Vec::new();
+            while let Some(d) = seq.next_element::<Id>()? {
+                if !self.0 {
+                    out.clear();
+                }
+                out.push(d.id);
+            }
+            Ok(out)
+        }
+    }
+    struct Page(bool);
+    impl<'de> Visitor<'de> for Page {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a _find response")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Vec<String>, A::Error> {
+            let mut ids = Vec::new();
+            while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if k == "docs" {
+                    ids = map.next_value_seed(Docs(self.0))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(ids)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde::Deserializer::deserialize_map(&mut de, Page(all))
+        .map_err(|e| Error::decode(None, None, format!("a _find document without an _id: {e}")))
 }
 
 /// How a SELECT reads its rows.
