@@ -154,7 +154,10 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
 
     async fn run(self, db: &Database, cap: Option<u64>) -> Result<Vec<R>> {
         crate::param::check_finite(&self.params)?;
-        let page_size = self.page_size.unwrap_or(db.page_size);
+        let page_size = match self.page_size {
+            Some(n) => n,
+            None => db.read_all_page_size().await?,
+        };
         let (s, tmpl) = self.prepared.select()?;
         exec::select(db, s, tmpl, &self.params, cap, page_size, &self.prepared.sql).await
     }
@@ -173,7 +176,10 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         let inner = db.database();
         db.run(Box::pin(async move {
             crate::param::check_finite(&self.params)?;
-            let page_size = self.page_size.unwrap_or(inner.page_size);
+            let page_size = match self.page_size {
+                Some(n) => n,
+                None => inner.read_all_page_size().await?,
+            };
             let (s, tmpl) = self.prepared.select()?;
             exec::execution_stats(inner, s, tmpl, &self.params, page_size, &self.prepared.sql).await
         }))
@@ -221,7 +227,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
                     State::Start(q, db) => {
                         crate::param::check_finite(&q.params)?;
                         let (plan, tmpl) = q.prepared.select()?;
-                        let page_size = q.page_size.unwrap_or(db.page_size);
+                        let page_size = q.page_size.unwrap_or(db.stream_page_size());
                         match exec::select_source(&db, plan, tmpl, &q.params, None, page_size, &q.prepared.sql).await? {
                             exec::Source::Pages(p) => p,
                             exec::Source::Sorted(docs) => {
@@ -351,7 +357,7 @@ impl Explain {
         db.run(Box::pin(async move {
             crate::param::check_finite(&self.params)?;
             match self.prepared.plan()? {
-                Plan::Explain(s) => exec::explain(inner, s, &self.params, inner.page_size).await,
+                Plan::Explain(s) => exec::explain(inner, s, &self.params, inner.stream_page_size()).await,
                 _ => Err(Error::Invalid { what: "statement", message: "not an EXPLAIN".into() }),
             }
         }))

@@ -676,5 +676,5 @@ pub(crate) async fn matching(
     sql: &SqlText,
 ) -> Result<Vec<Map<String, Value>>> {
     let req = FindTemplate::new(selector, fields, None, planned).request(params, db.dialect().await?)?;
-    Pager::new(db, req, None, 0, db.page_size, sql).all().await
+    Pager::new(db, req, None, 0, db.read_all_page_size().await?, sql).all().await
 }
