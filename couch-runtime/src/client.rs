@@ -505,6 +505,11 @@ impl Database {
         self.shared.chosen.lock().expect("index cache").get(&format!("{}\u{0}{key}", self.name)).cloned()
     }
 
+    /// Forgets the index chosen for `key` (the next query chooses again).
+    pub(crate) fn forget_choice(&self, key: &str) {
+        self.shared.chosen.lock().expect("index cache").remove(&format!("{}\u{0}{key}", self.name));
+    }
+
     /// The lock held while the index for `key` is chosen.
     pub(crate) fn index_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.shared.choosing.lock().expect("index locks");
@@ -525,6 +530,8 @@ pub(crate) enum IndexChoice {
     Use { ddoc: String, name: String, require: Vec<String> },
     /// No index: the planned one could not be created (e.g. not a database admin).
     None,
+    /// No index yet: the planned one is being built in the background.
+    Building,
 }
 
 /// A json index of a database, as `GET /db/_index` lists it.

@@ -225,11 +225,12 @@ impl FindRequest {
                             Some(i) => IndexChoice::Use { ddoc: i.ddoc.clone(), name: i.name.clone(), require: vec![] },
                             None if !create => return Ok(()),
                             None => match db.ensure_index_reporting(&planned).await {
-                                Ok(created) => {
-                                    if created {
-                                        self.await_usable(db, &planned).await?;
-                                    }
-                                    own_index(&planned)
+                                // Built in the background: until it is ready, queries run as if it
+                                // were not there (an index CouchDB builds on the first query that
+                                // names it would make that query wait for the whole build).
+                                Ok(_) => {
+                                    build_in_background(db, key.clone(), planned.to_vec(), self.selector.clone());
+                                    IndexChoice::Building
                                 }
                                 // A planned index only speeds the query up: a user who may not create
                                 // indexes (design documents need a database admin) still gets the rows.
@@ -252,34 +253,6 @@ impl FindRequest {
         Ok(())
     }
 
-    /// Waits until the server's query planner sees an index just created.
-    ///
-    /// CouchDB can answer the first `_find` after `POST /_index` as if the index
-    /// did not exist yet ("… was not used because it is not a valid index"), from
-    /// another index; the next page, sent with that page's bookmark, would then
-    /// be read through the new index, and a bookmark of one index read by another
-    /// repeats or skips rows. So the first page waits until `_explain` names it.
-    async fn await_usable(&self, db: &Database, fields: &[String]) -> Result<()> {
-        let name = crate::index_name(fields);
-        let mut probe = Vec::with_capacity(self.selector.len() + 96);
-        probe.extend_from_slice(br#"{"selector":"#);
-        probe.extend_from_slice(&self.selector);
-        probe.extend_from_slice(br#","limit":1"#);
-        probe.extend_from_slice(&use_index_fragment(&name, &name));
-        probe.push(b'}');
-        for attempt in 0..50u64 {
-            let bytes = db.send(Method::POST, "_explain", Some(probe.clone())).await?;
-            let used = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v.pointer("/index/name").and_then(Value::as_str).map(|n| n == name));
-            if used != Some(false) {
-                return Ok(()); // in use, or a server whose `_explain` says otherwise
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5 + attempt * 5)).await;
-        }
-        Ok(())
-    }
-
     /// After the server said the sort's index is missing (dropped behind our back):
     /// make ours again and read through it.
     async fn recreate_sort_index(&mut self, db: &Database) -> Result<()> {
@@ -291,6 +264,53 @@ impl FindRequest {
         self.apply(&choice, true);
         Ok(())
     }
+}
+
+/// Builds a planned index just created, then lets queries name it.
+///
+/// A view query on the index makes CouchDB build it (and waits for the build);
+/// then `_explain` must name it, because CouchDB's planner can miss an index for
+/// a moment after `POST /_index` and answer from another one — and a bookmark of
+/// one index sent to another repeats or skips rows. If either step fails, the
+/// choice is forgotten: the next query finds the index and uses it.
+fn build_in_background(db: &Database, key: String, fields: Vec<String>, selector: Vec<u8>) {
+    let db = db.clone();
+    tokio::spawn(async move {
+        let name = crate::index_name(&fields);
+        let build = format!(
+            "_design/{}/_view/{}?limit=1&reduce=false",
+            crate::encode_segment(&name),
+            crate::encode_segment(&name)
+        );
+        let mut probe = Vec::with_capacity(selector.len() + 96);
+        probe.extend_from_slice(br#"{"selector":"#);
+        probe.extend_from_slice(&selector);
+        probe.extend_from_slice(br#","limit":1"#);
+        probe.extend_from_slice(&use_index_fragment(&name, &name));
+        probe.push(b'}');
+        let ready = async {
+            db.send(Method::GET, &build, None).await?;
+            for attempt in 0..50u64 {
+                let bytes = db.send(Method::POST, "_explain", Some(probe.clone())).await?;
+                let used = serde_json::from_slice::<Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v.pointer("/index/name").and_then(Value::as_str).map(|n| n == name));
+                if used != Some(false) {
+                    return Ok(true); // in use, or a server whose `_explain` says otherwise
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5 + attempt * 5)).await;
+            }
+            Ok::<_, Error>(false)
+        };
+        match ready.await {
+            Ok(true) => db.choose_index(&key, own_index(&fields)),
+            Ok(false) => db.forget_choice(&key),
+            Err(e) => {
+                tracing::debug!(error = %e, index = %name, "building the planned index failed; the next query looks again");
+                db.forget_choice(&key);
+            }
+        }
+    });
 }
 
 /// The index couch-sql names after its fields (`couchsql-type-age`).
@@ -413,6 +433,70 @@ impl Pager {
         self.delivered.get_or_insert_with(Default::default);
     }
 
+    /// Whether reading through the planned index beats scanning the database.
+    ///
+    /// Through a json index CouchDB reads each matching row's document on its
+    /// own, about 3.4 times the cost of a document of a scan (BENCHMARKS.md §9:
+    /// 10,000 rows of 10,000 in 2.0 s against 0.6 s). So for a read that may be
+    /// large (no LIMIT, or a large one), the index's `_count` reduce tells how
+    /// many entries fall in the query's key range (`_explain`'s `mrargs`), in two
+    /// small requests; the index is used when they are under a third of the
+    /// database's documents. A LIMIT of at most 1,000 rows always uses it: the
+    /// read stops early. Any doubt (an error, another server) keeps the index.
+    async fn planned_index_pays(&self, want: u64) -> bool {
+        const READ_COST: u64 = 3;
+        if self.limit.is_some_and(|l| l + self.offset <= 1_000) {
+            return true;
+        }
+        let estimate = async {
+            let body = self.req.page_body(want, self.offset, None, None);
+            let explain: Value = serde_json::from_slice(&self.db.send(Method::POST, "_explain", Some(body)).await?)
+                .map_err(|e| Error::decode(None, None, e))?;
+            let (Some(ddoc), Some(name), Some(args)) = (
+                explain.pointer("/index/ddoc").and_then(Value::as_str),
+                explain.pointer("/index/name").and_then(Value::as_str),
+                explain.get("mrargs"),
+            ) else {
+                return Ok(None);
+            };
+            // `_explain` writes the open end of a range as "<MAX>": any object sorts after it.
+            let bound = |k: &str| {
+                let mut v = args.get(k).cloned().unwrap_or(Value::Null);
+                if let Some(items) = v.as_array_mut() {
+                    for i in items.iter_mut().filter(|i| i.as_str() == Some("<MAX>")) {
+                        *i = Value::Object(Default::default());
+                    }
+                }
+                serde_json::to_string(&v).unwrap_or_default()
+            };
+            let ddoc = ddoc.trim_start_matches("_design/");
+            let path = format!(
+                "_design/{}/_view/{}?reduce=true&start_key={}&end_key={}&inclusive_end={}",
+                crate::encode_segment(ddoc),
+                crate::encode_segment(name),
+                crate::encode_segment(&bound("start_key")),
+                crate::encode_segment(&bound("end_key")),
+                args.get("inclusive_end").and_then(Value::as_bool).unwrap_or(true),
+            );
+            let counted: Value = serde_json::from_slice(&self.db.send(Method::GET, &path, None).await?)
+                .map_err(|e| Error::decode(None, None, e))?;
+            let in_range = counted.pointer("/rows/0/value").and_then(Value::as_u64).unwrap_or(0);
+            let info: Value = serde_json::from_slice(&self.db.send(Method::GET, "", None).await?)
+                .map_err(|e| Error::decode(None, None, e))?;
+            let docs = info.get("doc_count").and_then(Value::as_u64);
+            Ok::<_, Error>(docs.map(|docs| in_range * READ_COST <= docs))
+        };
+        match estimate.await {
+            Ok(Some(pays)) => {
+                if !pays {
+                    tracing::debug!(sql = %self.sql, "the planned index matches too much of the database: scanning instead");
+                }
+                pays
+            }
+            _ => true,
+        }
+    }
+
     /// The next page of rows, or `None` when every row has been read.
     pub(crate) async fn next_page<T: DeserializeOwned>(&mut self) -> Result<Option<Vec<T>>> {
         loop {
@@ -423,6 +507,9 @@ impl Pager {
             }
             if self.paging.is_none() {
                 self.req.prepare_index(&self.db, true).await?;
+                if self.req.use_index.is_some() && self.req.index.is_none() && !self.planned_index_pays(want).await {
+                    self.req.use_index = None;
+                }
                 self.paging = Some(if self.req.use_index.is_some() || self.req.index.is_some() {
                     Paging::Bookmark(None)
                 } else {
