@@ -237,6 +237,11 @@ impl Database {
         self
     }
 
+    /// Whether the server is known to be pouchdb-server.
+    pub(crate) fn shared_is_pouchdb(&self) -> bool {
+        self.shared.pouchdb.get().copied().unwrap_or(false)
+    }
+
     /// Rows per page of a stream.
     pub(crate) fn stream_page_size(&self) -> usize {
         self.page_size.unwrap_or(DEFAULT_PAGE_SIZE)
