@@ -77,12 +77,24 @@ async fn main() {
             n,
         )
         .await;
-        let ours = median(|| async { couch_sql!("SELECT * FROM users WHERE age >= ?", 0).fetch_all(&db).await.unwrap().len() }, n).await;
+        let ours = median(
+            || async { couch_sql!("SELECT * FROM users WHERE age >= ?", 0).fetch_all(&db).await.unwrap().len() },
+            n,
+        )
+        .await;
         let never = db.clone().with_index_policy(IndexPolicy::Never);
-        let without = median(|| async { couch_sql!("SELECT * FROM users WHERE age >= ?", 0).fetch_all(&never).await.unwrap().len() }, n).await;
+        let without = median(
+            || async { couch_sql!("SELECT * FROM users WHERE age >= ?", 0).fetch_all(&never).await.unwrap().len() },
+            n,
+        )
+        .await;
         db.ensure_indexes().await.unwrap();
         let explicit = db.clone().with_index_policy(IndexPolicy::Explicit);
-        let with = median(|| async { couch_sql!("SELECT * FROM users WHERE age >= ?", 0).fetch_all(&explicit).await.unwrap().len() }, n).await;
+        let with = median(
+            || async { couch_sql!("SELECT * FROM users WHERE age >= ?", 0).fetch_all(&explicit).await.unwrap().len() },
+            n,
+        )
+        .await;
         println!(
             "| {n} | {:.3} s | {:.3} s | {:.2}× | {:.0} | {:.3} s | {:.3} s | {:.2}× |",
             baseline.as_secs_f64(),

@@ -19,7 +19,7 @@ pub const DEFAULT_PAGE_SIZE: usize = 1000;
 /// Rows per page of a read that keeps every row, on CouchDB (measured flat from 25,000 up).
 const READ_ALL_COUCHDB: usize = 25_000;
 /// On pouchdb-server: everything at once (each page re-filters from its start key).
-const READ_ALL_POUCHDB: usize = 1 << 30;
+pub(crate) const READ_ALL_POUCHDB: usize = 1 << 30;
 /// How long UPDATE/DELETE keep retrying a document that keeps conflicting, unless configured.
 pub const DEFAULT_WRITE_RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 /// How many documents one `_bulk_docs` request carries, unless configured.

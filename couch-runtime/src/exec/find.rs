@@ -355,6 +355,9 @@ enum Paging {
     /// Through the index named in `use_index` (a sort, or a planned index),
     /// following the server's `bookmark` (or `skip` where there is none).
     Bookmark(Option<String>),
+    /// One request reads it all (a LIMIT within one page, or pouchdb-server's
+    /// read-everything page): the body as written, no paging fields.
+    Single,
 }
 
 /// Reads rows page after page until `limit` rows (or all) are read.
@@ -420,6 +423,7 @@ impl Pager {
                 let skip = self.offset + self.fetched;
                 self.req.page_body(want, skip, bm.as_deref(), None)
             }
+            Some(Paging::Single) => self.req.page_body(want, self.offset, None, None),
             None => unreachable!("paging is chosen before the first body"),
         }
     }
@@ -515,8 +519,12 @@ impl Pager {
                 if self.req.use_index.is_some() && self.req.index.is_none() && !self.planned_index_pays(want).await {
                     self.req.use_index = None;
                 }
+                let one_request = self.limit.is_some_and(|l| l <= self.page_size)
+                    || self.page_size >= crate::client::READ_ALL_POUCHDB as u64;
                 self.paging = Some(if self.req.use_index.is_some() || self.req.index.is_some() {
                     Paging::Bookmark(None)
+                } else if one_request {
+                    Paging::Single
                 } else {
                     Paging::Keyset { after: String::new() }
                 });
@@ -572,6 +580,7 @@ impl Pager {
                         docs.retain(|_| ids.next().is_none_or(|id| !seen.contains(id)));
                     }
                 }
+                Paging::Single => self.done = true,
                 Paging::Bookmark(bm) => {
                     *bm = page.bookmark.filter(|b| !b.is_empty() && b != "nil");
                     if self.req.index.is_none() {
