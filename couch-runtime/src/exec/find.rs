@@ -198,7 +198,10 @@ impl FindRequest {
                         },
                         // Without its index the server refuses the sort: made even for EXPLAIN.
                         None => {
-                            db.ensure_index_reporting(&index).await?;
+                            if db.ensure_index_reporting(&index).await? && !db.shared_is_pouchdb() {
+                                // Pages must all read through it (see `planner_sees`).
+                                planner_sees(db, &self.selector, &index, &self.tail).await?;
+                            }
                             own_index(&index)
                         }
                     };
@@ -282,25 +285,9 @@ fn build_in_background(db: &Database, key: String, fields: Vec<String>, selector
             crate::encode_segment(&name),
             crate::encode_segment(&name)
         );
-        let mut probe = Vec::with_capacity(selector.len() + 96);
-        probe.extend_from_slice(br#"{"selector":"#);
-        probe.extend_from_slice(&selector);
-        probe.extend_from_slice(br#","limit":1"#);
-        probe.extend_from_slice(&use_index_fragment(&name, &name));
-        probe.push(b'}');
         let ready = async {
             db.send(Method::GET, &build, None).await?;
-            for attempt in 0..50u64 {
-                let bytes = db.send(Method::POST, "_explain", Some(probe.clone())).await?;
-                let used = serde_json::from_slice::<Value>(&bytes)
-                    .ok()
-                    .and_then(|v| v.pointer("/index/name").and_then(Value::as_str).map(|n| n == name));
-                if used != Some(false) {
-                    return Ok(true); // in use, or a server whose `_explain` says otherwise
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(5 + attempt * 5)).await;
-            }
-            Ok::<_, Error>(false)
+            planner_sees(&db, &selector, &fields, b"").await
         };
         match ready.await {
             Ok(true) => db.choose_index(&key, own_index(&fields)),
@@ -311,6 +298,35 @@ fn build_in_background(db: &Database, key: String, fields: Vec<String>, selector
             }
         }
     });
+}
+
+/// Waits (up to about 6 s) until `_explain` of `selector` (with `tail`: `,"sort":…`)
+/// names our index on `fields`; whether it did. CouchDB's planner can miss an
+/// index for a moment after `POST /_index`.
+async fn planner_sees(db: &Database, selector: &[u8], fields: &[String], tail: &[u8]) -> Result<bool> {
+    let name = crate::index_name(fields);
+    let mut probe = Vec::with_capacity(selector.len() + tail.len() + 96);
+    probe.extend_from_slice(br#"{"selector":"#);
+    probe.extend_from_slice(selector);
+    probe.extend_from_slice(tail);
+    probe.extend_from_slice(br#","limit":1"#);
+    probe.extend_from_slice(&use_index_fragment(&name, &name));
+    probe.push(b'}');
+    for attempt in 0..50u64 {
+        let used = match db.send(Method::POST, "_explain", Some(probe.clone())).await {
+            Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v.pointer("/index/name").and_then(Value::as_str).map(|n| n == name)),
+            // A sort the planner cannot serve yet: `no_usable_index`.
+            Err(Error::BadRequest { .. }) => Some(false),
+            Err(e) => return Err(e),
+        };
+        if used != Some(false) {
+            return Ok(true); // in use, or a server whose `_explain` says otherwise
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5 + attempt * 5)).await;
+    }
+    Ok(false)
 }
 
 /// The index couch-sql names after its fields (`couchsql-type-age`).
@@ -356,7 +372,7 @@ enum Paging {
     /// following the server's `bookmark` (or `skip` where there is none).
     Bookmark(Option<String>),
     /// One request reads it all (a LIMIT within one page, or pouchdb-server's
-    /// read-everything page): the body as written, no paging fields.
+    /// read-everything page): no further pages, so nothing to keep.
     Single,
 }
 
@@ -423,7 +439,9 @@ impl Pager {
                 let skip = self.offset + self.fetched;
                 self.req.page_body(want, skip, bm.as_deref(), None)
             }
-            Some(Paging::Single) => self.req.page_body(want, self.offset, None, None),
+            // In `_id` order all the same: that makes both servers scan `_all_docs` rather than
+            // read through an index that may cost them 3–6× per row (BENCHMARKS.md §9).
+            Some(Paging::Single) => self.req.page_body(want, self.offset, None, Some("")),
             None => unreachable!("paging is chosen before the first body"),
         }
     }
