@@ -23,8 +23,18 @@ struct User {
     score: f64,
 }
 
-fn row(i: i64) -> (String, i64, String, String, bool, f64) {
-    (format!("user{i}"), i % 100, format!("u{i}@example.com"), format!("c{}", i % 10), i % 2 == 0, i as f64 * 0.5)
+/// The single-row INSERT of document `i` (scenario a runs it, b batches it).
+fn insert(i: i64) -> couch_sql::Command {
+    let (name, email, city) = (format!("user{i}"), format!("u{i}@example.com"), format!("c{}", i % 10));
+    couch_sql!(
+        "INSERT INTO users (name, age, email, city, active, score) VALUES (?, ?, ?, ?, ?, ?)",
+        name,
+        i % 100,
+        email,
+        city,
+        i % 2 == 0,
+        i as f64 * 0.5
+    )
 }
 
 async fn selective(db: &Database, i: i64) -> usize {
@@ -48,35 +58,14 @@ async fn main() {
 
     let t = Instant::now();
     for i in 0..n {
-        let (name, age, email, city, active, score) = row(i);
-        couch_sql!(
-            "INSERT INTO users (name, age, email, city, active, score) VALUES (?, ?, ?, ?, ?, ?)",
-            name,
-            age,
-            email,
-            city,
-            active,
-            score
-        )
-        .execute(&db)
-        .await
-        .unwrap();
+        insert(i).execute(&db).await.unwrap();
     }
     timed("a", t, n as usize);
 
     let t = Instant::now();
     let mut batch = db.batch();
     for i in n..2 * n {
-        let (name, age, email, city, active, score) = row(i);
-        batch.add(couch_sql!(
-            "INSERT INTO users (name, age, email, city, active, score) VALUES (?, ?, ?, ?, ?, ?)",
-            name,
-            age,
-            email,
-            city,
-            active,
-            score
-        ));
+        batch.add(insert(i));
     }
     let written = batch.commit().await.unwrap().rows_affected();
     timed("b", t, written as usize);

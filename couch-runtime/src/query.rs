@@ -172,6 +172,14 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
     /// over its pages (the rows are read and dropped): how many index entries
     /// and documents the server examined for the rows returned. `None` from a
     /// server without statistics (pouchdb-server) and for lookups by `_id`.
+    ///
+    /// ```no_run
+    /// # async fn demo<R: serde::de::DeserializeOwned + Send + 'static>(q: couch_runtime::Query<R>, db: &couch_runtime::Database) -> couch_runtime::Result<()> {
+    /// if let Some(stats) = q.execution_stats(db).await? {
+    ///     println!("{} documents examined for {} rows", stats.total_docs_examined, stats.results_returned);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn execution_stats<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, Option<ExecutionStats>> {
         let inner = db.database();
         db.run(Box::pin(async move {
@@ -281,6 +289,20 @@ impl Command {
     /// every document's outcome in the [`ExecuteResult`] (see
     /// [`ExecuteResult::failures`]). Without it such a statement is
     /// [`Error::Write`](crate::Error::Write).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &couch_runtime::Database, a: couch_runtime::Command, b: couch_runtime::Command) -> couch_runtime::Result<()> {
+    /// // By default a document left unwritten is an error that carries every outcome…
+    /// if let Err(couch_runtime::Error::Write { result }) = a.execute(db).await {
+    ///     for f in result.failures() {
+    ///         eprintln!("{} not written: {:?}", f.id, f.error);
+    ///     }
+    /// }
+    /// // …or, opted in, the same outcomes as `Ok`.
+    /// let r = b.allow_partial().execute(db).await?;
+    /// println!("{} written, {} not", r.rows_affected(), r.failures().count());
+    /// # Ok(()) }
+    /// ```
     pub fn allow_partial(mut self) -> Self {
         self.allow_partial = true;
         self
