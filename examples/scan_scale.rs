@@ -60,7 +60,11 @@ async fn main() {
     let server = std::env::var("COUCHDB_URL").expect("COUCHDB_URL (use scripts/with-server.sh)");
     let http = reqwest::Client::new();
     let info = Database::connect_lazy(&format!("{server}/probe")).unwrap().ping().await.unwrap();
-    println!("{} {}\n", if info.is_pouchdb() { "pouchdb-server" } else { "CouchDB" }, info.version.clone().unwrap_or_default());
+    println!(
+        "{} {}\n",
+        if info.is_pouchdb() { "pouchdb-server" } else { "CouchDB" },
+        info.version.clone().unwrap_or_default()
+    );
     println!("| documents | hand-written (1 request) | couch-sql `fetch_all` | ratio | rows/s | no planned index | planned index built | index ÷ none |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in [10_000usize, 50_000, 100_000] {
@@ -101,7 +105,8 @@ async fn main() {
                     } else {
                         serde_json::json!({"selector": {"type": "users", "age": {"$gte": 0}}, "limit": n + 1})
                     };
-                    let bytes = http.post(format!("{url}/_find")).json(&body).send().await.unwrap().bytes().await.unwrap();
+                    let bytes =
+                        http.post(format!("{url}/_find")).json(&body).send().await.unwrap().bytes().await.unwrap();
                     serde_json::from_slice::<Page>(&bytes).unwrap().docs.len()
                 },
                 n,
