@@ -202,8 +202,7 @@ impl DatabaseBuilder {
             chosen: Default::default(),
             choosing: Default::default(),
             requests: Default::default(),
-            pouchdb: Default::default(),
-            dialect: Default::default(),
+            server: Default::default(),
         };
         Ok(Database::from_parts(shared, name))
     }

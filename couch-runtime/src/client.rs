@@ -86,10 +86,9 @@ pub(crate) struct Shared {
     pub(crate) choosing: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// HTTP requests sent (every attempt counts).
     pub(crate) requests: std::sync::atomic::AtomicU64,
-    /// Whether the server is pouchdb-server (learned from `GET /`).
-    pub(crate) pouchdb: std::sync::OnceLock<bool>,
-    /// What the server's `_find` understands (learned from `GET /`).
-    pub(crate) dialect: std::sync::OnceLock<couch_translate::Dialect>,
+    /// What the server says about itself (`GET /`), learned once: whether it is
+    /// pouchdb-server, and so what its `_find` understands.
+    pub(crate) server: std::sync::OnceLock<ServerInfo>,
 }
 
 /// User name and password; never printed.
@@ -240,7 +239,15 @@ impl Database {
 
     /// Whether the server is known to be pouchdb-server.
     pub(crate) fn shared_is_pouchdb(&self) -> bool {
-        self.shared.pouchdb.get().copied().unwrap_or(false)
+        self.shared.server.get().is_some_and(ServerInfo::is_pouchdb)
+    }
+
+    /// What the server says about itself: asks it once per handle.
+    async fn server_info(&self) -> Result<ServerInfo> {
+        match self.shared.server.get() {
+            Some(info) => Ok(info.clone()),
+            None => self.ping().await,
+        }
     }
 
     /// Rows per page of a stream.
@@ -253,11 +260,7 @@ impl Database {
         if let Some(n) = self.page_size {
             return Ok(n);
         }
-        let pouchdb = match self.shared.pouchdb.get() {
-            Some(p) => *p,
-            None => self.ping().await?.is_pouchdb(),
-        };
-        Ok(if pouchdb { READ_ALL_POUCHDB } else { READ_ALL_COUCHDB })
+        Ok(if self.server_info().await?.is_pouchdb() { READ_ALL_POUCHDB } else { READ_ALL_COUCHDB })
     }
 
     /// Documents per `_bulk_docs` request (default 1000).
@@ -294,17 +297,13 @@ impl Database {
     pub async fn ping(&self) -> Result<ServerInfo> {
         let body = self.send_raw(Method::GET, String::new(), None).await?;
         let info: ServerInfo = serde_json::from_slice(&body).map_err(|e| Error::decode(None, None, e))?;
-        let _ = self.shared.pouchdb.set(info.is_pouchdb());
-        let _ = self.shared.dialect.set(info.dialect());
+        let _ = self.shared.server.set(info.clone());
         Ok(info)
     }
 
     /// What the server's `_find` understands: asks the server once per handle.
     pub(crate) async fn dialect(&self) -> Result<couch_translate::Dialect> {
-        match self.shared.dialect.get() {
-            Some(d) => Ok(*d),
-            None => Ok(self.ping().await?.dialect()),
-        }
+        Ok(self.server_info().await?.dialect())
     }
 
     /// When planned indexes are created and used (default [`IndexPolicy::Auto`]).
@@ -317,11 +316,7 @@ impl Database {
     pub async fn index_policy(&self) -> Result<IndexPolicy> {
         Ok(match self.index_policy {
             IndexPolicy::Auto => {
-                let pouchdb = match self.shared.pouchdb.get() {
-                    Some(p) => *p,
-                    None => self.ping().await?.is_pouchdb(),
-                };
-                if pouchdb {
+                if self.server_info().await?.is_pouchdb() {
                     IndexPolicy::Never
                 } else {
                     IndexPolicy::Lazy

@@ -178,37 +178,30 @@ impl FindRequest {
     pub(crate) async fn prepare_index(&mut self, db: &Database, create: bool) -> Result<()> {
         if let Some(index) = self.index.clone() {
             let key = format!("sort\u{0}{}\u{0}{}", index.join(","), self.required.join(","));
-            // Single flight: one task per process chooses (and creates) the index; the rest wait.
-            let lock = db.index_lock(&key);
-            let _chooser = lock.lock().await;
-            let choice = match db.index_choice(&key) {
-                Some(c) => c,
-                None => {
-                    let existing = db.json_indexes().await?;
-                    let allowed = |f: &str| self.required.iter().chain(self.not_null.iter()).any(|r| r == f);
-                    let choice = match covering(&existing, &index, allowed) {
-                        Some(i) => IndexChoice::Use {
-                            ddoc: i.ddoc.clone(),
-                            name: i.name.clone(),
-                            require: i.fields[index.len()..]
-                                .iter()
-                                .filter(|f| !self.required.contains(f))
-                                .cloned()
-                                .collect(),
-                        },
-                        // Without its index the server refuses the sort: made even for EXPLAIN.
-                        None => {
-                            if db.ensure_index_reporting(&index).await? && !db.shared_is_pouchdb() {
-                                // Pages must all read through it (see `planner_sees`).
-                                planner_sees(db, &self.selector, &index, &self.tail).await?;
-                            }
-                            own_index(&index)
+            let choose = async {
+                let existing = db.json_indexes().await?;
+                let allowed = |f: &str| self.required.iter().chain(self.not_null.iter()).any(|r| r == f);
+                Ok(Some(match covering(&existing, &index, allowed) {
+                    Some(i) => IndexChoice::Use {
+                        ddoc: i.ddoc.clone(),
+                        name: i.name.clone(),
+                        require: i.fields[index.len()..]
+                            .iter()
+                            .filter(|f| !self.required.contains(f))
+                            .cloned()
+                            .collect(),
+                    },
+                    // Without its index the server refuses the sort: made even for EXPLAIN.
+                    None => {
+                        if db.ensure_index_reporting(&index).await? && !db.shared_is_pouchdb() {
+                            // Pages must all read through it (see `planner_sees`).
+                            planner_sees(db, &self.selector, &index, &self.tail).await?;
                         }
-                    };
-                    db.choose_index(&key, choice.clone());
-                    choice
-                }
+                        own_index(&index)
+                    }
+                }))
             };
+            let choice = choose_once(db, &key, choose).await?.unwrap_or(IndexChoice::None);
             // Named, so every page reads through the same index (see `Pager`).
             self.apply(&choice, true);
             return Ok(());
@@ -217,37 +210,33 @@ impl FindRequest {
         match db.index_policy().await? {
             IndexPolicy::Lazy => {
                 let key = format!("plan\u{0}{}\u{0}{}", planned.join(","), self.required.join(","));
-                let lock = db.index_lock(&key);
-                let _chooser = lock.lock().await;
-                let choice = match db.index_choice(&key) {
-                    Some(c) => c,
-                    None => {
-                        // Members who may not list indexes still get their rows.
-                        let existing = db.json_indexes().await.unwrap_or_default();
-                        let choice = match covering(&existing, &planned, |f| self.required.iter().any(|r| r == f)) {
-                            Some(i) => IndexChoice::Use { ddoc: i.ddoc.clone(), name: i.name.clone(), require: vec![] },
-                            None if !create => return Ok(()),
-                            None => match db.ensure_index_reporting(&planned).await {
-                                // Built in the background: until it is ready, queries run as if it
-                                // were not there (an index CouchDB builds on the first query that
-                                // names it would make that query wait for the whole build).
-                                Ok(_) => {
-                                    build_in_background(db, key.clone(), planned.to_vec(), self.selector.clone());
-                                    IndexChoice::Building
-                                }
-                                // A planned index only speeds the query up: a user who may not create
-                                // indexes (design documents need a database admin) still gets the rows.
-                                Err(e) if e.is_refusal() => {
-                                    tracing::warn!(error = %e, index = %crate::index_name(&planned), "could not create the planned index; queries run without it");
-                                    IndexChoice::None
-                                }
-                                Err(e) => return Err(e),
-                            },
-                        };
-                        db.choose_index(&key, choice.clone());
-                        choice
-                    }
+                let choose = async {
+                    // Members who may not list indexes still get their rows.
+                    let existing = db.json_indexes().await.unwrap_or_default();
+                    Ok(match covering(&existing, &planned, |f| self.required.iter().any(|r| r == f)) {
+                        Some(i) => {
+                            Some(IndexChoice::Use { ddoc: i.ddoc.clone(), name: i.name.clone(), require: vec![] })
+                        }
+                        None if !create => None,
+                        None => Some(match db.ensure_index_reporting(&planned).await {
+                            // Built in the background: until it is ready, queries run as if it
+                            // were not there (an index CouchDB builds on the first query that
+                            // names it would make that query wait for the whole build).
+                            Ok(_) => {
+                                build_in_background(db, key.clone(), planned.to_vec(), self.selector.clone());
+                                IndexChoice::Building
+                            }
+                            // A planned index only speeds the query up: a user who may not create
+                            // indexes (design documents need a database admin) still gets the rows.
+                            Err(e) if e.is_refusal() => {
+                                tracing::warn!(error = %e, index = %crate::index_name(&planned), "could not create the planned index; queries run without it");
+                                IndexChoice::None
+                            }
+                            Err(e) => return Err(e),
+                        }),
+                    })
                 };
+                let Some(choice) = choose_once(db, &key, choose).await? else { return Ok(()) };
                 self.apply(&choice, true);
             }
             IndexPolicy::Explicit => self.apply(&own_index(&planned), true),
@@ -267,6 +256,26 @@ impl FindRequest {
         self.apply(&choice, true);
         Ok(())
     }
+}
+
+/// The index chosen for `key` in this process, chosen now by `choose` if none was.
+/// Single flight: one task chooses (and creates) it while the others wait for its
+/// answer. `choose` may decline (`None`: nothing is decided or remembered).
+async fn choose_once(
+    db: &Database,
+    key: &str,
+    choose: impl std::future::Future<Output = Result<Option<IndexChoice>>>,
+) -> Result<Option<IndexChoice>> {
+    let lock = db.index_lock(key);
+    let _chooser = lock.lock().await;
+    if let Some(c) = db.index_choice(key) {
+        return Ok(Some(c));
+    }
+    let choice = choose.await?;
+    if let Some(c) = &choice {
+        db.choose_index(key, c.clone());
+    }
+    Ok(choice)
 }
 
 /// Builds a planned index just created, then lets queries name it.
