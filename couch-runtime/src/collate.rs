@@ -42,8 +42,8 @@ fn compare_values(a: &Value, b: &Value) -> Ordering {
 /// NULLs go first or last as each key says.
 pub(crate) fn compare_docs(a: &Map<String, Value>, b: &Map<String, Value>, keys: &[SortKey]) -> Ordering {
     for k in keys {
-        let x = a.get(&k.field).filter(|v| !v.is_null());
-        let y = b.get(&k.field).filter(|v| !v.is_null());
+        let x = crate::doc_path::get(a, &k.field).filter(|v| !v.is_null());
+        let y = crate::doc_path::get(b, &k.field).filter(|v| !v.is_null());
         let o = match (x, y) {
             (None, None) => Ordering::Equal,
             (None, Some(_)) => {

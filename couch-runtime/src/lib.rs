@@ -8,6 +8,7 @@ pub mod blocking;
 mod builder;
 mod client;
 mod collate;
+mod doc_path;
 mod dynamic;
 mod error;
 mod exec;

@@ -15,8 +15,10 @@
 //! assert_eq!(t.params.len(), 1);
 //! ```
 
+pub mod datetime;
 mod error;
 pub mod like;
+pub mod path;
 mod plan;
 mod schema;
 pub mod template;
@@ -27,6 +29,6 @@ pub use plan::{
     Arith, ArithOp, Count, Delete, IndexDef, Insert, ParamUsage, ParamUse, Plan, Projected, Select, SetValue, SortKey,
     Translation, Update,
 };
-pub use schema::{Column, ColumnType, Kind, Schema};
+pub use schema::{Access, Column, ColumnType, Kind, Schema};
 pub use template::{Compiled, Dialect, RenderError, Tmpl};
 pub use translate::{table_of, translate};

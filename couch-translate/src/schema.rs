@@ -9,6 +9,16 @@ pub enum Kind {
     Float,
     Text,
     Bool,
+    /// A point in time, stored as fixed-width RFC 3339 UTC text
+    /// (`2026-11-29T18:00:00.000000Z`), so text order is time order.
+    DateTime,
+    /// Opaque JSON (`serde_json::Value`, or any serde type marked `#[couch(json)]`):
+    /// read and written whole; in WHERE only `IS [NOT] NULL`.
+    Json,
+    /// A nested object (`#[derive(CouchObject)]`); its fields are in [`ColumnType::fields`].
+    Object,
+    /// An array; its element type is [`ColumnType::element`].
+    Array,
 }
 
 impl Kind {
@@ -16,8 +26,12 @@ impl Kind {
     pub fn json_type(self) -> &'static str {
         match self {
             Kind::Integer | Kind::Float => "number",
-            Kind::Text => "string",
+            Kind::Text | Kind::DateTime => "string",
             Kind::Bool => "boolean",
+            Kind::Object => "object",
+            Kind::Array => "array",
+            // Never used as a guard: JSON columns are only tested for NULL.
+            Kind::Json => "object",
         }
     }
 
@@ -27,7 +41,16 @@ impl Kind {
             Kind::Float => "a number",
             Kind::Text => "a string",
             Kind::Bool => "a boolean",
+            Kind::DateTime => "a date-time",
+            Kind::Json => "opaque JSON",
+            Kind::Object => "an object",
+            Kind::Array => "an array",
         }
+    }
+
+    /// A single JSON value compared by `=`, `<`, … (not an object, array or opaque JSON).
+    pub fn is_scalar(self) -> bool {
+        matches!(self, Kind::Integer | Kind::Float | Kind::Text | Kind::Bool | Kind::DateTime)
     }
 }
 
@@ -38,11 +61,72 @@ pub struct ColumnType {
     pub nullable: bool,
     /// The Rust type as written in the model (for messages), e.g. `Option<String>`.
     pub rust: String,
+    /// The fields of an [`Kind::Object`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<Column>,
+    /// The element type of an [`Kind::Array`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub element: Option<Box<ColumnType>>,
+    /// How generated code names this type from the table's model, for types it
+    /// cannot spell where a query is written (objects, `#[couch(json)]` types).
+    /// Filled in when a column path is resolved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access: Vec<Access>,
+    /// Nullable only because of its path (an enclosing `Option` object, or an
+    /// array position), not because the model declares it `Option`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub outer_null: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One step from a model type to a nested type (see [`ColumnType::access`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Access {
+    /// The type of the `n`-th field of the (non-`Option`) object type.
+    Field(usize),
+    /// The element type of the (non-`Option`) `Vec`.
+    Element,
 }
 
 impl ColumnType {
     pub fn new(kind: Kind, nullable: bool, rust: impl Into<String>) -> Self {
-        ColumnType { kind, nullable, rust: rust.into() }
+        ColumnType { kind, nullable, rust: rust.into(), fields: vec![], element: None, access: vec![], outer_null: false }
+    }
+
+    /// An array of `element`.
+    pub fn array(element: ColumnType, nullable: bool, rust: impl Into<String>) -> Self {
+        ColumnType { element: Some(Box::new(element)), ..ColumnType::new(Kind::Array, nullable, rust) }
+    }
+
+    /// An object with `fields`.
+    pub fn object(fields: Vec<Column>, nullable: bool, rust: impl Into<String>) -> Self {
+        ColumnType { fields, ..ColumnType::new(Kind::Object, nullable, rust) }
+    }
+
+    /// The field of an object type called `name` in SQL.
+    pub fn field(&self, name: &str) -> Option<&Column> {
+        self.fields.iter().find(|c| c.name == name)
+    }
+
+    /// The inclusive range of an integer column's Rust type (`u8`, `i32`, …).
+    pub fn int_range(&self) -> Option<(i128, i128)> {
+        if self.kind != Kind::Integer {
+            return None;
+        }
+        let base = self.rust.trim_start_matches("Option<").trim_end_matches('>');
+        Some(match base {
+            "i8" => (i8::MIN.into(), i8::MAX.into()),
+            "i16" => (i16::MIN.into(), i16::MAX.into()),
+            "i32" => (i32::MIN.into(), i32::MAX.into()),
+            "u8" => (0, u8::MAX.into()),
+            "u16" => (0, u16::MAX.into()),
+            "u32" => (0, u32::MAX.into()),
+            "u64" => (0, u64::MAX.into()),
+            _ => (i64::MIN.into(), i64::MAX.into()),
+        })
     }
 }
 
@@ -54,17 +138,27 @@ pub struct Column {
     /// The document field (`_id` for the model's id field).
     pub field: String,
     pub ty: ColumnType,
+    /// The position of the field in its Rust struct (`None` for `_id`/`_rev`
+    /// when the model has no such field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
 }
 
 impl Column {
     pub fn new(name: impl Into<String>, ty: ColumnType) -> Self {
         let name = name.into();
-        Column { field: name.clone(), name, ty }
+        Column { field: name.clone(), name, ty, index: None }
     }
 
     /// A column stored under another document field (e.g. `id` → `_id`).
     pub fn mapped(name: impl Into<String>, field: impl Into<String>, ty: ColumnType) -> Self {
-        Column { name: name.into(), field: field.into(), ty }
+        Column { name: name.into(), field: field.into(), ty, index: None }
+    }
+
+    /// The same column, as the `index`-th field of its Rust struct.
+    pub fn at(mut self, index: usize) -> Self {
+        self.index = Some(index);
+        self
     }
 }
 

@@ -44,7 +44,7 @@ impl FindTemplate {
             // `type` leads the sort: it is equal for every row, and it makes the
             // sort match the index ["type", keys…] on both CouchDB and pouchdb-server.
             let mut sort = vec![serde_json::json!({ "type": dir })];
-            sort.extend(s.order_by.iter().map(|k| serde_json::json!({ k.field.replace('.', "\\.") : dir })));
+            sort.extend(s.order_by.iter().map(|k| serde_json::json!({ k.field.clone() : dir })));
             tail.extend_from_slice(br#","sort":"#);
             serde_json::to_writer(&mut tail, &sort).expect("writing JSON to memory");
             index = s.index.as_ref().map(|i| i.clone().into());

@@ -158,7 +158,7 @@ impl Num {
 /// Evaluates arithmetic on a document; `Ok(None)` is SQL NULL.
 fn eval(doc: &Map<String, Value>, a: &Arith, params: &[Value]) -> std::result::Result<Option<Num>, String> {
     Ok(match a {
-        Arith::Field(f) => Num::of(doc.get(f).unwrap_or(&Value::Null)).map_err(|e| format!("`{f}`: {e}"))?,
+        Arith::Field(f) => Num::of(crate::doc_path::get(doc, f).unwrap_or(&Value::Null)).map_err(|e| format!("`{f}`: {e}"))?,
         Arith::Value(t) => Num::of(&t.to_value(params).map_err(|e| e.to_string())?)?,
         Arith::Neg(x) => eval(doc, x, params)?.map(|n| match n {
             Num::Int(i) => i.checked_neg().map(Num::Int).unwrap_or(Num::Float(-(i as f64))),
@@ -234,7 +234,7 @@ impl Change<'_> {
                     .map(|(f, v)| Ok((f, set_value(&doc, v, params)?)))
                     .collect::<std::result::Result<_, String>>()?;
                 for (f, v) in values {
-                    doc.insert(f.clone(), v);
+                    crate::doc_path::set(&mut doc, f, v)?;
                 }
                 Ok(doc)
             }

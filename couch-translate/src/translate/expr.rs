@@ -61,20 +61,33 @@ impl Lit {
 pub(crate) enum Operand {
     Lit(Lit),
     Param(usize),
+    /// `ARRAY[…]`.
+    Array(Vec<Operand>),
 }
 
 impl Operand {
-    fn tmpl(&self) -> Tmpl {
+    pub(crate) fn tmpl(&self) -> Tmpl {
         match self {
             Operand::Lit(l) => l.tmpl(),
             Operand::Param(i) => Tmpl::Param(*i),
+            Operand::Array(v) => Tmpl::Array(v.iter().map(Operand::tmpl).collect()),
         }
     }
 
-    fn param(&self) -> Option<usize> {
+    /// The parameters in this value: a NULL bound to any of them makes a comparison unknown.
+    fn params(&self) -> Vec<usize> {
         match self {
-            Operand::Param(i) => Some(*i),
-            Operand::Lit(_) => None,
+            Operand::Param(i) => vec![*i],
+            Operand::Lit(_) => vec![],
+            Operand::Array(v) => v.iter().flat_map(Operand::params).collect(),
+        }
+    }
+
+    fn has_null(&self) -> bool {
+        match self {
+            Operand::Lit(l) => *l == Lit::Null,
+            Operand::Param(_) => false,
+            Operand::Array(v) => v.iter().any(Operand::has_null),
         }
     }
 }
@@ -148,6 +161,30 @@ enum Test {
     Exists {
         negated: bool,
     },
+    /// `value op ANY(array)`: some element compares true.
+    Any {
+        op: CmpOp,
+        value: Operand,
+        negated: bool,
+    },
+    /// `array @> ARRAY[…]` (or a whole-array parameter): holds every item.
+    Contains {
+        items: Operand,
+        negated: bool,
+    },
+    /// `CARDINALITY(array) = n`.
+    Size {
+        n: Operand,
+        negated: bool,
+    },
+    /// `EXISTS (SELECT … FROM UNNEST(array) AS e WHERE inner)`: one element
+    /// satisfies all of `inner`, whose paths are relative to the element.
+    Elem {
+        inner: Box<Cond>,
+        /// The elements are scalars (`inner` tests the element itself).
+        scalar: bool,
+        negated: bool,
+    },
 }
 
 /// A condition on one column.
@@ -202,7 +239,7 @@ impl Cond {
             if a.field == "_id" || a.field == "type" {
                 continue;
             }
-            let f = mango_field(&a.field);
+            let f = a.field.clone();
             match &a.test {
                 Test::Cmp(CmpOp::Eq, _) if !eq.contains(&f) => eq.push(f),
                 Test::Cmp(CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge, _) | Test::Between { negated: false, .. } => {
@@ -237,7 +274,7 @@ impl Cond {
             let Cond::Atom(a) = c else { continue };
             let a = &a.0;
             let present = !matches!(a.test, Test::IsNull { negated: false } | Test::Exists { negated: true });
-            let f = mango_field(&a.field);
+            let f = a.field.clone();
             if present && !out.contains(&f) {
                 out.push(f);
             }
@@ -275,6 +312,10 @@ impl Cond {
                     Test::Like { negated, pattern, escape } => Test::Like { negated: !negated, pattern, escape },
                     Test::IsNull { negated } => Test::IsNull { negated: !negated },
                     Test::Exists { negated } => Test::Exists { negated: !negated },
+                    Test::Any { op, value, negated } => Test::Any { op, value, negated: !negated },
+                    Test::Contains { items, negated } => Test::Contains { items, negated: !negated },
+                    Test::Size { n, negated } => Test::Size { n, negated: !negated },
+                    Test::Elem { inner, scalar, negated } => Test::Elem { inner, scalar, negated: !negated },
                 };
                 Cond::atom(a)
             }
@@ -381,9 +422,6 @@ pub(crate) fn obj1(k: &str, v: Tmpl) -> Tmpl {
 }
 
 /// A Mango field path for a document field: a literal `.` must be escaped.
-pub(crate) fn mango_field(field: &str) -> String {
-    field.replace('.', "\\.")
-}
 
 /// The `$type` guard: from the column's type, else from the compared value.
 fn type_guard(a: &Atom, v: &Operand) -> Tmpl {
@@ -393,6 +431,7 @@ fn type_guard(a: &Atom, v: &Operand) -> Tmpl {
     match v {
         Operand::Lit(l) => Tmpl::Str(l.json_type().unwrap_or("null").to_string()),
         Operand::Param(i) => Tmpl::TypeOf(*i),
+        Operand::Array(_) => Tmpl::Str("array".into()),
     }
 }
 
@@ -405,19 +444,44 @@ fn guarded(params: Vec<usize>, inner: Tmpl) -> Tmpl {
 }
 
 fn atom_mango(a: &Atom) -> Tmpl {
-    let f = mango_field(&a.field);
+    let f = a.field.clone();
     let cond =
         |ops: Vec<(&str, Tmpl)>| obj1(&f, Tmpl::Object(ops.into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
+    let whole_array = a.ty.as_ref().is_some_and(|t| t.kind == Kind::Array);
+    let eq = |v: &Operand| obj1(&f, obj1("$eq", v.tmpl()));
     match &a.test {
-        Test::Cmp(CmpOp::Eq, v) => guarded(v.param().into_iter().collect(), cond(vec![("$eq", v.tmpl())])),
+        // Whole arrays: `$in`/`$nin`/`$ne` test an array field element by element
+        // on CouchDB, so (in)equality with arrays is spelled with `$eq` alone.
+        Test::Cmp(CmpOp::Ne, v) if whole_array || matches!(v, Operand::Array(_)) => {
+            guarded(v.params(), not_in_array(&f, vec![eq(v)]))
+        }
+        Test::In { negated, items } if whole_array || items.iter().any(|i| matches!(i, Operand::Array(_))) => {
+            if items.iter().any(|i| *i == Operand::Lit(Lit::Null)) && *negated {
+                return never();
+            }
+            let eqs: Vec<Tmpl> = items
+                .iter()
+                .filter(|i| **i != Operand::Lit(Lit::Null))
+                .map(|i| guarded(i.params(), eq(i)))
+                .collect();
+            if *negated {
+                let params = items.iter().flat_map(Operand::params).collect();
+                guarded(params, not_in_array(&f, eqs))
+            } else if eqs.is_empty() {
+                never()
+            } else {
+                obj1("$or", Tmpl::Array(eqs))
+            }
+        }
+        Test::Cmp(CmpOp::Eq, v) => guarded(v.params(), cond(vec![("$eq", v.tmpl())])),
         // `$nin: [v]`, not `$ne: v`: pouchdb-server 4.2.0 fails `$ne` under `$or`
         // ("userValue.every is not a function"); with the `$type` guard both mean `<>`.
         Test::Cmp(CmpOp::Ne, v) => guarded(
-            v.param().into_iter().collect(),
+            v.params(),
             cond(vec![("$type", type_guard(a, v)), ("$nin", Tmpl::Array(vec![v.tmpl()]))]),
         ),
         Test::Cmp(op, v) => {
-            guarded(v.param().into_iter().collect(), cond(vec![("$type", type_guard(a, v)), (op.mango(), v.tmpl())]))
+            guarded(v.params(), cond(vec![("$type", type_guard(a, v)), (op.mango(), v.tmpl())]))
         }
         Test::In { negated: false, items } => {
             // A NULL item never matches; CouchDB 3.4.3 also fails `$in` lists holding a
@@ -435,12 +499,12 @@ fn atom_mango(a: &Atom) -> Tmpl {
                 None => return obj1(&f, obj1("$gt", Tmpl::Null)),
             };
             guarded(
-                items.iter().filter_map(Operand::param).collect(),
+                items.iter().flat_map(Operand::params).collect(),
                 cond(vec![("$type", guard), ("$nin", Tmpl::Array(items.iter().map(Operand::tmpl).collect()))]),
             )
         }
         Test::Between { negated, low, high } => {
-            let params = [low, high].iter().filter_map(|o| o.param()).collect();
+            let params = [low, high].iter().flat_map(|o| o.params()).collect();
             let t = type_guard(a, low);
             let inner = if *negated {
                 Tmpl::Object(vec![(
@@ -461,8 +525,17 @@ fn atom_mango(a: &Atom) -> Tmpl {
             match pattern {
                 Operand::Lit(Lit::Str(p)) if like_to_regex(p, *escape, *negated).is_ok() => like(Tmpl::Str(p.clone())),
                 Operand::Param(i) => guarded(vec![*i], like(Tmpl::Param(*i))),
-                Operand::Lit(_) => never(), // a bad literal pattern is reported at translation time
+                Operand::Lit(_) | Operand::Array(_) => never(), // a bad pattern is reported at translation time
             }
+        }
+        // A scalar element inside `$elemMatch` is present: NULL is `null` itself.
+        Test::IsNull { negated } if f.is_empty() => {
+            obj1(&f, obj1(if *negated { "$gt" } else { "$eq" }, Tmpl::Null))
+        }
+        // A nested path is NULL where any object on the way is missing, null or
+        // not an object (CouchDB's `$exists: false` is false there: "bad_path").
+        Test::IsNull { negated: false } if has_inner_dot(&f) => {
+            obj1("$nor", Tmpl::Array(vec![obj1(&f, obj1("$gt", Tmpl::Null))]))
         }
         Test::IsNull { negated: false } => Tmpl::Object(vec![(
             "$or".into(),
@@ -470,7 +543,117 @@ fn atom_mango(a: &Atom) -> Tmpl {
         )]),
         Test::IsNull { negated: true } => obj1(&f, obj1("$gt", Tmpl::Null)),
         Test::Exists { negated } => obj1(&f, obj1("$exists", Tmpl::Bool(!negated))),
+        Test::Any { op, value, negated } => {
+            let elem = Atom { field: String::new(), ty: element_type(a), test: Test::Cmp(*op, value.clone()) };
+            let matches = obj1(&f, obj1("$elemMatch", unwrap_scalar(atom_mango(&elem))));
+            let inner = if *negated {
+                // SQL: NOT (v = ANY(a)) is true when `a` is an array, no element
+                // matches, and none is NULL (a NULL element makes it unknown).
+                let null_elem = obj1(&f, obj1("$elemMatch", obj1("$eq", Tmpl::Null)));
+                not_in_array(&f, vec![matches, null_elem])
+            } else {
+                matches
+            };
+            guarded(value.params(), inner)
+        }
+        Test::Contains { items, negated } => {
+            let all = match items {
+                // Every array holds all of no items.
+                Operand::Array(v) if v.is_empty() => obj1(&f, obj1("$type", Tmpl::Str("array".into()))),
+                items => obj1(&f, obj1("$all", items.tmpl())),
+            };
+            let inner = if *negated { not_in_array(&f, vec![all]) } else { all };
+            guarded(items.params(), inner)
+        }
+        Test::Size { n, negated } => {
+            let size = obj1(&f, obj1("$size", n.tmpl()));
+            if *negated {
+                not_in_array(&f, vec![size])
+            } else {
+                size
+            }
+        }
+        Test::Elem { inner, scalar, negated } => {
+            let sel = if *scalar { scalar_selector(inner) } else { super::select::merged_selector(vec![], (**inner).clone()) };
+            let m = obj1(&f, obj1("$elemMatch", sel));
+            // NOT EXISTS over a missing or empty array is true.
+            if *negated {
+                obj1("$nor", Tmpl::Array(vec![m]))
+            } else {
+                m
+            }
+        }
     }
+}
+
+/// Whether a Mango path has more than one segment.
+fn has_inner_dot(f: &str) -> bool {
+    crate::path::segments(f).len() > 1
+}
+
+/// `f` is an array and none of `tests` holds for it.
+fn not_in_array(f: &str, tests: Vec<Tmpl>) -> Tmpl {
+    obj1(
+        "$and",
+        Tmpl::Array(vec![obj1(f, obj1("$type", Tmpl::Str("array".into()))), obj1("$nor", Tmpl::Array(tests))]),
+    )
+}
+
+/// The element type of an array atom's column.
+fn element_type(a: &Atom) -> Option<ColumnType> {
+    a.ty.as_ref().and_then(|t| t.element.as_deref().cloned())
+}
+
+/// `{"": ops}` (an atom on the element itself) → `ops`; guards stay outside.
+fn unwrap_scalar(t: Tmpl) -> Tmpl {
+    match t {
+        Tmpl::Object(mut e) if e.len() == 1 && e[0].0.is_empty() => e.remove(0).1,
+        Tmpl::Guard { params, inner } => Tmpl::Guard { params, inner: Box::new(unwrap_scalar(*inner)) },
+        other => other,
+    }
+}
+
+/// The `$elemMatch` value for a conjunction of tests on a scalar element: one
+/// operator map (pouchdb-server evaluates only operators on scalar elements).
+fn scalar_selector(inner: &Cond) -> Tmpl {
+    let conjuncts: Vec<&Cond> = match inner {
+        Cond::And(v) => v.iter().collect(),
+        Cond::True => vec![],
+        c => vec![c],
+    };
+    let mut ops: Vec<(String, Tmpl)> = Vec::new();
+    let mut rest = Vec::new();
+    let mut guards = Vec::new();
+    for c in conjuncts {
+        let t = match c.mango() {
+            Tmpl::Guard { params, inner } => {
+                guards.extend(params);
+                *inner
+            }
+            t => t,
+        };
+        match unwrap_scalar(t) {
+            Tmpl::Object(e) if e.iter().all(|(k, _)| k.starts_with('$') && k != "$or" && k != "$and" && k != "$nor") => {
+                for (k, v) in e {
+                    match ops.iter_mut().find(|(ok, _)| *ok == k) {
+                        None => ops.push((k, v)),
+                        Some((_, ov)) if *ov == v => {}
+                        Some(_) => rest.push(Tmpl::Object(vec![(k, v)])),
+                    }
+                }
+            }
+            other => rest.push(other),
+        }
+    }
+    let sel = if rest.is_empty() {
+        Tmpl::Object(ops)
+    } else {
+        if !ops.is_empty() {
+            rest.insert(0, Tmpl::Object(ops));
+        }
+        obj1("$and", Tmpl::Array(rest))
+    };
+    guarded(guards, sel)
 }
 
 /// How an operand relates to a column, for type checks.
@@ -493,6 +676,8 @@ impl Cx<'_> {
                 Some(if *op == BinaryOperator::And { Cond::And(terms?) } else { Cond::Or(terms?) })
             }
             Expr::UnaryOp { op: UnaryOperator::Not, expr } => self.cond(expr).map(Cond::not),
+            Expr::BinaryOp { left, op: BinaryOperator::AtArrow, right } => self.contains(left, right, e),
+            Expr::BinaryOp { left, op: BinaryOperator::ArrowAt, right } => self.contains(right, left, e),
             Expr::BinaryOp { left, op, right } => {
                 let op = match op {
                     BinaryOperator::Eq => CmpOp::Eq,
@@ -513,6 +698,11 @@ impl Cx<'_> {
             }
             Expr::In { expr, target: InTarget::List(list), negated, .. } => {
                 let col = self.cond_column(expr)?;
+                if let Some(t) = col.ty.as_ref().filter(|t| matches!(t.kind, Kind::Object | Kind::Json)) {
+                    let m = if t.kind == Kind::Json { json_message(&col) } else { format!("`{}` is an object (`{}`): test its fields with IN", col.name, t.rust) };
+                    self.error(m, Some(expr.span()));
+                    return None;
+                }
                 let items: Vec<Option<Operand>> = list.iter().map(|i| self.operand(i, &col, Use::Compare)).collect();
                 let items: Option<Vec<Operand>> = items.into_iter().collect();
                 Some(Cond::atom(Atom {
@@ -521,7 +711,19 @@ impl Cx<'_> {
                     test: Test::In { negated: *negated, items: items? },
                 }))
             }
-            Expr::In { .. } | Expr::Exists { .. } | Expr::Subquery(_) => {
+            Expr::Exists { subquery, negated } => {
+                let c = self.exists_unnest(subquery, e)?;
+                Some(if *negated { c.not() } else { c })
+            }
+            Expr::AnyOp { left, compare_op, right, .. } => self.any(left, compare_op, right, e),
+            Expr::AllOp { .. } => {
+                self.error(
+                    "ALL(array) is not supported: write NOT EXISTS (SELECT 1 FROM UNNEST(array) AS e WHERE NOT (…)), or use ANY",
+                    Some(e.span()),
+                );
+                None
+            }
+            Expr::In { .. } | Expr::Subquery(_) => {
                 self.error(subquery_message(), Some(e.span()));
                 None
             }
@@ -640,6 +842,11 @@ impl Cx<'_> {
     }
 
     fn comparison(&mut self, left: &Expr, op: CmpOp, right: &Expr, whole: &Expr) -> Option<Cond> {
+        for (f, v, op) in [(left, right, op), (right, left, op.flip())] {
+            if let Some(arg) = cardinality_arg(f) {
+                return self.cardinality(arg, op, v, whole);
+            }
+        }
         let (l_col, r_col) = (is_column(left), is_column(right));
         let (col_expr, op, value) = match (l_col, r_col) {
             (true, false) => (left, op, right),
@@ -665,6 +872,21 @@ impl Cx<'_> {
             }
         };
         let col = self.column(col_expr)?;
+        if let Some(ty) = &col.ty {
+            let refuse = match ty.kind {
+                Kind::Object => Some(format!("`{}` is an object (`{}`): compare its fields, e.g. `{}.{} = ?`", col.name, ty.rust, col.name, ty.fields.first().map(|c| c.name.as_str()).unwrap_or("field"))),
+                Kind::Json => Some(json_message(&col)),
+                Kind::Array if !matches!(op, CmpOp::Eq | CmpOp::Ne) => Some(format!(
+                    "`{}` is an array (`{}`): arrays are compared whole with = and <>; test elements with `? = ANY({})` or EXISTS (SELECT 1 FROM UNNEST({}) AS e WHERE e …)",
+                    col.name, ty.rust, col.name, col.name
+                )),
+                _ => None,
+            };
+            if let Some(m) = refuse {
+                self.error(m, Some(whole.span()));
+                return None;
+            }
+        }
         let v = self.operand(value, &col, Use::Compare)?;
         if v == Operand::Lit(Lit::Null) {
             self.error(
@@ -674,6 +896,175 @@ impl Cx<'_> {
             return None;
         }
         Some(Cond::atom(Atom { field: col.field, ty: col.ty, test: Test::Cmp(op, v) }))
+    }
+
+    /// `v op ANY(array)`.
+    fn any(&mut self, left: &Expr, op: &BinaryOperator, right: &Expr, whole: &Expr) -> Option<Cond> {
+        let op = match op {
+            BinaryOperator::Eq => CmpOp::Eq,
+            BinaryOperator::NotEq => CmpOp::Ne,
+            BinaryOperator::Lt => CmpOp::Lt,
+            BinaryOperator::LtEq => CmpOp::Le,
+            BinaryOperator::Gt => CmpOp::Gt,
+            BinaryOperator::GtEq => CmpOp::Ge,
+            other => {
+                self.error(format!("`{other} ANY(…)` is not supported: use = <> < <= > >="), Some(whole.span()));
+                return None;
+            }
+        };
+        let array = self.array_column(right, "ANY")?;
+        let elem = element_column(&array);
+        if elem.ty.as_ref().is_some_and(|t| !t.kind.is_scalar()) {
+            let t = elem.ty.as_ref().map(|t| t.rust.clone()).unwrap_or_default();
+            self.error(
+                format!("ANY({}) compares whole elements, but they are `{t}`: test their fields with EXISTS (SELECT 1 FROM UNNEST({}) AS e WHERE e.field …)", array.name, array.name),
+                Some(whole.span()),
+            );
+            return None;
+        }
+        if is_column(left) {
+            self.error("ANY compares the elements with a value: write `? = ANY(tags)`, with a literal or a parameter on the left", Some(left.span()));
+            return None;
+        }
+        let value = self.operand(left, &elem, Use::Compare)?;
+        if value.has_null() {
+            self.error("a comparison with NULL is never true in SQL: compare with a value", Some(left.span()));
+            return None;
+        }
+        Some(Cond::atom(Atom { field: array.field, ty: array.ty, test: Test::Any { op, value, negated: false } }))
+    }
+
+    /// `array @> ARRAY[…]` (or a whole-array parameter).
+    fn contains(&mut self, left: &Expr, right: &Expr, whole: &Expr) -> Option<Cond> {
+        let array = self.array_column(left, "@>")?;
+        let items = match right {
+            Expr::Array(_) | Expr::Value(_) => self.operand(right, &array, Use::Compare)?,
+            other => {
+                self.error("`@>` takes ARRAY[…] or a `?` parameter on the right: tags @> ARRAY['vip', ?]", Some(other.span()));
+                return None;
+            }
+        };
+        if items.has_null() {
+            self.error("an array with NULL is never contained in SQL: leave the NULL out", Some(whole.span()));
+            return None;
+        }
+        Some(Cond::atom(Atom { field: array.field, ty: array.ty, test: Test::Contains { items, negated: false } }))
+    }
+
+    /// `CARDINALITY(array) = n`.
+    fn cardinality(&mut self, arg: &Expr, op: CmpOp, value: &Expr, whole: &Expr) -> Option<Cond> {
+        let array = self.array_column(arg, "CARDINALITY")?;
+        if op != CmpOp::Eq {
+            self.error(
+                format!("CARDINALITY({}) can only be compared with `=`: Mango's `$size` tests one exact length (write `CARDINALITY({}) = 3`, or OR several)", array.name, array.name),
+                Some(whole.span()),
+            );
+            return None;
+        }
+        let n = match value {
+            Expr::Value(v) if matches!(v.value, Value::Placeholder(_)) => {
+                Operand::Param(self.param(v.span, ParamUsage::Count)?)
+            }
+            v => match self.literal(v) {
+                Some(Lit::Int(n)) if n >= 0 => Operand::Lit(Lit::Int(n)),
+                _ => {
+                    self.error("CARDINALITY(…) = takes a whole number or a `?` parameter", Some(v.span()));
+                    return None;
+                }
+            },
+        };
+        Some(Cond::atom(Atom { field: array.field, ty: array.ty, test: Test::Size { n, negated: false } }))
+    }
+
+    /// `EXISTS (SELECT … FROM UNNEST(array) AS e [WHERE …])`.
+    fn exists_unnest(&mut self, q: &sqlparser::ast::Query, whole: &Expr) -> Option<Cond> {
+        use sqlparser::ast::{SetExpr, TableFactor};
+        let shape = "EXISTS takes one form: EXISTS (SELECT 1 FROM UNNEST(array_column) AS e WHERE …), true when one element satisfies the condition";
+        let s = match q.body.as_ref() {
+            SetExpr::Select(s) if q.order_by.is_none() && q.limit_clause.is_none() && q.with.is_none() => s,
+            _ => {
+                self.error(shape, Some(whole.span()));
+                return None;
+            }
+        };
+        let (alias, array_expr) = match s.from.as_slice() {
+            [t] if t.joins.is_empty() => match &t.relation {
+                TableFactor::UNNEST { alias, array_exprs, with_offset: false, with_ordinality: false, .. }
+                    if array_exprs.len() == 1 =>
+                {
+                    (alias.as_ref().map(|a| a.name.value.clone()), &array_exprs[0])
+                }
+                TableFactor::UNNEST { .. } => {
+                    self.error("UNNEST takes one array column here, without WITH OFFSET or ORDINALITY", Some(t.relation.span()));
+                    return None;
+                }
+                _ => {
+                    self.error(format!("{}; a subquery over a table is not supported: {}", shape, subquery_message()), Some(whole.span()));
+                    return None;
+                }
+            },
+            _ => {
+                self.error(shape, Some(whole.span()));
+                return None;
+            }
+        };
+        if !matches!(&s.group_by, sqlparser::ast::GroupByExpr::Expressions(v, _) if v.is_empty()) || s.having.is_some() || s.distinct.is_some() {
+            self.error(shape, Some(whole.span()));
+            return None;
+        }
+        let array = self.array_column(array_expr, "UNNEST")?;
+        let Some(alias) = alias else {
+            self.error(format!("name the element: UNNEST({}) AS e, then write conditions on `e`", array.name), Some(array_expr.span()));
+            return None;
+        };
+        let element = array.ty.as_ref().and_then(|t| t.element.as_deref().cloned()).map(|mut t| {
+            t.access = array.ty.as_ref().map(|a| a.access.clone()).unwrap_or_default();
+            t.access.push(crate::schema::Access::Element);
+            t
+        });
+        let scalar = element.as_ref().is_some_and(|t| t.kind.is_scalar() || t.kind == Kind::Json);
+        self.scopes.push(super::Scope { alias, array: array.name.clone(), element });
+        let inner = match &s.selection {
+            None => Some(Cond::True),
+            Some(w) => self.cond(w),
+        };
+        self.scopes.pop();
+        let inner = Cond::And(vec![inner?]).simplify();
+        // Without a model, an element is scalar when the condition names it alone.
+        let scalar = scalar || (array.ty.is_none() && names_element_only(&inner));
+        let elem = |inner: Cond| {
+            Cond::atom(Atom {
+                field: array.field.clone(),
+                ty: array.ty.clone(),
+                test: Test::Elem { inner: Box::new(inner), scalar, negated: false },
+            })
+        };
+        if !scalar {
+            return Some(elem(inner));
+        }
+        // A scalar element is tested with one operator map: EXISTS distributes over OR.
+        match dnf(inner, 32) {
+            Some(terms) => Some(Cond::Or(terms.into_iter().map(|t| elem(Cond::And(t))).collect()).simplify()),
+            None => {
+                self.error("this condition on the elements is too complex for Mango: simplify its ORs", Some(whole.span()));
+                None
+            }
+        }
+    }
+
+    /// A column that must be an array for `what`.
+    fn array_column(&mut self, e: &Expr, what: &str) -> Option<ResolvedColumn> {
+        let col = self.cond_column(e)?;
+        match &col.ty {
+            Some(t) if t.kind != Kind::Array => {
+                self.error(
+                    format!("{what} needs an array column, but `{}` is {} (`{}`)", col.name, t.kind.describe(), t.rust),
+                    Some(e.span()),
+                );
+                None
+            }
+            _ => Some(col),
+        }
     }
 
     fn cond_column(&mut self, e: &Expr) -> Option<ResolvedColumn> {
@@ -712,6 +1103,22 @@ impl Cx<'_> {
                 return self.param(v.span, u).map(Operand::Param);
             }
         }
+        if let Expr::Array(arr) = e {
+            return match &col.ty {
+                Some(t) if t.kind != Kind::Array => {
+                    self.error(
+                        format!("`{e}` is an array, but `{}` is {} (`{}`)", col.name, t.kind.describe(), t.rust),
+                        Some(e.span()),
+                    );
+                    None
+                }
+                _ => {
+                    let elem = element_column(col);
+                    let items: Vec<Option<Operand>> = arr.elem.iter().map(|x| self.operand(x, &elem, usage)).collect();
+                    items.into_iter().collect::<Option<Vec<_>>>().map(Operand::Array)
+                }
+            };
+        }
         if is_column(e) {
             self.error(
                 format!("`{e}` is a column; Mango can only compare a column with a constant or a `?` parameter"),
@@ -735,7 +1142,26 @@ impl Cx<'_> {
                 return None;
             }
         };
+        let mut lit = lit;
         if let Some(ty) = &col.ty {
+            if let (Kind::DateTime, Lit::Str(text)) = (ty.kind, &lit) {
+                match crate::datetime::normalize(text) {
+                    Ok(t) => lit = Lit::Str(t),
+                    Err(m) => {
+                        self.error(format!("'{text}' is not a date-time for column `{}`: {m}", col.name), Some(e.span()));
+                        return None;
+                    }
+                }
+            }
+            if let (Lit::Int(i), Some((lo, hi))) = (&lit, ty.int_range()) {
+                if usage == Use::Store && !(lo..=hi).contains(&i128::from(*i)) {
+                    self.error(
+                        format!("{} does not fit column `{}`, which is `{}` ({lo} to {hi})", lit.describe(), col.name, ty.rust),
+                        Some(e.span()),
+                    );
+                    return None;
+                }
+            }
             if !literal_fits(&lit, ty, usage) {
                 let verb = if usage == Use::Store { "stored in" } else { "compared with" };
                 let null_hint = if lit == Lit::Null { " (NULL needs an Option<…> field in the model)" } else { "" };
@@ -807,12 +1233,12 @@ impl Cx<'_> {
 
 fn literal_fits(lit: &Lit, ty: &ColumnType, usage: Use) -> bool {
     match (lit, ty.kind) {
-        (Lit::Null, _) => ty.nullable || usage == Use::Compare,
+        (Lit::Null, _) => (ty.nullable && !ty.outer_null) || usage == Use::Compare,
         (Lit::Bool(_), Kind::Bool) => true,
         (Lit::Int(_), Kind::Integer | Kind::Float) => true,
         (Lit::Float(_), Kind::Float) => true,
         (Lit::Float(_), Kind::Integer) => usage == Use::Compare,
-        (Lit::Str(_), Kind::Text) => true,
+        (Lit::Str(_), Kind::Text | Kind::DateTime) => true,
         _ => false,
     }
 }
@@ -839,6 +1265,7 @@ fn chain<'e>(e: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
 pub(crate) fn is_column(e: &Expr) -> bool {
     match e {
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => true,
+        Expr::CompoundFieldAccess { root, .. } => is_column(root),
         Expr::Nested(inner) => is_column(inner),
         _ => false,
     }
@@ -854,5 +1281,87 @@ pub(crate) fn function_message(name: &str) -> String {
         format!("the aggregate function {upper}() is not supported: Mango `_find` returns documents, not aggregates (CouchDB computes those with map/reduce views)")
     } else {
         format!("the function {name}() is not supported: Mango selectors have no functions")
+    }
+}
+
+/// The argument of `CARDINALITY(x)`, if `e` is that call.
+fn cardinality_arg(e: &Expr) -> Option<&Expr> {
+    use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let Expr::Function(f) = e else { return None };
+    if !f.name.to_string().eq_ignore_ascii_case("cardinality") {
+        return None;
+    }
+    match &f.args {
+        FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The element of an array column, as a column of its own (for type checks).
+fn element_column(array: &ResolvedColumn) -> ResolvedColumn {
+    ResolvedColumn {
+        name: format!("{}[]", array.name),
+        field: String::new(),
+        ty: array.ty.as_ref().and_then(|t| t.element.as_deref().cloned()),
+        span: array.span,
+    }
+}
+
+pub(crate) fn json_message(col: &ResolvedColumn) -> String {
+    format!(
+        "`{}` is opaque JSON{}: it is read and written whole, and in WHERE only `{} IS NULL` / `IS NOT NULL` can test it; model it with #[derive(CouchObject)] to query inside it",
+        col.name,
+        col.ty.as_ref().map(|t| format!(" (`{}`)", t.rust)).unwrap_or_default(),
+        col.name
+    )
+}
+
+/// Whether every atom of `c` tests the element itself (an empty path).
+fn names_element_only(c: &Cond) -> bool {
+    match c {
+        Cond::True | Cond::False => true,
+        Cond::And(v) | Cond::Or(v) => v.iter().all(names_element_only),
+        Cond::Atom(a) => a.0.field.is_empty(),
+    }
+}
+
+/// `c` as an OR of ANDs of atoms, unless that takes more than `limit` terms.
+fn dnf(c: Cond, limit: usize) -> Option<Vec<Vec<Cond>>> {
+    match c {
+        Cond::True => Some(vec![vec![]]),
+        Cond::False => Some(vec![]),
+        Cond::Or(v) => {
+            let mut out = Vec::new();
+            for x in v {
+                out.extend(dnf(x, limit)?);
+                if out.len() > limit {
+                    return None;
+                }
+            }
+            Some(out)
+        }
+        Cond::And(v) => {
+            let mut out: Vec<Vec<Cond>> = vec![vec![]];
+            for x in v {
+                let terms = dnf(x, limit)?;
+                let mut next = Vec::new();
+                for a in &out {
+                    for t in &terms {
+                        let mut conj = a.clone();
+                        conj.extend(t.iter().cloned());
+                        next.push(conj);
+                    }
+                }
+                if next.len() > limit {
+                    return None;
+                }
+                out = next;
+            }
+            Some(out)
+        }
+        atom => Some(vec![vec![atom]]),
     }
 }

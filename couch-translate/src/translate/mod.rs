@@ -7,8 +7,8 @@ mod write;
 
 use crate::error::{TranslateError, TranslateErrors};
 use crate::plan::{ParamUsage, ParamUse, Translation};
-use crate::schema::{Column, ColumnType, Schema};
-use sqlparser::ast::{Expr, ObjectName, ObjectNamePart, ObjectType, Spanned, Statement};
+use crate::schema::{Access, ColumnType, Kind, Schema};
+use sqlparser::ast::{AccessExpr, Expr, Ident, ObjectName, ObjectNamePart, ObjectType, Spanned, Statement, Subscript};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer};
@@ -172,6 +172,8 @@ pub(crate) struct Cx<'s> {
     /// Location of each `?`, in text order; a parameter's number is its index here.
     placeholders: Vec<(u64, u64)>,
     params: Vec<Option<ParamUse>>,
+    /// The `UNNEST` aliases of the `EXISTS` being translated, innermost last.
+    pub(crate) scopes: Vec<Scope>,
 }
 
 impl<'s> Cx<'s> {
@@ -193,7 +195,7 @@ impl<'s> Cx<'s> {
             }
         }
         let params = vec![None; placeholders.len()];
-        Cx { schema, table: None, errors, placeholders, params }
+        Cx { schema, table: None, errors, placeholders, params, scopes: Vec::new() }
     }
 
     /// Document fields of the model's non-`Option` columns (none without a model).
@@ -203,7 +205,7 @@ impl<'s> Cx<'s> {
                 s.columns
                     .iter()
                     .filter(|c| !c.ty.nullable && c.field != "_id" && c.field != "_rev")
-                    .map(|c| expr::mango_field(&c.field))
+                    .map(|c| crate::path::escape(&c.field))
                     .collect()
             })
             .unwrap_or_default()
@@ -268,50 +270,203 @@ impl<'s> Cx<'s> {
         self.table.clone().unwrap_or_default()
     }
 
-    /// Resolves a column reference (`name` or `users.name`).
+    /// Resolves a column reference: `name`, `users.name`, a nested path
+    /// (`address.city`, `lines[0].sku`), or a path from an `UNNEST` alias (`l.qty`).
     pub(crate) fn column(&mut self, e: &Expr) -> Option<ResolvedColumn> {
-        let ident = match e {
-            Expr::Identifier(id) => id,
-            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
-                let table = self.table();
-                if parts[0].value != table {
-                    self.error(
-                        format!("`{}` is not the table of this statement (`{table}`): CouchDB queries read one table, without joins", parts[0].value),
-                        Some(parts[0].span),
-                    );
-                    return None;
-                }
-                &parts[1]
-            }
-            Expr::CompoundIdentifier(parts) => {
-                self.error(
-                    format!("`{}`: nested field paths are not supported; name a column of the model", e),
-                    parts.first().map(|p| p.span),
-                );
-                return None;
-            }
-            _ => return None,
+        let parts = self.path_parts(e)?;
+        let Some(Part::Name(first)) = parts.first().cloned() else {
+            self.error(format!("`{e}` is not a column"), Some(e.span()));
+            return None;
         };
-        let name = ident.value.as_str();
-        match self.schema {
-            None => {
-                Some(ResolvedColumn { name: name.to_string(), field: name.to_string(), ty: None, span: ident.span })
-            }
+        // A name of an enclosing `UNNEST(…) AS alias`: the path starts at one element.
+        if let Some(scope) = self.scopes.iter().rev().find(|s| s.alias == first.value).cloned() {
+            let start = Step { name: scope.alias.clone(), field: String::new(), ty: scope.element, nullable: false };
+            return self.walk(start, &parts[1..], first.span);
+        }
+        if let Some(scope) = self.scopes.last() {
+            self.error(
+                format!(
+                    "inside EXISTS (SELECT … FROM UNNEST({}) AS {alias} …) the conditions are on the elements: write `{alias}` or `{alias}.field`; `{e}` is not one of them",
+                    scope.array, alias = scope.alias
+                ),
+                Some(e.span()),
+            );
+            return None;
+        }
+        let table = self.table();
+        let mut rest = &parts[..];
+        // `users.name`: the table's own name may qualify a column (unless a column has that name).
+        if parts.len() >= 2 && first.value == table && self.schema.is_none_or(|s| s.column(&table).is_none()) {
+            rest = &parts[1..];
+        } else if parts.len() >= 2 && self.schema.is_some_and(|s| s.column(&first.value).is_none()) {
+            self.error(
+                format!("`{}` is not the table of this statement (`{table}`) nor one of its columns: CouchDB queries read one table, without joins", first.value),
+                Some(first.span),
+            );
+            return None;
+        }
+        let Some(Part::Name(top)) = rest.first().cloned() else {
+            self.error(format!("`{e}` does not name a column"), Some(e.span()));
+            return None;
+        };
+        let name = top.value.as_str();
+        let start = match self.schema {
+            None => Step { name: name.to_string(), field: crate::path::escape(name), ty: None, nullable: false },
             Some(s) => match s.column(name) {
-                Some(Column { name, field, ty }) => Some(ResolvedColumn {
-                    name: name.clone(),
-                    field: field.clone(),
-                    ty: Some(ty.clone()),
-                    span: ident.span,
-                }),
+                Some(c) => {
+                    let mut ty = c.ty.clone();
+                    ty.access = c.index.map(Access::Field).into_iter().collect();
+                    Step { name: c.name.clone(), field: crate::path::escape(&c.field), ty: Some(ty), nullable: false }
+                }
                 None => {
                     let help = s.suggest(name).map(|c| format!("did you mean `{c}`?"));
                     let known: Vec<&str> = s.columns.iter().map(|c| c.name.as_str()).collect();
                     let help = help.or_else(|| Some(format!("the columns of `{}` are: {}", s.table, known.join(", "))));
-                    self.error_help(format!("unknown column `{name}` in table `{}`", s.table), ident.span, help);
-                    None
+                    self.error_help(format!("unknown column `{name}` in table `{}`", s.table), top.span, help);
+                    return None;
                 }
             },
+        };
+        self.walk(start, &rest[1..], top.span)
+    }
+
+    /// Follows the rest of a path from `at`, checking each step against the nested types.
+    fn walk(&mut self, mut at: Step, rest: &[Part], span: Span) -> Option<ResolvedColumn> {
+        for part in rest {
+            match part {
+                Part::Name(id) => {
+                    let next = match &at.ty {
+                        None => None,
+                        Some(t) if t.kind == Kind::Object => match t.field(&id.value) {
+                            Some(c) => {
+                                let mut ty = c.ty.clone();
+                                ty.access = t.access.clone();
+                                ty.access.extend(c.index.map(Access::Field));
+                                at.nullable |= t.nullable;
+                                at.field = crate::path::child(&at.field, &c.field);
+                                Some(ty)
+                            }
+                            None => {
+                                let help = crate::schema::closest(&id.value, t.fields.iter().map(|c| c.name.as_str()))
+                                    .map(|c| format!("did you mean `{}.{c}`?", at.name))
+                                    .or_else(|| {
+                                        let known: Vec<&str> = t.fields.iter().map(|c| c.name.as_str()).collect();
+                                        Some(format!("the fields of `{}` (`{}`) are: {}", at.name, t.rust, known.join(", ")))
+                                    });
+                                self.error_help(
+                                    format!("`{}` (`{}`) has no field `{}`", at.name, t.rust, id.value),
+                                    id.span,
+                                    help,
+                                );
+                                return None;
+                            }
+                        },
+                        Some(t) if t.kind == Kind::Array => {
+                            let alias: String = at.name.chars().take(1).collect();
+                            self.error(
+                                format!(
+                                    "`{name}` is an array (`{rust}`): `{name}.{f}` would mean every element at once. Test the elements with EXISTS (SELECT 1 FROM UNNEST({name}) AS {alias} WHERE {alias}.{f} …), or pick one by position: {name}[0].{f}",
+                                    name = at.name, rust = t.rust, f = id.value
+                                ),
+                                Some(id.span),
+                            );
+                            return None;
+                        }
+                        Some(t) if t.kind == Kind::Json => {
+                            self.error(
+                                format!("`{}` is opaque JSON (`{}`): the fields inside it cannot be queried; model them with #[derive(CouchObject)] to query them", at.name, t.rust),
+                                Some(id.span),
+                            );
+                            return None;
+                        }
+                        Some(t) => {
+                            self.error(
+                                format!("`{}` is {} (`{}`): it has no field `{}`", at.name, t.kind.describe(), t.rust, id.value),
+                                Some(id.span),
+                            );
+                            return None;
+                        }
+                    };
+                    if next.is_none() {
+                        at.field = crate::path::child(&at.field, &id.value);
+                    }
+                    at.name = format!("{}.{}", at.name, id.value);
+                    at.ty = next;
+                }
+                Part::Index(i, ispan) => {
+                    let next = match &at.ty {
+                        None => None,
+                        Some(t) if t.kind == Kind::Array => {
+                            let mut ty = (**t.element.as_ref().expect("an array has an element type")).clone();
+                            ty.access = t.access.clone();
+                            ty.access.push(Access::Element);
+                            Some(ty)
+                        }
+                        Some(t) => {
+                            self.error(
+                                format!("`{}` is {} (`{}`), not an array: `[{i}]` picks an array element", at.name, t.kind.describe(), t.rust),
+                                Some(*ispan),
+                            );
+                            return None;
+                        }
+                    };
+                    // An element at a position may be missing: the path is NULL then.
+                    at.nullable = true;
+                    at.field = crate::path::child(&at.field, &i.to_string());
+                    at.name = format!("{}[{i}]", at.name);
+                    at.ty = next;
+                }
+            }
+        }
+        let ty = at.ty.map(|mut t| {
+            if at.nullable && !t.nullable {
+                t.nullable = true;
+                t.outer_null = true;
+            }
+            t
+        });
+        Some(ResolvedColumn { name: at.name, field: at.field, ty, span })
+    }
+
+    /// The parts of a column path, or `None` (reported) when `e` is not one.
+    fn path_parts(&mut self, e: &Expr) -> Option<Vec<Part>> {
+        match e {
+            Expr::Nested(inner) => self.path_parts(inner),
+            Expr::Identifier(id) => Some(vec![Part::Name(id.clone())]),
+            Expr::CompoundIdentifier(ids) => Some(ids.iter().cloned().map(Part::Name).collect()),
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                let mut parts = self.path_parts(root)?;
+                for a in access_chain {
+                    match a {
+                        AccessExpr::Dot(Expr::Identifier(id)) => parts.push(Part::Name(id.clone())),
+                        AccessExpr::Dot(Expr::CompoundIdentifier(ids)) => {
+                            parts.extend(ids.iter().cloned().map(Part::Name))
+                        }
+                        AccessExpr::Subscript(Subscript::Index { index }) => match self.literal(index) {
+                            Some(expr::Lit::Int(i)) if i >= 0 => parts.push(Part::Index(i, index.span())),
+                            _ => {
+                                self.error(
+                                    "an array position is a whole number written in the SQL, 0-based: tags[0], lines[2].sku",
+                                    Some(index.span()),
+                                );
+                                return None;
+                            }
+                        },
+                        other => {
+                            self.error(
+                                format!("`{other}` is not supported in a path: write field names and 0-based positions, e.g. lines[0].sku"),
+                                Some(e.span()),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                Some(parts)
+            }
+            _ => {
+                self.error(format!("`{e}` is not a column"), Some(e.span()));
+                None
+            }
         }
     }
 
@@ -324,12 +479,39 @@ impl<'s> Cx<'s> {
     }
 }
 
+/// An `UNNEST(array) AS alias` whose condition is being translated.
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    pub alias: String,
+    /// The SQL path of the array.
+    pub array: String,
+    /// The element type, when a schema is known.
+    pub element: Option<ColumnType>,
+}
+
+/// One part of a column path.
+#[derive(Debug, Clone)]
+enum Part {
+    Name(Ident),
+    Index(i64, Span),
+}
+
+/// Where a path walk stands.
+struct Step {
+    name: String,
+    field: String,
+    ty: Option<ColumnType>,
+    /// An enclosing object is nullable or a position was picked: the path may be NULL.
+    nullable: bool,
+}
+
 /// A column reference checked against the schema.
 #[derive(Debug, Clone)]
 pub(crate) struct ResolvedColumn {
-    /// SQL name.
+    /// SQL path (`address.city`, `lines[0].sku`).
     pub name: String,
-    /// Document field.
+    /// The Mango path of the field (`address.city`, `lines.0.sku`), relative to
+    /// the element inside `EXISTS (… UNNEST …)` (empty for the element itself).
     pub field: String,
     /// Type, when a schema is known.
     pub ty: Option<ColumnType>,

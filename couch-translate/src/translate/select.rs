@@ -1,6 +1,6 @@
 //! `SELECT` → a `_find` plan.
 
-use super::expr::{function_message, is_column, mango_field, subquery_message, Cond, Lit};
+use super::expr::{function_message, is_column, subquery_message, Cond, Lit};
 use super::Cx;
 use crate::plan::{Count, ParamUsage, Projected, Select, SortKey};
 use crate::template::Tmpl;
@@ -142,19 +142,22 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
     };
     let fields = projection.as_ref().map(|cols| {
         let mut fields = vec!["_id".to_string()];
-        let extra = cols.iter().map(|c| c.field.clone());
-        let sort_fields = order_by.iter().filter(|_| !server_sort).map(|k| k.field.clone());
+        // Whole top-level fields: the servers differ on projecting inside arrays,
+        // and the row decoder walks the nested path itself.
+        let top = |f: &String| crate::path::escape(&crate::path::segments(f)[0]);
+        let extra = cols.iter().map(|c| top(&c.field));
+        let sort_fields = order_by.iter().filter(|_| !server_sort).map(|k| top(&k.field));
         for f in extra.chain(sort_fields) {
             if !fields.contains(&f) {
                 fields.push(f);
             }
         }
-        fields.iter().map(|f| mango_field(f)).collect()
+        fields
     });
     let required = Cond::And(vec![cond.clone()]).simplify().required_fields();
     let not_null = cx.not_null_fields();
     let sort_index: Option<Vec<String>> = (server_sort && !order_by.is_empty())
-        .then(|| std::iter::once("type".to_string()).chain(order_by.iter().map(|k| mango_field(&k.field))).collect());
+        .then(|| std::iter::once("type".to_string()).chain(order_by.iter().map(|k| k.field.clone())).collect());
     Some(Select {
         selector: table_selector(&table, cond),
         table,
@@ -211,7 +214,10 @@ fn projection(cx: &mut Cx, items: &[SelectItem]) -> Option<Option<Vec<Projected>
             ok = false;
             continue;
         };
-        let name = alias.map(|a| a.value.clone()).unwrap_or_else(|| col.name.clone());
+        // A path's row field is its alias, or the path with `_` (`address.city` → `address_city`).
+        let name = alias.map(|a| a.value.clone()).unwrap_or_else(|| {
+            col.name.replace(['.', '['], "_").replace(']', "")
+        });
         if out.iter().any(|p| p.name == name) {
             cx.error(
                 format!("the column `{name}` is selected twice: give one of them another name with AS"),
@@ -266,6 +272,14 @@ fn order_by(cx: &mut Cx, q: &Query) -> Option<(Vec<SortKey>, bool)> {
                 server = false;
             }
         }
+        if let Some(t) = col.ty.as_ref().filter(|t| !t.kind.is_scalar()) {
+            cx.error(
+                format!("ORDER BY `{}`: it is {} (`{}`); sort by a field that holds a single value", col.name, t.kind.describe(), t.rust),
+                Some(e.expr.span()),
+            );
+            ok = false;
+            continue;
+        }
         // A json index leaves out documents without the field, so a nullable key is sorted here.
         let nullable = col.ty.as_ref().is_none_or(|t| t.nullable) && col.field != "_id";
         if nullable {
@@ -315,13 +329,18 @@ fn count(cx: &mut Cx, e: &Expr, what: &str) -> Option<Count> {
 /// pouchdb-server needs this: it ignores top-level fields that stand beside
 /// `$and`, and it looks for sort fields at the top level.
 pub(super) fn table_selector(table: &str, cond: Cond) -> Tmpl {
+    merged_selector(vec![("type".to_string(), Tmpl::Str(table.to_string()))], cond)
+}
+
+/// The selector of `head` (field conditions) AND `cond`, merged as [`table_selector`] says.
+pub(super) fn merged_selector(head: Vec<(String, Tmpl)>, cond: Cond) -> Tmpl {
     let cond = Cond::And(vec![cond]).simplify();
     let parts: Vec<Tmpl> = match &cond {
         Cond::True => vec![],
         Cond::And(v) => v.iter().map(Cond::mango).collect(),
         c => vec![c.mango()],
     };
-    let mut merged = vec![("type".to_string(), Tmpl::Str(table.to_string()))];
+    let mut merged = head;
     let mut and = Vec::new();
     let mut split: Vec<String> = Vec::new();
     // A NULL parameter in a top-level conjunct makes the whole AND false:

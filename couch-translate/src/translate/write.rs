@@ -74,7 +74,7 @@ pub(super) fn insert(cx: &mut Cx, i: &sqlparser::ast::Insert) -> Option<Insert> 
             .columns
             .iter()
             .filter(|c| !c.ty.nullable && !c.field.starts_with('_'))
-            .filter(|c| !cols.iter().any(|(_, r)| r.field == c.field))
+            .filter(|c| !cols.iter().any(|(_, r)| r.field == crate::path::escape(&c.field)))
             .map(|c| format!("`{}` ({})", c.name, c.ty.rust))
             .collect();
         if !missing.is_empty() {
@@ -108,7 +108,7 @@ pub(super) fn insert(cx: &mut Cx, i: &sqlparser::ast::Insert) -> Option<Insert> 
         let mut doc = vec![("type".to_string(), Tmpl::Str(table.clone()))];
         for ((_, col), value) in cols.iter().zip(&row.content) {
             if let Some(op) = cx.operand(value, col, Use::Store) {
-                doc.push((col.field.clone(), op_tmpl(op)));
+                doc.push((crate::path::segments(&col.field).remove(0), op_tmpl(op)));
             }
         }
         docs.push(Tmpl::Object(doc));
@@ -117,10 +117,7 @@ pub(super) fn insert(cx: &mut Cx, i: &sqlparser::ast::Insert) -> Option<Insert> 
 }
 
 fn op_tmpl(op: super::expr::Operand) -> Tmpl {
-    match op {
-        super::expr::Operand::Lit(l) => l.tmpl(),
-        super::expr::Operand::Param(i) => Tmpl::Param(i),
-    }
+    op.tmpl()
 }
 
 pub(super) fn update(cx: &mut Cx, u: &sqlparser::ast::Update) -> Option<Update> {
@@ -138,13 +135,24 @@ pub(super) fn update(cx: &mut Cx, u: &sqlparser::ast::Update) -> Option<Update> 
     let mut set = Vec::new();
     for a in &u.assignments {
         let target = match &a.target {
-            AssignmentTarget::ColumnName(n) => match n.0.as_slice() {
-                [sqlparser::ast::ObjectNamePart::Identifier(id)] => Expr::Identifier(id.clone()),
-                _ => {
-                    cx.error(format!("`{n}` is not a column name"), Some(n.span()));
-                    continue;
+            AssignmentTarget::ColumnName(n) => {
+                let ids: Option<Vec<_>> = n
+                    .0
+                    .iter()
+                    .map(|p| match p {
+                        sqlparser::ast::ObjectNamePart::Identifier(id) => Some(id.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                match ids {
+                    Some(mut ids) if ids.len() == 1 => Expr::Identifier(ids.remove(0)),
+                    Some(ids) => Expr::CompoundIdentifier(ids),
+                    None => {
+                        cx.error(format!("`{n}` is not a column name"), Some(n.span()));
+                        continue;
+                    }
                 }
-            },
+            }
             AssignmentTarget::Tuple(_) => {
                 cx.error("SET (a, b) = … is not supported: assign each column", Some(a.span()));
                 continue;
@@ -300,7 +308,7 @@ pub(super) fn create_index(cx: &mut Cx, c: &sqlparser::ast::CreateIndex) -> Opti
         }
         if super::expr::is_column(&ic.column.expr) {
             if let Some(col) = cx.column(&ic.column.expr) {
-                fields.push(super::expr::mango_field(&col.field));
+                fields.push(col.field);
             }
         } else {
             cx.error("an index lists columns of the table", Some(ic.column.expr.span()));
