@@ -1,11 +1,12 @@
-//! `#[derive(CouchRow)]`: parse the model → check it → generate its items.
+//! `#[derive(CouchRow)]` and `#[derive(CouchObject)]`: parse the model → check it → generate its items.
 
+use crate::model_type::{column_type, has_datetime, Hole};
 use crate::names::table_module;
-use couch_translate::{Column, ColumnType, Kind, Schema};
+use couch_translate::{Column, Kind, Schema};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
-use syn::{Data, DeriveInput, Fields, GenericArgument, LitStr, PathArguments, Type, Visibility};
+use syn::{Data, DeriveInput, Fields, LitStr, Visibility};
 
 /// Errors collected while reading the model, so all of them show at once.
 #[derive(Default)]
@@ -22,17 +23,144 @@ impl Errors {
 
 struct Field {
     ident: syn::Ident,
-    ty: Type,
+    ty: syn::Type,
     column: Column,
+    hole: Option<Hole>,
 }
 
-pub(crate) fn expand(input: DeriveInput) -> TokenStream {
-    let mut errors = Errors::default();
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Model {
+    /// A table's document (`CouchRow`).
+    Row,
+    /// A nested object (`CouchObject`).
+    Object,
+}
+
+/// The fields of a model, checked; errors are pushed to `errors`.
+fn read_fields(input: &DeriveInput, model: Model, errors: &mut Errors) -> Option<Vec<Field>> {
+    let derive = if model == Model::Row { "CouchRow" } else { "CouchObject" };
     let name = &input.ident;
     if !input.generics.params.is_empty() {
-        errors
-            .push(syn::Error::new(input.generics.span(), "a CouchRow model cannot be generic: it describes one table"));
+        errors.push(syn::Error::new(input.generics.span(), format!("a {derive} model cannot be generic")));
     }
+    let named = match &input.data {
+        Data::Struct(s) => match &s.fields {
+            Fields::Named(f) => Some(&f.named),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some(named) = named else {
+        errors.push(syn::Error::new(
+            name.span(),
+            format!("{derive} is derived for structs with named fields: each field is a document field"),
+        ));
+        return None;
+    };
+    let mut fields: Vec<Field> = Vec::new();
+    for (index, f) in named.iter().enumerate() {
+        let ident = f.ident.clone().expect("named field");
+        let (mut id, mut rev, mut json, mut rename) = (false, false, false, None);
+        for attr in f.attrs.iter().filter(|a| a.path().is_ident("couch")) {
+            let r = attr.parse_nested_meta(|m| {
+                if m.path.is_ident("id") && model == Model::Row {
+                    id = true;
+                } else if m.path.is_ident("rev") && model == Model::Row {
+                    rev = true;
+                } else if m.path.is_ident("json") {
+                    json = true;
+                } else if m.path.is_ident("rename") {
+                    rename = Some(m.value()?.parse::<LitStr>()?.value());
+                } else if model == Model::Row {
+                    return Err(m.error("unknown attribute: on a field, write #[couch(id)], #[couch(rev)], #[couch(json)] or #[couch(rename = \"field\")]"));
+                } else {
+                    return Err(m.error("unknown attribute: on a field of a CouchObject, write #[couch(json)] or #[couch(rename = \"field\")]"));
+                }
+                Ok(())
+            });
+            if let Err(e) = r {
+                errors.push(e);
+            }
+        }
+        let sql_name = ident.to_string().trim_start_matches("r#").to_string();
+        let field = if id {
+            "_id".to_string()
+        } else if rev {
+            "_rev".to_string()
+        } else {
+            rename.unwrap_or_else(|| sql_name.clone())
+        };
+        if model == Model::Row && field == "type" {
+            errors.push(syn::Error::new(
+                ident.span(),
+                "`type` is where couch-sql stores the table name of each document; give this field another name",
+            ));
+            continue;
+        }
+        if model == Model::Row && field.starts_with('_') && !id && !rev {
+            errors.push(syn::Error::new(ident.span(), "document fields starting with `_` are reserved by CouchDB; use #[couch(id)] / #[couch(rev)] for `_id` / `_rev`, or #[couch(rename = \"…\")]"));
+            continue;
+        }
+        if field.starts_with('$') || field.is_empty() {
+            errors.push(syn::Error::new(
+                ident.span(),
+                "a field name must not be empty or start with `$`: Mango reads `$…` as an operator",
+            ));
+            continue;
+        }
+        let (ty, hole) = match column_type(&f.ty, json) {
+            Ok(t) => t,
+            Err(m) => {
+                errors.push(syn::Error::new(f.ty.span(), m));
+                continue;
+            }
+        };
+        if (id || rev) && (ty.kind != Kind::Text || ty.element.is_some()) {
+            errors.push(syn::Error::new(f.ty.span(), "`_id` and `_rev` are strings: use String or Option<String>"));
+            continue;
+        }
+        if fields.iter().any(|x| x.column.field == field) {
+            errors.push(syn::Error::new(ident.span(), format!("two fields map to the document field `{field}`")));
+            continue;
+        }
+        let column = Column::mapped(sql_name, field, ty).at(index);
+        fields.push(Field { ident, ty: f.ty.clone(), column, hole });
+    }
+    Some(fields)
+}
+
+/// Items both derives emit: the types of the fields by position, and `Unwrap`.
+fn field_types(name: &syn::Ident, fields: &[Field]) -> TokenStream {
+    let impls = fields.iter().map(|f| {
+        let i = f.column.index.expect("set when read");
+        let ty = &f.ty;
+        quote! { impl ::couch_sql::__private::FieldType<#i> for #name { type Ty = #ty; } }
+    });
+    let checks = fields.iter().filter_map(|f| f.hole.as_ref()).map(|h| {
+        let path = &h.path;
+        quote! { const _: fn() = ::couch_sql::__private::assert_object::<#path>; }
+    });
+    quote! {
+        #(#impls)*
+        impl ::couch_sql::__private::Unwrap for #name { type Inner = #name; }
+        #(#checks)*
+    }
+}
+
+/// The schema, its holes (nested object types to fill in), and the chain that fills them.
+fn schema_chain(schema: &Schema, fields: &[Field], target: TokenStream) -> TokenStream {
+    let json = serde_json::to_string(schema).expect("a schema serializes");
+    let holes = fields.iter().filter_map(|f| {
+        let h = f.hole.as_ref()?;
+        let (pos, elem, path) = (f.column.index.expect("set"), h.in_element, &h.path);
+        Some(quote! { (#pos #elem #path) })
+    });
+    quote! { ::couch_sql::__private::schema! { { #json } [ #(#holes)* ] => #target } }
+}
+
+pub(crate) fn expand_row(input: DeriveInput) -> TokenStream {
+    let mut errors = Errors::default();
+    let name = &input.ident;
     let mut table: Option<String> = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("couch")) {
         let r = attr.parse_nested_meta(|m| {
@@ -54,85 +182,13 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
             "the table name must not be empty or start with `_` (CouchDB reserves such names)",
         ));
     }
-
-    let named = match &input.data {
-        Data::Struct(s) => match &s.fields {
-            Fields::Named(f) => Some(&f.named),
-            _ => None,
-        },
-        _ => None,
-    };
-    let Some(named) = named else {
-        return syn::Error::new(
-            name.span(),
-            "CouchRow is derived for structs with named fields: each field is a column",
-        )
-        .to_compile_error();
-    };
-
-    let mut fields = Vec::new();
-    for f in named {
-        let ident = f.ident.clone().expect("named field");
-        let (mut id, mut rev, mut rename) = (false, false, None);
-        for attr in f.attrs.iter().filter(|a| a.path().is_ident("couch")) {
-            let r = attr.parse_nested_meta(|m| {
-                if m.path.is_ident("id") {
-                    id = true;
-                } else if m.path.is_ident("rev") {
-                    rev = true;
-                } else if m.path.is_ident("rename") {
-                    rename = Some(m.value()?.parse::<LitStr>()?.value());
-                } else {
-                    return Err(m.error("unknown attribute: on a field, write #[couch(id)], #[couch(rev)] or #[couch(rename = \"field\")]"));
-                }
-                Ok(())
-            });
-            if let Err(e) = r {
-                errors.push(e);
-            }
-        }
-        let sql_name = ident.to_string().trim_start_matches("r#").to_string();
-        let field = if id {
-            "_id".to_string()
-        } else if rev {
-            "_rev".to_string()
-        } else {
-            rename.unwrap_or_else(|| sql_name.clone())
-        };
-        if field == "type" {
-            errors.push(syn::Error::new(
-                ident.span(),
-                "`type` is where couch-sql stores the table name of each document; give this field another name",
-            ));
-            continue;
-        }
-        if field.starts_with('_') && !id && !rev {
-            errors.push(syn::Error::new(ident.span(), "document fields starting with `_` are reserved by CouchDB; use #[couch(id)] / #[couch(rev)] for `_id` / `_rev`, or #[couch(rename = \"…\")]"));
-            continue;
-        }
-        let Some(ty) = column_type(&f.ty) else {
-            errors.push(syn::Error::new(
-                f.ty.span(),
-                "unsupported column type: a CouchRow column is i64, i32, f64, String or bool, or an Option of one of them (Option = the column may be NULL)",
-            ));
-            continue;
-        };
-        if (id || rev) && ty.kind != Kind::Text {
-            errors.push(syn::Error::new(f.ty.span(), "`_id` and `_rev` are strings: use String or Option<String>"));
-            continue;
-        }
-        if fields.iter().any(|x: &Field| x.column.field == field) {
-            errors.push(syn::Error::new(ident.span(), format!("two fields map to the document field `{field}`")));
-            continue;
-        }
-        fields.push(Field { ident, ty: f.ty.clone(), column: Column::mapped(sql_name, field, ty) });
-    }
-    if let Some(e) = errors.0 {
+    let fields = read_fields(&input, Model::Row, &mut errors);
+    if let Some(e) = errors.0.take() {
         return e.to_compile_error();
     }
+    let Some(fields) = fields else { return TokenStream::new() };
 
     let schema = Schema::new(table.clone(), fields.iter().map(|f| f.column.clone()).collect());
-    let schema_json = serde_json::to_string(&schema).expect("a schema serializes");
     let module = table_module(&table, name.span());
     let macro_vis = macro_visibility(&input.vis);
     let macro_name = format_ident!("__couch_sql_table_{}", module.to_string().trim_start_matches("r#"));
@@ -141,6 +197,8 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
     let idents: Vec<_> = fields.iter().map(|f| &f.ident).collect();
     let types: Vec<_> = fields.iter().map(|f| &f.ty).collect();
     let doc_fields: Vec<_> = fields.iter().map(|f| &f.column.field).collect();
+    let field_types = field_types(name, &fields);
+    let chain = schema_chain(&schema, &fields, quote!(table #macro_name #module (#macro_vis)));
     // The table is a name in two namespaces: a marker type whose `Table::Model`
     // is the struct, and a macro carrying the schema. `use models::users;`
     // imports both; models declared inside a function work too.
@@ -168,6 +226,8 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
             impl ::couch_sql::CouchRow for #name {
                 const TABLE: &'static str = #table;
             }
+
+            #field_types
         };
 
         #[doc = #module_doc]
@@ -183,58 +243,82 @@ pub(crate) fn expand(input: DeriveInput) -> TokenStream {
         // Queries may only ever read projections: the model is still used (no dead-code warning).
         const _: fn() -> ::core::option::Option<#name> = || ::core::option::Option::None;
 
-        #[doc(hidden)]
-        macro_rules! #macro_name {
-            ($($query:tt)*) => {
-                ::couch_sql::__private::expand! { { #schema_json } $($query)* }
-            };
-        }
-        #[doc(hidden)]
-        #[allow(unused_imports)]
-        #macro_vis use #macro_name as #module;
+        #chain
     }
 }
 
-/// The column type of a Rust field type, if it is one couch-sql maps.
-fn column_type(ty: &Type) -> Option<ColumnType> {
-    if let Some(inner) = generic_arg(ty, "Option") {
-        let base = base_kind(inner)?;
-        return Some(ColumnType::new(base.0, true, format!("Option<{}>", base.1)));
+pub(crate) fn expand_object(input: DeriveInput) -> TokenStream {
+    let mut errors = Errors::default();
+    let name = &input.ident;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("couch")) {
+        errors.push(syn::Error::new(
+            attr.span(),
+            "a CouchObject has no table: it is stored inside the documents of the tables that use it",
+        ));
     }
-    let (kind, rust) = base_kind(ty)?;
-    Some(ColumnType::new(kind, false, rust))
+    let fields = read_fields(&input, Model::Object, &mut errors);
+    if let Some(e) = errors.0.take() {
+        return e.to_compile_error();
+    }
+    let Some(fields) = fields else { return TokenStream::new() };
+    let schema = Schema { table: String::new(), columns: fields.iter().map(|f| f.column.clone()).collect() };
+    let macro_vis = macro_visibility(&input.vis);
+    let macro_name = format_ident!("__couch_sql_object_{}", name);
+    let repr = format_ident!("__CouchSqlRepr{}", name);
+    let name_str = name.to_string();
+    let decls = fields.iter().map(|f| {
+        let (ident, ty, field) = (&f.ident, &f.ty, &f.column.field);
+        let with = has_datetime(ty)
+            .then(|| quote! { #[serde(serialize_with = "::couch_sql::__private::datetime::serialize")] });
+        quote! { #[serde(rename = #field)] #with #ident: #ty }
+    });
+    let field_types = field_types(name, &fields);
+    let chain = schema_chain(&schema, &fields, quote!(object #macro_name #name (#macro_vis)));
+    quote! {
+        const _: () = {
+            #[derive(::couch_sql::__private::serde::Serialize, ::couch_sql::__private::serde::Deserialize)]
+            #[serde(crate = "::couch_sql::__private::serde", remote = #name_str)]
+            #[allow(non_camel_case_types, non_snake_case)]
+            struct #repr {
+                #( #decls, )*
+            }
+
+            impl ::couch_sql::__private::serde::Serialize for #name {
+                fn serialize<S: ::couch_sql::__private::serde::Serializer>(&self, s: S) -> ::core::result::Result<S::Ok, S::Error> {
+                    #repr::serialize(self, s)
+                }
+            }
+
+            impl<'de> ::couch_sql::__private::serde::Deserialize<'de> for #name {
+                fn deserialize<D: ::couch_sql::__private::serde::Deserializer<'de>>(d: D) -> ::core::result::Result<Self, D::Error> {
+                    #repr::deserialize(d)
+                }
+            }
+
+            impl ::couch_sql::CouchObject for #name {}
+            impl ::couch_sql::__private::Object for #name {}
+
+            #[diagnostic::do_not_recommend]
+            impl ::couch_sql::__private::Encode<#name> for #name {
+                fn encode(&self) -> ::couch_sql::__private::serde_json::Value {
+                    ::couch_sql::__private::encode_object(self)
+                }
+            }
+            #[diagnostic::do_not_recommend]
+            impl ::couch_sql::__private::Encode<::core::option::Option<#name>> for #name {
+                fn encode(&self) -> ::couch_sql::__private::serde_json::Value {
+                    ::couch_sql::__private::encode_object(self)
+                }
+            }
+
+            #field_types
+        };
+
+        #chain
+    }
 }
 
-fn base_kind(ty: &Type) -> Option<(Kind, &'static str)> {
-    let Type::Path(p) = ty else { return None };
-    let last = p.path.segments.last()?;
-    if !last.arguments.is_empty() {
-        return None;
-    }
-    Some(match last.ident.to_string().as_str() {
-        "i64" => (Kind::Integer, "i64"),
-        "i32" => (Kind::Integer, "i32"),
-        "f64" => (Kind::Float, "f64"),
-        "String" => (Kind::Text, "String"),
-        "bool" => (Kind::Bool, "bool"),
-        _ => return None,
-    })
-}
-
-fn generic_arg<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
-    let Type::Path(p) = ty else { return None };
-    let last = p.path.segments.last()?;
-    if last.ident != name {
-        return None;
-    }
-    let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
-    match args.args.first()? {
-        GenericArgument::Type(t) if args.args.len() == 1 => Some(t),
-        _ => None,
-    }
-}
-
-/// The visibility of the table's macro import: the struct's, capped at
+/// The visibility of a generated macro's import: the struct's, capped at
 /// `pub(crate)` (a `macro_rules!` cannot be exported by `use`).
 fn macro_visibility(vis: &Visibility) -> TokenStream {
     match vis {

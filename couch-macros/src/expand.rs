@@ -1,7 +1,7 @@
 //! `couch_sql!`: find the table → check the SQL against its schema → emit the query.
 
 use crate::names::table_module;
-use couch_translate::{translate, ColumnType, ParamUsage, Plan, Schema, TranslateErrors};
+use couch_translate::{translate, Access, ColumnType, Kind, ParamUsage, Plan, Schema, TranslateErrors};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
@@ -118,17 +118,23 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
         .to_compile_error();
     }
 
+    let module = &w.module;
     let encoded = t.params.iter().zip(args).map(|(p, arg)| {
-        let ty = match &p.usage {
-            ParamUsage::Compare { ty: Some(ty), .. } | ParamUsage::Store { ty: Some(ty), .. } => rust_type(ty),
+        let (ty, json) = match &p.usage {
+            ParamUsage::Compare { ty: Some(ty), .. } => (rust_type(ty, module, false), ty.kind == Kind::Json),
+            ParamUsage::Store { ty: Some(ty), .. } => (rust_type(ty, module, true), ty.kind == Kind::Json),
             ParamUsage::Compare { ty: None, .. } | ParamUsage::Store { ty: None, .. } => {
-                quote!(::couch_sql::__private::serde_json::Value)
+                (quote!(::couch_sql::__private::serde_json::Value), false)
             }
-            ParamUsage::Like { .. } => quote!(::std::string::String),
-            ParamUsage::Count => quote!(::couch_sql::__private::RowCount),
+            ParamUsage::Like { .. } => (quote!(::std::string::String), false),
+            ParamUsage::Count => (quote!(::couch_sql::__private::RowCount), false),
         };
         // Spanned at the argument, so a type mismatch is reported there.
-        quote_spanned! {arg.span()=> ::couch_sql::__private::encode::<#ty, _>(&(#arg)) }
+        if json {
+            quote_spanned! {arg.span()=> ::couch_sql::__private::encode_json::<#ty, _>(&(#arg)) }
+        } else {
+            quote_spanned! {arg.span()=> ::couch_sql::__private::encode::<#ty, _>(&(#arg)) }
+        }
     });
     let plan_json = serde_json::to_string(&t.plan).expect("a plan serializes");
     let prepared = quote! {
@@ -163,7 +169,6 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
         }
         None => prepared,
     };
-    let module = &w.module;
     match &t.plan {
         Plan::Select(s) => match &s.projection {
             None => quote! {{
@@ -183,14 +188,14 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
                         )
                         .to_compile_error();
                     };
-                    let ty = schema
-                        .column(&c.column)
-                        .map(|col| rust_type(&col.ty))
-                        .unwrap_or_else(|| quote!(::couch_sql::__private::serde_json::Value));
+                    let ty =
+                        c.ty.as_ref()
+                            .map(|ty| rust_type(ty, module, false))
+                            .unwrap_or_else(|| quote!(::couch_sql::__private::serde_json::Value));
                     names.push(Ident::new(&ident.to_string(), sql.span()));
                     types.push(ty);
                     fields.push(c.field.clone());
-                    nullable.push(schema.column(&c.column).is_none_or(|col| col.ty.nullable));
+                    nullable.push(c.ty.as_ref().is_none_or(|t| t.nullable));
                 }
                 let row = row_struct(&names, &types, &fields, &nullable);
                 quote! {{
@@ -217,13 +222,35 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
 fn row_struct(names: &[Ident], types: &[TokenStream], fields: &[String], nullable: &[bool]) -> TokenStream {
     let n = names.len();
     let slots: Vec<Ident> = (0..n).map(|i| Ident::new(&format!("__f{i}"), Span::call_site())).collect();
-    let finish = names.iter().zip(&slots).zip(fields).zip(nullable).map(|(((name, slot), field), nullable)| {
-        if *nullable {
+    // A nested path (`address.city`) is read from its top-level field, decoded whole
+    // as JSON; every column under that field is then taken from it.
+    let paths: Vec<Vec<String>> = fields.iter().map(|f| couch_translate::path::segments(f)).collect();
+    let mut tops: Vec<String> = Vec::new();
+    for p in &paths {
+        if p.len() > 1 && !tops.contains(&p[0]) {
+            tops.push(p[0].clone());
+        }
+    }
+    let tslots: Vec<Ident> = (0..tops.len()).map(|i| Ident::new(&format!("__t{i}"), Span::call_site())).collect();
+    let direct: Vec<usize> = (0..n).filter(|i| !tops.contains(&paths[*i][0])).collect();
+    let direct_keys = direct.iter().map(|i| &paths[*i][0]);
+    let direct_slots = direct.iter().map(|i| &slots[*i]);
+    let direct_types: Vec<_> = direct.iter().map(|i| &types[*i]).collect();
+    let direct_decl = direct.iter().map(|i| &slots[*i]);
+    let finish = (0..n).map(|i| {
+        let (name, slot, field) = (&names[i], &slots[i], &fields[i]);
+        if let Some(t) = tops.iter().position(|t| *t == paths[i][0]) {
+            let tslot = &tslots[t];
+            let rest = &paths[i][1..];
+            let ty = &types[i];
+            quote! { #name: ::couch_sql::__private::from_path::<#ty, __A::Error>(#tslot.as_ref(), &[#(#rest),*], #field)? }
+        } else if nullable[i] {
             quote! { #name: #slot.unwrap_or_default() }
         } else {
             quote! { #name: #slot.ok_or_else(|| <__A::Error as ::couch_sql::__private::serde::de::Error>::missing_field(#field))? }
         }
     });
+    let top_keys = tops.iter();
     quote! {
         /// A row of this query: the selected columns, with the model's types.
         #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
@@ -241,10 +268,12 @@ fn row_struct(names: &[Ident], types: &[TokenStream], fields: &[String], nullabl
                         f.write_str("a document")
                     }
                     fn visit_map<__A: ::couch_sql::__private::serde::de::MapAccess<'de>>(self, mut m: __A) -> ::core::result::Result<Row, __A::Error> {
-                        #( let mut #slots: ::core::option::Option<#types> = ::core::option::Option::None; )*
+                        #( let mut #direct_decl: ::core::option::Option<#direct_types> = ::core::option::Option::None; )*
+                        #( let mut #tslots: ::core::option::Option<::couch_sql::__private::serde_json::Value> = ::core::option::Option::None; )*
                         while let ::core::option::Option::Some(k) = m.next_key::<::couch_sql::__private::FieldKey<'de>>()? {
                             match k.as_str() {
-                                #( #fields => #slots = ::core::option::Option::Some(m.next_value()?), )*
+                                #( #direct_keys => #direct_slots = ::core::option::Option::Some(m.next_value()?), )*
+                                #( #top_keys => #tslots = ::core::option::Option::Some(m.next_value()?), )*
                                 _ => { m.next_value::<::couch_sql::__private::serde::de::IgnoredAny>()?; }
                             }
                         }
@@ -268,13 +297,15 @@ fn row_struct(names: &[Ident], types: &[TokenStream], fields: &[String], nullabl
 
 /// A value of the right type for a parameter, to explain a query's plan without its data.
 fn example_value(usage: &ParamUsage) -> serde_json::Value {
-    use couch_translate::Kind;
     match usage {
         ParamUsage::Compare { ty: Some(ty), .. } | ParamUsage::Store { ty: Some(ty), .. } => match ty.kind {
             Kind::Integer => serde_json::json!(1),
             Kind::Float => serde_json::json!(1.5),
             Kind::Text => serde_json::json!("x"),
             Kind::Bool => serde_json::json!(true),
+            Kind::DateTime => serde_json::json!("2026-01-01T00:00:00.000000Z"),
+            Kind::Array => serde_json::json!([]),
+            Kind::Object | Kind::Json => serde_json::json!({}),
         },
         ParamUsage::Compare { ty: None, .. } | ParamUsage::Store { ty: None, .. } => serde_json::json!(1),
         ParamUsage::Like { .. } => serde_json::json!("x%"),
@@ -282,19 +313,58 @@ fn example_value(usage: &ParamUsage) -> serde_json::Value {
     }
 }
 
-/// The Rust type of a column, spelled with absolute paths.
-fn rust_type(ty: &ColumnType) -> TokenStream {
-    let base = ty.rust.trim_start_matches("Option<").trim_end_matches('>');
-    let base = match base {
-        "i64" => quote!(i64),
-        "i32" => quote!(i32),
-        "f64" => quote!(f64),
-        "bool" => quote!(bool),
-        _ => quote!(::std::string::String),
+/// The Rust type of a column, spelled with absolute paths where it can be
+/// (scalars, `Vec`s of them, dates, `serde_json::Value`), else named from the
+/// table's model through the derives' `FieldType` impls (objects and
+/// `#[couch(json)]` types may not be in scope where the query is written).
+/// `store`: the type a stored value must have (a path's enclosing `Option` does not count).
+fn rust_type(ty: &ColumnType, module: &Ident, store: bool) -> TokenStream {
+    let path_null = ty.outer_null && !store;
+    let declared_null = ty.nullable && !ty.outer_null;
+    let t = match spell(ty) {
+        Some(base) if declared_null => quote!(::core::option::Option<#base>),
+        Some(base) => base,
+        None => {
+            let mut t = quote!(<#module as ::couch_sql::__private::Table>::Model);
+            for step in &ty.access {
+                t = match step {
+                    Access::Field(i) => {
+                        quote!(<<#t as ::couch_sql::__private::Unwrap>::Inner as ::couch_sql::__private::FieldType<#i>>::Ty)
+                    }
+                    Access::Element => quote!(<#t as ::couch_sql::__private::ElementOf>::Element),
+                };
+            }
+            t
+        }
     };
-    if ty.nullable {
-        quote!(::core::option::Option<#base>)
+    if path_null {
+        quote!(::core::option::Option<#t>)
     } else {
-        base
+        t
     }
+}
+
+/// A column type without its `Option`, spelled with absolute paths, if it has no model-defined parts.
+fn spell(ty: &ColumnType) -> Option<TokenStream> {
+    let base = ty.rust.trim_start_matches("Option<").trim_start_matches("Vec<").trim_start_matches("Option<");
+    let base = base.trim_end_matches('>');
+    Some(match ty.kind {
+        Kind::Integer | Kind::Float => {
+            let id = Ident::new(base, Span::call_site());
+            quote!(#id)
+        }
+        Kind::Text => quote!(::std::string::String),
+        Kind::Bool => quote!(bool),
+        Kind::DateTime => {
+            quote!(::couch_sql::__private::chrono::DateTime<::couch_sql::__private::chrono::Utc>)
+        }
+        Kind::Json if base == "Value" || base.ends_with("::Value") => quote!(::couch_sql::__private::serde_json::Value),
+        Kind::Array => {
+            let e = ty.element.as_deref()?;
+            let inner = spell(e)?;
+            let inner = if e.nullable { quote!(::core::option::Option<#inner>) } else { inner };
+            quote!(::std::vec::Vec<#inner>)
+        }
+        Kind::Json | Kind::Object => return None,
+    })
 }

@@ -9,8 +9,10 @@
 //! is checked and expanded. Rust's own name resolution thus finds tables
 //! (`use models::users;` imports one), like diesel's `table!`.
 
+mod chain;
 mod derive;
 mod expand;
+mod model_type;
 mod names;
 
 use proc_macro::TokenStream;
@@ -18,12 +20,28 @@ use proc_macro::TokenStream;
 /// Derives a table model: `#[derive(CouchRow)] #[couch(table = "users")] struct User { … }`.
 ///
 /// Field attributes: `#[couch(id)]` (the document's `_id`, `String` or
-/// `Option<String>`), `#[couch(rev)]` (`_rev`), `#[couch(rename = "field")]`.
-/// Column types: `i64`, `i32`, `f64`, `String`, `bool`, or `Option` of one of
-/// them (`Option` = the field may be NULL: missing or `null` in the document).
+/// `Option<String>`), `#[couch(rev)]` (`_rev`), `#[couch(rename = "field")]`,
+/// `#[couch(json)]` (any serde type, stored whole as opaque JSON).
+/// Column types: integers (`i8`…`i64`, `u8`…`u64`), `f32`, `f64`, `String`,
+/// `bool`, `chrono::DateTime<Utc>` (feature `chrono`), `serde_json::Value`,
+/// `#[derive(CouchObject)]` structs, and `Vec` or `Option` of these
+/// (`Option` = the field may be NULL: missing or `null` in the document).
 #[proc_macro_derive(CouchRow, attributes(couch))]
 pub fn derive_couch_row(input: TokenStream) -> TokenStream {
-    derive::expand(syn::parse_macro_input!(input as syn::DeriveInput)).into()
+    derive::expand_row(syn::parse_macro_input!(input as syn::DeriveInput)).into()
+}
+
+/// Derives a nested object type: a struct stored inside documents (no table,
+/// no `type` field), whose fields SQL reaches with paths (`address.city`).
+#[proc_macro_derive(CouchObject, attributes(couch))]
+pub fn derive_couch_object(input: TokenStream) -> TokenStream {
+    derive::expand_object(syn::parse_macro_input!(input as syn::DeriveInput)).into()
+}
+
+#[doc(hidden)]
+#[proc_macro]
+pub fn __couch_sql_schema(input: TokenStream) -> TokenStream {
+    chain::expand(input.into()).into()
 }
 
 /// `couch_sql!("SELECT … FROM table WHERE col = ?", arg, …)`: an SQL

@@ -14,6 +14,8 @@ mod error;
 mod exec;
 mod executor;
 mod ids;
+#[doc(hidden)]
+pub mod model;
 pub mod param;
 mod planned;
 mod query;
@@ -21,6 +23,9 @@ mod rows;
 mod write;
 
 pub use builder::{DatabaseBuilder, RetryPolicy};
+#[cfg(feature = "chrono")]
+#[doc(hidden)]
+pub use chrono as __chrono;
 pub use client::{
     encode_segment, index_name, validate_db_name, Database, IndexPolicy, ServerInfo, DEFAULT_PAGE_SIZE,
     DEFAULT_WRITE_BATCH,
@@ -33,6 +38,6 @@ pub use ids::new_id;
 #[doc(hidden)]
 pub use inventory;
 pub use planned::{planned_indexes, EnsuredIndex, IndexSpec, PlannedIndex};
-pub use query::{Batch, Command, Explain, Prepared, Query, RowStream};
-pub use rows::{decode_find_response, ExecutionStats, FieldKey, Rows};
+pub use query::{Batch, Command, Explain, Prepared, Query, RowStream, SkipInvalid};
+pub use rows::{decode_find_response, Checked, ExecutionStats, FieldKey, Rows, Skipped};
 pub use write::{DocOutcome, ExecuteResult};

@@ -11,13 +11,14 @@ use std::borrow::Cow;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be used as an SQL value for a column of type `{C}`",
     label = "this argument's type does not match the column's type `{C}`",
-    note = "a parameter must have the column's type: i64 and i32 columns take integers, f64 columns numbers, String columns &str or String, bool columns bool; an Option<T> column also takes T or Option<T>"
+    note = "a parameter must have the column's type: integer columns take integers that fit, f64/f32 columns numbers, String columns &str or String, bool columns bool, Vec<T> columns a Vec, slice or array of T, object columns a value of their CouchObject type; an Option<T> column also takes T or Option<T>"
 )]
 pub trait Encode<C: ?Sized> {
     /// The JSON value stored or compared.
     fn encode(&self) -> Value;
 }
 
+#[diagnostic::do_not_recommend]
 impl<C: ?Sized, T: Encode<C> + ?Sized> Encode<C> for &T {
     fn encode(&self) -> Value {
         (**self).encode()
@@ -26,9 +27,11 @@ impl<C: ?Sized, T: Encode<C> + ?Sized> Encode<C> for &T {
 
 macro_rules! encode_as {
     ($column:ty => $($arg:ty),+) => {$(
+        #[diagnostic::do_not_recommend]
         impl Encode<$column> for $arg {
             fn encode(&self) -> Value { Value::from(self.clone()) }
         }
+        #[diagnostic::do_not_recommend]
         impl Encode<Option<$column>> for $arg {
             fn encode(&self) -> Value { Value::from(self.clone()) }
         }
@@ -37,13 +40,51 @@ macro_rules! encode_as {
 
 encode_as!(i64 => i64, i32, i16, i8, u32, u16, u8);
 encode_as!(i32 => i32, i16, i8, u16, u8);
+encode_as!(i16 => i16, i8, u8);
+encode_as!(i8 => i8);
+encode_as!(u64 => u64, u32, u16, u8);
+encode_as!(u32 => u32, u16, u8);
+encode_as!(u16 => u16, u8);
+encode_as!(u8 => u8);
 encode_as!(f64 => i32, i16, i8, u32, u16, u8);
+encode_as!(f32 => i16, i8, u16, u8);
+
+/// An integer literal argument defaults to `i32` in Rust (`couch_sql!("… visits = ?", 3)`):
+/// narrower or unsigned columns take `i32` and `i64` too, checked when the statement runs.
+macro_rules! encode_checked {
+    ($column:ty => $($arg:ty),+) => {$(
+        #[diagnostic::do_not_recommend]
+        impl Encode<$column> for $arg {
+            fn encode(&self) -> Value { checked::<$column, $arg>(*self, stringify!($column)) }
+        }
+        #[diagnostic::do_not_recommend]
+        impl Encode<Option<$column>> for $arg {
+            fn encode(&self) -> Value { checked::<$column, $arg>(*self, stringify!($column)) }
+        }
+    )+};
+}
+
+fn checked<C: TryFrom<A> + Into<Value>, A: Copy + std::fmt::Display>(v: A, column: &str) -> Value {
+    match C::try_from(v) {
+        Ok(c) => c.into(),
+        Err(_) => invalid(format!("{v}, which does not fit the column's type {column}")),
+    }
+}
+
+encode_checked!(i8 => i32, i64);
+encode_checked!(i16 => i32, i64);
+encode_checked!(u8 => i32, i64);
+encode_checked!(u16 => i32, i64);
+encode_checked!(u32 => i32, i64);
+encode_checked!(u64 => i32, i64);
 
 macro_rules! encode_float {
     ($($arg:ty),+) => {$(
+        #[diagnostic::do_not_recommend]
         impl Encode<f64> for $arg {
             fn encode(&self) -> Value { float(f64::from(*self)) }
         }
+        #[diagnostic::do_not_recommend]
         impl Encode<Option<f64>> for $arg {
             fn encode(&self) -> Value { float(f64::from(*self)) }
         }
@@ -52,29 +93,48 @@ macro_rules! encode_float {
 
 encode_float!(f64, f32);
 
+#[diagnostic::do_not_recommend]
+impl Encode<f32> for f32 {
+    fn encode(&self) -> Value {
+        float(f64::from(*self))
+    }
+}
+#[diagnostic::do_not_recommend]
+impl Encode<Option<f32>> for f32 {
+    fn encode(&self) -> Value {
+        float(f64::from(*self))
+    }
+}
+
 /// The key of the placeholder a non-finite float becomes (JSON has no NaN or
 /// infinity; `serde_json` would silently write `null`). Every verb refuses a
 /// statement holding one with [`Error::Param`](crate::Error::Param) before any request.
-const NON_FINITE: &str = "$couch-sql:non-finite";
+const INVALID: &str = "$couch-sql:invalid";
+
+/// The placeholder of a value that cannot be sent; [`check_finite`] refuses it.
+fn invalid(why: String) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert(INVALID.into(), Value::String(why));
+    Value::Object(m)
+}
 
 fn float(f: f64) -> Value {
     if f.is_finite() {
         Value::from(f)
     } else {
-        let mut m = serde_json::Map::new();
-        m.insert(NON_FINITE.into(), Value::String(f.to_string()));
-        Value::Object(m)
+        invalid(format!("{f}: CouchDB stores JSON, which has no NaN or infinity"))
     }
 }
 
-/// `Err` naming the first parameter that is a non-finite float.
+/// `Err` naming the first parameter that cannot be sent: a non-finite float,
+/// or an integer out of its column's range.
 pub(crate) fn check_finite(params: &[Value]) -> crate::Result<()> {
     for (i, p) in params.iter().enumerate() {
-        if let Some(v) = p.as_object().and_then(|m| m.get(NON_FINITE)) {
+        if let Some(v) = p.as_object().and_then(|m| m.get(INVALID)) {
             return Err(crate::Error::Param(format!(
-                "parameter {} is {}: CouchDB stores JSON, which has no NaN or infinity",
+                "parameter {} is {}",
                 i + 1,
-                v.as_str().unwrap_or("not a finite number")
+                v.as_str().unwrap_or("not a value CouchDB can store")
             )));
         }
     }
@@ -209,9 +269,11 @@ encode_as!(String => String);
 
 macro_rules! encode_str {
     ($($arg:ty),+) => {$(
+        #[diagnostic::do_not_recommend]
         impl Encode<String> for $arg {
             fn encode(&self) -> Value { Value::String(self.to_string()) }
         }
+        #[diagnostic::do_not_recommend]
         impl Encode<Option<String>> for $arg {
             fn encode(&self) -> Value { Value::String(self.to_string()) }
         }
@@ -222,6 +284,7 @@ encode_str!(str, Box<str>, Cow<'_, str>, char);
 
 macro_rules! encode_option {
     ($($column:ty),+) => {$(
+        #[diagnostic::do_not_recommend]
         impl<T: Encode<$column>> Encode<Option<$column>> for Option<T> {
             fn encode(&self) -> Value {
                 match self {
@@ -233,13 +296,170 @@ macro_rules! encode_option {
     )+};
 }
 
-encode_option!(i64, i32, f64, bool, String);
+encode_option!(i64, i32, i16, i8, u64, u32, u16, u8, f64, f32, bool, String);
+
+// Arrays: a `Vec<C>` column takes a `Vec`, slice or array of values for `C`.
+#[diagnostic::do_not_recommend]
+impl<C, T: Encode<C>> Encode<Vec<C>> for [T] {
+    fn encode(&self) -> Value {
+        Value::Array(self.iter().map(Encode::encode).collect())
+    }
+}
+#[diagnostic::do_not_recommend]
+impl<C, T: Encode<C>> Encode<Vec<C>> for Vec<T> {
+    fn encode(&self) -> Value {
+        <[T] as Encode<Vec<C>>>::encode(self)
+    }
+}
+#[diagnostic::do_not_recommend]
+impl<C, T: Encode<C>, const N: usize> Encode<Vec<C>> for [T; N] {
+    fn encode(&self) -> Value {
+        <[T] as Encode<Vec<C>>>::encode(self)
+    }
+}
+#[diagnostic::do_not_recommend]
+impl<C, T: Encode<C>> Encode<Option<Vec<C>>> for [T] {
+    fn encode(&self) -> Value {
+        <[T] as Encode<Vec<C>>>::encode(self)
+    }
+}
+#[diagnostic::do_not_recommend]
+impl<C, T: Encode<C>> Encode<Option<Vec<C>>> for Vec<T> {
+    fn encode(&self) -> Value {
+        <[T] as Encode<Vec<C>>>::encode(self)
+    }
+}
+#[diagnostic::do_not_recommend]
+impl<C, T: Encode<C>, const N: usize> Encode<Option<Vec<C>>> for [T; N] {
+    fn encode(&self) -> Value {
+        <[T] as Encode<Vec<C>>>::encode(self)
+    }
+}
+#[diagnostic::do_not_recommend]
+impl<C, T: Encode<Vec<C>>> Encode<Option<Vec<C>>> for Option<T> {
+    fn encode(&self) -> Value {
+        self.as_ref().map_or(Value::Null, Encode::encode)
+    }
+}
+
+/// Stored date-times: fixed-width RFC 3339 UTC text with microseconds.
+#[cfg(feature = "chrono")]
+pub mod datetime {
+    use chrono::{DateTime, SecondsFormat, Utc};
+
+    /// `2026-11-29T18:00:00.000000Z`: the same width for every time, so text order is time order.
+    pub fn format(t: &DateTime<Utc>) -> String {
+        // Sub-microsecond precision is cut, as the stored text keeps six digits.
+        t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+
+    /// Serializes a date-time field (or an `Option`/`Vec` of them) in the stored form.
+    pub fn serialize<T: Stored + ?Sized, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        v.store(s)
+    }
+
+    /// A date-time shape a model field may have.
+    pub trait Stored {
+        fn store<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error>;
+    }
+
+    impl Stored for DateTime<Utc> {
+        fn store<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(&format(self))
+        }
+    }
+
+    impl<T: Stored> Stored for Option<T> {
+        fn store<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match self {
+                Some(v) => v.store(s),
+                None => s.serialize_none(),
+            }
+        }
+    }
+
+    impl<T: Stored> Stored for Vec<T> {
+        fn store<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeSeq;
+            struct One<'a, T>(&'a T);
+            impl<T: Stored> serde::Serialize for One<'_, T> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    self.0.store(s)
+                }
+            }
+            let mut seq = s.serialize_seq(Some(self.len()))?;
+            for v in self {
+                seq.serialize_element(&One(v))?;
+            }
+            seq.end()
+        }
+    }
+
+    #[diagnostic::do_not_recommend]
+    impl super::Encode<DateTime<Utc>> for DateTime<Utc> {
+        fn encode(&self) -> serde_json::Value {
+            serde_json::Value::String(format(self))
+        }
+    }
+    #[diagnostic::do_not_recommend]
+    impl super::Encode<Option<DateTime<Utc>>> for DateTime<Utc> {
+        fn encode(&self) -> serde_json::Value {
+            serde_json::Value::String(format(self))
+        }
+    }
+    #[diagnostic::do_not_recommend]
+    impl<T: super::Encode<DateTime<Utc>>> super::Encode<Option<DateTime<Utc>>> for Option<T> {
+        fn encode(&self) -> serde_json::Value {
+            self.as_ref().map_or(serde_json::Value::Null, super::Encode::encode)
+        }
+    }
+}
+
+/// A Rust value usable for an opaque-JSON column of type `C` (`serde_json::Value`, or a
+/// `#[couch(json)]` type): the argument must be a `C` (or `&C`), stored whole.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in a JSON column of type `{C}`",
+    label = "expected a `{C}` here",
+    note = "a JSON column takes a value of its own type (or a reference to one), serialized whole"
+)]
+pub trait AsJson<C: ?Sized> {
+    /// The JSON stored or compared.
+    fn as_json(&self) -> Value;
+}
+
+#[diagnostic::do_not_recommend]
+impl<C: serde::Serialize> AsJson<C> for C {
+    fn as_json(&self) -> Value {
+        to_param(self).unwrap_or_else(|e| invalid(format!("not serializable as JSON: {e}")))
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<C: serde::Serialize> AsJson<C> for &C {
+    fn as_json(&self) -> Value {
+        <C as AsJson<C>>::as_json(self)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<C: serde::Serialize> AsJson<Option<C>> for C {
+    fn as_json(&self) -> Value {
+        AsJson::<C>::as_json(self)
+    }
+}
+
+/// Encodes `arg` for an opaque-JSON column of type `C` (the type check happens here).
+#[inline]
+pub fn encode_json<C: ?Sized, A: AsJson<C> + ?Sized>(arg: &A) -> Value {
+    arg.as_json()
+}
 
 /// Marker for the row count of `LIMIT ?` / `OFFSET ?`.
 pub enum RowCount {}
 
 macro_rules! encode_count {
     ($($arg:ty),+) => {$(
+        #[diagnostic::do_not_recommend]
         impl Encode<RowCount> for $arg {
             fn encode(&self) -> Value { Value::from(*self) }
         }
@@ -252,4 +472,22 @@ encode_count!(i64, i32, i16, i8, u64, u32, u16, u8, usize);
 #[inline]
 pub fn encode<C: ?Sized, A: Encode<C> + ?Sized>(arg: &A) -> Value {
     arg.encode()
+}
+
+/// Implemented by `#[derive(CouchObject)]` types (nested objects).
+#[doc(hidden)]
+pub trait Object: serde::Serialize {}
+
+#[diagnostic::do_not_recommend]
+impl<C: Object, T: Encode<C>> Encode<Option<C>> for Option<T> {
+    fn encode(&self) -> Value {
+        self.as_ref().map_or(Value::Null, Encode::encode)
+    }
+}
+
+/// A nested object as a parameter (its non-finite floats refused like any other).
+#[doc(hidden)]
+pub fn encode_object<T: serde::Serialize>(v: &T) -> Value {
+    // serde_json refuses NaN and infinity inside a struct ("float must be finite").
+    serde_json::to_value(v).unwrap_or_else(|e| invalid(format!("not storable as JSON: {e}")))
 }

@@ -193,6 +193,26 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         }))
     }
 
+    /// Reads documents other programs wrote without failing on the ones that do
+    /// not fit the row type: [`SkipInvalid::fetch_all`] returns the rows that
+    /// decode, and for each skipped document its id and the decode error.
+    /// (By default a query is strict: one such document fails the whole read
+    /// with [`Error::Decode`]. The [`fetch`](Self::fetch) stream yields that
+    /// `Err` in the document's place and goes on.)
+    ///
+    /// ```no_run
+    /// # async fn demo<R: serde::de::DeserializeOwned + Send + 'static>(q: couch_runtime::Query<R>, db: &couch_runtime::Database) -> couch_runtime::Result<()> {
+    /// let checked = q.skip_invalid().fetch_all(db).await?;
+    /// for s in &checked.skipped {
+    ///     eprintln!("skipped {:?}: {}", s.id, s.error);
+    /// }
+    /// let rows = checked.rows;
+    /// # Ok(()) }
+    /// ```
+    pub fn skip_invalid(self) -> SkipInvalid<R> {
+        SkipInvalid(self)
+    }
+
     /// The first row; [`Error::RowNotFound`] if there is none.
     pub fn fetch_one<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, R> {
         let inner = db.database();
@@ -228,7 +248,8 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         }
         let state = State::Start(self, db.clone());
         let pages = futures_util::stream::unfold(state, |state| async move {
-            let next: Result<(Vec<R>, State<R>)> = async {
+            // A row that does not decode is an `Err` in its place; the stream goes on.
+            let next: Result<(Vec<Result<R>>, State<R>)> = async {
                 let mut pager = match state {
                     State::Done => return Ok((Vec::new(), State::Done)),
                     State::Paging(p) => p,
@@ -239,13 +260,13 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
                         match exec::select_source(&db, plan, tmpl, &q.params, None, page_size, &q.prepared.sql).await? {
                             exec::Source::Pages(p) => p,
                             exec::Source::Sorted(docs) => {
-                                let rows = docs.into_iter().map(exec::decode_map).collect::<Result<Vec<R>>>()?;
+                                let rows: Vec<Result<R>> = docs.into_iter().map(exec::decode_map).collect();
                                 return Ok((rows, State::Done));
                             }
                         }
                     }
                 };
-                match pager.next_page::<R>().await? {
+                match pager.next_page_with(crate::rows::decode_page_each::<R>).await? {
                     Some(rows) => Ok((rows, State::Paging(pager))),
                     None => Ok((Vec::new(), State::Done)),
                 }
@@ -253,11 +274,33 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
             .await;
             match next {
                 Ok((rows, State::Done)) if rows.is_empty() => None,
-                Ok((rows, next)) => Some((futures_util::stream::iter(rows.into_iter().map(Ok)).left_stream(), next)),
+                Ok((rows, next)) => Some((futures_util::stream::iter(rows).left_stream(), next)),
                 Err(e) => Some((futures_util::stream::iter(vec![Err(e)]).right_stream(), State::Done)),
             }
         });
         Box::pin(pages.flatten())
+    }
+}
+
+/// A query that skips the documents its row type cannot decode (see [`Query::skip_invalid`]).
+#[must_use = "a query does nothing until it is fetched"]
+pub struct SkipInvalid<R>(Query<R>);
+
+impl<R: DeserializeOwned + Send + 'static> SkipInvalid<R> {
+    /// Every row that decodes, and every document skipped with its id and error.
+    pub fn fetch_all<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, crate::rows::Checked<R>> {
+        let inner = db.database();
+        let q = self.0;
+        db.run(Box::pin(async move {
+            crate::param::check_finite(&q.params)?;
+            let page_size = match q.page_size {
+                Some(n) => n,
+                None => inner.read_all_page_size().await?,
+            };
+            let (s, tmpl) = q.prepared.select()?;
+            let all = exec::select_each::<R>(inner, s, tmpl, &q.params, page_size, &q.prepared.sql).await?;
+            crate::rows::Checked::split(all)
+        }))
     }
 }
 

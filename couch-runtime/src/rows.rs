@@ -144,6 +144,81 @@ pub(crate) fn decode_page<R: DeserializeOwned>(body: &[u8]) -> Result<FindPage<R
     }
 }
 
+/// Decodes a `_find` body row by row: a document that does not fit `R` is an
+/// `Err` naming its id and field, in its place. The whole page is first decoded
+/// at once, as strictly; only a page holding a bad document is read twice.
+pub(crate) fn decode_page_each<R: DeserializeOwned>(body: &[u8]) -> Result<FindPage<Result<R>>> {
+    match serde_json::from_slice::<FindPage<R>>(body) {
+        Ok(p) => Ok(FindPage {
+            docs: p.docs.into_iter().map(Ok).collect(),
+            bookmark: p.bookmark,
+            warning: p.warning,
+            execution_stats: p.execution_stats,
+        }),
+        Err(fast) => {
+            #[derive(Deserialize)]
+            struct Raw<'a> {
+                #[serde(borrow)]
+                docs: Vec<&'a RawValue>,
+                #[serde(default)]
+                bookmark: Option<String>,
+                #[serde(default)]
+                warning: Option<String>,
+                #[serde(default)]
+                execution_stats: Option<ExecutionStats>,
+            }
+            let raw: Raw = serde_json::from_slice(body)
+                .map_err(|_| Error::decode(None, None, format!("malformed _find response: {fast}")))?;
+            Ok(FindPage {
+                docs: raw.docs.into_iter().map(|d| decode_doc::<R>(d.get())).collect(),
+                bookmark: raw.bookmark,
+                warning: raw.warning,
+                execution_stats: raw.execution_stats,
+            })
+        }
+    }
+}
+
+/// The rows a query could decode, and the documents it skipped
+/// (see [`Query::skip_invalid`](crate::Query::skip_invalid)).
+#[derive(Debug)]
+pub struct Checked<R> {
+    /// The documents that decoded into the row type, in order.
+    pub rows: Rows<R>,
+    /// Each document that did not: its `_id` and the decode error (which names the field).
+    pub skipped: Vec<Skipped>,
+}
+
+/// A document left out by [`Query::skip_invalid`](crate::Query::skip_invalid).
+#[derive(Debug)]
+pub struct Skipped {
+    /// The document's `_id`, when it has one.
+    pub id: Option<String>,
+    /// Why it did not decode: an [`Error::Decode`] naming the field (`lines[3].qty`).
+    pub error: Error,
+}
+
+impl<R> Checked<R> {
+    pub(crate) fn split(all: Vec<Result<R>>) -> Result<Checked<R>> {
+        let mut rows = Vec::with_capacity(all.len());
+        let mut skipped = Vec::new();
+        for r in all {
+            match r {
+                Ok(row) => rows.push(row),
+                Err(error @ Error::Decode { .. }) => {
+                    let id = match &error {
+                        Error::Decode { doc_id, .. } => doc_id.clone(),
+                        _ => None,
+                    };
+                    skipped.push(Skipped { id, error });
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(Checked { rows: Rows::new(rows), skipped })
+    }
+}
+
 #[derive(Deserialize)]
 struct RawPage<'a> {
     #[serde(borrow)]

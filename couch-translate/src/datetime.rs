@@ -12,7 +12,9 @@ pub fn normalize(text: &str) -> Result<String, String> {
     };
     let d: Vec<&str> = date.split('-').collect();
     let [y, mo, da] = d.as_slice() else { return Err(bad()) };
-    let num = |s: &str, len: usize| (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u32>().ok()).flatten();
+    let num = |s: &str, len: usize| {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u32>().ok()).flatten()
+    };
     let (Some(y), Some(mo), Some(da)) = (num(y, 4), num(mo, 2), num(da, 2)) else { return Err(bad()) };
     let time = time
         .strip_suffix(['Z', 'z'])
@@ -34,7 +36,20 @@ pub fn normalize(text: &str) -> Result<String, String> {
         _ => return Err(bad()),
     };
     let (Some(h), Some(mi), Some(se)) = (h, mi, se) else { return Err(bad()) };
-    let days = [31, if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let days = [
+        31,
+        if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !(1..=12).contains(&mo) || da == 0 || da > days[mo as usize - 1] || h > 23 || mi > 59 || se > 59 {
         return Err("the date or time is out of range".into());
     }

@@ -103,8 +103,11 @@ pub struct Projected {
     pub name: String,
     /// The column's SQL name in the model.
     pub column: String,
-    /// The document field.
+    /// The document field's Mango path (`address.city`).
     pub field: String,
+    /// The column's type at this path, when a model is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ty: Option<crate::schema::ColumnType>,
 }
 
 /// One `ORDER BY` key.

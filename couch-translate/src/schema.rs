@@ -93,7 +93,15 @@ pub enum Access {
 
 impl ColumnType {
     pub fn new(kind: Kind, nullable: bool, rust: impl Into<String>) -> Self {
-        ColumnType { kind, nullable, rust: rust.into(), fields: vec![], element: None, access: vec![], outer_null: false }
+        ColumnType {
+            kind,
+            nullable,
+            rust: rust.into(),
+            fields: vec![],
+            element: None,
+            access: vec![],
+            outer_null: false,
+        }
     }
 
     /// An array of `element`.

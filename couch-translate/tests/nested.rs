@@ -61,7 +61,7 @@ fn selector(sql: &str, params: &[Value]) -> Value {
 fn dotted_paths() {
     assert_eq!(
         selector("SELECT name, address.city FROM customers WHERE address.city = ?", &[json!("Oslo")]),
-        json!({"type": "customers", "address.city": {"$eq": "Oslo"}})
+        json!({"type": "customers", "address": {"$type": "object"}, "address.city": {"$eq": "Oslo"}})
     );
     let t = ok("SELECT name, address.city, billing.zip AS bzip FROM customers ORDER BY address.city");
     let Plan::Select(s) = &t.plan else { panic!() };
@@ -75,19 +75,23 @@ fn dotted_paths() {
     assert!(!s.server_sort, "billing may be missing: billing.city is nullable");
     assert_eq!(
         selector("SELECT name FROM customers WHERE customers.address.city = 'x'", &[]),
-        json!({"type": "customers", "address.city": {"$eq": "x"}})
+        json!({"type": "customers", "address": {"$type": "object"}, "address.city": {"$eq": "x"}})
     );
 }
 
 #[test]
 fn nested_is_null_covers_missing_parents() {
+    let not_object = ["null", "boolean", "number", "string", "array"].map(|t| json!({"billing": {"$type": t}}));
+    let mut any = vec![json!({"billing": {"$exists": false}})];
+    any.extend(not_object);
+    any.extend([json!({"billing.city": {"$exists": false}}), json!({"billing.city": {"$eq": null}})]);
     assert_eq!(
         selector("SELECT name FROM customers WHERE billing.city IS NULL", &[]),
-        json!({"type": "customers", "$nor": [{"billing.city": {"$gt": null}}]})
+        json!({"type": "customers", "$or": any})
     );
     assert_eq!(
         selector("SELECT name FROM customers WHERE billing.city IS NOT NULL", &[]),
-        json!({"type": "customers", "billing.city": {"$gt": null}})
+        json!({"type": "customers", "billing": {"$type": "object"}, "billing.city": {"$gt": null}})
     );
 }
 
@@ -107,7 +111,8 @@ fn arrays() {
     );
     assert_eq!(
         selector("SELECT name FROM customers WHERE tags[0] = ? AND lines[1].sku = ?", &[json!("a"), json!("s")]),
-        json!({"type": "customers", "tags.0": {"$eq": "a"}, "lines.1.sku": {"$eq": "s"}})
+        json!({"type": "customers", "tags": {"$type": "array"}, "tags.0": {"$eq": "a"},
+            "lines": {"$type": "array"}, "lines.1": {"$type": "object"}, "lines.1.sku": {"$eq": "s"}})
     );
     assert_eq!(
         selector("SELECT name FROM customers WHERE tags = ARRAY['vip', 'new']", &[]),
@@ -121,14 +126,17 @@ fn arrays() {
         json!({"type": "customers", "lines": {"$elemMatch": {"qty": {"$type": "number", "$gte": 2}, "sku": {"$eq": "s"}}}})
     );
     assert_eq!(
-        selector("SELECT name FROM customers WHERE EXISTS (SELECT 1 FROM UNNEST(tags) AS t WHERE t >= 'a' AND t < 'c')", &[]),
+        selector(
+            "SELECT name FROM customers WHERE EXISTS (SELECT 1 FROM UNNEST(tags) AS t WHERE t >= 'a' AND t < 'c')",
+            &[]
+        ),
         json!({"type": "customers", "tags": {"$elemMatch": {"$type": "string", "$gte": "a", "$lt": "c"}}})
     );
     // NOT keeps SQL's meaning: an array, no element equal, none NULL.
     assert_eq!(
         selector("SELECT name FROM customers WHERE NOT (? = ANY(tags))", &[json!("vip")]),
-        json!({"type": "customers", "$and": [{"tags": {"$type": "array"}}, {"$nor": [
-            {"tags": {"$elemMatch": {"$eq": "vip"}}}, {"tags": {"$elemMatch": {"$eq": null}}}]}]})
+        json!({"type": "customers", "tags": {"$type": "array"}, "$nor": [
+            {"tags": {"$elemMatch": {"$eq": "vip"}}}, {"tags": {"$elemMatch": {"$eq": null}}}]})
     );
 }
 
@@ -151,6 +159,7 @@ fn mistakes_are_explained() {
     assert!(err("SELECT name FROM customers WHERE meta = 1").contains("opaque JSON"));
     assert!(err("SELECT name FROM customers WHERE address = 1").contains("compare its fields"));
     assert!(err("INSERT INTO customers (name, address, tags, lines, since, visits, meta) VALUES ('a', NULL, NULL, NULL, '2026-01-01', -1, NULL)").contains("does not fit"));
-    assert!(err("SELECT name FROM customers WHERE EXISTS (SELECT 1 FROM UNNEST(lines) AS l WHERE name = 'x')").contains("on the elements"));
+    assert!(err("SELECT name FROM customers WHERE EXISTS (SELECT 1 FROM UNNEST(lines) AS l WHERE name = 'x')")
+        .contains("on the elements"));
     ok("SELECT meta FROM customers WHERE meta IS NOT NULL");
 }

@@ -7,6 +7,7 @@
 mod blocking;
 mod couchdb;
 mod crud;
+mod documents;
 mod dynamic;
 mod like;
 mod models;

@@ -535,6 +535,14 @@ impl Pager {
 
     /// The next page of rows, or `None` when every row has been read.
     pub(crate) async fn next_page<T: DeserializeOwned>(&mut self) -> Result<Option<Vec<T>>> {
+        self.next_page_with(decode_page::<T>).await
+    }
+
+    /// The next page, decoded by `decode` (strictly, or row by row).
+    pub(crate) async fn next_page_with<T>(
+        &mut self,
+        decode: fn(&[u8]) -> Result<crate::rows::FindPage<T>>,
+    ) -> Result<Option<Vec<T>>> {
         loop {
             let want = self.limit.map_or(self.page_size, |l| l.saturating_sub(self.fetched).min(self.page_size));
             if self.done || want == 0 {
@@ -573,7 +581,7 @@ impl Pager {
                 }
                 other => other?,
             };
-            let page = decode_page::<T>(&bytes)?;
+            let page = decode(&bytes)?;
             if let Some(w) = &page.warning {
                 if !self.warned {
                     self.warned = true;
@@ -621,9 +629,13 @@ impl Pager {
         }
     }
 
-    pub(crate) async fn all<T: DeserializeOwned>(mut self) -> Result<Vec<T>> {
+    pub(crate) async fn all<T: DeserializeOwned>(self) -> Result<Vec<T>> {
+        self.all_with(decode_page::<T>).await
+    }
+
+    pub(crate) async fn all_with<T>(mut self, decode: fn(&[u8]) -> Result<crate::rows::FindPage<T>>) -> Result<Vec<T>> {
         let mut out = Vec::new();
-        while let Some(page) = self.next_page().await? {
+        while let Some(page) = self.next_page_with(decode).await? {
             if out.is_empty() {
                 out = page;
             } else {
@@ -776,6 +788,22 @@ pub(crate) async fn execution_stats(
 pub(crate) fn decode_map<R: DeserializeOwned>(d: Map<String, Value>) -> Result<R> {
     let id = d.get("_id").and_then(Value::as_str).map(str::to_owned);
     serde_json::from_value::<R>(Value::Object(d)).map_err(|e| Error::decode(id, None, e))
+}
+
+/// Runs a SELECT to the end, decoding each row on its own: a document that
+/// does not fit `R` is an `Err` in its place, and the others are still read.
+pub(crate) async fn select_each<R: DeserializeOwned>(
+    db: &Database,
+    plan: &Select,
+    tmpl: &FindTemplate,
+    params: &[Value],
+    page_size: usize,
+    sql: &SqlText,
+) -> Result<Vec<Result<R>>> {
+    match select_source(db, plan, tmpl, params, None, page_size, sql).await? {
+        Source::Pages(p) => (*p).all_with(crate::rows::decode_page_each::<R>).await,
+        Source::Sorted(docs) => Ok(docs.into_iter().map(decode_map).collect()),
+    }
 }
 
 /// Runs a SELECT to the end.

@@ -158,7 +158,9 @@ impl Num {
 /// Evaluates arithmetic on a document; `Ok(None)` is SQL NULL.
 fn eval(doc: &Map<String, Value>, a: &Arith, params: &[Value]) -> std::result::Result<Option<Num>, String> {
     Ok(match a {
-        Arith::Field(f) => Num::of(crate::doc_path::get(doc, f).unwrap_or(&Value::Null)).map_err(|e| format!("`{f}`: {e}"))?,
+        Arith::Field(f) => {
+            Num::of(crate::doc_path::get(doc, f).unwrap_or(&Value::Null)).map_err(|e| format!("`{f}`: {e}"))?
+        }
         Arith::Value(t) => Num::of(&t.to_value(params).map_err(|e| e.to_string())?)?,
         Arith::Neg(x) => eval(doc, x, params)?.map(|n| match n {
             Num::Int(i) => i.checked_neg().map(Num::Int).unwrap_or(Num::Float(-(i as f64))),

@@ -344,7 +344,7 @@ impl Cond {
                     .collect();
                 obj1("$or", Tmpl::Array(items))
             }
-            Cond::Atom(a) => atom_mango(&a.0),
+            Cond::Atom(a) => guard_path(&a.0, atom_mango(&a.0)),
         }
     }
 
@@ -421,8 +421,6 @@ pub(crate) fn obj1(k: &str, v: Tmpl) -> Tmpl {
     Tmpl::Object(vec![(k.to_string(), v)])
 }
 
-/// A Mango field path for a document field: a literal `.` must be escaped.
-
 /// The `$type` guard: from the column's type, else from the compared value.
 fn type_guard(a: &Atom, v: &Operand) -> Tmpl {
     if let Some(ty) = &a.ty {
@@ -456,14 +454,11 @@ fn atom_mango(a: &Atom) -> Tmpl {
             guarded(v.params(), not_in_array(&f, vec![eq(v)]))
         }
         Test::In { negated, items } if whole_array || items.iter().any(|i| matches!(i, Operand::Array(_))) => {
-            if items.iter().any(|i| *i == Operand::Lit(Lit::Null)) && *negated {
+            if items.contains(&Operand::Lit(Lit::Null)) && *negated {
                 return never();
             }
-            let eqs: Vec<Tmpl> = items
-                .iter()
-                .filter(|i| **i != Operand::Lit(Lit::Null))
-                .map(|i| guarded(i.params(), eq(i)))
-                .collect();
+            let eqs: Vec<Tmpl> =
+                items.iter().filter(|i| **i != Operand::Lit(Lit::Null)).map(|i| guarded(i.params(), eq(i))).collect();
             if *negated {
                 let params = items.iter().flat_map(Operand::params).collect();
                 guarded(params, not_in_array(&f, eqs))
@@ -476,13 +471,10 @@ fn atom_mango(a: &Atom) -> Tmpl {
         Test::Cmp(CmpOp::Eq, v) => guarded(v.params(), cond(vec![("$eq", v.tmpl())])),
         // `$nin: [v]`, not `$ne: v`: pouchdb-server 4.2.0 fails `$ne` under `$or`
         // ("userValue.every is not a function"); with the `$type` guard both mean `<>`.
-        Test::Cmp(CmpOp::Ne, v) => guarded(
-            v.params(),
-            cond(vec![("$type", type_guard(a, v)), ("$nin", Tmpl::Array(vec![v.tmpl()]))]),
-        ),
-        Test::Cmp(op, v) => {
-            guarded(v.params(), cond(vec![("$type", type_guard(a, v)), (op.mango(), v.tmpl())]))
+        Test::Cmp(CmpOp::Ne, v) => {
+            guarded(v.params(), cond(vec![("$type", type_guard(a, v)), ("$nin", Tmpl::Array(vec![v.tmpl()]))]))
         }
+        Test::Cmp(op, v) => guarded(v.params(), cond(vec![("$type", type_guard(a, v)), (op.mango(), v.tmpl())])),
         Test::In { negated: false, items } => {
             // A NULL item never matches; CouchDB 3.4.3 also fails `$in` lists holding a
             // null with 500 function_clause (mango_idx_view:is_text_search), so it is left out.
@@ -529,13 +521,13 @@ fn atom_mango(a: &Atom) -> Tmpl {
             }
         }
         // A scalar element inside `$elemMatch` is present: NULL is `null` itself.
-        Test::IsNull { negated } if f.is_empty() => {
-            obj1(&f, obj1(if *negated { "$gt" } else { "$eq" }, Tmpl::Null))
-        }
+        Test::IsNull { negated } if f.is_empty() => obj1(&f, obj1(if *negated { "$gt" } else { "$eq" }, Tmpl::Null)),
         // A nested path is NULL where any object on the way is missing, null or
         // not an object (CouchDB's `$exists: false` is false there: "bad_path").
         Test::IsNull { negated: false } if has_inner_dot(&f) => {
-            obj1("$nor", Tmpl::Array(vec![obj1(&f, obj1("$gt", Tmpl::Null))]))
+            let mut any = path_broken(&f);
+            any.push(obj1(&f, obj1("$eq", Tmpl::Null)));
+            obj1("$or", Tmpl::Array(any))
         }
         Test::IsNull { negated: false } => Tmpl::Object(vec![(
             "$or".into(),
@@ -574,16 +566,71 @@ fn atom_mango(a: &Atom) -> Tmpl {
             }
         }
         Test::Elem { inner, scalar, negated } => {
-            let sel = if *scalar { scalar_selector(inner) } else { super::select::merged_selector(vec![], (**inner).clone()) };
+            let sel = if *scalar {
+                scalar_selector(inner)
+            } else {
+                super::select::merged_selector(vec![], (**inner).clone())
+            };
             let m = obj1(&f, obj1("$elemMatch", sel));
-            // NOT EXISTS over a missing or empty array is true.
+            // NOT EXISTS over a missing or empty array is true. CouchDB reads `$nor`
+            // over a field as `$not` on it, false where the field is missing: say so.
             if *negated {
-                obj1("$nor", Tmpl::Array(vec![m]))
+                let mut any = path_broken(&f);
+                any.push(obj1("$nor", Tmpl::Array(vec![m])));
+                obj1("$or", Tmpl::Array(any))
             } else {
                 m
             }
         }
     }
+}
+
+/// The ways a path can lead nowhere: a step missing, or a step on the way that
+/// is not the container the next step needs (a position needs an array, a name
+/// an object). Written with `$exists` and `$type` only, which both servers read
+/// alike (CouchDB's `$nor`/`$not` over a broken path is false, pouchdb-server's true).
+fn path_broken(f: &str) -> Vec<Tmpl> {
+    let segs = crate::path::segments(f);
+    let mut out = Vec::new();
+    let mut prefix = String::new();
+    for (i, seg) in segs.iter().enumerate() {
+        prefix = crate::path::child(&prefix, seg);
+        out.push(obj1(&prefix, obj1("$exists", Tmpl::Bool(false))));
+        if let Some(next) = segs.get(i + 1) {
+            let container =
+                if !next.is_empty() && next.bytes().all(|b| b.is_ascii_digit()) { "array" } else { "object" };
+            for t in ["null", "boolean", "number", "string", "array", "object"] {
+                if t != container {
+                    out.push(obj1(&prefix, obj1("$type", Tmpl::Str(t.into()))));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A test that is false on a broken path, with each step of the path required
+/// to be the container the next step needs. CouchDB needs no such guard (a broken
+/// path fails every operator), but pouchdb-server indexes into strings (`"vip".0`
+/// is `"v"`) and stops at a falsy step (`a.b` of `{"a": 0}` is `0`).
+fn guard_path(a: &Atom, t: Tmpl) -> Tmpl {
+    let handles_broken = matches!(
+        a.test,
+        Test::IsNull { negated: false } | Test::Exists { negated: true } | Test::Elem { negated: true, .. }
+    );
+    let segs = crate::path::segments(&a.field);
+    if handles_broken || segs.len() < 2 || t == never() {
+        return t;
+    }
+    let mut all = Vec::new();
+    let mut prefix = String::new();
+    for (seg, next) in segs.iter().zip(&segs[1..]) {
+        prefix = crate::path::child(&prefix, seg);
+        let container = if !next.is_empty() && next.bytes().all(|b| b.is_ascii_digit()) { "array" } else { "object" };
+        all.push(obj1(&prefix, obj1("$type", Tmpl::Str(container.into()))));
+    }
+    all.push(t);
+    obj1("$and", Tmpl::Array(all))
 }
 
 /// Whether a Mango path has more than one segment.
@@ -593,10 +640,7 @@ fn has_inner_dot(f: &str) -> bool {
 
 /// `f` is an array and none of `tests` holds for it.
 fn not_in_array(f: &str, tests: Vec<Tmpl>) -> Tmpl {
-    obj1(
-        "$and",
-        Tmpl::Array(vec![obj1(f, obj1("$type", Tmpl::Str("array".into()))), obj1("$nor", Tmpl::Array(tests))]),
-    )
+    obj1("$and", Tmpl::Array(vec![obj1(f, obj1("$type", Tmpl::Str("array".into()))), obj1("$nor", Tmpl::Array(tests))]))
 }
 
 /// The element type of an array atom's column.
@@ -633,7 +677,9 @@ fn scalar_selector(inner: &Cond) -> Tmpl {
             t => t,
         };
         match unwrap_scalar(t) {
-            Tmpl::Object(e) if e.iter().all(|(k, _)| k.starts_with('$') && k != "$or" && k != "$and" && k != "$nor") => {
+            Tmpl::Object(e)
+                if e.iter().all(|(k, _)| k.starts_with('$') && k != "$or" && k != "$and" && k != "$nor") =>
+            {
                 for (k, v) in e {
                     match ops.iter_mut().find(|(ok, _)| *ok == k) {
                         None => ops.push((k, v)),
@@ -699,7 +745,11 @@ impl Cx<'_> {
             Expr::In { expr, target: InTarget::List(list), negated, .. } => {
                 let col = self.cond_column(expr)?;
                 if let Some(t) = col.ty.as_ref().filter(|t| matches!(t.kind, Kind::Object | Kind::Json)) {
-                    let m = if t.kind == Kind::Json { json_message(&col) } else { format!("`{}` is an object (`{}`): test its fields with IN", col.name, t.rust) };
+                    let m = if t.kind == Kind::Json {
+                        json_message(&col)
+                    } else {
+                        format!("`{}` is an object (`{}`): test its fields with IN", col.name, t.rust)
+                    };
                     self.error(m, Some(expr.span()));
                     return None;
                 }
@@ -940,7 +990,10 @@ impl Cx<'_> {
         let items = match right {
             Expr::Array(_) | Expr::Value(_) => self.operand(right, &array, Use::Compare)?,
             other => {
-                self.error("`@>` takes ARRAY[…] or a `?` parameter on the right: tags @> ARRAY['vip', ?]", Some(other.span()));
+                self.error(
+                    "`@>` takes ARRAY[…] or a `?` parameter on the right: tags @> ARRAY['vip', ?]",
+                    Some(other.span()),
+                );
                 return None;
             }
         };
@@ -995,11 +1048,17 @@ impl Cx<'_> {
                     (alias.as_ref().map(|a| a.name.value.clone()), &array_exprs[0])
                 }
                 TableFactor::UNNEST { .. } => {
-                    self.error("UNNEST takes one array column here, without WITH OFFSET or ORDINALITY", Some(t.relation.span()));
+                    self.error(
+                        "UNNEST takes one array column here, without WITH OFFSET or ORDINALITY",
+                        Some(t.relation.span()),
+                    );
                     return None;
                 }
                 _ => {
-                    self.error(format!("{}; a subquery over a table is not supported: {}", shape, subquery_message()), Some(whole.span()));
+                    self.error(
+                        format!("{}; a subquery over a table is not supported: {}", shape, subquery_message()),
+                        Some(whole.span()),
+                    );
                     return None;
                 }
             },
@@ -1008,13 +1067,19 @@ impl Cx<'_> {
                 return None;
             }
         };
-        if !matches!(&s.group_by, sqlparser::ast::GroupByExpr::Expressions(v, _) if v.is_empty()) || s.having.is_some() || s.distinct.is_some() {
+        if !matches!(&s.group_by, sqlparser::ast::GroupByExpr::Expressions(v, _) if v.is_empty())
+            || s.having.is_some()
+            || s.distinct.is_some()
+        {
             self.error(shape, Some(whole.span()));
             return None;
         }
         let array = self.array_column(array_expr, "UNNEST")?;
         let Some(alias) = alias else {
-            self.error(format!("name the element: UNNEST({}) AS e, then write conditions on `e`", array.name), Some(array_expr.span()));
+            self.error(
+                format!("name the element: UNNEST({}) AS e, then write conditions on `e`", array.name),
+                Some(array_expr.span()),
+            );
             return None;
         };
         let element = array.ty.as_ref().and_then(|t| t.element.as_deref().cloned()).map(|mut t| {
@@ -1046,7 +1111,10 @@ impl Cx<'_> {
         match dnf(inner, 32) {
             Some(terms) => Some(Cond::Or(terms.into_iter().map(|t| elem(Cond::And(t))).collect()).simplify()),
             None => {
-                self.error("this condition on the elements is too complex for Mango: simplify its ORs", Some(whole.span()));
+                self.error(
+                    "this condition on the elements is too complex for Mango: simplify its ORs",
+                    Some(whole.span()),
+                );
                 None
             }
         }
@@ -1148,7 +1216,10 @@ impl Cx<'_> {
                 match crate::datetime::normalize(text) {
                     Ok(t) => lit = Lit::Str(t),
                     Err(m) => {
-                        self.error(format!("'{text}' is not a date-time for column `{}`: {m}", col.name), Some(e.span()));
+                        self.error(
+                            format!("'{text}' is not a date-time for column `{}`: {m}", col.name),
+                            Some(e.span()),
+                        );
                         return None;
                     }
                 }
@@ -1156,7 +1227,12 @@ impl Cx<'_> {
             if let (Lit::Int(i), Some((lo, hi))) = (&lit, ty.int_range()) {
                 if usage == Use::Store && !(lo..=hi).contains(&i128::from(*i)) {
                     self.error(
-                        format!("{} does not fit column `{}`, which is `{}` ({lo} to {hi})", lit.describe(), col.name, ty.rust),
+                        format!(
+                            "{} does not fit column `{}`, which is `{}` ({lo} to {hi})",
+                            lit.describe(),
+                            col.name,
+                            ty.rust
+                        ),
                         Some(e.span()),
                     );
                     return None;

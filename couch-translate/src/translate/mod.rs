@@ -351,7 +351,12 @@ impl<'s> Cx<'s> {
                                     .map(|c| format!("did you mean `{}.{c}`?", at.name))
                                     .or_else(|| {
                                         let known: Vec<&str> = t.fields.iter().map(|c| c.name.as_str()).collect();
-                                        Some(format!("the fields of `{}` (`{}`) are: {}", at.name, t.rust, known.join(", ")))
+                                        Some(format!(
+                                            "the fields of `{}` (`{}`) are: {}",
+                                            at.name,
+                                            t.rust,
+                                            known.join(", ")
+                                        ))
                                     });
                                 self.error_help(
                                     format!("`{}` (`{}`) has no field `{}`", at.name, t.rust, id.value),
@@ -381,7 +386,13 @@ impl<'s> Cx<'s> {
                         }
                         Some(t) => {
                             self.error(
-                                format!("`{}` is {} (`{}`): it has no field `{}`", at.name, t.kind.describe(), t.rust, id.value),
+                                format!(
+                                    "`{}` is {} (`{}`): it has no field `{}`",
+                                    at.name,
+                                    t.kind.describe(),
+                                    t.rust,
+                                    id.value
+                                ),
                                 Some(id.span),
                             );
                             return None;
@@ -404,7 +415,12 @@ impl<'s> Cx<'s> {
                         }
                         Some(t) => {
                             self.error(
-                                format!("`{}` is {} (`{}`), not an array: `[{i}]` picks an array element", at.name, t.kind.describe(), t.rust),
+                                format!(
+                                    "`{}` is {} (`{}`), not an array: `[{i}]` picks an array element",
+                                    at.name,
+                                    t.kind.describe(),
+                                    t.rust
+                                ),
                                 Some(*ispan),
                             );
                             return None;

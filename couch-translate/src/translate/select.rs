@@ -215,9 +215,7 @@ fn projection(cx: &mut Cx, items: &[SelectItem]) -> Option<Option<Vec<Projected>
             continue;
         };
         // A path's row field is its alias, or the path with `_` (`address.city` → `address_city`).
-        let name = alias.map(|a| a.value.clone()).unwrap_or_else(|| {
-            col.name.replace(['.', '['], "_").replace(']', "")
-        });
+        let name = alias.map(|a| a.value.clone()).unwrap_or_else(|| col.name.replace(['.', '['], "_").replace(']', ""));
         if out.iter().any(|p| p.name == name) {
             cx.error(
                 format!("the column `{name}` is selected twice: give one of them another name with AS"),
@@ -226,7 +224,7 @@ fn projection(cx: &mut Cx, items: &[SelectItem]) -> Option<Option<Vec<Projected>
             ok = false;
             continue;
         }
-        out.push(Projected { name, column: col.name, field: col.field });
+        out.push(Projected { name, column: col.name, field: col.field, ty: col.ty });
     }
     ok.then_some(Some(out))
 }
@@ -274,7 +272,12 @@ fn order_by(cx: &mut Cx, q: &Query) -> Option<(Vec<SortKey>, bool)> {
         }
         if let Some(t) = col.ty.as_ref().filter(|t| !t.kind.is_scalar()) {
             cx.error(
-                format!("ORDER BY `{}`: it is {} (`{}`); sort by a field that holds a single value", col.name, t.kind.describe(), t.rust),
+                format!(
+                    "ORDER BY `{}`: it is {} (`{}`); sort by a field that holds a single value",
+                    col.name,
+                    t.kind.describe(),
+                    t.rust
+                ),
                 Some(e.expr.span()),
             );
             ok = false;
@@ -347,11 +350,23 @@ pub(super) fn merged_selector(head: Vec<(String, Tmpl)>, cond: Cond) -> Tmpl {
     // hoist the guards to the whole selector so the conjuncts can merge.
     let mut guards = Vec::new();
     let mut agree = Vec::new();
-    for p in parts {
+    let mut parts: std::collections::VecDeque<Tmpl> = parts.into();
+    while let Some(p) = parts.pop_front() {
         let p = match p {
             Tmpl::Guard { params, inner } => {
                 guards.extend(params);
                 *inner
+            }
+            p => p,
+        };
+        // An `$and` among the conjuncts is more conjuncts.
+        let p = match p {
+            Tmpl::Object(mut e) if e.len() == 1 && e[0].0 == "$and" && matches!(e[0].1, Tmpl::Array(_)) => {
+                let Tmpl::Array(items) = e.remove(0).1 else { unreachable!("matched above") };
+                for (i, item) in items.into_iter().enumerate() {
+                    parts.insert(i, item);
+                }
+                continue;
             }
             p => p,
         };
@@ -363,6 +378,15 @@ pub(super) fn merged_selector(head: Vec<(String, Tmpl)>, cond: Cond) -> Tmpl {
             }
         };
         if key.starts_with('$') {
+            // NOR(a) AND NOR(b) is NOR(a, b); pouchdb-server fails two `$nor`s under `$and`.
+            if key == "$nor" {
+                if let Some((_, Tmpl::Array(items))) = merged.iter_mut().find(|(k, _)| k == "$nor") {
+                    if let Tmpl::Array(more) = value {
+                        items.extend(more);
+                        continue;
+                    }
+                }
+            }
             // One `$or` can stand at the top level; a second one needs `$and`.
             if merged.iter().any(|(k, _)| *k == key) {
                 and.push(Tmpl::Object(vec![(key, value)]));
@@ -392,7 +416,7 @@ pub(super) fn merged_selector(head: Vec<(String, Tmpl)>, cond: Cond) -> Tmpl {
     // `$and` is needed, everything goes in it.
     // When `$and` stands anywhere below (see `Cond::mango`), pouchdb-server also stops
     // normalising the top-level fields, so then the top level is an `$and` too.
-    let nested_and = merged.iter().any(|(_, v)| has_and(v));
+    let nested_and = merged.iter().any(|(k, v)| k == "$and" || has_and(v));
     let selector = if and.is_empty() && !nested_and {
         Tmpl::Object(merged)
     } else {

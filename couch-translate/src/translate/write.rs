@@ -136,14 +136,13 @@ pub(super) fn update(cx: &mut Cx, u: &sqlparser::ast::Update) -> Option<Update> 
     for a in &u.assignments {
         let target = match &a.target {
             AssignmentTarget::ColumnName(n) => {
-                let ids: Option<Vec<_>> = n
-                    .0
-                    .iter()
-                    .map(|p| match p {
-                        sqlparser::ast::ObjectNamePart::Identifier(id) => Some(id.clone()),
-                        _ => None,
-                    })
-                    .collect();
+                let ids: Option<Vec<_>> =
+                    n.0.iter()
+                        .map(|p| match p {
+                            sqlparser::ast::ObjectNamePart::Identifier(id) => Some(id.clone()),
+                            _ => None,
+                        })
+                        .collect();
                 match ids {
                     Some(mut ids) if ids.len() == 1 => Expr::Identifier(ids.remove(0)),
                     Some(ids) => Expr::CompoundIdentifier(ids),
