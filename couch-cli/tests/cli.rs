@@ -139,3 +139,27 @@ fn plan_prints_the_index_and_applies_it() {
     let out = couch_sql(&["explain", "--url", &url, "SELECT name FROM users WHERE city = 'c3'"]);
     assert!(text(&out.stdout).starts_with("index: couchsql-type-city"), "{}", text(&out.stdout));
 }
+
+#[test]
+fn nested_paths_translate_and_plan_like_compiled_queries() {
+    let out = couch_sql(&[
+        "translate",
+        "SELECT name FROM customers WHERE address.city = ? AND ? = ANY(tags) AND CARDINALITY(tags) = 2",
+        "--param",
+        "Oslo",
+        "--param",
+        "vip",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    let body: String = s.lines().skip(1).take_while(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["selector"]["address.city"]["$eq"], "Oslo");
+    assert_eq!(v["selector"]["address"]["$type"], "object");
+    assert_eq!(v["selector"]["tags"]["$elemMatch"]["$eq"], "vip");
+    assert_eq!(v["selector"]["tags"]["$size"], 2);
+
+    let plan = couch_sql(&["plan", "SELECT name FROM customers WHERE address.city = ? AND visits > ?"]);
+    assert!(plan.status.success(), "{}", text(&plan.stderr));
+    assert!(text(&plan.stdout).contains(r#"["type","address.city","visits"]"#), "{}", text(&plan.stdout));
+}
