@@ -31,6 +31,66 @@ pub struct BenchRow {
     payload: Option<String>,
 }
 
+/// A nested document: objects, arrays of scalars and of objects, a date, JSON.
+#[derive(couch_sql::CouchObject, Debug, Clone, PartialEq)]
+pub struct NAddress {
+    city: String,
+    zip: Option<String>,
+}
+
+#[derive(couch_sql::CouchObject, Debug, Clone, PartialEq)]
+pub struct NLine {
+    sku: String,
+    qty: i64,
+    price: f64,
+}
+
+#[derive(CouchRow, Debug, Clone, PartialEq)]
+#[couch(table = "bench_nested")]
+pub struct NestedRow {
+    #[couch(id)]
+    id: Option<String>,
+    name: String,
+    address: NAddress,
+    billing: Option<NAddress>,
+    tags: Vec<String>,
+    lines: Vec<NLine>,
+    since: chrono::DateTime<chrono::Utc>,
+    visits: u32,
+    meta: serde_json::Value,
+}
+
+/// The hand-written twins of the nested model, with serde's own derive.
+#[derive(Deserialize, Debug)]
+#[allow(dead_code)]
+struct HandNested {
+    #[serde(rename = "_id")]
+    id: Option<String>,
+    name: String,
+    address: HandAddress,
+    billing: Option<HandAddress>,
+    tags: Vec<String>,
+    lines: Vec<HandLine>,
+    since: chrono::DateTime<chrono::Utc>,
+    visits: u32,
+    meta: serde_json::Value,
+}
+
+#[derive(Deserialize, Debug)]
+#[allow(dead_code)]
+struct HandAddress {
+    city: String,
+    zip: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[allow(dead_code)]
+struct HandLine {
+    sku: String,
+    qty: i64,
+    price: f64,
+}
+
 /// The planning scenario's users (orders share the database).
 #[derive(CouchRow, Debug, Clone, PartialEq)]
 #[couch(table = "users")]
@@ -193,6 +253,51 @@ fn row_decoding(quick: bool) {
     println!("Body: {mb:.2} MB.\n\n| decoder | MB/s median (min–max) |\n|---|---:|");
     println!("| couch-sql runtime (`Vec<BenchRow>`) | {} |", fmt(&o, 1));
     println!("| `serde_json::from_slice` into `struct {{ docs: Vec<Row> }}` | {} |", fmt(&h, 1));
+    println!("\nRatio **{:.3}×** (target ≥ 0.95×).", stats(&o).0 / stats(&h).0);
+}
+
+fn nested_body_of(n: usize) -> Vec<u8> {
+    let docs: Vec<_> = (0..n)
+        .map(|i| {
+            serde_json::json!({"_id": format!("{:032x}", i), "_rev": "1-0123456789abcdef0123456789abcdef", "type": "bench_nested",
+                "name": format!("row-{i}"), "address": {"city": "Oslo", "zip": if i % 2 == 0 { serde_json::json!("0150") } else { serde_json::Value::Null }},
+                "billing": if i % 3 == 0 { serde_json::json!({"city": "Lima"}) } else { serde_json::Value::Null },
+                "tags": ["vip", "new", format!("t{}", i % 7)],
+                "lines": [{"sku": "a-1", "qty": i % 5, "price": 9.5}, {"sku": "b-2", "qty": 1, "price": 3.25}],
+                "since": "2026-11-29T18:00:00.000000Z", "visits": i % 100, "meta": {"source": "import"}})
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "docs": docs, "bookmark": "nil" })).unwrap()
+}
+
+/// Decoding nested documents: the derives against serde's own derive on the same shapes.
+fn nested_row_decoding(quick: bool) {
+    println!("\n## 2b. Nested row decoding (10,000 nested documents, in memory)\n");
+    let body = nested_body_of(10_000);
+    let mb = body.len() as f64 / 1e6;
+    let (iters, reps) = if quick { (3, 3) } else { (20, 7) };
+    let ours = || {
+        let t = Instant::now();
+        for _ in 0..iters {
+            let rows: Vec<NestedRow> = couch_sql::__private::decode_find_response(black_box(&body)).unwrap();
+            assert_eq!(rows.len(), 10_000);
+            black_box(rows);
+        }
+        mb * iters as f64 / t.elapsed().as_secs_f64()
+    };
+    let hand = || {
+        let t = Instant::now();
+        for _ in 0..iters {
+            let page: HandPage<HandNested> = serde_json::from_slice(black_box(&body)).unwrap();
+            assert_eq!(page.docs.len(), 10_000);
+            black_box(page);
+        }
+        mb * iters as f64 / t.elapsed().as_secs_f64()
+    };
+    let (o, h) = interleave(reps, ours, hand);
+    println!("Body: {mb:.2} MB.\n\n| decoder | MB/s median (min–max) |\n|---|---:|");
+    println!("| couch-sql runtime (`Vec<NestedRow>`, CouchRow + CouchObject) | {} |", fmt(&o, 1));
+    println!("| `serde_json::from_slice` into the same structs with `#[derive(Deserialize)]` | {} |", fmt(&h, 1));
     println!("\nRatio **{:.3}×** (target ≥ 0.95×).", stats(&o).0 / stats(&h).0);
 }
 
@@ -522,12 +627,46 @@ fn compile_cost() {
         println!("| {} | {} | {} | **{per:.2}** |", if release { "release" } else { "debug" }, fmt(&wo, 0), fmt(&w, 0));
     }
     println!("\nTarget: under 5 ms per query in debug. Times are `cargo build` of the crate alone, dependencies already built.");
+    nested_compile_cost(&base, &build);
+}
+
+/// The same measure with a nested model (objects, arrays, a date) and queries on dotted paths.
+fn nested_compile_cost(base: &std::path::Path, build: &dyn Fn(&str, bool) -> f64) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (variant, queries) in [("nested-with", 200), ("nested-without", 0)] {
+        let dir = base.join(variant);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!("[package]\nname = \"compile-{variant}\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[dependencies]\ncouch-sql = {{ path = {root:?}, features = [\"chrono\"] }}\nchrono = {{ version = \"0.4\", default-features = false, features = [\"serde\", \"alloc\"] }}\nserde_json = \"1\"\n\n[workspace]\n"),
+        )
+        .unwrap();
+        let mut src = String::from("#![allow(unused_imports, unused_mut, dead_code)]\nuse couch_sql::{couch_sql, CouchObject, CouchRow};\n\n#[derive(CouchObject)]\npub struct Address {\n    city: String,\n    zip: Option<String>,\n}\n\n#[derive(CouchObject)]\npub struct Line {\n    sku: String,\n    qty: i64,\n}\n\n#[derive(CouchRow)]\n#[couch(table = \"customers\")]\npub struct Customer {\n    name: String,\n    address: Address,\n    billing: Option<Address>,\n    tags: Vec<String>,\n    lines: Vec<Line>,\n    since: chrono::DateTime<chrono::Utc>,\n    visits: u32,\n    meta: serde_json::Value,\n}\n\nfn main() {\n    let mut total = 0usize;\n");
+        for i in 0..queries {
+            src.push_str(&format!(
+                "    total += couch_sql!(\"SELECT name, address.city FROM customers WHERE address.city = ? AND visits > {i} AND ? = ANY(tags) ORDER BY since DESC LIMIT 10\", \"Oslo\", \"vip\").sql().len();\n"
+            ));
+        }
+        src.push_str("    println!(\"{total}\");\n}\n");
+        std::fs::write(dir.join("src/main.rs"), src).unwrap();
+    }
+    println!("\nWith a nested model (`Customer` of issue 11: two CouchObject types, `Vec`s, a date, JSON) and 200 different `SELECT name, address.city … WHERE address.city = ? AND visits > i AND ? = ANY(tags) ORDER BY since DESC LIMIT 10`:\n");
+    println!("| profile | without queries (ms) | with 200 queries (ms) | added per query (ms) |\n|---|---:|---:|---:|");
+    build("nested-without", false);
+    build("nested-with", false);
+    let (w, wo) = interleave(3, || build("nested-with", false), || build("nested-without", false));
+    let per = (stats(&w).0 - stats(&wo).0) / 200.0;
+    println!("| debug | {} | {} | **{per:.2}** |", fmt(&wo, 0), fmt(&w, 0));
 }
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     if std::env::args().any(|a| a == "--compile-only") {
         return compile_cost();
+    }
+    if std::env::args().any(|a| a == "--decode-only") {
+        row_decoding(quick);
+        return nested_row_decoding(quick);
     }
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -542,6 +681,7 @@ fn main() {
     println!("- command: `scripts/with-server.sh cargo bench --bench suite{}`", if quick { " -- --quick" } else { "" });
     request_building(quick);
     row_decoding(quick);
+    nested_row_decoding(quick);
     match std::env::var("COUCHDB_URL") {
         Ok(server) => {
             println!("- server: {server} (pouchdb-server 4.2.0, in memory, same machine)");
