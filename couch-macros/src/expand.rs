@@ -346,8 +346,7 @@ fn rust_type(ty: &ColumnType, module: &Ident, store: bool) -> TokenStream {
 
 /// A column type without its `Option`, spelled with absolute paths, if it has no model-defined parts.
 fn spell(ty: &ColumnType) -> Option<TokenStream> {
-    let base = ty.rust.trim_start_matches("Option<").trim_start_matches("Vec<").trim_start_matches("Option<");
-    let base = base.trim_end_matches('>');
+    let base = ty.base_rust();
     Some(match ty.kind {
         Kind::Integer | Kind::Float => {
             let id = Ident::new(base, Span::call_site());

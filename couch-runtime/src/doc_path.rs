@@ -9,8 +9,14 @@ pub(crate) fn get<'a>(doc: &'a Map<String, Value>, path: &str) -> Option<&'a Val
         return doc.get(path);
     }
     let segs = segments(path);
-    let mut cur = doc.get(&segs[0])?;
-    for s in &segs[1..] {
+    walk(doc.get(&segs[0]), segs[1..].iter().map(String::as_str))
+}
+
+/// The value `segs` lead to from `from`: a name steps into an object, a
+/// position into an array; any other step leads nowhere.
+pub(crate) fn walk<'a, 's>(from: Option<&'a Value>, segs: impl IntoIterator<Item = &'s str>) -> Option<&'a Value> {
+    let mut cur = from?;
+    for s in segs {
         cur = match cur {
             Value::Object(m) => m.get(s)?,
             Value::Array(a) => a.get(s.parse::<usize>().ok()?)?,

@@ -43,14 +43,7 @@ pub fn from_path<T: DeserializeOwned, E: serde::de::Error>(
     path: &[&str],
     name: &str,
 ) -> Result<T, E> {
-    let mut cur = top;
-    for s in path {
-        cur = match cur {
-            Some(Value::Object(m)) => m.get(*s),
-            Some(Value::Array(a)) => s.parse::<usize>().ok().and_then(|i| a.get(i)),
-            _ => None,
-        };
-    }
+    let cur = crate::doc_path::walk(top, path.iter().copied());
     let null = Value::Null;
     T::deserialize(cur.unwrap_or(&null)).map_err(|e| E::custom(format_args!("{name}: {e}")))
 }

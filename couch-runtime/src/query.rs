@@ -152,12 +152,17 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         exec::first_find_body(s, tmpl, &self.params, self.page_size.unwrap_or(page_size))
     }
 
+    /// The page size of a read that keeps every row: the query's own, else the database's.
+    async fn read_all_page_size(&self, db: &Database) -> Result<usize> {
+        match self.page_size {
+            Some(n) => Ok(n),
+            None => db.read_all_page_size().await,
+        }
+    }
+
     async fn run(self, db: &Database, cap: Option<u64>) -> Result<Vec<R>> {
         crate::param::check_finite(&self.params)?;
-        let page_size = match self.page_size {
-            Some(n) => n,
-            None => db.read_all_page_size().await?,
-        };
+        let page_size = self.read_all_page_size(db).await?;
         let (s, tmpl) = self.prepared.select()?;
         exec::select(db, s, tmpl, &self.params, cap, page_size, &self.prepared.sql).await
     }
@@ -184,10 +189,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         let inner = db.database();
         db.run(Box::pin(async move {
             crate::param::check_finite(&self.params)?;
-            let page_size = match self.page_size {
-                Some(n) => n,
-                None => inner.read_all_page_size().await?,
-            };
+            let page_size = self.read_all_page_size(inner).await?;
             let (s, tmpl) = self.prepared.select()?;
             exec::execution_stats(inner, s, tmpl, &self.params, page_size, &self.prepared.sql).await
         }))
@@ -293,10 +295,7 @@ impl<R: DeserializeOwned + Send + 'static> SkipInvalid<R> {
         let q = self.0;
         db.run(Box::pin(async move {
             crate::param::check_finite(&q.params)?;
-            let page_size = match q.page_size {
-                Some(n) => n,
-                None => inner.read_all_page_size().await?,
-            };
+            let page_size = q.read_all_page_size(inner).await?;
             let (s, tmpl) = q.prepared.select()?;
             let all = exec::select_each::<R>(inner, s, tmpl, &q.params, page_size, &q.prepared.sql).await?;
             crate::rows::Checked::split(all)

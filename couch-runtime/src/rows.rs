@@ -156,18 +156,7 @@ pub(crate) fn decode_page_each<R: DeserializeOwned>(body: &[u8]) -> Result<FindP
             execution_stats: p.execution_stats,
         }),
         Err(fast) => {
-            #[derive(Deserialize)]
-            struct Raw<'a> {
-                #[serde(borrow)]
-                docs: Vec<&'a RawValue>,
-                #[serde(default)]
-                bookmark: Option<String>,
-                #[serde(default)]
-                warning: Option<String>,
-                #[serde(default)]
-                execution_stats: Option<ExecutionStats>,
-            }
-            let raw: Raw = serde_json::from_slice(body)
+            let raw: RawPage = serde_json::from_slice(body)
                 .map_err(|_| Error::decode(None, None, format!("malformed _find response: {fast}")))?;
             Ok(FindPage {
                 docs: raw.docs.into_iter().map(|d| decode_doc::<R>(d.get())).collect(),
@@ -205,12 +194,9 @@ impl<R> Checked<R> {
         for r in all {
             match r {
                 Ok(row) => rows.push(row),
-                Err(error @ Error::Decode { .. }) => {
-                    let id = match &error {
-                        Error::Decode { doc_id, .. } => doc_id.clone(),
-                        _ => None,
-                    };
-                    skipped.push(Skipped { id, error });
+                Err(Error::Decode { doc_id, field, message }) => {
+                    let error = Error::Decode { doc_id: doc_id.clone(), field, message };
+                    skipped.push(Skipped { id: doc_id, error });
                 }
                 Err(other) => return Err(other),
             }
@@ -219,10 +205,17 @@ impl<R> Checked<R> {
     }
 }
 
+/// A `_find` page with its documents left undecoded, to decode them one by one.
 #[derive(Deserialize)]
 struct RawPage<'a> {
     #[serde(borrow)]
     docs: Vec<&'a RawValue>,
+    #[serde(default)]
+    bookmark: Option<String>,
+    #[serde(default)]
+    warning: Option<String>,
+    #[serde(default)]
+    execution_stats: Option<ExecutionStats>,
 }
 
 #[derive(Deserialize)]

@@ -119,13 +119,21 @@ impl ColumnType {
         self.fields.iter().find(|c| c.name == name)
     }
 
+    /// The Rust type without its `Option` and `Vec` wrappers (`Option<u32>` → `u32`).
+    pub fn base_rust(&self) -> &str {
+        let mut t = self.rust.as_str();
+        while let Some(inner) = t.strip_prefix("Option<").or_else(|| t.strip_prefix("Vec<")) {
+            t = inner.strip_suffix('>').unwrap_or(inner);
+        }
+        t
+    }
+
     /// The inclusive range of an integer column's Rust type (`u8`, `i32`, …).
     pub fn int_range(&self) -> Option<(i128, i128)> {
         if self.kind != Kind::Integer {
             return None;
         }
-        let base = self.rust.trim_start_matches("Option<").trim_end_matches('>');
-        Some(match base {
+        Some(match self.base_rust() {
             "i8" => (i8::MIN.into(), i8::MAX.into()),
             "i16" => (i16::MIN.into(), i16::MAX.into()),
             "i32" => (i32::MIN.into(), i32::MAX.into()),

@@ -153,13 +153,11 @@ async fn use_index_naming_a_missing_index_still_answers() {
 #[tokio::test]
 async fn bookmarks_page_through_ten_thousand_rows_without_repeats() {
     let db = fresh_db("bookmarks").await;
-    let http = reqwest::Client::new();
-    let url = format!("{}/{}/_bulk_docs", server_url(), db.name());
     for start in (0..10_500).step_by(3_500) {
         let docs: Vec<_> = (start..start + 3_500)
             .map(|i| json!({"_id": format!("u{i:05}"), "type": "users", "name": format!("n{i}"), "age": i % 100, "active": i % 2 == 0}))
             .collect();
-        assert!(http.post(&url).json(&json!({ "docs": docs })).send().await.unwrap().status().is_success());
+        crate::put_raw(&db, json!(docs)).await;
     }
     let paged = db.clone().with_page_size(1_000);
     let all = couch_sql!("SELECT * FROM users").fetch_all(&paged).await.unwrap();

@@ -2,9 +2,9 @@
 //! every integer width, written, read back field by field, and queried with
 //! predicates checked against an oracle computed here over the same data.
 
-use crate::{fresh_db, server_url};
+use crate::{fresh_db, get_raw, put_raw};
 use chrono::{DateTime, TimeZone, Utc};
-use couch_sql::{couch_sql, CouchObject, CouchRow, Database, Error};
+use couch_sql::{couch_sql, CouchObject, CouchRow, Error};
 use serde_json::{json, Value};
 
 #[derive(CouchObject, Debug, Clone, PartialEq)]
@@ -37,39 +37,6 @@ pub struct Customer {
 
 fn at(day: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, day, 12, 0, 0).unwrap()
-}
-
-/// Writes documents as another program would, bypassing couch-sql's checks.
-async fn put_raw(db: &Database, docs: Value) {
-    let url = format!("{}/{}/_bulk_docs", server_url(), db.name());
-    let (base, auth) = split_auth(&url);
-    let mut req = reqwest::Client::new().post(base).json(&json!({ "docs": docs }));
-    if let Some((u, p)) = auth {
-        req = req.basic_auth(u, Some(p));
-    }
-    let res = req.send().await.unwrap();
-    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
-}
-
-/// A document as stored.
-async fn get_raw(db: &Database, id: &str) -> Value {
-    let (base, auth) = split_auth(&format!("{}/{}/{id}", server_url(), db.name()));
-    let mut req = reqwest::Client::new().get(base);
-    if let Some((u, p)) = auth {
-        req = req.basic_auth(u, Some(p));
-    }
-    req.send().await.unwrap().json().await.unwrap()
-}
-
-fn split_auth(url: &str) -> (String, Option<(String, String)>) {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    match rest.split_once('@') {
-        Some((cred, host)) => {
-            let (u, p) = cred.split_once(':').unwrap_or((cred, ""));
-            (format!("{scheme}://{host}"), Some((u.to_string(), p.to_string())))
-        }
-        None => (url.to_string(), None),
-    }
 }
 
 #[tokio::test]

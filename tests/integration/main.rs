@@ -57,6 +57,19 @@ pub async fn is_pouchdb() -> bool {
     Database::connect_lazy(&format!("{}/probe", server_url())).unwrap().ping().await.unwrap().is_pouchdb()
 }
 
+/// Writes documents as another program would, bypassing couch-sql's checks.
+pub async fn put_raw(db: &Database, docs: serde_json::Value) {
+    let url = format!("{}/{}/_bulk_docs", server_url(), db.name());
+    let res = reqwest::Client::new().post(url).json(&serde_json::json!({ "docs": docs })).send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+}
+
+/// A document as stored.
+pub async fn get_raw(db: &Database, id: &str) -> serde_json::Value {
+    let url = format!("{}/{}/{id}", server_url(), db.name());
+    reqwest::Client::new().get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// Sorted copy, for comparing sets of names.
 pub fn sorted<T: Ord + Clone>(v: &[T]) -> Vec<T> {
     let mut v = v.to_vec();

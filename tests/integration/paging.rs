@@ -16,13 +16,7 @@ async fn seed(db: &Database) {
     let docs: Vec<_> = (0..ROWS)
         .map(|i| json!({"_id": format!("p{i:05}"), "type": "users", "name": format!("n{i}"), "age": i % 100, "active": i % 3 == 0}))
         .collect();
-    let r = reqwest::Client::new()
-        .post(format!("{}/{}/_bulk_docs", crate::server_url(), db.name()))
-        .json(&json!({ "docs": docs }))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    crate::put_raw(db, json!(docs)).await;
 }
 
 /// Creates and drops json indexes that could serve the reads, again and again.

@@ -800,10 +800,8 @@ pub(crate) async fn select_each<R: DeserializeOwned>(
     page_size: usize,
     sql: &SqlText,
 ) -> Result<Vec<Result<R>>> {
-    match select_source(db, plan, tmpl, params, None, page_size, sql).await? {
-        Source::Pages(p) => (*p).all_with(crate::rows::decode_page_each::<R>).await,
-        Source::Sorted(docs) => Ok(docs.into_iter().map(decode_map).collect()),
-    }
+    let each = |d| Ok(decode_map(d));
+    select_with(db, plan, tmpl, params, None, page_size, sql, crate::rows::decode_page_each::<R>, each).await
 }
 
 /// Runs a SELECT to the end.
@@ -816,9 +814,26 @@ pub(crate) async fn select<R: DeserializeOwned>(
     page_size: usize,
     sql: &SqlText,
 ) -> Result<Vec<R>> {
+    select_with(db, plan, tmpl, params, cap, page_size, sql, decode_page::<R>, decode_map).await
+}
+
+/// Runs a SELECT to the end, decoding server pages with `page` and the
+/// documents the runtime sorted (or read by id) with `doc`.
+#[allow(clippy::too_many_arguments)]
+async fn select_with<T>(
+    db: &Database,
+    plan: &Select,
+    tmpl: &FindTemplate,
+    params: &[Value],
+    cap: Option<u64>,
+    page_size: usize,
+    sql: &SqlText,
+    page: fn(&[u8]) -> Result<crate::rows::FindPage<T>>,
+    doc: fn(Map<String, Value>) -> Result<T>,
+) -> Result<Vec<T>> {
     match select_source(db, plan, tmpl, params, cap, page_size, sql).await? {
-        Source::Pages(p) => (*p).all().await,
-        Source::Sorted(docs) => docs.into_iter().map(decode_map).collect(),
+        Source::Pages(p) => (*p).all_with(page).await,
+        Source::Sorted(docs) => docs.into_iter().map(doc).collect(),
     }
 }
 

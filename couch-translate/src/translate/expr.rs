@@ -103,6 +103,19 @@ enum CmpOp {
 }
 
 impl CmpOp {
+    /// The comparison an SQL operator names (`=`, `<>`/`!=`, `<`, `<=`, `>`, `>=`).
+    fn from_sql(op: &BinaryOperator) -> Option<CmpOp> {
+        Some(match op {
+            BinaryOperator::Eq => CmpOp::Eq,
+            BinaryOperator::NotEq => CmpOp::Ne,
+            BinaryOperator::Lt => CmpOp::Lt,
+            BinaryOperator::LtEq => CmpOp::Le,
+            BinaryOperator::Gt => CmpOp::Gt,
+            BinaryOperator::GtEq => CmpOp::Ge,
+            _ => return None,
+        })
+    }
+
     fn negate(self) -> Self {
         match self {
             CmpOp::Eq => CmpOp::Ne,
@@ -597,8 +610,7 @@ fn path_broken(f: &str) -> Vec<Tmpl> {
         prefix = crate::path::child(&prefix, seg);
         out.push(obj1(&prefix, obj1("$exists", Tmpl::Bool(false))));
         if let Some(next) = segs.get(i + 1) {
-            let container =
-                if !next.is_empty() && next.bytes().all(|b| b.is_ascii_digit()) { "array" } else { "object" };
+            let container = container_for(next);
             for t in ["null", "boolean", "number", "string", "array", "object"] {
                 if t != container {
                     out.push(obj1(&prefix, obj1("$type", Tmpl::Str(t.into()))));
@@ -626,11 +638,21 @@ fn guard_path(a: &Atom, t: Tmpl) -> Tmpl {
     let mut prefix = String::new();
     for (seg, next) in segs.iter().zip(&segs[1..]) {
         prefix = crate::path::child(&prefix, seg);
-        let container = if !next.is_empty() && next.bytes().all(|b| b.is_ascii_digit()) { "array" } else { "object" };
+        let container = container_for(next);
         all.push(obj1(&prefix, obj1("$type", Tmpl::Str(container.into()))));
     }
     all.push(t);
     obj1("$and", Tmpl::Array(all))
+}
+
+/// The `$type` a path step must have for the segment after it: a position
+/// (`0`, `12`) needs an array, a name an object.
+fn container_for(next: &str) -> &'static str {
+    if !next.is_empty() && next.bytes().all(|b| b.is_ascii_digit()) {
+        "array"
+    } else {
+        "object"
+    }
 }
 
 /// Whether a Mango path has more than one segment.
@@ -725,22 +747,14 @@ impl Cx<'_> {
             Expr::BinaryOp { left, op: BinaryOperator::AtArrow, right } => self.contains(left, right, e),
             Expr::BinaryOp { left, op: BinaryOperator::ArrowAt, right } => self.contains(right, left, e),
             Expr::BinaryOp { left, op, right } => {
-                let op = match op {
-                    BinaryOperator::Eq => CmpOp::Eq,
-                    BinaryOperator::NotEq => CmpOp::Ne,
-                    BinaryOperator::Lt => CmpOp::Lt,
-                    BinaryOperator::LtEq => CmpOp::Le,
-                    BinaryOperator::Gt => CmpOp::Gt,
-                    BinaryOperator::GtEq => CmpOp::Ge,
-                    other => {
-                        self.error(
-                            format!("the operator `{other}` is not supported in WHERE: Mango can compare a column with a value (= <> < <= > >=), combine conditions (AND, OR, NOT), and test IN, BETWEEN, LIKE, IS NULL"),
+                let Some(cmp) = CmpOp::from_sql(op) else {
+                    self.error(
+                            format!("the operator `{op}` is not supported in WHERE: Mango can compare a column with a value (= <> < <= > >=), combine conditions (AND, OR, NOT), and test IN, BETWEEN, LIKE, IS NULL"),
                             Some(e.span()),
                         );
-                        return None;
-                    }
+                    return None;
                 };
-                self.comparison(left, op, right, e)
+                self.comparison(left, cmp, right, e)
             }
             Expr::In { expr, target: InTarget::List(list), negated, .. } => {
                 let col = self.cond_column(expr)?;
@@ -950,17 +964,9 @@ impl Cx<'_> {
 
     /// `v op ANY(array)`.
     fn any(&mut self, left: &Expr, op: &BinaryOperator, right: &Expr, whole: &Expr) -> Option<Cond> {
-        let op = match op {
-            BinaryOperator::Eq => CmpOp::Eq,
-            BinaryOperator::NotEq => CmpOp::Ne,
-            BinaryOperator::Lt => CmpOp::Lt,
-            BinaryOperator::LtEq => CmpOp::Le,
-            BinaryOperator::Gt => CmpOp::Gt,
-            BinaryOperator::GtEq => CmpOp::Ge,
-            other => {
-                self.error(format!("`{other} ANY(…)` is not supported: use = <> < <= > >="), Some(whole.span()));
-                return None;
-            }
+        let Some(op) = CmpOp::from_sql(op) else {
+            self.error(format!("`{op} ANY(…)` is not supported: use = <> < <= > >="), Some(whole.span()));
+            return None;
         };
         let array = self.array_column(right, "ANY")?;
         let elem = element_column(&array);
