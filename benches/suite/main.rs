@@ -228,13 +228,26 @@ fn find_body_of(n: usize) -> Vec<u8> {
 
 fn row_decoding(quick: bool) {
     println!("\n## 2. Row decoding (10,000-document `_find` body, in memory)\n");
-    let body = find_body_of(10_000);
+    compare_decoding::<BenchRow, HandRow>(
+        &find_body_of(10_000),
+        quick,
+        ("couch-sql runtime (`Vec<BenchRow>`)", "`serde_json::from_slice` into `struct { docs: Vec<Row> }`"),
+    );
+}
+
+/// The runtime's decoder for `Ours` against `serde_json::from_slice` into
+/// `Hand`'s page, on the same 10,000-document body, interleaved.
+fn compare_decoding<Ours, Hand>(body: &[u8], quick: bool, labels: (&str, &str))
+where
+    Ours: serde::de::DeserializeOwned,
+    Hand: serde::de::DeserializeOwned,
+{
     let mb = body.len() as f64 / 1e6;
-    let (iters, reps) = if quick { (3, 3) } else { (30, 7) };
+    let (iters, reps) = if quick { (3, 3) } else { (20, 7) };
     let ours = || {
         let t = Instant::now();
         for _ in 0..iters {
-            let rows: Vec<BenchRow> = couch_sql::__private::decode_find_response(black_box(&body)).unwrap();
+            let rows: Vec<Ours> = couch_sql::__private::decode_find_response(black_box(body)).unwrap();
             assert_eq!(rows.len(), 10_000);
             black_box(rows);
         }
@@ -243,7 +256,7 @@ fn row_decoding(quick: bool) {
     let hand = || {
         let t = Instant::now();
         for _ in 0..iters {
-            let page: HandPage<HandRow> = serde_json::from_slice(black_box(&body)).unwrap();
+            let page: HandPage<Hand> = serde_json::from_slice(black_box(body)).unwrap();
             assert_eq!(page.docs.len(), 10_000);
             black_box(page);
         }
@@ -251,8 +264,8 @@ fn row_decoding(quick: bool) {
     };
     let (o, h) = interleave(reps, ours, hand);
     println!("Body: {mb:.2} MB.\n\n| decoder | MB/s median (min–max) |\n|---|---:|");
-    println!("| couch-sql runtime (`Vec<BenchRow>`) | {} |", fmt(&o, 1));
-    println!("| `serde_json::from_slice` into `struct {{ docs: Vec<Row> }}` | {} |", fmt(&h, 1));
+    println!("| {} | {} |", labels.0, fmt(&o, 1));
+    println!("| {} | {} |", labels.1, fmt(&h, 1));
     println!("\nRatio **{:.3}×** (target ≥ 0.95×).", stats(&o).0 / stats(&h).0);
 }
 
@@ -273,32 +286,14 @@ fn nested_body_of(n: usize) -> Vec<u8> {
 /// Decoding nested documents: the derives against serde's own derive on the same shapes.
 fn nested_row_decoding(quick: bool) {
     println!("\n## 2b. Nested row decoding (10,000 nested documents, in memory)\n");
-    let body = nested_body_of(10_000);
-    let mb = body.len() as f64 / 1e6;
-    let (iters, reps) = if quick { (3, 3) } else { (20, 7) };
-    let ours = || {
-        let t = Instant::now();
-        for _ in 0..iters {
-            let rows: Vec<NestedRow> = couch_sql::__private::decode_find_response(black_box(&body)).unwrap();
-            assert_eq!(rows.len(), 10_000);
-            black_box(rows);
-        }
-        mb * iters as f64 / t.elapsed().as_secs_f64()
-    };
-    let hand = || {
-        let t = Instant::now();
-        for _ in 0..iters {
-            let page: HandPage<HandNested> = serde_json::from_slice(black_box(&body)).unwrap();
-            assert_eq!(page.docs.len(), 10_000);
-            black_box(page);
-        }
-        mb * iters as f64 / t.elapsed().as_secs_f64()
-    };
-    let (o, h) = interleave(reps, ours, hand);
-    println!("Body: {mb:.2} MB.\n\n| decoder | MB/s median (min–max) |\n|---|---:|");
-    println!("| couch-sql runtime (`Vec<NestedRow>`, CouchRow + CouchObject) | {} |", fmt(&o, 1));
-    println!("| `serde_json::from_slice` into the same structs with `#[derive(Deserialize)]` | {} |", fmt(&h, 1));
-    println!("\nRatio **{:.3}×** (target ≥ 0.95×).", stats(&o).0 / stats(&h).0);
+    compare_decoding::<NestedRow, HandNested>(
+        &nested_body_of(10_000),
+        quick,
+        (
+            "couch-sql runtime (`Vec<NestedRow>`, CouchRow + CouchObject)",
+            "`serde_json::from_slice` into the same structs with `#[derive(Deserialize)]`",
+        ),
+    );
 }
 
 async fn seed(server: &str, db: &Database, n: usize, start: usize) {

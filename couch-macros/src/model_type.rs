@@ -62,7 +62,7 @@ fn base(ty: &Type, nullable: bool) -> Result<(ColumnType, Option<syn::Path>), St
         "DateTime" => {
             let utc = match &last.arguments {
                 PathArguments::AngleBracketed(a) => {
-                    a.args.len() == 1 && tidy_tokens(&a.args[0]).rsplit("::").next() == Some("Utc")
+                    a.args.len() == 1 && tidy(&a.args[0]).rsplit("::").next() == Some("Utc")
                 }
                 _ => false,
             };
@@ -96,11 +96,7 @@ pub(crate) fn generic_arg<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
 }
 
 /// A type as a person writes it: `Option<Vec<String>>`, not `Option < Vec < String > >`.
-pub(crate) fn tidy(ty: &Type) -> String {
-    tidy_tokens(ty)
-}
-
-fn tidy_tokens(t: &impl ToTokens) -> String {
+pub(crate) fn tidy(t: &impl ToTokens) -> String {
     let s = t.to_token_stream().to_string();
     s.replace(" < ", "<")
         .replace("< ", "<")
