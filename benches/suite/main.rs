@@ -4,6 +4,7 @@
 //! scripts/with-server.sh cargo bench --bench suite            # everything (~10 min)
 //! scripts/with-server.sh cargo bench --bench suite -- --quick # smoke run
 //! cargo bench --bench suite -- --compile-only                  # section 6 alone
+//! COUCHDB_URL=… cargo bench --bench suite -- --prefix-only       # section 10 alone
 //! ```
 //!
 //! Prints Markdown tables (kept in BENCHMARKS.md). Each comparison runs its two
@@ -575,6 +576,144 @@ async fn planned_index_scenario(server: &str, quick: bool) {
     db.drop_database().await.ok();
 }
 
+/// The same table kept by `type` and by `_id` prefix (issue 11).
+#[allow(dead_code)] // the rows are read for their cost, not their values
+mod conventions {
+    use couch_sql::{couch_sql, Database};
+
+    pub async fn read_by_type(db: &Database) -> usize {
+        use by_type::members;
+        couch_sql!("SELECT name, n FROM members").fetch_all(db).await.unwrap().len()
+    }
+
+    pub async fn read_by_prefix(db: &Database) -> usize {
+        use by_prefix::members;
+        couch_sql!("SELECT name, n FROM members").fetch_all(db).await.unwrap().len()
+    }
+
+    pub async fn explain(db: &Database, by_prefix: bool) -> couch_sql::Explanation {
+        if by_prefix {
+            use by_prefix::members;
+            couch_sql!("EXPLAIN SELECT name, n FROM members").explain(db).await.unwrap()
+        } else {
+            use by_type::members;
+            couch_sql!("EXPLAIN SELECT name, n FROM members").explain(db).await.unwrap()
+        }
+    }
+
+    pub mod by_type {
+        #[derive(couch_sql::CouchRow, Debug)]
+        #[couch(table = "members")]
+        pub struct Member {
+            pub name: String,
+            pub n: i64,
+        }
+    }
+    pub mod by_prefix {
+        #[derive(couch_sql::CouchRow, Debug)]
+        #[couch(table = "members", id_prefix = "member:")]
+        pub struct Member {
+            pub name: String,
+            pub n: i64,
+        }
+    }
+}
+
+/// Section 10: reading a whole table of an existing database by `type` (through the
+/// planned json index on `type`) and by `_id` prefix (through the primary index).
+async fn id_prefix_scan(server: &str, quick: bool) {
+    let (total, table) = if quick { (20_000, 2_000) } else { (100_000, 10_000) };
+    println!("\n## 10. Table scans: by `type` vs by `_id` prefix ({table} rows of {total} documents)\n");
+    let http = reqwest::Client::new();
+    let mut dbs = Vec::new();
+    for (name, by_prefix) in [("bench_by_type", false), ("bench_by_prefix", true)] {
+        let db = fresh(server, name).await;
+        for start in (0..total).step_by(5000) {
+            let docs: Vec<_> = (start..(start + 5000).min(total))
+                .map(|i| {
+                    // Every tenth document is a member, spread over the id space as real data is.
+                    let member = i % (total / table) == 0;
+                    let kind = if member { "member" } else { ["order", "invoice", "visit"][i % 3] };
+                    if by_prefix {
+                        serde_json::json!({"_id": format!("{kind}:{i:08}"), "name": format!("m{i}"), "n": i})
+                    } else {
+                        serde_json::json!({"_id": format!("{i:08}"), "type": format!("{kind}s"), "name": format!("m{i}"), "n": i})
+                    }
+                })
+                .collect();
+            let r = http
+                .post(format!("{server}/{name}/_bulk_docs"))
+                .json(&serde_json::json!({"docs": docs}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success());
+        }
+        dbs.push(db);
+    }
+    let (by_type, by_prefix) = (&dbs[0], &dbs[1]);
+    let cold = Instant::now();
+    assert_eq!(conventions::read_by_type(by_type).await, table);
+    let cold_type = cold.elapsed().as_secs_f64() * 1000.0;
+    by_type.ensure_indexes().await.unwrap();
+    let e_type = conventions::explain(by_type, false).await;
+    let e_prefix = conventions::explain(by_prefix, true).await;
+    // The hand-written read of the same rows: one `_all_docs` range request, decoded as JSON.
+    let all_docs = format!(
+        "{server}/bench_by_prefix/_all_docs?include_docs=true&start_key=%22member%3A%22&end_key=%22member%3B%22&limit={}",
+        table + 1
+    );
+    #[derive(Deserialize)]
+    struct AllDocs {
+        rows: Vec<AllDocsRow>,
+    }
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct AllDocsRow {
+        doc: HandMember,
+    }
+    #[derive(Deserialize)]
+    struct HandMember {
+        #[allow(dead_code)]
+        name: String,
+        #[allow(dead_code)]
+        n: i64,
+    }
+    let reps = if quick { 3 } else { 7 };
+    let (mut t, mut p, mut h) = (vec![], vec![], vec![]);
+    for rep in 0..reps {
+        let mut order = [0, 1, 2];
+        order.rotate_left(rep % 3);
+        for side in order {
+            let start = Instant::now();
+            let n = match side {
+                0 => conventions::read_by_type(by_type).await,
+                1 => conventions::read_by_prefix(by_prefix).await,
+                _ => {
+                    let bytes = http.get(&all_docs).send().await.unwrap().bytes().await.unwrap();
+                    serde_json::from_slice::<AllDocs>(&bytes).unwrap().rows.len()
+                }
+            };
+            assert_eq!(n, table);
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            [&mut t, &mut p, &mut h][side].push(ms);
+        }
+    }
+    println!("| read of the whole table | index the server used | ms median (min–max) |\n|---|---|---:|");
+    println!("| by `type`: `{{\"type\": \"members\"}}` | `{}` | {} |", e_type.index.name, fmt(&t, 1));
+    println!("| by `_id` prefix: `{}` | `{}` | {} |", e_prefix.selector, e_prefix.index.name, fmt(&p, 1));
+    println!("| hand-written `_all_docs` range, one request | primary | {} |", fmt(&h, 1));
+    println!(
+        "\nBy prefix: **{:.2}×** the speed of by `type`, and **{:.2}×** the speed of the hand-written `_all_docs` read. \
+         The first read by `type`, before its index existed (a scan of all {total} documents): {cold_type:.0} ms.",
+        stats(&t).0 / stats(&p).0,
+        stats(&h).0 / stats(&p).0,
+    );
+    for db in dbs {
+        db.drop_database().await.ok();
+    }
+}
+
 fn compile_cost() {
     println!("\n## 6. Compile cost of the macro (200 `couch_sql!` invocations)\n");
     let root = env!("CARGO_MANIFEST_DIR");
@@ -659,6 +798,11 @@ fn main() {
     if std::env::args().any(|a| a == "--compile-only") {
         return compile_cost();
     }
+    if std::env::args().any(|a| a == "--prefix-only") {
+        let server = std::env::var("COUCHDB_URL").expect("--prefix-only needs a server: COUCHDB_URL");
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        return rt.block_on(id_prefix_scan(&server, quick));
+    }
     if std::env::args().any(|a| a == "--decode-only") {
         row_decoding(quick);
         return nested_row_decoding(quick);
@@ -686,6 +830,7 @@ fn main() {
                 writes(&server, quick).await;
                 update_delete(&server, quick).await;
                 planned_index_scenario(&server, quick).await;
+                id_prefix_scan(&server, quick).await;
             });
         }
         Err(_) => println!(

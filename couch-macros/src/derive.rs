@@ -2,7 +2,7 @@
 
 use crate::model_type::{column_type, has_datetime, Hole};
 use crate::names::table_module;
-use couch_translate::{Column, Kind, Schema};
+use couch_translate::{Column, Kind, Schema, TableKey};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
@@ -36,8 +36,14 @@ enum Model {
     Object,
 }
 
-/// The fields of a model, checked; errors are pushed to `errors`.
-fn read_fields(input: &DeriveInput, model: Model, errors: &mut Errors) -> Option<Vec<Field>> {
+/// The fields of a model, checked; errors are pushed to `errors`. `discriminator`
+/// is the document field a table's rows keep their table name in (`type`).
+fn read_fields(
+    input: &DeriveInput,
+    model: Model,
+    discriminator: Option<&str>,
+    errors: &mut Errors,
+) -> Option<Vec<Field>> {
     let derive = if model == Model::Row { "CouchRow" } else { "CouchObject" };
     let name = &input.ident;
     if !input.generics.params.is_empty() {
@@ -90,10 +96,10 @@ fn read_fields(input: &DeriveInput, model: Model, errors: &mut Errors) -> Option
         } else {
             rename.unwrap_or_else(|| sql_name.clone())
         };
-        if model == Model::Row && field == "type" {
+        if discriminator == Some(field.as_str()) {
             errors.push(syn::Error::new(
                 ident.span(),
-                "`type` is where couch-sql stores the table name of each document; give this field another name",
+                format!("`{field}` is where couch-sql stores the table name of each document; give this field another name, or pick another field with #[couch(table = \"…\", type_field = \"…\")]"),
             ));
             continue;
         }
@@ -158,23 +164,68 @@ fn schema_chain(schema: &Schema, fields: &[Field], target: TokenStream) -> Token
     quote! { ::couch_sql::__private::schema! { { #json } [ #(#holes)* ] => #target } }
 }
 
+/// How a table's documents are recognised, from `type_field` / `id_prefix`.
+fn table_key(type_field: Option<LitStr>, id_prefix: Option<LitStr>, errors: &mut Errors) -> TableKey {
+    match (type_field, id_prefix) {
+        (Some(f), Some(_)) => {
+            errors.push(syn::Error::new(
+                f.span(),
+                "a table is recognised either by a field (type_field) or by an `_id` prefix (id_prefix), not both",
+            ));
+            TableKey::default()
+        }
+        (Some(f), None) => {
+            let v = f.value();
+            if v.is_empty() || v.starts_with('_') || v.contains('.') {
+                errors.push(syn::Error::new(
+                    f.span(),
+                    "type_field names a top-level document field: not empty, without `.`, and not starting with `_` (CouchDB reserves those)",
+                ));
+            }
+            TableKey::Field(v)
+        }
+        (None, Some(p)) => {
+            if p.value().is_empty() {
+                errors.push(syn::Error::new(p.span(), "id_prefix must not be empty (every `_id` starts with \"\")"));
+            } else if p.value().starts_with('_') {
+                errors.push(syn::Error::new(
+                    p.span(),
+                    "`_id`s starting with `_` are reserved by CouchDB (`_design/…`, `_local/…`)",
+                ));
+            }
+            TableKey::IdPrefix(p.value())
+        }
+        (None, None) => TableKey::default(),
+    }
+}
+
 pub(crate) fn expand_row(input: DeriveInput) -> TokenStream {
     let mut errors = Errors::default();
     let name = &input.ident;
     let mut table: Option<String> = None;
+    let (mut type_field, mut id_prefix): (Option<LitStr>, Option<LitStr>) = (None, None);
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("couch")) {
         let r = attr.parse_nested_meta(|m| {
             if m.path.is_ident("table") {
                 table = Some(m.value()?.parse::<LitStr>()?.value());
-                Ok(())
+            } else if m.path.is_ident("type_field") {
+                type_field = Some(m.value()?.parse::<LitStr>()?);
+            } else if m.path.is_ident("id_prefix") {
+                id_prefix = Some(m.value()?.parse::<LitStr>()?);
             } else {
-                Err(m.error("unknown attribute: on the struct, write #[couch(table = \"name\")]"))
+                return Err(m.error(
+                    "unknown attribute: on the struct, write #[couch(table = \"name\")], and optionally \
+                     type_field = \"field\" (the field holding the table name, `type` by default) \
+                     or id_prefix = \"prefix:\" (a table of the documents whose `_id` starts with it)",
+                ));
             }
+            Ok(())
         });
         if let Err(e) = r {
             errors.push(e);
         }
     }
+    let key = table_key(type_field, id_prefix, &mut errors);
     let table = table.unwrap_or_else(|| snake_case(&name.to_string()));
     if table.is_empty() || table.starts_with('_') {
         errors.push(syn::Error::new(
@@ -182,13 +233,17 @@ pub(crate) fn expand_row(input: DeriveInput) -> TokenStream {
             "the table name must not be empty or start with `_` (CouchDB reserves such names)",
         ));
     }
-    let fields = read_fields(&input, Model::Row, &mut errors);
+    let discriminator = match &key {
+        TableKey::Field(f) => Some(f.as_str()),
+        TableKey::IdPrefix(_) => None,
+    };
+    let fields = read_fields(&input, Model::Row, discriminator, &mut errors);
     if let Some(e) = errors.0.take() {
         return e.to_compile_error();
     }
     let Some(fields) = fields else { return TokenStream::new() };
 
-    let schema = Schema::new(table.clone(), fields.iter().map(|f| f.column.clone()).collect());
+    let schema = Schema::new(table.clone(), fields.iter().map(|f| f.column.clone()).collect()).with_key(key);
     let module = table_module(&table, name.span());
     let macro_vis = macro_visibility(&input.vis);
     let macro_name = format_ident!("__couch_sql_table_{}", module.to_string().trim_start_matches("r#"));
@@ -256,12 +311,16 @@ pub(crate) fn expand_object(input: DeriveInput) -> TokenStream {
             "a CouchObject has no table: it is stored inside the documents of the tables that use it",
         ));
     }
-    let fields = read_fields(&input, Model::Object, &mut errors);
+    let fields = read_fields(&input, Model::Object, None, &mut errors);
     if let Some(e) = errors.0.take() {
         return e.to_compile_error();
     }
     let Some(fields) = fields else { return TokenStream::new() };
-    let schema = Schema { table: String::new(), columns: fields.iter().map(|f| f.column.clone()).collect() };
+    let schema = Schema {
+        table: String::new(),
+        columns: fields.iter().map(|f| f.column.clone()).collect(),
+        key: TableKey::default(),
+    };
     let macro_vis = macro_visibility(&input.vis);
     let macro_name = format_ident!("__couch_sql_object_{}", name);
     let repr = format_ident!("__CouchSqlRepr{}", name);

@@ -29,6 +29,6 @@ pub use plan::{
     Arith, ArithOp, Count, Delete, IndexDef, Insert, ParamUsage, ParamUse, Plan, Projected, Select, SetValue, SortKey,
     Translation, Update,
 };
-pub use schema::{Access, Column, ColumnType, Kind, Schema};
+pub use schema::{Access, Column, ColumnType, Kind, Schema, TableKey};
 pub use template::{Compiled, Dialect, RenderError, Tmpl};
 pub use translate::{table_of, translate};

@@ -1,11 +1,16 @@
 //! Document paths in Mango's dotted syntax: `address.city`, `lines.0.sku`.
 //!
 //! A segment that itself contains `.` is escaped as `\.`, as Mango reads it,
-//! so a field named `a.b` is never misread as a nested path.
+//! so a field named `a.b` is never misread as a nested path; a leading `$`
+//! is escaped as `\$`, so a field named `$doctype` is never read as an operator.
 
-/// One segment as Mango writes it (`.` escaped).
+/// One segment as Mango writes it (`.` and a leading `$` escaped).
 pub fn escape(segment: &str) -> String {
-    segment.replace('.', "\\.")
+    let dotted = segment.replace('.', "\\.");
+    match dotted.strip_prefix('$') {
+        Some(rest) => format!("\\${rest}"),
+        None => dotted,
+    }
 }
 
 /// The segments of a Mango path, unescaped.
@@ -14,9 +19,9 @@ pub fn segments(path: &str) -> Vec<String> {
     let mut chars = path.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\\' if chars.peek() == Some(&'.') => {
-                chars.next();
-                out.last_mut().expect("never empty").push('.');
+            '\\' if matches!(chars.peek(), Some('.' | '$')) => {
+                let escaped = chars.next().expect("peeked");
+                out.last_mut().expect("never empty").push(escaped);
             }
             '.' => out.push(String::new()),
             c => out.last_mut().expect("never empty").push(c),
@@ -44,5 +49,7 @@ mod tests {
         assert_eq!(p, "a\\.b.c");
         assert_eq!(segments(&p), ["a.b", "c"]);
         assert_eq!(segments("lines.0.sku"), ["lines", "0", "sku"]);
+        assert_eq!(escape("$doctype"), "\\$doctype");
+        assert_eq!(segments(&child("meta", "$doctype")), ["meta", "$doctype"]);
     }
 }

@@ -1,6 +1,6 @@
 //! What a statement becomes: the plan the runtime executes.
 
-use crate::schema::ColumnType;
+use crate::schema::{ColumnType, TableKey};
 use crate::template::Tmpl;
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,9 @@ impl Plan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Select {
     pub table: String,
+    /// How the table's documents are recognised.
+    #[serde(default)]
+    pub key: TableKey,
     /// The Mango selector, always including `"type": table`.
     pub selector: Tmpl,
     /// The `fields` projection (`None` = whole documents, for `SELECT *`).
@@ -77,9 +80,16 @@ pub struct Select {
 
 impl Select {
     /// The read of an UPDATE or DELETE, as a SELECT of whole documents.
-    pub fn read(table: &str, selector: &Tmpl, by_id: &Option<Vec<Tmpl>>, planned: &Option<Vec<String>>) -> Select {
+    pub fn read(
+        table: &str,
+        key: &TableKey,
+        selector: &Tmpl,
+        by_id: &Option<Vec<Tmpl>>,
+        planned: &Option<Vec<String>>,
+    ) -> Select {
         Select {
             table: table.to_string(),
+            key: key.clone(),
             selector: selector.clone(),
             fields: None,
             projection: None,
@@ -131,7 +141,10 @@ pub enum Count {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Insert {
     pub table: String,
-    /// Each row as a document template (without `type`, which the runtime adds first).
+    #[serde(default)]
+    pub key: TableKey,
+    /// Each row as a document template, the table's discriminator field first
+    /// (an id-prefixed table's ids are made or prefixed by the runtime).
     pub rows: Vec<Tmpl>,
 }
 
@@ -139,6 +152,8 @@ pub struct Insert {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Update {
     pub table: String,
+    #[serde(default)]
+    pub key: TableKey,
     pub selector: Tmpl,
     /// `(document field, new value)`.
     pub set: Vec<(String, SetValue)>,
@@ -189,6 +204,8 @@ pub struct IndexDef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delete {
     pub table: String,
+    #[serde(default)]
+    pub key: TableKey,
     pub selector: Tmpl,
     /// The documents to delete are named by id (see [`Select::by_id`]).
     pub by_id: Option<Vec<Tmpl>>,

@@ -178,11 +178,80 @@ impl Column {
     }
 }
 
-/// A table: the documents whose `type` field equals `table`.
+/// How the documents of a table are told apart from the rest of the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableKey {
+    /// The documents whose field of this name equals the table name
+    /// (`type` by default; `#[couch(type_field = "doc_type")]`).
+    Field(String),
+    /// The documents whose `_id` starts with this prefix
+    /// (`#[couch(id_prefix = "user:")]`), served by CouchDB's primary index.
+    IdPrefix(String),
+}
+
+impl Default for TableKey {
+    fn default() -> Self {
+        TableKey::Field("type".to_string())
+    }
+}
+
+impl TableKey {
+    /// The discriminator field as a Mango path (`None` for id-prefix tables).
+    pub fn mango_field(&self) -> Option<String> {
+        match self {
+            TableKey::Field(f) => Some(crate::path::escape(f)),
+            TableKey::IdPrefix(_) => None,
+        }
+    }
+
+    /// The fields a json index of this table starts with: the discriminator
+    /// field, or nothing (the `_id` range needs no secondary index). A field
+    /// starting with `$` is left out too: pouchdb-server 4.2.0 indexes it as
+    /// missing (its index mapper does not unescape `\$`), which would lose rows;
+    /// the selector still tests it.
+    pub fn index_head(&self) -> Vec<String> {
+        match self {
+            TableKey::Field(f) if !f.starts_with('$') => vec![crate::path::escape(f)],
+            _ => vec![],
+        }
+    }
+
+    /// Whether `doc` is a document of `table`.
+    pub fn holds(&self, table: &str, doc: &serde_json::Map<String, serde_json::Value>) -> bool {
+        match self {
+            TableKey::Field(f) => doc.get(f).and_then(|v| v.as_str()) == Some(table),
+            TableKey::IdPrefix(p) => {
+                doc.get("_id").and_then(|v| v.as_str()).is_some_and(|id| id.starts_with(p.as_str()))
+            }
+        }
+    }
+
+    /// Whether a document with this `_id` can be of the table (always, unless id-prefixed).
+    pub fn holds_id(&self, id: &str) -> bool {
+        match self {
+            TableKey::Field(_) => true,
+            TableKey::IdPrefix(p) => id.starts_with(p.as_str()),
+        }
+    }
+
+    /// What a table's documents have in common, for messages: "whose `type` is \"users\"".
+    pub fn describe(&self, table: &str) -> String {
+        match self {
+            TableKey::Field(f) => format!("whose `{f}` is \"{table}\""),
+            TableKey::IdPrefix(p) => format!("whose `_id` starts with \"{p}\""),
+        }
+    }
+}
+
+/// A table: the documents whose `type` field (or another, see [`TableKey`])
+/// equals `table`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schema {
     pub table: String,
     pub columns: Vec<Column>,
+    /// How the table's documents are recognised.
+    #[serde(default)]
+    pub key: TableKey,
 }
 
 impl Schema {
@@ -193,7 +262,13 @@ impl Schema {
                 columns.push(Column::new(meta, ColumnType::new(Kind::Text, false, "String")));
             }
         }
-        Schema { table: table.into(), columns }
+        Schema { table: table.into(), columns, key: TableKey::default() }
+    }
+
+    /// The same schema, with its documents recognised by `key`.
+    pub fn with_key(mut self, key: TableKey) -> Self {
+        self.key = key;
+        self
     }
 
     /// Finds a column by its SQL name (case-sensitive, like the Rust field).

@@ -54,6 +54,10 @@ pub struct Dialect {
     pub regex: crate::like::RegexFlavor,
     /// The server has `$beginsWith` (Apache CouchDB 3.4 and later).
     pub begins_with: bool,
+    /// Write a prefix pattern as a string range of the server's collation
+    /// instead of `$regex`: pouchdb-server cannot evaluate `$regex` inside a
+    /// scalar `$elemMatch`, and a range on `_id` reads its primary index.
+    pub prefix_range: bool,
 }
 
 impl Dialect {
@@ -61,12 +65,16 @@ impl Dialect {
     pub fn couchdb(version: Option<&str>) -> Dialect {
         let mut parts = version.unwrap_or("").split('.').map(|p| p.parse::<u32>().unwrap_or(0));
         let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-        Dialect { regex: crate::like::RegexFlavor::Utf8Bytes, begins_with: (major, minor) >= (3, 4) }
+        Dialect {
+            regex: crate::like::RegexFlavor::Utf8Bytes,
+            begins_with: (major, minor) >= (3, 4),
+            prefix_range: false,
+        }
     }
 
     /// pouchdb-server.
     pub fn pouchdb() -> Dialect {
-        Dialect { regex: crate::like::RegexFlavor::Utf16, begins_with: false }
+        Dialect { regex: crate::like::RegexFlavor::Utf16, begins_with: false, prefix_range: true }
     }
 }
 
@@ -113,11 +121,15 @@ fn write_like(
     out: &mut Vec<u8>,
 ) -> Result<(), RenderError> {
     let bad = RenderError::BadLikePattern;
-    if dialect.begins_with && !negated {
+    if (dialect.begins_with || dialect.prefix_range) && !negated {
         if let Some(prefix) = crate::like::like_prefix(pattern, escape).map_err(bad)? {
-            out.extend_from_slice(br#"{"$beginsWith":"#);
-            write_json_str(out, &prefix);
-            out.push(b'}');
+            if dialect.begins_with {
+                out.extend_from_slice(br#"{"$beginsWith":"#);
+                write_json_str(out, &prefix);
+                out.push(b'}');
+            } else {
+                write_prefix_range(&prefix, out);
+            }
             return Ok(());
         }
     }
@@ -125,6 +137,28 @@ fn write_like(
     write_json_str(out, &crate::like::like_regex(pattern, escape, negated, dialect.regex).map_err(bad)?);
     out.push(b'}');
     Ok(())
+}
+
+/// `{"$gte": prefix, "$lt": bound}`: the strings that start with `prefix` in
+/// JavaScript's order (UTF-16 code units), where `bound` is the prefix with its
+/// last code unit incremented. Written as `\uXXXX` escapes, because the bound
+/// may be a lone surrogate, which JSON allows but a Rust string cannot hold.
+fn write_prefix_range(prefix: &str, out: &mut Vec<u8>) {
+    let mut units: Vec<u16> = prefix.encode_utf16().collect();
+    while units.last() == Some(&u16::MAX) {
+        units.pop();
+    }
+    out.extend_from_slice(br#"{"$gte":"#);
+    write_json_str(out, prefix);
+    if let Some(last) = units.last_mut() {
+        *last += 1;
+        out.extend_from_slice(br#","$lt":""#);
+        for u in units {
+            out.extend_from_slice(format!("\\u{u:04x}").as_bytes());
+        }
+        out.push(b'"');
+    }
+    out.push(b'}');
 }
 
 /// The pattern of a [`Tmpl::Like`]: its text, or the string bound to its parameter.
@@ -422,6 +456,26 @@ mod tests {
         let t = Tmpl::Object(vec![("name".into(), Tmpl::Param(0))]);
         let out = t.render_string(&[json!(r#"{"$gt": null}"#)]).unwrap();
         assert_eq!(out, r#"{"name":"{\"$gt\": null}"}"#);
+    }
+
+    #[test]
+    fn prefix_ranges_bound_by_code_units() {
+        let range = |p: &str| {
+            let mut out = Vec::new();
+            write_prefix_range(p, &mut out);
+            serde_json::from_slice::<Value>(&out).unwrap()
+        };
+        assert_eq!(range("user:"), json!({"$gte": "user:", "$lt": "user;"}));
+        assert_eq!(range("a\u{FFFF}"), json!({"$gte": "a\u{FFFF}", "$lt": "b"}));
+        assert_eq!(range("\u{FFFF}"), json!({"$gte": "\u{FFFF}"}));
+        // A bound ending in a lone surrogate is still valid JSON text.
+        let mut out = Vec::new();
+        write_prefix_range("x\u{D7FF}", &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "{\"$gte\":\"x\u{D7FF}\",\"$lt\":\"\\u0078\\ud800\"}");
+        let like = Tmpl::Like { pattern: Box::new(Tmpl::Str("ab%".into())), negated: false, escape: None };
+        let mut out = Vec::new();
+        like.render_in(&[], Dialect::pouchdb(), &mut out).unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), json!({"$gte": "ab", "$lt": "ac"}));
     }
 
     #[test]

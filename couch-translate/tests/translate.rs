@@ -174,3 +174,40 @@ fn index_plans_follow_couchdbs_rules() {
     assert_eq!(planned("UPDATE users SET active = false WHERE age < 18"), v(&["type", "age"]));
     assert_eq!(planned("DELETE FROM users WHERE email = 'x' AND active"), v(&["type", "email", "active"]));
 }
+
+#[test]
+fn other_table_conventions() {
+    use couch_translate::{Dialect, TableKey};
+    let render = |schema: &Schema, sql: &str, dialect: Dialect| -> (Value, Option<Vec<String>>) {
+        let t = translate(sql, Some(schema)).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let Plan::Select(s) = &t.plan else { panic!("a select") };
+        let mut out = Vec::new();
+        s.selector.render_in(&[json!(30)], dialect, &mut out).unwrap();
+        (serde_json::from_slice(&out).unwrap(), s.planned.clone())
+    };
+    let couch = Dialect::couchdb(Some("3.4.3"));
+    let by_field = users().with_key(TableKey::Field("$doctype".into()));
+    let (sel, planned) = render(&by_field, "SELECT name FROM users WHERE age > ?", couch);
+    assert_eq!(sel, json!({"\\$doctype": "users", "age": {"$type": "number", "$gt": 30}}));
+    assert_eq!(planned.unwrap(), ["age"], "pouchdb-server cannot index a field starting with `$`");
+    let (sel, planned) =
+        render(&users().with_key(TableKey::Field("kind".into())), "SELECT name FROM users WHERE age > ?", couch);
+    assert_eq!(sel, json!({"kind": "users", "age": {"$type": "number", "$gt": 30}}));
+    assert_eq!(planned.unwrap(), ["kind", "age"]);
+
+    let by_prefix = users().with_key(TableKey::IdPrefix("user:".into()));
+    let (sel, planned) = render(&by_prefix, "SELECT name FROM users WHERE age > ?", couch);
+    assert_eq!(sel, json!({"_id": {"$beginsWith": "user:"}, "age": {"$type": "number", "$gt": 30}}));
+    assert_eq!(planned.unwrap(), ["age"]);
+    let (sel, planned) = render(&by_prefix, "SELECT name FROM users", couch);
+    assert_eq!(sel, json!({"_id": {"$beginsWith": "user:"}}));
+    assert_eq!(planned, None, "the primary index serves it");
+    let (sel, _) = render(&by_prefix, "SELECT name FROM users", Dialect::pouchdb());
+    assert_eq!(sel, json!({"_id": {"$gte": "user:", "$lt": "user;"}}));
+    // A `%` or `_` in the prefix is literal text, not a wildcard.
+    let odd = users().with_key(TableKey::IdPrefix("a_b%".into()));
+    let (sel, _) = render(&odd, "SELECT name FROM users", couch);
+    assert_eq!(sel, json!({"_id": {"$beginsWith": "a_b%"}}));
+    let (sel, _) = render(&odd, "SELECT name FROM users", Dialect::couchdb(Some("3.3.0")));
+    assert_eq!(sel, json!({"_id": {"$regex": "^a_b%"}}));
+}

@@ -285,6 +285,13 @@ async fn predicates_match_the_oracle_on_messy_documents() {
             }))
         ),
         (
+            "SELECT _id FROM customers WHERE EXISTS (SELECT 1 FROM UNNEST(tags) AS t WHERE t LIKE 'v%')",
+            "SELECT _id FROM customers WHERE NOT EXISTS (SELECT 1 FROM UNNEST(tags) AS t WHERE t LIKE 'v%')",
+            |d| Some(path(d, &["tags"]).and_then(Value::as_array).is_some_and(|a| {
+                a.iter().any(|t| t.as_str().is_some_and(|t| t.starts_with('v')))
+            }))
+        ),
+        (
             "SELECT _id FROM customers WHERE since >= '2026-01-03'",
             "SELECT _id FROM customers WHERE NOT (since >= '2026-01-03')",
             |d| path(d, &["since"])?.as_str().map(|s| s >= "2026-01-03T00:00:00.000000Z")

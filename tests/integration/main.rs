@@ -5,6 +5,7 @@
 //! Every test works in a database of its own.
 
 mod blocking;
+mod conventions;
 mod couchdb;
 mod crud;
 mod documents;

@@ -121,10 +121,12 @@ pub(crate) async fn explain_plan(db: &Database, plan: &couch_translate::Plan, pa
     match plan {
         Plan::Select(s) | Plan::Explain(s) => explain(db, s, params, db.stream_page_size()).await,
         Plan::Update(u) => {
-            explain(db, &Select::read(&u.table, &u.selector, &None, &u.planned), params, db.stream_page_size()).await
+            explain(db, &Select::read(&u.table, &u.key, &u.selector, &None, &u.planned), params, db.stream_page_size())
+                .await
         }
         Plan::Delete(d) => {
-            explain(db, &Select::read(&d.table, &d.selector, &None, &d.planned), params, db.stream_page_size()).await
+            explain(db, &Select::read(&d.table, &d.key, &d.selector, &None, &d.planned), params, db.stream_page_size())
+                .await
         }
         _ => Err(Error::Invalid { what: "statement", message: "only reads are explained".into() }),
     }

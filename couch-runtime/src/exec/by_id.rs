@@ -4,7 +4,7 @@
 use super::render_error;
 use crate::client::{encode_segment, Database};
 use crate::error::{Error, Result};
-use couch_translate::Tmpl;
+use couch_translate::{TableKey, Tmpl};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -37,11 +37,14 @@ struct AllDocsRow {
 pub(crate) async fn docs(
     db: &Database,
     table: &str,
+    key: &TableKey,
     ids: &[Tmpl],
     params: &[Value],
 ) -> Result<Vec<Map<String, Value>>> {
-    let ids = resolve(ids, params)?;
-    let of_table = |d: &Map<String, Value>| d.get("type").and_then(Value::as_str) == Some(table);
+    let mut ids = resolve(ids, params)?;
+    // An id outside an id-prefixed table's range names none of its documents.
+    ids.retain(|id| key.holds_id(id));
+    let of_table = |d: &Map<String, Value>| key.holds(table, d);
     match ids.as_slice() {
         [] => Ok(vec![]),
         [id] => match db.send(Method::GET, &encode_segment(id), None).await {

@@ -41,9 +41,10 @@ impl FindTemplate {
         let mut index = None;
         if let Some(s) = sort.filter(|s| s.server_sort && !s.order_by.is_empty()) {
             let dir = if s.order_by[0].desc { "desc" } else { "asc" };
-            // `type` leads the sort: it is equal for every row, and it makes the
-            // sort match the index ["type", keys…] on both CouchDB and pouchdb-server.
-            let mut sort = vec![serde_json::json!({ "type": dir })];
+            // `type` (the table's discriminator) leads the sort: it is equal for every
+            // row, and it makes the sort match the index ["type", keys…] on both
+            // CouchDB and pouchdb-server. Id-prefixed tables have no such field.
+            let mut sort: Vec<Value> = s.key.index_head().into_iter().map(|f| serde_json::json!({ f: dir })).collect();
             sort.extend(s.order_by.iter().map(|k| serde_json::json!({ k.field.clone() : dir })));
             tail.extend_from_slice(br#","sort":"#);
             serde_json::to_writer(&mut tail, &sort).expect("writing JSON to memory");
@@ -728,7 +729,7 @@ pub(crate) async fn select_source(
         limit = Some(limit.map_or(cap, |l| l.min(cap)));
     }
     if let Some(ids) = &plan.by_id {
-        let docs = by_id::docs(db, &plan.table, ids, params).await?;
+        let docs = by_id::docs(db, &plan.table, &plan.key, ids, params).await?;
         return Ok(Source::Sorted(window(docs, offset, limit)));
     }
     let req = tmpl.request(params, db.dialect().await?)?;

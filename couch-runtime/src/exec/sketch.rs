@@ -4,7 +4,7 @@ use super::by_id;
 use super::find::{first_find_body, FindTemplate};
 use crate::client::encode_segment;
 use crate::error::{Error, Result};
-use couch_translate::{Plan, Select, Tmpl};
+use couch_translate::{Plan, Select, TableKey, Tmpl};
 use serde_json::Value;
 
 /// One HTTP request of a statement.
@@ -30,13 +30,13 @@ fn find(db: &str, plan: &Select, params: &[Value], page_size: usize) -> Result<V
                 method: "GET",
                 path: format!("/{db}/{}", encode_segment(id)),
                 body: None,
-                note: Some(format!("kept only if its `type` is \"{}\"", plan.table)),
+                note: Some(format!("kept only if it is a document {}", plan.key.describe(&plan.table))),
             }],
             _ => vec![RequestSketch {
                 method: "POST",
                 path: format!("/{db}/_all_docs?include_docs=true"),
                 body: Some(serde_json::json!({ "keys": ids })),
-                note: Some(format!("keeps the documents whose `type` is \"{}\"", plan.table)),
+                note: Some(format!("keeps the documents {}", plan.key.describe(&plan.table))),
             }],
         });
     }
@@ -70,12 +70,13 @@ fn find(db: &str, plan: &Select, params: &[Value], page_size: usize) -> Result<V
 fn read_then_write(
     db: &str,
     table: &str,
+    key: &TableKey,
     selector: &Tmpl,
     by_id: &Option<Vec<Tmpl>>,
     params: &[Value],
     what: &str,
 ) -> Result<Vec<RequestSketch>> {
-    let read = Select::read(table, selector, by_id, &None);
+    let read = Select::read(table, key, selector, by_id, &None);
     let mut out = find(db, &read, params, crate::DEFAULT_PAGE_SIZE)?;
     out.push(RequestSketch {
         method: "POST",
@@ -101,12 +102,19 @@ pub fn sketch(plan: &Plan, params: &[Value], db: &str, page_size: usize) -> Resu
                 note: Some("each document without `_id` gets a client-generated one".into()),
             }])
         }
-        Plan::Update(u) => {
-            read_then_write(&db, &u.table, &u.selector, &u.by_id, params, "writes each matching document back, changed")
-        }
+        Plan::Update(u) => read_then_write(
+            &db,
+            &u.table,
+            &u.key,
+            &u.selector,
+            &u.by_id,
+            params,
+            "writes each matching document back, changed",
+        ),
         Plan::Delete(d) => read_then_write(
             &db,
             &d.table,
+            &d.key,
             &d.selector,
             &d.by_id,
             params,

@@ -5,7 +5,7 @@ use crate::client::Database;
 use crate::error::{Error, Result};
 use crate::ids::{new_id, random_u64};
 use crate::write::{DocOutcome, ExecuteResult};
-use couch_translate::{Arith, ArithOp, Delete, Insert, Plan, SetValue, Tmpl, Update};
+use couch_translate::{Arith, ArithOp, Delete, Insert, Plan, SetValue, TableKey, Tmpl, Update};
 use reqwest::Method;
 use serde_json::{Map, Number, Value};
 use std::time::{Duration, Instant};
@@ -97,24 +97,24 @@ fn prepare_insert(plan: &Insert, params: &[Value]) -> Result<Prepared> {
         };
         let mut doc = Vec::with_capacity(128);
         doc.push(b'{');
+        let prefix = match &plan.key {
+            TableKey::IdPrefix(p) => p.as_str(),
+            TableKey::Field(_) => "",
+        };
         let id = match entries.iter().find(|(k, _)| k == "_id") {
+            // An id-prefixed table's ids carry the prefix; one given without it gets it.
             Some((_, v)) => match v.to_value(params).map_err(render_error)? {
-                Value::String(s) => s,
+                Value::String(s) if s.starts_with(prefix) => s,
+                Value::String(s) => format!("{prefix}{s}"),
                 other => return Err(Error::Param(format!("_id must be a string, not {other}"))),
             },
-            None => {
-                // A client-chosen id makes a retried insert safe: it conflicts instead of duplicating.
-                let id = new_id();
-                doc.extend_from_slice(br#""_id":"#);
-                serde_json::to_writer(&mut doc, &id).expect("writing JSON to memory");
-                doc.push(b',');
-                id
-            }
+            // A client-chosen id makes a retried insert safe: it conflicts instead of duplicating.
+            None => format!("{prefix}{}", new_id()),
         };
-        for (i, (k, v)) in entries.iter().enumerate() {
-            if i > 0 {
-                doc.push(b',');
-            }
+        doc.extend_from_slice(br#""_id":"#);
+        serde_json::to_writer(&mut doc, &id).expect("writing JSON to memory");
+        for (k, v) in entries.iter().filter(|(k, _)| k != "_id") {
+            doc.push(b',');
             serde_json::to_writer(&mut doc, k).expect("writing JSON to memory");
             doc.push(b':');
             v.render(params, &mut doc).map_err(render_error)?;
@@ -262,6 +262,7 @@ impl Change<'_> {
 /// An UPDATE or DELETE: which documents, and what to do to them.
 struct Target<'p> {
     table: &'p str,
+    key: &'p TableKey,
     planned: Option<&'p [String]>,
     selector: &'p Tmpl,
     by_id: Option<&'p [Tmpl]>,
@@ -279,10 +280,10 @@ impl Target<'_> {
     ) -> Result<Vec<Map<String, Value>>> {
         let fields = self.change.fields();
         match (self.by_id, only) {
-            (Some(ids), None) => by_id::docs(db, self.table, ids, params).await,
+            (Some(ids), None) => by_id::docs(db, self.table, self.key, ids, params).await,
             (Some(_), Some(only)) => {
                 let ids: Vec<Tmpl> = only.iter().map(|i| Tmpl::Str(i.clone())).collect();
-                by_id::docs(db, self.table, &ids, &[]).await
+                by_id::docs(db, self.table, self.key, &ids, &[]).await
             }
             (None, None) => matching(db, self.selector, params, fields.as_deref(), self.planned, sql).await,
             (None, Some(only)) => {
@@ -354,6 +355,7 @@ impl Target<'_> {
 fn update_target(plan: &Update) -> Target<'_> {
     Target {
         table: &plan.table,
+        key: &plan.key,
         planned: plan.planned.as_deref(),
         selector: &plan.selector,
         by_id: plan.by_id.as_deref(),
@@ -364,6 +366,7 @@ fn update_target(plan: &Update) -> Target<'_> {
 fn delete_target(plan: &Delete) -> Target<'_> {
     Target {
         table: &plan.table,
+        key: &plan.key,
         planned: plan.planned.as_deref(),
         selector: &plan.selector,
         by_id: plan.by_id.as_deref(),

@@ -11,7 +11,7 @@
 use super::{Cx, ResolvedColumn};
 use crate::like::{like_to_regex, DEFAULT_ESCAPE};
 use crate::plan::ParamUsage;
-use crate::schema::{ColumnType, Kind};
+use crate::schema::{ColumnType, Kind, TableKey};
 use crate::template::Tmpl;
 use sqlparser::ast::{BinaryOperator, Expr, InTarget, Spanned, UnaryOperator, Value};
 
@@ -227,6 +227,17 @@ impl Cond {
         Cond::Atom(Box::new(AtomCond(a)))
     }
 
+    /// `_id LIKE 'prefix%'`: the documents of an id-prefixed table.
+    pub(crate) fn id_prefix(prefix: &str) -> Cond {
+        let pattern: String = prefix
+            .chars()
+            .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+            .chain(['%'])
+            .collect();
+        let test = Test::Like { negated: false, pattern: Operand::Lit(Lit::Str(pattern)), escape: Some('\\') };
+        Cond::atom(Atom { field: "_id".to_string(), ty: None, test })
+    }
+
     /// The field is present in the document.
     pub(crate) fn exists(field: &str) -> Cond {
         Cond::atom(Atom { field: field.to_string(), ty: None, test: Test::Exists { negated: false } })
@@ -239,7 +250,9 @@ impl Cond {
     /// field it bounds with `<`, `<=`, `>`, `>=` or BETWEEN. Only conditions
     /// that fail on a missing field are used, because a json index leaves out
     /// the documents that lack an indexed field (so `IS NULL` never is).
-    pub(crate) fn index_fields(&self) -> Vec<String> {
+    /// `None` when nothing is worth indexing (an id-prefixed table's whole scan
+    /// reads the primary index).
+    pub(crate) fn index_fields(&self, key: &TableKey) -> Option<Vec<String>> {
         let conjuncts: Vec<&Cond> = match self {
             Cond::And(v) => v.iter().collect(),
             c => vec![c],
@@ -249,7 +262,7 @@ impl Cond {
         for c in conjuncts {
             let Cond::Atom(a) = c else { continue };
             let a = &a.0;
-            if a.field == "_id" || a.field == "type" {
+            if a.field == "_id" || key.mango_field().as_deref() == Some(a.field.as_str()) {
                 continue;
             }
             let f = a.field.clone();
@@ -267,22 +280,22 @@ impl Cond {
                 _ => {}
             }
         }
-        let mut fields = vec!["type".to_string()];
+        let mut fields = key.index_head();
         fields.extend(eq.iter().cloned());
         if let Some(r) = range.filter(|r| !eq.contains(r)) {
             fields.push(r);
         }
-        fields
+        (!fields.is_empty()).then_some(fields)
     }
 
     /// The document fields this condition requires to be present (a conjunct
     /// that fails on a missing field), `type` first, as Mango paths.
-    pub(crate) fn required_fields(&self) -> Vec<String> {
+    pub(crate) fn required_fields(&self, key: &TableKey) -> Vec<String> {
         let conjuncts: Vec<&Cond> = match self {
             Cond::And(v) => v.iter().collect(),
             c => vec![c],
         };
-        let mut out = vec!["type".to_string()];
+        let mut out = key.index_head();
         for c in conjuncts {
             let Cond::Atom(a) = c else { continue };
             let a = &a.0;
@@ -715,6 +728,9 @@ fn scalar_selector(inner: &Cond) -> Tmpl {
     }
     let sel = if rest.is_empty() {
         Tmpl::Object(ops)
+    } else if ops.is_empty() && rest.len() == 1 {
+        // One operator object of its own (a `LIKE`): pouchdb-server needs it bare.
+        rest.remove(0)
     } else {
         if !ops.is_empty() {
             rest.insert(0, Tmpl::Object(ops));

@@ -266,6 +266,11 @@ impl<'s> Cx<'s> {
         }
     }
 
+    /// How the statement's table recognises its documents (the model's, else `type`).
+    pub(crate) fn key(&self) -> crate::schema::TableKey {
+        self.schema.map(|s| s.key.clone()).unwrap_or_default()
+    }
+
     pub(crate) fn table(&self) -> String {
         self.table.clone().unwrap_or_default()
     }

@@ -3,6 +3,7 @@
 use super::expr::{function_message, is_column, subquery_message, Cond, Lit};
 use super::Cx;
 use crate::plan::{Count, ParamUsage, Projected, Select, SortKey};
+use crate::schema::TableKey;
 use crate::template::Tmpl;
 use sqlparser::ast::{
     Expr, GroupByExpr, LimitClause, ObjectName, OrderByKind, OrderBySort, Query, SelectItem, SetExpr, Spanned,
@@ -120,6 +121,7 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
     let (limit, offset) = limits(cx, q);
 
     let table = cx.table();
+    let key = cx.key();
     let projection = projection?;
     let cond = cond?;
     let (order_by, server_sort) = order_by?;
@@ -129,7 +131,7 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
     let planned = match (&by_id, server_sort && !order_by.is_empty()) {
         (Some(_), _) => None,
         (None, true) => None, // filled in below from the sort keys
-        (None, false) => Some(simple.index_fields()),
+        (None, false) => simple.index_fields(&key),
     };
     // pouchdb-server cannot sort through an index on fields the selector does
     // not mention; for the non-null keys a server sort uses, `$exists` is true anyway.
@@ -154,13 +156,14 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
         }
         fields
     });
-    let required = Cond::And(vec![cond.clone()]).simplify().required_fields();
+    let required = Cond::And(vec![cond.clone()]).simplify().required_fields(&key);
     let not_null = cx.not_null_fields();
     let sort_index: Option<Vec<String>> = (server_sort && !order_by.is_empty())
-        .then(|| std::iter::once("type".to_string()).chain(order_by.iter().map(|k| k.field.clone())).collect());
+        .then(|| key.index_head().into_iter().chain(order_by.iter().map(|k| k.field.clone())).collect());
     Some(Select {
-        selector: table_selector(&table, cond),
+        selector: table_selector(&table, &key, cond),
         table,
+        key,
         fields,
         projection,
         order_by,
@@ -325,14 +328,23 @@ fn count(cx: &mut Cx, e: &Expr, what: &str) -> Option<Count> {
     }
 }
 
-/// The selector of a statement on `table`: `"type": table` AND the condition,
+/// The selector of a statement on `table`: `"type": table` (or the table's
+/// other discriminator, or its `_id` prefix) AND the condition,
 /// merged into one object where possible. Conditions on one field merge into
 /// one operator map (`{"age": {"$gt": 1, "$lte": 9}}`); when they cannot
 /// (same operator twice), every condition on that field goes into `$and`.
 /// pouchdb-server needs this: it ignores top-level fields that stand beside
 /// `$and`, and it looks for sort fields at the top level.
-pub(super) fn table_selector(table: &str, cond: Cond) -> Tmpl {
-    merged_selector(vec![("type".to_string(), Tmpl::Str(table.to_string()))], cond)
+pub(super) fn table_selector(table: &str, key: &TableKey, cond: Cond) -> Tmpl {
+    match key {
+        TableKey::Field(_) => {
+            let field = key.mango_field().expect("a field key");
+            merged_selector(vec![(field, Tmpl::Str(table.to_string()))], cond)
+        }
+        // `_id LIKE 'prefix%'`: `$beginsWith` (CouchDB 3.4+) or a range, both
+        // served by the primary index.
+        TableKey::IdPrefix(prefix) => merged_selector(vec![], Cond::And(vec![Cond::id_prefix(prefix), cond])),
+    }
 }
 
 /// The selector of `head` (field conditions) AND `cond`, merged as [`table_selector`] says.

@@ -105,7 +105,10 @@ pub(super) fn insert(cx: &mut Cx, i: &sqlparser::ast::Insert) -> Option<Insert> 
             );
             continue;
         }
-        let mut doc = vec![("type".to_string(), Tmpl::Str(table.clone()))];
+        let mut doc: Vec<(String, Tmpl)> = match cx.key() {
+            crate::schema::TableKey::Field(f) => vec![(f, Tmpl::Str(table.clone()))],
+            crate::schema::TableKey::IdPrefix(_) => vec![],
+        };
         for ((_, col), value) in cols.iter().zip(&row.content) {
             if let Some(op) = cx.operand(value, col, Use::Store) {
                 doc.push((crate::path::segments(&col.field).remove(0), op_tmpl(op)));
@@ -113,7 +116,7 @@ pub(super) fn insert(cx: &mut Cx, i: &sqlparser::ast::Insert) -> Option<Insert> 
         }
         docs.push(Tmpl::Object(doc));
     }
-    Some(Insert { table, rows: docs })
+    Some(Insert { table, key: cx.key(), rows: docs })
 }
 
 fn op_tmpl(op: super::expr::Operand) -> Tmpl {
@@ -181,8 +184,9 @@ pub(super) fn update(cx: &mut Cx, u: &sqlparser::ast::Update) -> Option<Update> 
     let table = cx.table();
     let simple = Cond::And(vec![cond.clone()]).simplify();
     let by_id = simple.id_lookup();
-    let planned = by_id.is_none().then(|| simple.index_fields());
-    Some(Update { selector: table_selector(&table, cond), table, set, by_id, planned })
+    let key = cx.key();
+    let planned = by_id.is_none().then(|| simple.index_fields(&key)).flatten();
+    Some(Update { selector: table_selector(&table, &key, cond), table, key, set, by_id, planned })
 }
 
 pub(super) fn delete(cx: &mut Cx, d: &sqlparser::ast::Delete) -> Option<Delete> {
@@ -199,8 +203,9 @@ pub(super) fn delete(cx: &mut Cx, d: &sqlparser::ast::Delete) -> Option<Delete> 
     let table = cx.table();
     let simple = Cond::And(vec![cond.clone()]).simplify();
     let by_id = simple.id_lookup();
-    let planned = by_id.is_none().then(|| simple.index_fields());
-    Some(Delete { selector: table_selector(&table, cond), table, by_id, planned })
+    let key = cx.key();
+    let planned = by_id.is_none().then(|| simple.index_fields(&key)).flatten();
+    Some(Delete { selector: table_selector(&table, &key, cond), table, key, by_id, planned })
 }
 
 fn where_cond(cx: &mut Cx, w: Option<&Expr>) -> Option<Cond> {
@@ -300,7 +305,7 @@ pub(super) fn create_index(cx: &mut Cx, c: &sqlparser::ast::CreateIndex) -> Opti
             Some(c.table_name.span()),
         );
     }
-    let mut fields = vec!["type".to_string()];
+    let mut fields = cx.key().index_head();
     for ic in &c.columns {
         if ic.column.options.sort == Some(sqlparser::ast::OrderBySort::Desc) {
             cx.error("CouchDB json indexes serve both directions: leave out DESC", Some(ic.column.expr.span()));
