@@ -357,3 +357,31 @@ async fn a_misshapen_document_is_a_decode_error_naming_its_path_and_the_rest_can
     let names = couch_sql!("SELECT name, address.city AS city FROM customers").fetch_all(&db).await.unwrap();
     assert_eq!(names.len(), 5);
 }
+
+/// A field of an array element that is not an object (a number, a string) is
+/// NULL, as a field of a missing intermediate object is, on both servers.
+#[tokio::test]
+async fn a_field_of_a_non_object_element_is_null() {
+    let db = fresh_db("docs_elem_null").await;
+    put_raw(
+        &db,
+        json!([
+            {"_id": "e1", "type": "customers", "name": "scalar element", "lines": [{"sku": "a", "qty": 1}, 7]},
+            {"_id": "e2", "type": "customers", "name": "objects only", "lines": [{"sku": "a", "qty": 1}]},
+            {"_id": "e3", "type": "customers", "name": "no qty", "lines": [{"sku": "a"}]},
+        ]),
+    )
+    .await;
+    let rows =
+        couch_sql!("SELECT _id FROM customers WHERE EXISTS (SELECT 1 FROM UNNEST(lines) AS l WHERE l.qty IS NULL)")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(crate::sorted(&rows.iter().map(|r| r._id.clone()).collect::<Vec<_>>()), ["e1", "e3"]);
+    let rows =
+        couch_sql!("SELECT _id FROM customers WHERE EXISTS (SELECT 1 FROM UNNEST(lines) AS l WHERE l.qty IS NOT NULL)")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(crate::sorted(&rows.iter().map(|r| r._id.clone()).collect::<Vec<_>>()), ["e1", "e2"]);
+}

@@ -169,6 +169,9 @@ enum Test {
     },
     IsNull {
         negated: bool,
+        /// A field of an `UNNEST` element: NULL also where the element itself is
+        /// not an object (null, a number, …), as a missing intermediate object is.
+        in_element: bool,
     },
     /// The field is present (any value, null included).
     Exists {
@@ -299,7 +302,7 @@ impl Cond {
         for c in conjuncts {
             let Cond::Atom(a) = c else { continue };
             let a = &a.0;
-            let present = !matches!(a.test, Test::IsNull { negated: false } | Test::Exists { negated: true });
+            let present = !matches!(a.test, Test::IsNull { negated: false, .. } | Test::Exists { negated: true });
             let f = a.field.clone();
             if present && !out.contains(&f) {
                 out.push(f);
@@ -336,7 +339,7 @@ impl Cond {
                     Test::In { negated, items } => Test::In { negated: !negated, items },
                     Test::Between { negated, low, high } => Test::Between { negated: !negated, low, high },
                     Test::Like { negated, pattern, escape } => Test::Like { negated: !negated, pattern, escape },
-                    Test::IsNull { negated } => Test::IsNull { negated: !negated },
+                    Test::IsNull { negated, in_element } => Test::IsNull { negated: !negated, in_element },
                     Test::Exists { negated } => Test::Exists { negated: !negated },
                     Test::Any { op, value, negated } => Test::Any { op, value, negated: !negated },
                     Test::Contains { items, negated } => Test::Contains { items, negated: !negated },
@@ -547,19 +550,26 @@ fn atom_mango(a: &Atom) -> Tmpl {
             }
         }
         // A scalar element inside `$elemMatch` is present: NULL is `null` itself.
-        Test::IsNull { negated } if f.is_empty() => obj1(&f, obj1(if *negated { "$gt" } else { "$eq" }, Tmpl::Null)),
+        Test::IsNull { negated, .. } if f.is_empty() => {
+            obj1(&f, obj1(if *negated { "$gt" } else { "$eq" }, Tmpl::Null))
+        }
         // A nested path is NULL where any object on the way is missing, null or
         // not an object (CouchDB's `$exists: false` is false there: "bad_path").
-        Test::IsNull { negated: false } if has_inner_dot(&f) => {
-            let mut any = path_broken(&f);
+        Test::IsNull { negated: false, in_element } => {
+            let mut any =
+                if has_inner_dot(&f) { path_broken(&f) } else { vec![obj1(&f, obj1("$exists", Tmpl::Bool(false)))] };
             any.push(obj1(&f, obj1("$eq", Tmpl::Null)));
+            // The element itself not an object: CouchDB applies an operator outside a
+            // field to the element. pouchdb-server reads `$type` there as a field name
+            // (missing: false), and already finds the field missing on a non-object.
+            if *in_element {
+                for t in ["null", "boolean", "number", "string", "array"] {
+                    any.push(obj1("$type", Tmpl::Str(t.into())));
+                }
+            }
             obj1("$or", Tmpl::Array(any))
         }
-        Test::IsNull { negated: false } => Tmpl::Object(vec![(
-            "$or".into(),
-            Tmpl::Array(vec![obj1(&f, obj1("$exists", Tmpl::Bool(false))), obj1(&f, obj1("$eq", Tmpl::Null))]),
-        )]),
-        Test::IsNull { negated: true } => obj1(&f, obj1("$gt", Tmpl::Null)),
+        Test::IsNull { negated: true, .. } => obj1(&f, obj1("$gt", Tmpl::Null)),
         Test::Exists { negated } => obj1(&f, obj1("$exists", Tmpl::Bool(!negated))),
         Test::Any { op, value, negated } => {
             let elem = Atom { field: String::new(), ty: element_type(a), test: Test::Cmp(*op, value.clone()) };
@@ -595,7 +605,7 @@ fn atom_mango(a: &Atom) -> Tmpl {
             let sel = if *scalar {
                 scalar_selector(inner)
             } else {
-                super::select::merged_selector(vec![], (**inner).clone())
+                and_as_double_nor(super::select::merged_selector(vec![], (**inner).clone()))
             };
             let m = obj1(&f, obj1("$elemMatch", sel));
             // NOT EXISTS over a missing or empty array is true. CouchDB reads `$nor`
@@ -641,7 +651,7 @@ fn path_broken(f: &str) -> Vec<Tmpl> {
 fn guard_path(a: &Atom, t: Tmpl) -> Tmpl {
     let handles_broken = matches!(
         a.test,
-        Test::IsNull { negated: false } | Test::Exists { negated: true } | Test::Elem { negated: true, .. }
+        Test::IsNull { negated: false, .. } | Test::Exists { negated: true } | Test::Elem { negated: true, .. }
     );
     let segs = crate::path::segments(&a.field);
     if handles_broken || segs.len() < 2 || t == never() {
@@ -688,6 +698,23 @@ fn unwrap_scalar(t: Tmpl) -> Tmpl {
     match t {
         Tmpl::Object(mut e) if e.len() == 1 && e[0].0.is_empty() => e.remove(0).1,
         Tmpl::Guard { params, inner } => Tmpl::Guard { params, inner: Box::new(unwrap_scalar(*inner)) },
+        other => other,
+    }
+}
+
+/// `{"$and": [a, b]}` as `{"$nor": [{"$nor": [a]}, {"$nor": [b]}]}`, the same on
+/// CouchDB. Inside `$elemMatch` on objects pouchdb-server reads `$and` as a field
+/// name (it only normalises `$and` at the top level) and fails; `$nor` it evaluates.
+fn and_as_double_nor(t: Tmpl) -> Tmpl {
+    match t {
+        Tmpl::Object(mut e) if e.len() == 1 && e[0].0 == "$and" => match e.remove(0).1 {
+            Tmpl::Array(parts) => {
+                obj1("$nor", Tmpl::Array(parts.into_iter().map(|p| obj1("$nor", Tmpl::Array(vec![p]))).collect()))
+            }
+            other => obj1("$and", other),
+        },
+        Tmpl::Guard { params, inner } => Tmpl::Guard { params, inner: Box::new(and_as_double_nor(*inner)) },
+        Tmpl::Agree { pairs, inner } => Tmpl::Agree { pairs, inner: Box::new(and_as_double_nor(*inner)) },
         other => other,
     }
 }
@@ -879,7 +906,8 @@ impl Cx<'_> {
             Expr::IsNull(inner) | Expr::IsNotNull(inner) => {
                 let col = self.cond_column(inner)?;
                 let negated = matches!(e, Expr::IsNotNull(_));
-                Some(Cond::atom(Atom { field: col.field, ty: col.ty, test: Test::IsNull { negated } }))
+                let in_element = !self.scopes.is_empty();
+                Some(Cond::atom(Atom { field: col.field, ty: col.ty, test: Test::IsNull { negated, in_element } }))
             }
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
                 // A boolean column on its own: `WHERE active`.
