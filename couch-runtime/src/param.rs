@@ -130,138 +130,31 @@ fn float(f: f64) -> Value {
 /// or an integer out of its column's range.
 pub(crate) fn check_finite(params: &[Value]) -> crate::Result<()> {
     for (i, p) in params.iter().enumerate() {
-        if let Some(v) = p.as_object().and_then(|m| m.get(INVALID)) {
-            return Err(crate::Error::Param(format!(
-                "parameter {} is {}",
-                i + 1,
-                v.as_str().unwrap_or("not a value CouchDB can store")
-            )));
+        if let Some(why) = invalid_inside(p) {
+            return Err(crate::Error::Param(format!("parameter {} is {why}", i + 1)));
         }
     }
     Ok(())
 }
 
-/// Serializes a run-time parameter; a non-finite float (top level or in an
-/// `Option`) becomes the placeholder [`check_finite`] refuses, not `null`.
+/// Why `v`, or a value inside it (an element of a `Vec` parameter), cannot be sent.
+fn invalid_inside(v: &Value) -> Option<&str> {
+    match v {
+        Value::Object(m) => match m.get(INVALID) {
+            Some(why) => Some(why.as_str().unwrap_or("not a value CouchDB can store")),
+            None => m.values().find_map(invalid_inside),
+        },
+        Value::Array(a) => a.iter().find_map(invalid_inside),
+        _ => None,
+    }
+}
+
+/// Serializes a run-time parameter; a value holding a non-finite float anywhere
+/// becomes the placeholder [`check_finite`] refuses, not `null`.
 pub(crate) fn to_param<T: serde::Serialize + ?Sized>(value: &T) -> Result<Value, serde_json::Error> {
-    match value.serialize(FloatProbe) {
-        Ok(Some(f)) if !f.is_finite() => Ok(float(f)),
+    match value.serialize(finite::Check) {
+        Err(NonFinite(f)) if !f.is_finite() => Ok(float(f)),
         _ => serde_json::to_value(value),
-    }
-}
-
-/// A serializer that only reports a bare float (`Some(x)` for `x` and `Some(x)`).
-struct FloatProbe;
-
-#[derive(Debug)]
-struct NotAFloat;
-
-impl std::fmt::Display for NotAFloat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("not a float")
-    }
-}
-
-impl std::error::Error for NotAFloat {}
-
-impl serde::ser::Error for NotAFloat {
-    fn custom<T: std::fmt::Display>(_: T) -> Self {
-        NotAFloat
-    }
-}
-
-macro_rules! not_a_float {
-    ($($method:ident($($arg:ty),*)),+ $(,)?) => {$(
-        fn $method(self, $(_: $arg),*) -> Result<Option<f64>, NotAFloat> { Ok(None) }
-    )+};
-}
-
-impl serde::Serializer for FloatProbe {
-    type Ok = Option<f64>;
-    type Error = NotAFloat;
-    type SerializeSeq = serde::ser::Impossible<Option<f64>, NotAFloat>;
-    type SerializeTuple = serde::ser::Impossible<Option<f64>, NotAFloat>;
-    type SerializeTupleStruct = serde::ser::Impossible<Option<f64>, NotAFloat>;
-    type SerializeTupleVariant = serde::ser::Impossible<Option<f64>, NotAFloat>;
-    type SerializeMap = serde::ser::Impossible<Option<f64>, NotAFloat>;
-    type SerializeStruct = serde::ser::Impossible<Option<f64>, NotAFloat>;
-    type SerializeStructVariant = serde::ser::Impossible<Option<f64>, NotAFloat>;
-
-    fn serialize_f64(self, v: f64) -> Result<Option<f64>, NotAFloat> {
-        Ok(Some(v))
-    }
-    fn serialize_f32(self, v: f32) -> Result<Option<f64>, NotAFloat> {
-        Ok(Some(f64::from(v)))
-    }
-    fn serialize_some<T: serde::Serialize + ?Sized>(self, v: &T) -> Result<Option<f64>, NotAFloat> {
-        v.serialize(self)
-    }
-    fn serialize_newtype_struct<T: serde::Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        v: &T,
-    ) -> Result<Option<f64>, NotAFloat> {
-        v.serialize(self)
-    }
-    not_a_float!(
-        serialize_bool(bool),
-        serialize_i8(i8),
-        serialize_i16(i16),
-        serialize_i32(i32),
-        serialize_i64(i64),
-        serialize_u8(u8),
-        serialize_u16(u16),
-        serialize_u32(u32),
-        serialize_u64(u64),
-        serialize_char(char),
-        serialize_str(&str),
-        serialize_bytes(&[u8]),
-        serialize_none(),
-        serialize_unit(),
-        serialize_unit_struct(&'static str),
-        serialize_unit_variant(&'static str, u32, &'static str),
-    );
-    fn serialize_newtype_variant<T: serde::Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<Option<f64>, NotAFloat> {
-        Ok(None)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotAFloat> {
-        Err(NotAFloat)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotAFloat> {
-        Err(NotAFloat)
-    }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, NotAFloat> {
-        Err(NotAFloat)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, NotAFloat> {
-        Err(NotAFloat)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotAFloat> {
-        Err(NotAFloat)
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, NotAFloat> {
-        Err(NotAFloat)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, NotAFloat> {
-        Err(NotAFloat)
     }
 }
 encode_as!(bool => bool);
@@ -488,6 +381,178 @@ impl<C: Object, T: Encode<C>> Encode<Option<C>> for Option<T> {
 /// A nested object as a parameter (its non-finite floats refused like any other).
 #[doc(hidden)]
 pub fn encode_object<T: serde::Serialize>(v: &T) -> Value {
-    // serde_json refuses NaN and infinity inside a struct ("float must be finite").
-    serde_json::to_value(v).unwrap_or_else(|e| invalid(format!("not storable as JSON: {e}")))
+    // serde_json would write NaN and infinity as `null`, silently.
+    to_param(v).unwrap_or_else(|e| invalid(format!("not storable as JSON: {e}")))
+}
+
+/// A float JSON cannot hold, found inside a serialized value.
+#[derive(Debug)]
+struct NonFinite(f64);
+
+impl std::fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is not a JSON number", self.0)
+    }
+}
+
+impl std::error::Error for NonFinite {}
+
+impl serde::ser::Error for NonFinite {
+    fn custom<M: std::fmt::Display>(_: M) -> Self {
+        // Other serialization errors are serde_json's to report.
+        NonFinite(0.0)
+    }
+}
+
+mod finite {
+    //! A serializer that only looks for non-finite floats.
+    use super::NonFinite;
+    use serde::ser::{self, Serialize};
+
+    pub(super) struct Check;
+
+    type R = Result<(), NonFinite>;
+
+    fn float(f: f64) -> R {
+        if f.is_finite() {
+            Ok(())
+        } else {
+            Err(NonFinite(f))
+        }
+    }
+
+    macro_rules! fine {
+        ($($name:ident($($t:ty),*);)*) => {$(
+            fn $name(self, $(_: $t),*) -> R { Ok(()) }
+        )*};
+    }
+
+    impl ser::Serializer for Check {
+        type Ok = ();
+        type Error = NonFinite;
+        type SerializeSeq = Check;
+        type SerializeTuple = Check;
+        type SerializeTupleStruct = Check;
+        type SerializeTupleVariant = Check;
+        type SerializeMap = Check;
+        type SerializeStruct = Check;
+        type SerializeStructVariant = Check;
+
+        fine! {
+            serialize_bool(bool); serialize_i8(i8); serialize_i16(i16); serialize_i32(i32); serialize_i64(i64);
+            serialize_i128(i128); serialize_u8(u8); serialize_u16(u16); serialize_u32(u32); serialize_u64(u64);
+            serialize_u128(u128); serialize_char(char); serialize_str(&str); serialize_bytes(&[u8]);
+            serialize_none(); serialize_unit(); serialize_unit_struct(&'static str);
+            serialize_unit_variant(&'static str, u32, &'static str);
+        }
+
+        fn serialize_f32(self, v: f32) -> R {
+            float(v.into())
+        }
+        fn serialize_f64(self, v: f64) -> R {
+            float(v)
+        }
+        fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> R {
+            v.serialize(Check)
+        }
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> R {
+            v.serialize(Check)
+        }
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            v: &T,
+        ) -> R {
+            v.serialize(Check)
+        }
+        fn serialize_seq(self, _: Option<usize>) -> Result<Check, NonFinite> {
+            Ok(Check)
+        }
+        fn serialize_tuple(self, _: usize) -> Result<Check, NonFinite> {
+            Ok(Check)
+        }
+        fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Check, NonFinite> {
+            Ok(Check)
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Check, NonFinite> {
+            Ok(Check)
+        }
+        fn serialize_map(self, _: Option<usize>) -> Result<Check, NonFinite> {
+            Ok(Check)
+        }
+        fn serialize_struct(self, _: &'static str, _: usize) -> Result<Check, NonFinite> {
+            Ok(Check)
+        }
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Check, NonFinite> {
+            Ok(Check)
+        }
+    }
+
+    macro_rules! compound {
+        ($($tr:ident :: $m:ident;)*) => {$(
+            impl ser::$tr for Check {
+                type Ok = ();
+                type Error = NonFinite;
+                fn $m<T: Serialize + ?Sized>(&mut self, v: &T) -> R { v.serialize(Check) }
+                fn end(self) -> R { Ok(()) }
+            }
+        )*};
+    }
+
+    compound! {
+        SerializeSeq::serialize_element;
+        SerializeTuple::serialize_element;
+        SerializeTupleStruct::serialize_field;
+        SerializeTupleVariant::serialize_field;
+    }
+
+    impl ser::SerializeMap for Check {
+        type Ok = ();
+        type Error = NonFinite;
+        fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> R {
+            k.serialize(Check)
+        }
+        fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> R {
+            v.serialize(Check)
+        }
+        fn end(self) -> R {
+            Ok(())
+        }
+    }
+
+    impl ser::SerializeStruct for Check {
+        type Ok = ();
+        type Error = NonFinite;
+        fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, v: &T) -> R {
+            v.serialize(Check)
+        }
+        fn end(self) -> R {
+            Ok(())
+        }
+    }
+
+    impl ser::SerializeStructVariant for Check {
+        type Ok = ();
+        type Error = NonFinite;
+        fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, v: &T) -> R {
+            v.serialize(Check)
+        }
+        fn end(self) -> R {
+            Ok(())
+        }
+    }
 }

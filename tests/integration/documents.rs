@@ -385,3 +385,28 @@ async fn a_field_of_a_non_object_element_is_null() {
             .unwrap();
     assert_eq!(crate::sorted(&rows.iter().map(|r| r._id.clone()).collect::<Vec<_>>()), ["e1", "e2"]);
 }
+
+/// NaN and infinity have no JSON form: inside an object or an array they are
+/// refused before anything is sent, never written as `null`.
+#[tokio::test]
+async fn non_finite_floats_inside_values_are_refused() {
+    let db = fresh_db("docs_nan").await;
+    let address = Address { city: "Oslo".into(), zip: None };
+    let bad_lines =
+        vec![Line { sku: "a".into(), qty: 1, price: 2.0 }, Line { sku: "b".into(), qty: 1, price: f64::NAN }];
+    let err = couch_sql!(
+        "INSERT INTO customers (name, address, tags, lines, since, visits, meta) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "Ada",
+        address.clone(),
+        &["vip"],
+        bad_lines,
+        at(3),
+        7u32,
+        json!({})
+    )
+    .execute(&db)
+    .await
+    .unwrap_err();
+    assert!(matches!(&err, Error::Param(m) if m.contains("NaN") && m.contains("parameter 4")), "{err}");
+    assert!(couch_sql!("SELECT name FROM customers").fetch_all(&db).await.unwrap().is_empty(), "nothing was written");
+}
