@@ -11,10 +11,14 @@
 //!
 //! More cases: `PROPTEST_CASES=1000000 cargo test --release -p couch-translate --test robust`.
 
+use common::{collate, rank};
+use couch_translate::template::json_type_name;
 use couch_translate::{translate, Column, ColumnType, Kind, Plan, Schema};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
+
+mod common;
 
 fn schema() -> Schema {
     Schema::new(
@@ -234,37 +238,6 @@ enum Server {
     Pouch,
 }
 
-fn rank(v: &Value) -> u8 {
-    match v {
-        Value::Null => 0,
-        Value::Bool(false) => 1,
-        Value::Bool(true) => 2,
-        Value::Number(_) => 3,
-        Value::String(_) => 4,
-        Value::Array(_) => 5,
-        Value::Object(_) => 6,
-    }
-}
-
-fn collate(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64().unwrap().partial_cmp(&y.as_f64().unwrap()).unwrap(),
-        (Value::String(x), Value::String(y)) => x.cmp(y),
-        _ => rank(a).cmp(&rank(b)),
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 fn mango(sel: &Value, doc: &Map<String, Value>, server: Server) -> bool {
     let Value::Object(sel) = sel else { panic!("selector must be an object: {sel}") };
     sel.iter().all(|(k, v)| match k.as_str() {
@@ -307,7 +280,7 @@ fn field_matches(value: Option<&Value>, cond: &Value, server: Server) -> bool {
                 !arg.as_array().unwrap().iter().any(|a| collate(v, a) == Ordering::Equal && rank(v) == rank(a))
             }
             "$exists" => arg == &json!(true),
-            "$type" => type_name(v) == arg.as_str().unwrap(),
+            "$type" => json_type_name(v) == arg.as_str().unwrap(),
             "$regex" => match v {
                 Value::String(s) => fancy_regex::Regex::new(arg.as_str().unwrap()).unwrap().is_match(s).unwrap(),
                 _ => false,

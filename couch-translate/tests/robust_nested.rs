@@ -10,10 +10,14 @@
 //! `$elemMatch` takes operators only). Each must select exactly the documents
 //! the SQL selects, evaluated directly with three-valued logic.
 
+use common::collate;
+use couch_translate::template::json_type_name;
 use couch_translate::{translate, Column, ColumnType, Dialect, Kind, Plan, Schema};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
+
+mod common;
 
 fn schema() -> Schema {
     let int = |n: &str| Column::new(n, ColumnType::new(Kind::Integer, true, "Option<i64>"));
@@ -344,41 +348,6 @@ fn document() -> impl Strategy<Value = Map<String, Value>> {
 
 // ---------- Mango: the two servers ----------
 
-fn rank(v: &Value) -> u8 {
-    match v {
-        Value::Null => 0,
-        Value::Bool(false) => 1,
-        Value::Bool(true) => 2,
-        Value::Number(_) => 3,
-        Value::String(_) => 4,
-        Value::Array(_) => 5,
-        Value::Object(_) => 6,
-    }
-}
-
-/// CouchDB's collation (strings by code point: the test's text is ASCII letters).
-fn collate(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64().unwrap().partial_cmp(&y.as_f64().unwrap()).unwrap(),
-        (Value::String(x), Value::String(y)) => x.cmp(y),
-        (Value::Array(x), Value::Array(y)) => {
-            x.iter().zip(y).map(|(p, q)| collate(p, q)).find(|o| o.is_ne()).unwrap_or(x.len().cmp(&y.len()))
-        }
-        _ => rank(a).cmp(&rank(b)),
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 fn segments(field: &str) -> Vec<String> {
     couch_translate::path::segments(field)
 }
@@ -482,7 +451,7 @@ mod couchdb {
             }
             "$exists" => arg.as_bool().unwrap() != neg,
             "$not" => operators(arg).iter().all(|(o, a)| operator(o, a, v, !neg)),
-            "$type" => flip(type_name(v) == arg.as_str().unwrap()),
+            "$type" => flip(json_type_name(v) == arg.as_str().unwrap()),
             "$regex" => flip(v.as_str().is_some_and(|s| regex_match(arg, s))),
             "$beginsWith" => flip(v.as_str().is_some_and(|s| s.starts_with(arg.as_str().unwrap()))),
             "$size" => flip(v.as_array().is_some_and(|a| a.len() as u64 == arg.as_u64().unwrap())),
@@ -645,7 +614,7 @@ mod pouchdb {
                 };
                 exists.and_then(Value::as_str).is_some_and(|s| regex_match(&pattern, s))
             }
-            "$type" => defined.is_some_and(|x| type_name(x) == arg.as_str().unwrap()),
+            "$type" => defined.is_some_and(|x| json_type_name(x) == arg.as_str().unwrap()),
             "$elemMatch" => match defined.and_then(Value::as_array) {
                 Some(items) if !items.is_empty() => {
                     if items[0].is_object() {
