@@ -145,6 +145,7 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
     // Register the planned index at link time (`couch_sql::planned_indexes()`).
     let planned = match &t.plan {
         Plan::Select(s) | Plan::Explain(s) => s.planned.as_ref(),
+        Plan::Aggregate(a) => a.read.planned.as_ref(),
         Plan::Update(u) => u.planned.as_ref(),
         Plan::Delete(d) => d.planned.as_ref(),
         _ => None,
@@ -205,6 +206,31 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
                 }}
             }
         },
+        Plan::Aggregate(a) => {
+            let mut names = Vec::new();
+            let mut types = Vec::new();
+            let mut fields = Vec::new();
+            let mut nullable = Vec::new();
+            for o in &a.output {
+                if syn::parse_str::<Ident>(&o.name).is_err() {
+                    return syn::Error::new(
+                        sql.span(),
+                        format!("`{}` cannot be a Rust field name: choose another name with AS", o.name),
+                    )
+                    .to_compile_error();
+                }
+                names.push(Ident::new(&o.name, sql.span()));
+                types.push(rust_type(&o.ty, module, false));
+                fields.push(o.name.clone());
+                nullable.push(o.ty.nullable);
+            }
+            let row = row_struct(&names, &types, &fields, &nullable);
+            quote! {{
+                #row
+                #prepared
+                ::couch_sql::__private::Query::<Row>::new(&__COUCH_SQL_PREPARED, #params)
+            }}
+        }
         Plan::Explain(_) => quote! {{
             #prepared
             ::couch_sql::__private::Explain::new(&__COUCH_SQL_PREPARED, #params)

@@ -130,7 +130,7 @@ impl<R: DeserializeOwned + Send + 'static> DynQuery<R> {
     fn query(self) -> Result<Query<R>> {
         let (stmt, params, page_size) = self.checked()?;
         match stmt.plan()? {
-            Plan::Select(_) => Ok(Query::from_stmt(stmt, params, page_size)),
+            Plan::Select(_) | Plan::Aggregate(_) => Ok(Query::from_stmt(stmt, params, page_size)),
             _ => Err(Error::Invalid { what: "statement", message: "only a SELECT returns rows: use execute()".into() }),
         }
     }

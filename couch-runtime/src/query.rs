@@ -52,6 +52,14 @@ impl Prepared {
         &self.sql
     }
 
+    /// The aggregate plan and the `_find` template of its read, if it is one.
+    pub(crate) fn aggregate(&self) -> Result<Option<(&couch_translate::Aggregate, &exec::FindTemplate)>> {
+        Ok(match self.plan()? {
+            Plan::Aggregate(a) => Some((a, self.find.get_or_init(|| exec::FindTemplate::of(&a.read)))),
+            _ => None,
+        })
+    }
+
     /// The SELECT plan and its `_find` template.
     pub(crate) fn select(&self) -> Result<(&Select, &exec::FindTemplate)> {
         match self.plan()? {
@@ -163,6 +171,11 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
     async fn run(self, db: &Database, cap: Option<u64>) -> Result<Vec<R>> {
         crate::param::check_finite(&self.params)?;
         let page_size = self.read_all_page_size(db).await?;
+        if let Some((a, tmpl)) = self.prepared.aggregate()? {
+            let rows = exec::aggregate(db, a, tmpl, &self.params, page_size, &self.prepared.sql).await?;
+            let cap = cap.map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
+            return rows.into_iter().take(cap).map(exec::decode_map).collect();
+        }
         let (s, tmpl) = self.prepared.select()?;
         exec::select(db, s, tmpl, &self.params, cap, page_size, &self.prepared.sql).await
     }
@@ -255,6 +268,11 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
                 let mut pager = match state {
                     State::Done => return Ok((Vec::new(), State::Done)),
                     State::Paging(p) => p,
+                    // Aggregate rows are few (one per group): computed, then yielded.
+                    State::Start(q, db) if matches!(q.prepared.plan(), Ok(Plan::Aggregate(_))) => {
+                        let rows = q.run(&db, None).await?;
+                        return Ok((rows.into_iter().map(Ok).collect(), State::Done));
+                    }
                     State::Start(q, db) => {
                         crate::param::check_finite(&q.params)?;
                         let (plan, tmpl) = q.prepared.select()?;
@@ -379,7 +397,7 @@ impl Command {
             Plan::Delete(d) => exec::delete(db, d, &self.params, sql).await,
             Plan::CreateIndex(i) => exec::create_index(db, i).await,
             Plan::DropIndex(i) => exec::drop_index(db, i).await,
-            Plan::Select(_) | Plan::Explain(_) => {
+            Plan::Select(_) | Plan::Explain(_) | Plan::Aggregate(_) => {
                 Err(Error::Invalid { what: "statement", message: "a SELECT is fetched, not executed".into() })
             }
         }

@@ -26,8 +26,8 @@ mod translate;
 
 pub use error::{TranslateError, TranslateErrors};
 pub use plan::{
-    Arith, ArithOp, Count, Delete, IndexDef, Insert, ParamUsage, ParamUse, Plan, Projected, Select, SetValue, SortKey,
-    Translation, Update,
+    AggCall, AggFunc, AggSort, AggValue, Aggregate, Arith, ArithOp, Count, Delete, GroupColumn, Having, HavingTerm,
+    IndexDef, Insert, Output, ParamUsage, ParamUse, Plan, Projected, Select, SetValue, SortKey, Translation, Update,
 };
 pub use schema::{Access, Column, ColumnType, Kind, Schema, TableKey};
 pub use template::{Compiled, Dialect, RenderError, Tmpl};

@@ -25,6 +25,8 @@ pub enum Plan {
     DropIndex(IndexDef),
     /// `EXPLAIN SELECT …`: the server's `_explain` for the SELECT's first page.
     Explain(Select),
+    /// `SELECT` with aggregates, `GROUP BY` or `DISTINCT`.
+    Aggregate(Box<Aggregate>),
 }
 
 impl Plan {
@@ -36,6 +38,7 @@ impl Plan {
             Plan::Delete(d) => &d.table,
             Plan::CreateIndex(i) | Plan::DropIndex(i) => &i.table,
             Plan::Explain(s) => &s.table,
+            Plan::Aggregate(a) => &a.read.table,
         }
     }
 }
@@ -211,6 +214,105 @@ pub struct Delete {
     pub by_id: Option<Vec<Tmpl>>,
     /// The json index planned for the read phase.
     pub planned: Option<Vec<String>>,
+}
+
+/// `SELECT` with aggregates, `GROUP BY` or `DISTINCT`: the matching documents are
+/// grouped and each group becomes one row (one row in all without `GROUP BY`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Aggregate {
+    /// The documents to aggregate (the WHERE, and the fields the groups and
+    /// aggregates need): the streaming path reads them page by page.
+    pub read: Select,
+    /// The `GROUP BY` columns (or the `DISTINCT` ones), in order.
+    pub groups: Vec<GroupColumn>,
+    /// The aggregates computed for each group, SELECT's and HAVING's/ORDER BY's.
+    pub aggs: Vec<AggCall>,
+    /// The row's columns, in SELECT order.
+    pub output: Vec<Output>,
+    /// `HAVING`, over the groups and aggregates.
+    pub having: Option<Having>,
+    pub order_by: Vec<AggSort>,
+    pub limit: Option<Count>,
+    pub offset: Option<Count>,
+    /// `GROUP BY` (or `DISTINCT`) was written: without it there is exactly one row.
+    pub grouped: bool,
+}
+
+/// A grouping column: its Mango path and kind (a value of another kind is NULL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupColumn {
+    pub name: String,
+    pub field: String,
+    pub kind: crate::schema::Kind,
+}
+
+/// An aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AggFunc {
+    /// `COUNT(*)`: the rows of the group.
+    CountAll,
+    /// `COUNT(col)`: the rows where `col` is not NULL.
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+/// One aggregate: the function and the column it reads (`None` for `COUNT(*)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggCall {
+    pub func: AggFunc,
+    /// The column's Mango path and kind (a value of another kind is NULL).
+    pub field: Option<(String, crate::schema::Kind)>,
+    /// `SUM` of an integer column: the sum is an integer, and overflow an error.
+    pub integer: bool,
+}
+
+/// Where a value of an aggregate row comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AggValue {
+    /// The `n`-th grouping column.
+    Group(usize),
+    /// The `n`-th aggregate.
+    Agg(usize),
+}
+
+/// One column of an aggregate row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    /// The row field: the alias, the column, or `count`, `sum_age`, …
+    pub name: String,
+    pub value: AggValue,
+    /// The Rust type of the row field.
+    pub ty: ColumnType,
+}
+
+/// A `HAVING` condition, evaluated with SQL's three-valued logic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Having {
+    And(Box<Having>, Box<Having>),
+    Or(Box<Having>, Box<Having>),
+    Not(Box<Having>),
+    /// `a op b`; `op` is `=`, `<>`, `<`, `<=`, `>` or `>=`.
+    Cmp(String, HavingTerm, HavingTerm),
+    IsNull(HavingTerm, bool),
+}
+
+/// A value in `HAVING`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum HavingTerm {
+    Value(AggValue),
+    /// A literal or a parameter.
+    Const(Tmpl),
+}
+
+/// One `ORDER BY` key of an aggregate query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggSort {
+    pub by: AggValue,
+    pub desc: bool,
+    pub nulls_first: bool,
 }
 
 /// How one `?` parameter is used, so the macro can check the argument's type.

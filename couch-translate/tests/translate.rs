@@ -126,7 +126,9 @@ fn errors_are_collected_and_explained() {
     assert!(e.contains("unknown column `agee`"), "{e}");
     assert!(e.contains("unknown column `emial`"), "{e}");
     assert!(err("SELECT * FROM users u JOIN orders o ON u.id = o.user_id").contains("JOIN is not supported"));
-    assert!(err("SELECT COUNT(*) FROM users").contains("aggregate function COUNT()"));
+    assert!(err("SELECT name FROM users WHERE COUNT(*) > 1").contains("COUNT() is an aggregate"));
+    assert!(err("SELECT name, COUNT(*) FROM users GROUP BY age").contains("neither grouped nor aggregated"));
+    assert!(err("SELECT SUM(name) FROM users").contains("needs a numeric column"));
     assert!(err("SELECT * FROM users WHERE age = 'x'").contains("cannot be compared with column `age`"));
     assert!(err("SELECT * FROM users WHERE age = NULL").contains("IS NULL"));
     assert!(err("INSERT INTO users (name) VALUES ('a')").contains("missing `age` (i64), `active` (bool)"));

@@ -4,6 +4,7 @@
 //! pinned pouchdb-server and sets `COUCHDB_URL` (or uses the one you set).
 //! Every test works in a database of its own.
 
+mod aggregates;
 mod blocking;
 mod conventions;
 mod couchdb;

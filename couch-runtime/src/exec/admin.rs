@@ -120,6 +120,7 @@ pub(crate) async fn explain_plan(db: &Database, plan: &couch_translate::Plan, pa
     use couch_translate::Plan;
     match plan {
         Plan::Select(s) | Plan::Explain(s) => explain(db, s, params, db.stream_page_size()).await,
+        Plan::Aggregate(a) => explain(db, &a.read, params, db.stream_page_size()).await,
         Plan::Update(u) => {
             explain(db, &Select::read(&u.table, &u.key, &u.selector, &None, &u.planned), params, db.stream_page_size())
                 .await

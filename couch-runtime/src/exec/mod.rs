@@ -1,6 +1,7 @@
 //! Running plans against the server: reads (`find`, `by_id`), writes, and index/EXPLAIN statements.
 
 mod admin;
+mod aggregate;
 mod by_id;
 mod find;
 mod sketch;
@@ -8,6 +9,7 @@ mod write;
 
 pub(crate) use admin::{create_index, drop_index, explain, explain_plan};
 pub use admin::{ExplainIndex, Explanation};
+pub(crate) use aggregate::aggregate;
 pub(crate) use find::{
     decode_map, execution_stats, first_find_body, select, select_each, select_source, FindTemplate, Pager, Source,
 };

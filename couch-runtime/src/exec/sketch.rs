@@ -92,6 +92,17 @@ pub fn sketch(plan: &Plan, params: &[Value], db: &str, page_size: usize) -> Resu
     let db = encode_segment(db);
     match plan {
         Plan::Select(s) => find(&db, s, params, page_size),
+        Plan::Aggregate(a) => {
+            let mut out = find(&db, &a.read, params, page_size)?;
+            if let Some(last) = out.last_mut() {
+                last.note = Some(
+                    "read page by page; each document is folded into its group's COUNT/SUM/AVG/MIN/MAX here, \
+                     then HAVING, ORDER BY and LIMIT/OFFSET apply to the groups"
+                        .into(),
+                );
+            }
+            Ok(out)
+        }
         Plan::Insert(i) => {
             let docs: Vec<Value> =
                 i.rows.iter().map(|r| r.to_value(params).map_err(super::render_error)).collect::<Result<_>>()?;

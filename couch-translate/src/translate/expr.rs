@@ -1404,7 +1404,7 @@ pub(crate) fn subquery_message() -> String {
 pub(crate) fn function_message(name: &str) -> String {
     let upper = name.to_uppercase();
     if ["COUNT", "SUM", "AVG", "MIN", "MAX"].contains(&upper.as_str()) {
-        format!("the aggregate function {upper}() is not supported: Mango `_find` returns documents, not aggregates (CouchDB computes those with map/reduce views)")
+        format!("{upper}() is an aggregate: it is computed per group, after WHERE has chosen the documents, so it cannot stand in WHERE; compare it in HAVING (… GROUP BY col HAVING {upper}(…) > ?)")
     } else {
         format!("the function {name}() is not supported: Mango selectors have no functions")
     }

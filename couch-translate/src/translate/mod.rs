@@ -1,6 +1,7 @@
 //! SQL text → [`Translation`]: parse with sqlparser, check against the schema,
 //! build the Mango templates. Every problem is collected, not only the first.
 
+mod aggregate;
 mod expr;
 mod select;
 mod write;
@@ -22,7 +23,7 @@ pub fn translate(sql: &str, schema: Option<&Schema>) -> Result<Translation, Tran
     let mut cx = Cx::new(&tokens, schema);
     let statement = parse_tokens(tokens)?;
     let plan = match &statement {
-        Statement::Query(q) => select::translate(&mut cx, q).map(crate::plan::Plan::Select),
+        Statement::Query(q) => select::translate(&mut cx, q),
         Statement::Insert(i) => write::insert(&mut cx, i).map(crate::plan::Plan::Insert),
         Statement::Update(u) => write::update(&mut cx, u).map(crate::plan::Plan::Update),
         Statement::Delete(d) => write::delete(&mut cx, d).map(crate::plan::Plan::Delete),
@@ -31,7 +32,12 @@ pub fn translate(sql: &str, schema: Option<&Schema>) -> Result<Translation, Tran
             write::drop_index(&mut cx, names, table.as_ref()).map(crate::plan::Plan::DropIndex)
         }
         Statement::Explain { statement, analyze: false, .. } => match statement.as_ref() {
-            Statement::Query(q) => select::translate(&mut cx, q).map(crate::plan::Plan::Explain),
+            // An aggregate's EXPLAIN is that of its read.
+            Statement::Query(q) => select::translate(&mut cx, q).map(|p| match p {
+                crate::plan::Plan::Aggregate(a) => crate::plan::Plan::Explain(a.read),
+                crate::plan::Plan::Select(s) => crate::plan::Plan::Explain(s),
+                other => other,
+            }),
             other => {
                 cx.error("EXPLAIN explains a SELECT", Some(other.span()));
                 None

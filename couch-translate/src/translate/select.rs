@@ -6,8 +6,7 @@ use crate::plan::{Count, ParamUsage, Projected, Select, SortKey};
 use crate::schema::TableKey;
 use crate::template::Tmpl;
 use sqlparser::ast::{
-    Expr, GroupByExpr, LimitClause, ObjectName, OrderByKind, OrderBySort, Query, SelectItem, SetExpr, Spanned,
-    TableFactor, Value,
+    Expr, LimitClause, ObjectName, OrderByKind, OrderBySort, Query, SelectItem, SetExpr, Spanned, TableFactor, Value,
 };
 
 /// The `FROM` table of a query, if it has exactly one.
@@ -21,7 +20,8 @@ pub(super) fn table_name(q: &Query) -> Option<ObjectName> {
     }
 }
 
-pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
+/// A SELECT: a `_find` plan, or an aggregate one when it groups.
+pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<crate::plan::Plan> {
     if q.with.is_some() {
         cx.error("WITH (common table expressions) is not supported: a Mango query reads one table and cannot name intermediate results", Some(q.span()));
     }
@@ -45,9 +45,6 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
             return None;
         }
     };
-    if s.distinct.is_some() {
-        cx.error("DISTINCT is not supported: Mango `_find` returns documents, not distinct values", Some(s.span()));
-    }
     if s.top.is_some() {
         cx.error("TOP is not supported: write LIMIT n", Some(s.span()));
     }
@@ -88,12 +85,8 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
             return None;
         }
     }
-    match &s.group_by {
-        GroupByExpr::Expressions(v, _) if v.is_empty() => {}
-        g => cx.error("GROUP BY is not supported: Mango `_find` returns documents, not groups (CouchDB groups with map/reduce views)", Some(g.span())),
-    }
-    if let Some(h) = &s.having {
-        cx.error("HAVING is not supported: there is no GROUP BY in Mango", Some(h.span()));
+    if super::aggregate::is_aggregate(s) {
+        return super::aggregate::translate(cx, q, s).map(|a| crate::plan::Plan::Aggregate(Box::new(a)));
     }
     if !s.named_window.is_empty() || s.qualify.is_some() {
         cx.error("window functions are not supported by Mango", Some(s.span()));
@@ -160,7 +153,7 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
     let not_null = cx.not_null_fields();
     let sort_index: Option<Vec<String>> = (server_sort && !order_by.is_empty())
         .then(|| key.index_head().into_iter().chain(order_by.iter().map(|k| k.field.clone())).collect());
-    Some(Select {
+    Some(crate::plan::Plan::Select(Select {
         selector: table_selector(&table, &key, cond),
         table,
         key,
@@ -175,7 +168,7 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<Select> {
         planned: planned.or(sort_index),
         required,
         not_null,
-    })
+    }))
 }
 
 fn projection(cx: &mut Cx, items: &[SelectItem]) -> Option<Option<Vec<Projected>>> {
@@ -299,7 +292,7 @@ fn order_by(cx: &mut Cx, q: &Query) -> Option<(Vec<SortKey>, bool)> {
     ok.then_some((keys, server))
 }
 
-fn limits(cx: &mut Cx, q: &Query) -> (Option<Count>, Option<Count>) {
+pub(super) fn limits(cx: &mut Cx, q: &Query) -> (Option<Count>, Option<Count>) {
     let Some(lc) = &q.limit_clause else { return (None, None) };
     let (limit, offset) = match lc {
         LimitClause::LimitOffset { limit, offset, limit_by } => {

@@ -12,5 +12,6 @@ struct User {
 }
 
 fn main() {
-    let _ = couch_sql!("SELECT COUNT(*) FROM users GROUP BY age HAVING age > 1");
+    // WHERE chooses documents before grouping: aggregates belong in HAVING.
+    let _ = couch_sql!("SELECT age FROM users WHERE COUNT(*) > 1 GROUP BY age");
 }

@@ -1,0 +1,223 @@
+//! Aggregates, GROUP BY, HAVING and DISTINCT, checked against an oracle computed
+//! here over the same documents (NULL, missing and wrong-typed values included),
+//! on more documents than one page.
+
+use crate::{fresh_db, put_raw};
+use couch_sql::{couch_sql, CouchRow, Database};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+#[derive(CouchRow, Debug, Clone, PartialEq)]
+#[couch(table = "people")]
+pub struct Person {
+    name: String,
+    city: Option<String>,
+    age: Option<i64>,
+    score: Option<f64>,
+    active: bool,
+}
+
+const N: usize = 3_100;
+
+/// Deterministic documents: cities with NULL and missing ones, ages and scores
+/// with gaps and wrong types, and documents of another table.
+fn docs() -> Vec<Value> {
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |m: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % m
+    };
+    let cities = ["Oslo", "Lima", "Pune", "Kobe", "Åre"];
+    let mut out = Vec::new();
+    for i in 0..N {
+        let mut d =
+            json!({"_id": format!("p{i:05}"), "type": "people", "name": format!("n{i}"), "active": next(3) != 0});
+        match next(8) {
+            0 => {}                       // no city
+            1 => d["city"] = Value::Null, // null city
+            2 => d["city"] = json!(7),    // wrong type: NULL
+            _ => d["city"] = json!(cities[next(5) as usize]),
+        }
+        match next(6) {
+            0 => {}
+            1 => d["age"] = Value::Null,
+            2 => d["age"] = json!("old"),
+            _ => d["age"] = json!(next(90) as i64 - 5),
+        }
+        match next(5) {
+            0 => {}
+            1 => d["score"] = json!(next(1000) as f64 / 8.0),
+            _ => d["score"] = json!(next(100) as i64),
+        }
+        out.push(d);
+    }
+    for i in 0..50 {
+        out.push(json!({"_id": format!("o{i}"), "type": "orders", "city": "Oslo", "age": 1000, "active": true}));
+    }
+    out
+}
+
+async fn seeded(tag: &str) -> (Database, Vec<Value>) {
+    let db = fresh_db(tag).await;
+    let all = docs();
+    for chunk in all.chunks(1000) {
+        put_raw(&db, Value::Array(chunk.to_vec())).await;
+    }
+    (db, all.into_iter().filter(|d| d["type"] == "people").collect())
+}
+
+fn text(d: &Value, f: &str) -> Option<String> {
+    d.get(f).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn int(d: &Value, f: &str) -> Option<i64> {
+    d.get(f).and_then(Value::as_i64)
+}
+
+fn float(d: &Value, f: &str) -> Option<f64> {
+    d.get(f).and_then(Value::as_f64)
+}
+
+#[derive(Default, Debug)]
+struct Stats {
+    n: i64,
+    scored: i64,
+    total: Option<i64>,
+    score_sum: f64,
+    youngest: Option<i64>,
+    oldest: Option<i64>,
+}
+
+fn by_city(docs: &[Value], keep: impl Fn(&Value) -> bool) -> BTreeMap<Option<String>, Stats> {
+    let mut m: BTreeMap<Option<String>, Stats> = BTreeMap::new();
+    for d in docs.iter().filter(|d| keep(d)) {
+        let s = m.entry(text(d, "city")).or_default();
+        s.n += 1;
+        if let Some(x) = float(d, "score") {
+            s.scored += 1;
+            s.score_sum += x;
+        }
+        if let Some(a) = int(d, "age") {
+            s.total = Some(s.total.unwrap_or(0) + a);
+            s.youngest = Some(s.youngest.map_or(a, |y| y.min(a)));
+            s.oldest = Some(s.oldest.map_or(a, |y| y.max(a)));
+        }
+    }
+    m
+}
+
+fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => (x - y).abs() < 1e-9 * x.abs().max(1.0),
+        _ => false,
+    }
+}
+
+#[tokio::test]
+async fn group_by_having_order_by_limit_match_the_oracle() {
+    let (db, docs) = seeded("agg_groups").await;
+    let rows = couch_sql!(
+        "SELECT city, COUNT(*) AS n, COUNT(score) AS scored, SUM(age) AS total, AVG(score) AS avg_score, \
+                MIN(age) AS youngest, MAX(age) AS oldest \
+         FROM people WHERE active = true GROUP BY city HAVING COUNT(*) >= ? ORDER BY n DESC, city LIMIT 10",
+        2i64
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let oracle = by_city(&docs, |d| d["active"] == true);
+    let mut want: Vec<(&Option<String>, &Stats)> = oracle.iter().filter(|(_, s)| s.n >= 2).collect();
+    // n DESC, then city ascending with NULL first.
+    want.sort_by(|a, b| b.1.n.cmp(&a.1.n).then_with(|| a.0.cmp(b.0)));
+    want.truncate(10);
+    assert_eq!(rows.len(), want.len());
+    for (row, (city, s)) in rows.iter().zip(&want) {
+        assert_eq!(&row.city, *city);
+        assert_eq!(
+            (row.n, row.scored, row.total, row.youngest, row.oldest),
+            (s.n, s.scored, s.total, s.youngest, s.oldest),
+            "{city:?}"
+        );
+        let avg = (s.scored > 0).then(|| s.score_sum / s.scored as f64);
+        assert!(close(row.avg_score, avg), "{city:?}: {:?} vs {avg:?}", row.avg_score);
+    }
+    assert!(rows.iter().any(|r| r.city.is_none()), "NULL (missing, null and wrong-typed) cities are one group");
+}
+
+#[tokio::test]
+async fn counts_distinct_and_empty_tables() {
+    let (db, docs) = seeded("agg_count").await;
+    let total = couch_sql!("SELECT COUNT(*) FROM people WHERE age > ?", 30i64).fetch_one(&db).await.unwrap().count;
+    assert_eq!(total, docs.iter().filter(|d| int(d, "age").is_some_and(|a| a > 30)).count() as i64);
+    let all = couch_sql!("SELECT COUNT(*) AS n, COUNT(age), SUM(score), MIN(name), MAX(city) FROM people")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(all.n, N as i64);
+    assert_eq!(all.count_age, docs.iter().filter(|d| int(d, "age").is_some()).count() as i64);
+    let sum: f64 = docs.iter().filter_map(|d| float(d, "score")).sum();
+    assert!(close(all.sum_score, Some(sum)));
+    assert_eq!(all.min_name.as_deref(), docs.iter().filter_map(|d| d["name"].as_str()).min());
+    assert_eq!(all.max_city, docs.iter().filter_map(|d| text(d, "city")).max());
+
+    let cities = couch_sql!("SELECT DISTINCT city FROM people ORDER BY city").fetch_all(&db).await.unwrap();
+    let want: Vec<Option<String>> = by_city(&docs, |_| true).into_keys().collect();
+    assert_eq!(cities.iter().map(|r| r.city.clone()).collect::<Vec<_>>(), want);
+
+    // Two grouping columns, ORDER BY an aggregate not selected, OFFSET.
+    let rows = couch_sql!(
+        "SELECT city, active, COUNT(*) AS n FROM people GROUP BY city, active ORDER BY SUM(age) DESC, city, active LIMIT 3 OFFSET 1"
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 3);
+
+    // No documents: one row, COUNT 0, the others NULL.
+    let empty =
+        couch_sql!("SELECT COUNT(*) AS n, SUM(age) AS s, AVG(score) AS a, MAX(age) AS m FROM people WHERE age > 10000")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!((empty.n, empty.s, empty.a, empty.m), (0, None, None, None));
+    let none = couch_sql!("SELECT city, COUNT(*) AS n FROM people WHERE age > 10000 GROUP BY city")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "GROUP BY over no documents is no rows");
+
+    // The same at run time, where there is no model: values are grouped as they
+    // are (the number 7 is a city of its own), missing and null together.
+    let dynamic = couch_sql::query("SELECT city, COUNT(*) AS n FROM people GROUP BY city HAVING n > 100 ORDER BY city")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    let mut counts: Vec<(Value, i64)> = Vec::new();
+    for d in &docs {
+        let c = d.get("city").cloned().unwrap_or(Value::Null);
+        match counts.iter_mut().find(|(k, _)| *k == c) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((c, 1)),
+        }
+    }
+    // NULL, then numbers, then strings (code point order).
+    let rank = |v: &Value| {
+        (
+            if v.is_null() {
+                0
+            } else if v.is_number() {
+                1
+            } else {
+                2
+            },
+            v.as_str().unwrap_or("").to_string(),
+        )
+    };
+    counts.retain(|(_, n)| *n > 100);
+    counts.sort_by_key(|(k, _)| rank(k));
+    let got: Vec<(Value, i64)> = dynamic.iter().map(|r| (r["city"].clone(), r["n"].as_i64().unwrap())).collect();
+    assert_eq!(got, counts);
+}
