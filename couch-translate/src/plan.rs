@@ -236,6 +236,37 @@ pub struct Aggregate {
     pub offset: Option<Count>,
     /// `GROUP BY` (or `DISTINCT`) was written: without it there is exactly one row.
     pub grouped: bool,
+    /// The map/reduce views that answer the query, when its WHERE fits their keys.
+    #[serde(default)]
+    pub view: Option<AggView>,
+}
+
+/// The view path of an aggregate: a design document generated from the plan,
+/// whose built-in reduces (`_sum`, `_stats`) CouchDB computes incrementally.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AggView {
+    /// The design document (`_design/<ddoc>`), named by a hash of its content.
+    pub ddoc: String,
+    /// The design document's `views` object: `sums` (`_sum` over an array of
+    /// counts and sums) and `stats<i>` (`_stats`, for MIN/MAX of numbers).
+    pub views: serde_json::Value,
+    /// The equality conditions of the WHERE, the leading key values.
+    pub prefix: Vec<Tmpl>,
+    /// Where each aggregate's value comes from.
+    pub slots: Vec<AggSlot>,
+}
+
+/// How an aggregate is read from the views' rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AggSlot {
+    /// A count: this position of the `sums` value.
+    Count(usize),
+    /// A sum (NULL when the count at `count` is 0); `integer` sums must fit an i64.
+    Sum { count: usize, sum: usize, integer: bool },
+    /// An average: sum / count.
+    Avg { count: usize, sum: usize },
+    /// MIN or MAX: the `_stats` view `stats<view>`.
+    Stats { view: usize, max: bool },
 }
 
 /// A grouping column: its Mango path and kind (a value of another kind is NULL).

@@ -3,7 +3,7 @@
 //! on more documents than one page.
 
 use crate::{fresh_db, put_raw};
-use couch_sql::{couch_sql, CouchRow, Database};
+use couch_sql::{couch_sql, CouchRow, Database, IndexPolicy};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -116,35 +116,66 @@ fn close(a: Option<f64>, b: Option<f64>) -> bool {
     }
 }
 
+/// The contract's query, on the view path (the default: its WHERE is an equality)
+/// and on the streaming path (`IndexPolicy::Never` makes no design documents).
 #[tokio::test]
-async fn group_by_having_order_by_limit_match_the_oracle() {
+async fn group_by_having_order_by_limit_match_the_oracle_on_both_paths() {
     let (db, docs) = seeded("agg_groups").await;
-    let rows = couch_sql!(
-        "SELECT city, COUNT(*) AS n, COUNT(score) AS scored, SUM(age) AS total, AVG(score) AS avg_score, \
-                MIN(age) AS youngest, MAX(age) AS oldest \
-         FROM people WHERE active = true GROUP BY city HAVING COUNT(*) >= ? ORDER BY n DESC, city LIMIT 10",
-        2i64
-    )
-    .fetch_all(&db)
-    .await
-    .unwrap();
     let oracle = by_city(&docs, |d| d["active"] == true);
     let mut want: Vec<(&Option<String>, &Stats)> = oracle.iter().filter(|(_, s)| s.n >= 2).collect();
     // n DESC, then city ascending with NULL first.
     want.sort_by(|a, b| b.1.n.cmp(&a.1.n).then_with(|| a.0.cmp(b.0)));
     want.truncate(10);
-    assert_eq!(rows.len(), want.len());
-    for (row, (city, s)) in rows.iter().zip(&want) {
-        assert_eq!(&row.city, *city);
-        assert_eq!(
-            (row.n, row.scored, row.total, row.youngest, row.oldest),
-            (s.n, s.scored, s.total, s.youngest, s.oldest),
-            "{city:?}"
-        );
-        let avg = (s.scored > 0).then(|| s.score_sum / s.scored as f64);
-        assert!(close(row.avg_score, avg), "{city:?}: {:?} vs {avg:?}", row.avg_score);
+    let streaming = db.clone().with_index_policy(IndexPolicy::Never);
+    for (path, db) in [("view", &db), ("streaming", &streaming)] {
+        let rows = couch_sql!(
+            "SELECT city, COUNT(*) AS n, COUNT(score) AS scored, SUM(age) AS total, AVG(score) AS avg_score, \
+                    MIN(age) AS youngest, MAX(age) AS oldest \
+             FROM people WHERE active = true GROUP BY city HAVING COUNT(*) >= ? ORDER BY n DESC, city LIMIT 10",
+            2i64
+        )
+        .fetch_all(db)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), want.len(), "{path}");
+        for (row, (city, s)) in rows.iter().zip(&want) {
+            assert_eq!(&row.city, *city, "{path}");
+            assert_eq!(
+                (row.n, row.scored, row.total, row.youngest, row.oldest),
+                (s.n, s.scored, s.total, s.youngest, s.oldest),
+                "{path} {city:?}"
+            );
+            let avg = (s.scored > 0).then(|| s.score_sum / s.scored as f64);
+            assert!(close(row.avg_score, avg), "{path} {city:?}: {:?} vs {avg:?}", row.avg_score);
+        }
+        assert!(rows.iter().any(|r| r.city.is_none()), "NULL (missing, null and wrong-typed) cities are one group");
+        // Without GROUP BY, with equalities only: one row, on either path.
+        let one = couch_sql!(
+            "SELECT COUNT(*) AS n, SUM(age) AS s, MAX(score) AS m FROM people WHERE active = ? AND city = ?",
+            false,
+            "Oslo"
+        )
+        .fetch_one(db)
+        .await
+        .unwrap();
+        let matching: Vec<&Value> = docs.iter().filter(|d| d["active"] == false && d["city"] == "Oslo").collect();
+        assert_eq!(one.n, matching.len() as i64, "{path}");
+        assert_eq!(one.s, matching.iter().filter_map(|d| int(d, "age")).reduce(|a, b| a + b), "{path}");
+        assert!(close(one.m, matching.iter().filter_map(|d| float(d, "score")).reduce(f64::max)), "{path}");
+        let none = couch_sql!("SELECT COUNT(*) AS n, SUM(age) AS s FROM people WHERE city = ?", None::<String>)
+            .fetch_one(db)
+            .await
+            .unwrap();
+        assert_eq!((none.n, none.s), (0, None), "{path}: `= NULL` is never true");
     }
-    assert!(rows.iter().any(|r| r.city.is_none()), "NULL (missing, null and wrong-typed) cities are one group");
+    // The view path made its design document, named by its content.
+    let url = format!(
+        "{}/{}/_all_docs?startkey=%22_design%2Fcouchsql-agg-%22&endkey=%22_design%2Fcouchsql-agg.%22",
+        crate::server_url(),
+        db.name()
+    );
+    let ddocs: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    assert!(!ddocs["rows"].as_array().unwrap().is_empty(), "{ddocs}");
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@ use super::{count, select_source, FindTemplate, Source, SqlText};
 use crate::client::Database;
 use crate::collate::compare_values;
 use crate::error::{Error, Result};
-use couch_translate::{AggCall, AggFunc, AggValue, Aggregate, Having, HavingTerm, Kind};
+use couch_translate::{AggCall, AggFunc, AggSlot, AggValue, AggView, Aggregate, Having, HavingTerm, Kind};
+use reqwest::Method;
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -16,7 +17,8 @@ use std::collections::HashMap;
 fn sql_value(v: Option<&Value>, kind: Kind) -> Option<&Value> {
     let v = v.filter(|v| !v.is_null())?;
     let fits = match kind {
-        Kind::Integer => v.is_i64() || v.is_u64(),
+        // `3.0` is an integer, as JavaScript (and so the view path) reads it.
+        Kind::Integer => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.is_finite() && f.fract() == 0.0),
         Kind::Float => v.is_number(),
         Kind::Text | Kind::DateTime => v.is_string(),
         Kind::Bool => v.is_boolean(),
@@ -25,6 +27,18 @@ fn sql_value(v: Option<&Value>, kind: Kind) -> Option<&Value> {
         Kind::Json => true,
     };
     fits.then_some(v)
+}
+
+/// [`sql_value`], owned, with an integral float of an integer column as an integer
+/// (`3.0` → `3`), as the view path returns it.
+fn sql_owned(v: Option<&Value>, kind: Kind) -> Value {
+    match sql_value(v, kind) {
+        None => Value::Null,
+        Some(Value::Number(n)) if kind == Kind::Integer && !(n.is_i64() || n.is_u64()) => {
+            Value::from(n.as_f64().unwrap_or(0.0) as i64)
+        }
+        Some(v) => v.clone(),
+    }
 }
 
 /// One aggregate's running state.
@@ -65,7 +79,11 @@ impl Acc {
         match self {
             Acc::Count(n) => *n += 1,
             Acc::IntSum(s, seen) => {
-                let x = v.as_i64().map(i128::from).or_else(|| v.as_u64().map(i128::from));
+                let x = v
+                    .as_i64()
+                    .map(i128::from)
+                    .or_else(|| v.as_u64().map(i128::from))
+                    .or_else(|| v.as_f64().filter(|f| f.is_finite() && f.fract() == 0.0).map(|f| f as i128));
                 // A number that is not an integer is NULL in an integer column (skipped).
                 if let Some(x) = x {
                     *s += x;
@@ -97,7 +115,8 @@ impl Acc {
                     }
                 };
                 if better {
-                    *best = Some(v.clone());
+                    let kind = call.field.as_ref().map_or(Kind::Json, |f| f.1);
+                    *best = Some(sql_owned(Some(v), kind));
                 }
             }
         }
@@ -148,12 +167,8 @@ impl<'p> Folder<'p> {
     }
 
     fn add(&mut self, doc: &Map<String, Value>) -> Result<()> {
-        let key: Vec<Value> = self
-            .plan
-            .groups
-            .iter()
-            .map(|g| sql_value(crate::doc_path::get(doc, &g.field), g.kind).cloned().unwrap_or(Value::Null))
-            .collect();
+        let key: Vec<Value> =
+            self.plan.groups.iter().map(|g| sql_owned(crate::doc_path::get(doc, &g.field), g.kind)).collect();
         if !self.groups.contains_key(&key) {
             self.order.push(key.clone());
             self.groups.insert(key.clone(), self.plan.aggs.iter().map(Acc::new).collect());
@@ -166,10 +181,8 @@ impl<'p> Folder<'p> {
     }
 
     fn finish(mut self) -> Result<Vec<GroupRow>> {
-        // Without GROUP BY there is one row, also over no documents (COUNT(*) = 0).
-        if !self.plan.grouped && self.order.is_empty() {
-            self.order.push(vec![]);
-            self.groups.insert(vec![], self.plan.aggs.iter().map(Acc::new).collect());
+        if self.order.is_empty() {
+            return empty(self.plan);
         }
         let names: Vec<String> = self.plan.aggs.iter().map(describe).collect();
         let mut out = Vec::with_capacity(self.order.len());
@@ -180,6 +193,15 @@ impl<'p> Folder<'p> {
         }
         Ok(out)
     }
+}
+
+/// The rows over no documents: none with GROUP BY; without it one, where COUNT is 0 and the rest NULL.
+fn empty(plan: &Aggregate) -> Result<Vec<GroupRow>> {
+    if plan.grouped {
+        return Ok(vec![]);
+    }
+    let aggs = plan.aggs.iter().map(|a| Acc::new(a).finish(&describe(a))).collect::<Result<_>>()?;
+    Ok(vec![GroupRow { key: vec![], aggs }])
 }
 
 fn describe(call: &AggCall) -> String {
@@ -230,15 +252,15 @@ fn having(h: &Having, row: &GroupRow, params: &[Value]) -> Result<Option<bool>> 
     })
 }
 
-/// Runs an aggregate plan: one JSON object per result row, keyed by the row's field names.
-pub(crate) async fn aggregate(
+/// The streaming path: every matching document read page by page and folded into its group.
+async fn stream(
     db: &Database,
     plan: &Aggregate,
     tmpl: &FindTemplate,
     params: &[Value],
     page_size: usize,
     sql: &SqlText,
-) -> Result<Vec<Map<String, Value>>> {
+) -> Result<Vec<GroupRow>> {
     let mut folder = Folder::new(plan);
     match select_source(db, &plan.read, tmpl, params, None, page_size, sql).await? {
         Source::Sorted(docs) => {
@@ -254,8 +276,165 @@ pub(crate) async fn aggregate(
             }
         }
     }
+    folder.finish()
+}
+
+/// Creates the view's design document unless this process already saw it;
+/// `false` when the server refuses (design documents need a database admin).
+async fn ensure_view(db: &Database, view: &AggView) -> Result<bool> {
+    let key = format!("view\u{0}{}", view.ddoc);
+    if let Some(c) = db.index_choice(&key) {
+        return Ok(c != crate::client::IndexChoice::None);
+    }
+    let path = format!("_design/{}", crate::encode_segment(&view.ddoc));
+    let made = match db.send(Method::GET, &path, None).await {
+        Ok(_) => Ok(()),
+        Err(Error::NotFound { .. }) => {
+            let body = serde_json::json!({ "language": "javascript", "views": view.views });
+            match db.send(Method::PUT, &path, Some(body.to_string().into_bytes())).await {
+                Ok(_) | Err(Error::Conflict { .. }) => Ok(()), // a concurrent creator wrote the same content
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    let ok = match made {
+        Ok(()) => true,
+        Err(e) if e.is_refusal() => {
+            tracing::warn!(error = %e, ddoc = %view.ddoc, "could not create the aggregate's view; aggregating in the client");
+            false
+        }
+        Err(e) => return Err(e),
+    };
+    let choice = if ok {
+        crate::client::IndexChoice::Use { ddoc: view.ddoc.clone(), name: view.ddoc.clone(), require: vec![] }
+    } else {
+        crate::client::IndexChoice::None
+    };
+    db.choose_index(&key, choice);
+    Ok(ok)
+}
+
+#[derive(serde::Deserialize)]
+struct ViewRows {
+    rows: Vec<ViewRow>,
+}
+
+#[derive(serde::Deserialize)]
+struct ViewRow {
+    #[serde(default)]
+    key: Value,
+    value: Value,
+}
+
+/// One reduced view, grouped at `level`, within the key range of `prefix`.
+async fn query_view(db: &Database, view: &AggView, name: &str, prefix: &[Value], level: usize) -> Result<Vec<ViewRow>> {
+    let mut q = if level == 0 { "group=false".to_string() } else { format!("group_level={level}") };
+    if !prefix.is_empty() {
+        let mut end = prefix.to_vec();
+        end.push(serde_json::json!({}));
+        let enc = |v: &Value| crate::encode_segment(&v.to_string());
+        q.push_str(&format!("&startkey={}&endkey={}", enc(&Value::Array(prefix.to_vec())), enc(&Value::Array(end))));
+    }
+    let path = format!("_design/{}/_view/{name}?{q}", crate::encode_segment(&view.ddoc));
+    let bytes = db.send(Method::GET, &path, None).await?;
+    let rows: ViewRows = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::decode(None, None, format!("malformed view response: {e}")))?;
+    Ok(rows.rows)
+}
+
+/// The view path: the groups as CouchDB's reduces computed them. `None` when the
+/// view cannot be made here (the streaming path answers instead).
+async fn from_view(db: &Database, plan: &Aggregate, view: &AggView, params: &[Value]) -> Result<Option<Vec<GroupRow>>> {
+    let prefix: Vec<Value> =
+        view.prefix.iter().map(|t| t.to_value(params).map_err(super::render_error)).collect::<Result<_>>()?;
+    // `col = NULL` is never true: no documents.
+    if prefix.iter().any(Value::is_null) {
+        return empty(plan).map(Some);
+    }
+    if !ensure_view(db, view).await? {
+        return Ok(None);
+    }
+    let (p, g) = (prefix.len(), if plan.grouped { plan.groups.len() } else { 0 });
+    let group_key = |row: &ViewRow| -> Vec<Value> {
+        match &row.key {
+            Value::Array(k) => k.iter().skip(p).take(g).cloned().collect(),
+            _ => vec![],
+        }
+    };
+    let sums = match query_view(db, view, "sums", &prefix, p + g).await {
+        Err(Error::NotFound { .. }) => {
+            // Deleted since this process made it: make it again.
+            db.forget_choice(&format!("view\u{0}{}", view.ddoc));
+            ensure_view(db, view).await?;
+            query_view(db, view, "sums", &prefix, p + g).await?
+        }
+        r => r?,
+    };
+    let mut stats: Vec<HashMap<Vec<Value>, Value>> = Vec::new();
+    let views = view.slots.iter().filter_map(|s| if let AggSlot::Stats { view, .. } = s { Some(*view) } else { None });
+    for i in 0..views.max().map_or(0, |m| m + 1) {
+        let rows = query_view(db, view, &format!("stats{i}"), &prefix, p + g).await?;
+        stats.push(rows.into_iter().map(|r| (group_key(&r), r.value)).collect());
+    }
+    let mut out = Vec::with_capacity(sums.len());
+    for row in &sums {
+        let key = group_key(row);
+        let num = |i: usize| row.value.get(i).cloned().unwrap_or(Value::Null);
+        let count = |i: usize| num(i).as_f64().unwrap_or(0.0);
+        let mut aggs = Vec::with_capacity(view.slots.len());
+        for (slot, call) in view.slots.iter().zip(&plan.aggs) {
+            aggs.push(match slot {
+                AggSlot::Count(i) => Value::from(count(*i) as i64),
+                AggSlot::Sum { count: c, .. } | AggSlot::Avg { count: c, .. } if count(*c) == 0.0 => Value::Null,
+                AggSlot::Sum { sum, integer: true, .. } => {
+                    let s = num(*sum);
+                    let exact = s
+                        .as_i64()
+                        .or_else(|| s.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.3e18).map(|f| f as i64));
+                    Value::from(exact.ok_or_else(|| Error::Invalid {
+                        what: "aggregate",
+                        message: format!("{}: the sum {s} does not fit in an i64", describe(call)),
+                    })?)
+                }
+                AggSlot::Sum { sum, .. } => num(*sum),
+                AggSlot::Avg { count: c, sum } => {
+                    serde_json::Number::from_f64(num(*sum).as_f64().unwrap_or(0.0) / count(*c))
+                        .map_or(Value::Null, Value::Number)
+                }
+                AggSlot::Stats { view: v, max } => stats[*v]
+                    .get(&key)
+                    .and_then(|s| s.get(if *max { "max" } else { "min" }))
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            });
+        }
+        out.push(GroupRow { key, aggs });
+    }
+    if out.is_empty() {
+        return empty(plan).map(Some);
+    }
+    Ok(Some(out))
+}
+
+/// Runs an aggregate plan: one JSON object per result row, keyed by the row's field names.
+pub(crate) async fn aggregate(
+    db: &Database,
+    plan: &Aggregate,
+    tmpl: &FindTemplate,
+    params: &[Value],
+    page_size: usize,
+    sql: &SqlText,
+) -> Result<Vec<Map<String, Value>>> {
+    let groups = match &plan.view {
+        Some(view) if db.index_policy != crate::IndexPolicy::Never => match from_view(db, plan, view, params).await? {
+            Some(groups) => groups,
+            None => stream(db, plan, tmpl, params, page_size, sql).await?,
+        },
+        _ => stream(db, plan, tmpl, params, page_size, sql).await?,
+    };
     let mut rows = Vec::new();
-    for row in folder.finish()? {
+    for row in groups {
         let keep = match &plan.having {
             None => true,
             Some(h) => having(h, &row, params)? == Some(true),

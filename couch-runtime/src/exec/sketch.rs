@@ -92,12 +92,38 @@ pub fn sketch(plan: &Plan, params: &[Value], db: &str, page_size: usize) -> Resu
     let db = encode_segment(db);
     match plan {
         Plan::Select(s) => find(&db, s, params, page_size),
+        Plan::Aggregate(a) if a.view.is_some() => {
+            let v = a.view.as_ref().expect("matched");
+            let mut out = vec![RequestSketch {
+                method: "PUT",
+                path: format!("/{db}/_design/{}", encode_segment(&v.ddoc)),
+                body: Some(serde_json::json!({ "language": "javascript", "views": v.views })),
+                note: Some(
+                    "the view path (the WHERE is equalities on columns): once per process and database, if missing"
+                        .into(),
+                ),
+            }];
+            let views = std::iter::once("sums".to_string()).chain(
+                (0..v.slots.iter().filter(|s| matches!(s, couch_translate::AggSlot::Stats { .. })).count())
+                    .map(|i| format!("stats{i}")),
+            );
+            for name in views {
+                out.push(RequestSketch {
+                    method: "GET",
+                    path: format!("/{db}/_design/{}/_view/{name}?group_level=…", encode_segment(&v.ddoc)),
+                    body: None,
+                    note: Some("one row per group, reduced by CouchDB; HAVING, ORDER BY and LIMIT apply here".into()),
+                });
+            }
+            Ok(out)
+        }
         Plan::Aggregate(a) => {
             let mut out = find(&db, &a.read, params, page_size)?;
             if let Some(last) = out.last_mut() {
                 last.note = Some(
-                    "read page by page; each document is folded into its group's COUNT/SUM/AVG/MIN/MAX here, \
-                     then HAVING, ORDER BY and LIMIT/OFFSET apply to the groups"
+                    "the streaming path (no model to read values by their kind, a WHERE beyond `col = value` ANDs, or \
+                     MIN/MAX of text): read page by page, each document folded into its group's COUNT/SUM/AVG/MIN/MAX \
+                     here, then HAVING, ORDER BY and LIMIT/OFFSET apply to the groups"
                         .into(),
                 );
             }

@@ -163,9 +163,10 @@ pub(super) fn translate(cx: &mut Cx, q: &Query, s: &sqlparser::ast::Select) -> O
         None => None,
     };
     let order_by = order_by?;
-    if !ok {
+    if !ok || cx.has_errors() {
         return None;
     }
+    let view = super::view::plan(cx, s.selection.as_ref(), &groups.cols, &aggs.calls);
     let read = read_plan(cx, cond, &groups, &aggs);
     Some(Aggregate {
         read,
@@ -177,6 +178,7 @@ pub(super) fn translate(cx: &mut Cx, q: &Query, s: &sqlparser::ast::Select) -> O
         limit,
         offset,
         grouped: grouped || distinct,
+        view,
     })
 }
 

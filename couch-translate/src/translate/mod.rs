@@ -4,6 +4,7 @@
 mod aggregate;
 mod expr;
 mod select;
+mod view;
 mod write;
 
 use crate::error::{TranslateError, TranslateErrors};
@@ -270,6 +271,11 @@ impl<'s> Cx<'s> {
                 false
             }
         }
+    }
+
+    /// Whether an error was reported so far.
+    pub(crate) fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
     }
 
     /// How the statement's table recognises its documents (the model's, else `type`).
