@@ -5,6 +5,7 @@
 //! scripts/with-server.sh cargo bench --bench suite -- --quick # smoke run
 //! cargo bench --bench suite -- --compile-only                  # section 6 alone
 //! COUCHDB_URL=… cargo bench --bench suite -- --prefix-only       # section 10 alone
+//! COUCHDB_URL=… cargo bench --bench suite -- --aggregate-only    # section 11 alone
 //! ```
 //!
 //! Prints Markdown tables (kept in BENCHMARKS.md). Each comparison runs its two
@@ -714,6 +715,120 @@ async fn id_prefix_scan(server: &str, quick: bool) {
     }
 }
 
+mod people {
+    #[derive(couch_sql::CouchRow, Debug)]
+    #[couch(table = "people")]
+    #[allow(dead_code)] // read for the cost of reading
+    pub struct Person {
+        pub name: String,
+        pub city: Option<String>,
+        pub age: Option<i64>,
+    }
+}
+
+/// Section 11: `GROUP BY` on the view path vs the streaming path vs a hand-written
+/// client that reads every document and aggregates (issue 12).
+async fn aggregate_paths(server: &str, quick: bool) {
+    use people::people;
+    let n = if quick { 10_000 } else { 100_000 };
+    println!("\n## 11. Aggregates: view path vs streaming path ({n} documents)\n");
+    let db = fresh(server, "bench_agg").await;
+    let http = reqwest::Client::new();
+    for start in (0..n).step_by(5000) {
+        let docs: Vec<_> = (start..(start + 5000).min(n))
+            .map(|i| {
+                let mut d = serde_json::json!({"type": "people", "name": format!("p{i}"), "age": (i * 7919) % 90});
+                if i % 11 != 0 {
+                    d["city"] = serde_json::json!(format!("city{:02}", (i * 31) % 20));
+                }
+                d
+            })
+            .collect();
+        let r = http
+            .post(format!("{server}/bench_agg/_bulk_docs"))
+            .json(&serde_json::json!({"docs": docs}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    let q = || couch_sql!("SELECT city, COUNT(*) AS n, AVG(age) AS avg_age FROM people GROUP BY city");
+    let streaming = db.clone().with_index_policy(couch_sql::IndexPolicy::Never);
+    let build = Instant::now();
+    let first = q().fetch_all(&db).await.unwrap();
+    let build_ms = build.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(first.len(), 21);
+    // The hand-written client: `_all_docs?include_docs=true` in pages of 10,000, aggregated in a HashMap.
+    #[derive(Deserialize)]
+    struct Page {
+        rows: Vec<PageRow>,
+    }
+    #[derive(Deserialize)]
+    struct PageRow {
+        id: String,
+        doc: Option<serde_json::Value>,
+    }
+    let hand = || async {
+        let mut groups: std::collections::HashMap<Option<String>, (i64, f64, i64)> = Default::default();
+        let mut start: Option<String> = None;
+        loop {
+            let mut url = format!("{server}/bench_agg/_all_docs?include_docs=true&limit=10001");
+            if let Some(s) = &start {
+                // CouchDB's generated ids are hex: the JSON string needs only its quotes encoded.
+                url.push_str(&format!("&startkey=%22{s}%22"));
+            }
+            let page: Page = http.get(&url).send().await.unwrap().json().await.unwrap();
+            let more = page.rows.len() == 10_001;
+            for r in page.rows.iter().take(10_000) {
+                let Some(d) = &r.doc else { continue };
+                if d["type"] != "people" {
+                    continue;
+                }
+                let g = groups.entry(d["city"].as_str().map(str::to_owned)).or_default();
+                g.0 += 1;
+                if let Some(a) = d["age"].as_i64() {
+                    g.1 += a as f64;
+                    g.2 += 1;
+                }
+            }
+            if !more {
+                break;
+            }
+            start = Some(page.rows[10_000].id.clone());
+        }
+        groups.len()
+    };
+    let reps = if quick { 2 } else { 3 };
+    let (mut v, mut st, mut h) = (vec![], vec![], vec![]);
+    for rep in 0..reps {
+        let mut order = [0, 1, 2];
+        order.rotate_left(rep % 3);
+        for side in order {
+            let t = Instant::now();
+            let groups = match side {
+                0 => q().fetch_all(&db).await.unwrap().len(),
+                1 => q().fetch_all(&streaming).await.unwrap().len(),
+                _ => hand().await,
+            };
+            assert_eq!(groups, 21);
+            [&mut v, &mut st, &mut h][side].push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    println!("Query: `{}`.\n", q().sql());
+    println!("| path | ms median (min–max) |\n|---|---:|");
+    println!("| view path (design document built) | {} |", fmt(&v, 1));
+    println!("| streaming path (`_find` pages, aggregated in the client) | {} |", fmt(&st, 1));
+    println!("| hand-written: `_all_docs` pages of 10,000, aggregated in a `HashMap` | {} |", fmt(&h, 1));
+    println!(
+        "\nView path: **{:.1}×** the speed of the streaming path, **{:.1}×** the hand-written client. \
+         Streaming path: {:.2}× the hand-written client. First query, building the view over {n} documents: {build_ms:.0} ms.",
+        stats(&st).0 / stats(&v).0,
+        stats(&h).0 / stats(&v).0,
+        stats(&h).0 / stats(&st).0,
+    );
+    db.drop_database().await.ok();
+}
+
 fn compile_cost() {
     println!("\n## 6. Compile cost of the macro (200 `couch_sql!` invocations)\n");
     let root = env!("CARGO_MANIFEST_DIR");
@@ -798,6 +913,11 @@ fn main() {
     if std::env::args().any(|a| a == "--compile-only") {
         return compile_cost();
     }
+    if std::env::args().any(|a| a == "--aggregate-only") {
+        let server = std::env::var("COUCHDB_URL").expect("--aggregate-only needs a server: COUCHDB_URL");
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        return rt.block_on(aggregate_paths(&server, quick));
+    }
     if std::env::args().any(|a| a == "--prefix-only") {
         let server = std::env::var("COUCHDB_URL").expect("--prefix-only needs a server: COUCHDB_URL");
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -831,6 +951,7 @@ fn main() {
                 update_delete(&server, quick).await;
                 planned_index_scenario(&server, quick).await;
                 id_prefix_scan(&server, quick).await;
+                aggregate_paths(&server, quick).await;
             });
         }
         Err(_) => println!(
