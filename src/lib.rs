@@ -51,7 +51,7 @@ pub use couch_runtime::{
 pub use couch_runtime::{Checked, SkipInvalid, Skipped};
 
 /// Compile-time index planning: what the program's queries need, and the policy for using it.
-pub use couch_runtime::{planned_indexes, EnsuredIndex, IndexPolicy, IndexSpec};
+pub use couch_runtime::{planned_indexes, planned_views, EnsuredIndex, IndexPolicy, IndexSpec, ViewSpec};
 
 /// Run-time SQL: `query(sql).bind(v)…`, translated by the same translator as `couch_sql!`.
 pub use couch_runtime::{query, query_as, DynQuery, RequestSketch, DEFAULT_PAGE_SIZE};
@@ -95,7 +95,8 @@ pub mod __private {
     /// Compiles only for `CouchObject` types: a model field's nested type must be one.
     pub fn assert_object<T: super::CouchObject>() {}
     pub use couch_runtime::{
-        decode_find_response, index_name, inventory, Command, Explain, FieldKey, PlannedIndex, Prepared, Query,
+        decode_find_response, index_name, inventory, Command, Explain, FieldKey, PlannedIndex, PlannedView, Prepared,
+        Query,
     };
     pub use serde;
     pub use serde_json;

@@ -170,6 +170,25 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
         }
         None => prepared,
     };
+    // Register the planned view of an aggregate (`couch_sql::planned_views()`).
+    let prepared = match &t.plan {
+        Plan::Aggregate(a) if a.view.is_some() => {
+            let ddoc = &a.view.as_ref().expect("matched").ddoc;
+            let table = t.plan.table();
+            quote! {
+                #prepared
+                ::couch_sql::__private::inventory::submit! {
+                    ::couch_sql::__private::PlannedView {
+                        table: #table,
+                        ddoc: #ddoc,
+                        sql: #sql,
+                        prepared: &__COUCH_SQL_PREPARED,
+                    }
+                }
+            }
+        }
+        _ => prepared,
+    };
     match &t.plan {
         Plan::Select(s) => match &s.projection {
             None => quote! {{

@@ -37,7 +37,7 @@ pub use executor::{BoxFuture, Executor};
 pub use ids::new_id;
 #[doc(hidden)]
 pub use inventory;
-pub use planned::{planned_indexes, EnsuredIndex, IndexSpec, PlannedIndex};
+pub use planned::{planned_indexes, planned_views, EnsuredIndex, IndexSpec, PlannedIndex, PlannedView, ViewSpec};
 pub use query::{Batch, Command, Explain, Prepared, Query, RowStream, SkipInvalid};
 pub use rows::{decode_find_response, Checked, ExecutionStats, FieldKey, Rows, Skipped};
 pub use write::{DocOutcome, ExecuteResult};

@@ -44,6 +44,53 @@ impl PlannedIndex {
 
 inventory::collect!(PlannedIndex);
 
+/// One aggregate query's planned view (design document), as `couch_sql!` registers it.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct PlannedView {
+    pub table: &'static str,
+    /// The design document's name, a hash of its content.
+    pub ddoc: &'static str,
+    pub sql: &'static str,
+    pub prepared: &'static crate::Prepared,
+}
+
+inventory::collect!(PlannedView);
+
+/// A design document of map/reduce views the program's aggregate queries need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewSpec {
+    /// The design document's name (`couchsql-agg-…`), a hash of its content.
+    pub name: String,
+    /// The tables whose queries use it.
+    pub tables: Vec<&'static str>,
+    /// The SQL of those queries.
+    pub queries: Vec<&'static str>,
+}
+
+/// Every view planned by the program's aggregate `couch_sql!` queries (the ones
+/// whose WHERE a view can answer), one entry per design document, sorted by name.
+pub fn planned_views() -> Vec<ViewSpec> {
+    let mut out: Vec<ViewSpec> = Vec::new();
+    for p in inventory::iter::<PlannedView> {
+        let spec = match out.iter_mut().find(|s| s.name == p.ddoc) {
+            Some(s) => s,
+            None => {
+                out.push(ViewSpec { name: p.ddoc.to_string(), tables: vec![], queries: vec![] });
+                out.last_mut().expect("just pushed")
+            }
+        };
+        if !spec.tables.contains(&p.table) {
+            spec.tables.push(p.table);
+        }
+        if !spec.queries.contains(&p.sql) {
+            spec.queries.push(p.sql);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
 /// An index the program's queries need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexSpec {
@@ -91,12 +138,26 @@ pub struct EnsuredIndex {
 
 impl Database {
     /// Creates every planned index that does not exist yet (idempotent: one
-    /// `POST /db/_index` each), and reports which were created.
+    /// `POST /db/_index` each), then every planned view's design document
+    /// ([`planned_views`]), and reports which were created.
     pub async fn ensure_indexes(&self) -> Result<Vec<EnsuredIndex>> {
         let mut out = Vec::new();
         for spec in planned_indexes() {
             let created = self.ensure_index_reporting(&spec.fields).await?;
             out.push(EnsuredIndex { name: spec.name, created });
+        }
+        let mut done: Vec<&str> = Vec::new();
+        for p in inventory::iter::<PlannedView> {
+            if done.contains(&p.ddoc) {
+                continue;
+            }
+            done.push(p.ddoc);
+            if let couch_translate::Plan::Aggregate(a) = p.prepared.plan()? {
+                if let Some(view) = &a.view {
+                    let created = crate::exec::create_view(self, view).await?;
+                    out.push(EnsuredIndex { name: view.ddoc.clone(), created });
+                }
+            }
         }
         Ok(out)
     }

@@ -252,3 +252,39 @@ async fn counts_distinct_and_empty_tables() {
     let got: Vec<(Value, i64)> = dynamic.iter().map(|r| (r["city"].clone(), r["n"].as_i64().unwrap())).collect();
     assert_eq!(got, counts);
 }
+
+/// Views are registered at link time and made by `ensure_indexes`; under
+/// `IndexPolicy::Explicit` a query never makes one itself, and still answers.
+#[tokio::test]
+async fn planned_views_are_made_by_ensure_indexes() {
+    let db = fresh_db("agg_views").await.with_index_policy(IndexPolicy::Explicit);
+    put_raw(
+        &db,
+        json!([
+            {"type": "people", "name": "a", "city": "Oslo", "age": 30, "active": true},
+            {"type": "people", "name": "b", "city": "Oslo", "age": 40, "active": true},
+            {"type": "people", "name": "c", "age": 50, "active": false},
+        ]),
+    )
+    .await;
+    let views = couch_sql::planned_views();
+    let q = || couch_sql!("SELECT city, COUNT(*) AS n, SUM(age) AS s FROM people WHERE active = ? GROUP BY city", true);
+    let spec = views.iter().find(|v| v.queries.contains(&q().sql())).expect("the query's view is registered");
+    let ddoc_url = format!("{}/{}/_design/{}", crate::server_url(), db.name(), spec.name);
+    let rows = q().fetch_all(&db).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| (r.city.clone(), r.n, r.s)).collect::<Vec<_>>(),
+        [(Some("Oslo".into()), 2, Some(70))]
+    );
+    assert_eq!(reqwest::get(&ddoc_url).await.unwrap().status(), 404, "Explicit: the query made no design document");
+    let ensured = db.ensure_indexes().await.unwrap();
+    assert!(ensured.iter().any(|e| e.name == spec.name && e.created), "{ensured:?}");
+    assert_eq!(reqwest::get(&ddoc_url).await.unwrap().status(), 200);
+    // A fresh handle (nothing cached) now reads the view, with the same answer.
+    let again = Database::connect(&format!("{}/{}", crate::server_url(), db.name())).await.unwrap();
+    let rows = q().fetch_all(&again.with_index_policy(IndexPolicy::Explicit)).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| (r.city.clone(), r.n, r.s)).collect::<Vec<_>>(),
+        [(Some("Oslo".into()), 2, Some(70))]
+    );
+}

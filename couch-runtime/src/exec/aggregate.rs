@@ -279,24 +279,41 @@ async fn stream(
     folder.finish()
 }
 
-/// Creates the view's design document unless this process already saw it;
-/// `false` when the server refuses (design documents need a database admin).
+/// Creates the view's design document if it does not exist; whether it was created now.
+pub(crate) async fn create_view(db: &Database, view: &AggView) -> Result<bool> {
+    let path = format!("_design/{}", crate::encode_segment(&view.ddoc));
+    match db.send(Method::GET, &path, None).await {
+        Ok(_) => Ok(false),
+        Err(Error::NotFound { .. }) => {
+            let body = serde_json::json!({ "language": "javascript", "views": view.views });
+            match db.send(Method::PUT, &path, Some(body.to_string().into_bytes())).await {
+                Ok(_) => Ok(true),
+                Err(Error::Conflict { .. }) => Ok(false), // a concurrent creator wrote the same content
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes sure the view's design document exists, unless this process already did;
+/// `false` when it cannot be used: the server refuses to create it (design
+/// documents need a database admin), or under [`IndexPolicy::Explicit`](crate::IndexPolicy)
+/// it was not made by `ensure_indexes`.
 async fn ensure_view(db: &Database, view: &AggView) -> Result<bool> {
     let key = format!("view\u{0}{}", view.ddoc);
     if let Some(c) = db.index_choice(&key) {
         return Ok(c != crate::client::IndexChoice::None);
     }
-    let path = format!("_design/{}", crate::encode_segment(&view.ddoc));
-    let made = match db.send(Method::GET, &path, None).await {
-        Ok(_) => Ok(()),
-        Err(Error::NotFound { .. }) => {
-            let body = serde_json::json!({ "language": "javascript", "views": view.views });
-            match db.send(Method::PUT, &path, Some(body.to_string().into_bytes())).await {
-                Ok(_) | Err(Error::Conflict { .. }) => Ok(()), // a concurrent creator wrote the same content
-                Err(e) => Err(e),
-            }
+    let made = if db.index_policy == crate::IndexPolicy::Explicit {
+        let path = format!("_design/{}", crate::encode_segment(&view.ddoc));
+        match db.send(Method::GET, &path, None).await {
+            Ok(_) => Ok(()),
+            Err(Error::NotFound { reason }) => Err(Error::Forbidden { reason }),
+            Err(e) => Err(e),
         }
-        Err(e) => Err(e),
+    } else {
+        create_view(db, view).await.map(|_| ())
     };
     let ok = match made {
         Ok(()) => true,

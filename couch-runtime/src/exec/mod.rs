@@ -9,7 +9,7 @@ mod write;
 
 pub(crate) use admin::{create_index, drop_index, explain, explain_plan};
 pub use admin::{ExplainIndex, Explanation};
-pub(crate) use aggregate::aggregate;
+pub(crate) use aggregate::{aggregate, create_view};
 pub(crate) use find::{
     decode_map, execution_stats, first_find_body, select, select_each, select_source, FindTemplate, Pager, Source,
 };
