@@ -27,8 +27,8 @@ mod translate;
 pub use error::{TranslateError, TranslateErrors};
 pub use plan::{
     AggCall, AggFunc, AggSlot, AggSort, AggValue, AggView, Aggregate, Arith, ArithOp, Count, Delete, GroupColumn,
-    Having, HavingTerm, IndexDef, Insert, Output, ParamUsage, ParamUse, Plan, Projected, Select, SetValue, SortKey,
-    Translation, Update,
+    Having, HavingTerm, IndexDef, Insert, KeyRange, Output, ParamUsage, ParamUse, Plan, Projected, Select, SetValue,
+    SortKey, Translation, Update,
 };
 pub use schema::{Access, Column, ColumnType, Kind, Schema, TableKey};
 pub use template::{Compiled, Dialect, RenderError, Tmpl};

@@ -252,8 +252,18 @@ pub struct AggView {
     pub views: serde_json::Value,
     /// The equality conditions of the WHERE, the leading key values.
     pub prefix: Vec<Tmpl>,
+    /// A range condition on the next key column, if the WHERE has one.
+    #[serde(default)]
+    pub range: Option<KeyRange>,
     /// Where each aggregate's value comes from.
     pub slots: Vec<AggSlot>,
+}
+
+/// The bounds of a range condition: `(value, inclusive)` each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyRange {
+    pub lower: Option<(Tmpl, bool)>,
+    pub upper: Option<(Tmpl, bool)>,
 }
 
 /// How an aggregate is read from the views' rows.

@@ -344,14 +344,51 @@ struct ViewRow {
     value: Value,
 }
 
-/// One reduced view, grouped at `level`, within the key range of `prefix`.
-async fn query_view(db: &Database, view: &AggView, name: &str, prefix: &[Value], level: usize) -> Result<Vec<ViewRow>> {
+/// The key range of the WHERE: the equalities' values, then the range column's
+/// bounds (`{}` sorts after every scalar, so `[v, {}]` is just after all keys `[v, …]`).
+struct Keys {
+    start: Vec<Value>,
+    end: Vec<Value>,
+    inclusive_end: bool,
+}
+
+impl Keys {
+    fn of(prefix: &[Value], range: Option<&[Option<(Value, bool)>; 2]>) -> Keys {
+        let after = || serde_json::json!({});
+        let (mut start, mut end) = (prefix.to_vec(), prefix.to_vec());
+        let mut inclusive_end = true;
+        match range {
+            None => end.push(after()),
+            Some([lower, upper]) => {
+                match lower {
+                    Some((v, true)) => start.push(v.clone()),
+                    Some((v, false)) => start.extend([v.clone(), after()]),
+                    // NULL (and wrong-typed) values are emitted as null: never in a range.
+                    None => start.extend([Value::Null, after()]),
+                }
+                match upper {
+                    Some((v, true)) => end.extend([v.clone(), after()]),
+                    Some((v, false)) => {
+                        end.push(v.clone());
+                        inclusive_end = false;
+                    }
+                    None => end.push(after()),
+                }
+            }
+        }
+        Keys { start, end, inclusive_end }
+    }
+}
+
+/// One reduced view, grouped at `level`, within `keys`.
+async fn query_view(db: &Database, view: &AggView, name: &str, keys: &Keys, level: usize) -> Result<Vec<ViewRow>> {
     let mut q = if level == 0 { "group=false".to_string() } else { format!("group_level={level}") };
-    if !prefix.is_empty() {
-        let mut end = prefix.to_vec();
-        end.push(serde_json::json!({}));
-        let enc = |v: &Value| crate::encode_segment(&v.to_string());
-        q.push_str(&format!("&startkey={}&endkey={}", enc(&Value::Array(prefix.to_vec())), enc(&Value::Array(end))));
+    if !keys.start.is_empty() {
+        let enc = |v: &[Value]| crate::encode_segment(&Value::Array(v.to_vec()).to_string());
+        q.push_str(&format!("&startkey={}&endkey={}", enc(&keys.start), enc(&keys.end)));
+        if !keys.inclusive_end {
+            q.push_str("&inclusive_end=false");
+        }
     }
     let path = format!("_design/{}/_view/{name}?{q}", crate::encode_segment(&view.ddoc));
     let bytes = db.send(Method::GET, &path, None).await?;
@@ -363,41 +400,89 @@ async fn query_view(db: &Database, view: &AggView, name: &str, prefix: &[Value],
 /// The view path: the groups as CouchDB's reduces computed them. `None` when the
 /// view cannot be made here (the streaming path answers instead).
 async fn from_view(db: &Database, plan: &Aggregate, view: &AggView, params: &[Value]) -> Result<Option<Vec<GroupRow>>> {
-    let prefix: Vec<Value> =
-        view.prefix.iter().map(|t| t.to_value(params).map_err(super::render_error)).collect::<Result<_>>()?;
-    // `col = NULL` is never true: no documents.
-    if prefix.iter().any(Value::is_null) {
+    let value = |t: &couch_translate::Tmpl| t.to_value(params).map_err(super::render_error);
+    let prefix: Vec<Value> = view.prefix.iter().map(value).collect::<Result<_>>()?;
+    let range = match &view.range {
+        None => None,
+        Some(r) => {
+            let bound = |b: &Option<(couch_translate::Tmpl, bool)>| -> Result<Option<(Value, bool)>> {
+                b.as_ref().map(|(t, inclusive)| Ok((value(t)?, *inclusive))).transpose()
+            };
+            Some([bound(&r.lower)?, bound(&r.upper)?])
+        }
+    };
+    // A comparison with NULL is never true: no documents.
+    let null_bound = range.iter().flatten().flatten().any(|(v, _)| v.is_null());
+    if prefix.iter().any(Value::is_null) || null_bound {
         return empty(plan).map(Some);
     }
     if !ensure_view(db, view).await? {
         return Ok(None);
     }
-    let (p, g) = (prefix.len(), if plan.grouped { plan.groups.len() } else { 0 });
+    let keys = Keys::of(&prefix, range.as_ref());
+    // The range column's values are keys too: its rows are folded into their groups here.
+    let skip = prefix.len() + usize::from(range.is_some());
+    let g = if plan.grouped { plan.groups.len() } else { 0 };
+    let level = skip + g;
     let group_key = |row: &ViewRow| -> Vec<Value> {
         match &row.key {
-            Value::Array(k) => k.iter().skip(p).take(g).cloned().collect(),
+            Value::Array(k) => k.iter().skip(skip).take(g).cloned().collect(),
             _ => vec![],
         }
     };
-    let sums = match query_view(db, view, "sums", &prefix, p + g).await {
+    let sum_rows = match query_view(db, view, "sums", &keys, level).await {
         Err(Error::NotFound { .. }) => {
             // Deleted since this process made it: make it again.
             db.forget_choice(&format!("view\u{0}{}", view.ddoc));
             ensure_view(db, view).await?;
-            query_view(db, view, "sums", &prefix, p + g).await?
+            query_view(db, view, "sums", &keys, level).await?
         }
         r => r?,
     };
-    let mut stats: Vec<HashMap<Vec<Value>, Value>> = Vec::new();
+    let mut sums: Vec<(Vec<Value>, Vec<f64>, Vec<Value>)> = Vec::new();
+    for row in &sum_rows {
+        let key = group_key(row);
+        let values = row.value.as_array().cloned().unwrap_or_default();
+        match sums.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, floats, exact)) => {
+                for (i, v) in values.iter().enumerate() {
+                    floats[i] += v.as_f64().unwrap_or(0.0);
+                    exact[i] = match (exact[i].as_i64(), v.as_i64()) {
+                        (Some(a), Some(b)) => a.checked_add(b).map_or(Value::Null, Value::from),
+                        _ => Value::Null,
+                    };
+                }
+            }
+            None => sums.push((key, values.iter().map(|v| v.as_f64().unwrap_or(0.0)).collect(), values)),
+        }
+    }
+    let mut stats: Vec<HashMap<Vec<Value>, (Value, Value)>> = Vec::new();
     let views = view.slots.iter().filter_map(|s| if let AggSlot::Stats { view, .. } = s { Some(*view) } else { None });
     for i in 0..views.max().map_or(0, |m| m + 1) {
-        let rows = query_view(db, view, &format!("stats{i}"), &prefix, p + g).await?;
-        stats.push(rows.into_iter().map(|r| (group_key(&r), r.value)).collect());
+        let mut by_group: HashMap<Vec<Value>, (Value, Value)> = HashMap::new();
+        for r in query_view(db, view, &format!("stats{i}"), &keys, level).await? {
+            let (min, max) = (
+                r.value.get("min").cloned().unwrap_or(Value::Null),
+                r.value.get("max").cloned().unwrap_or(Value::Null),
+            );
+            let e = by_group.entry(group_key(&r)).or_insert_with(|| (min.clone(), max.clone()));
+            if compare_values(&min, &e.0) == Ordering::Less {
+                e.0 = min;
+            }
+            if compare_values(&max, &e.1) == Ordering::Greater {
+                e.1 = max;
+            }
+        }
+        stats.push(by_group);
     }
     let mut out = Vec::with_capacity(sums.len());
-    for row in &sums {
-        let key = group_key(row);
-        let num = |i: usize| row.value.get(i).cloned().unwrap_or(Value::Null);
+    for (key, floats, exact) in &sums {
+        let key = key.clone();
+        // Sums of integers stay exact when the server's are (CouchDB's are).
+        let num = |i: usize| match exact.get(i) {
+            Some(v) if v.is_i64() => v.clone(),
+            _ => floats.get(i).and_then(|f| serde_json::Number::from_f64(*f)).map_or(Value::Null, Value::Number),
+        };
         let count = |i: usize| num(i).as_f64().unwrap_or(0.0);
         let mut aggs = Vec::with_capacity(view.slots.len());
         for (slot, call) in view.slots.iter().zip(&plan.aggs) {
@@ -421,8 +506,7 @@ async fn from_view(db: &Database, plan: &Aggregate, view: &AggView, params: &[Va
                 }
                 AggSlot::Stats { view: v, max } => stats[*v]
                     .get(&key)
-                    .and_then(|s| s.get(if *max { "max" } else { "min" }))
-                    .cloned()
+                    .map(|(lo, hi)| if *max { hi.clone() } else { lo.clone() })
                     .unwrap_or(Value::Null),
             });
         }

@@ -4,7 +4,7 @@
 
 use super::expr::{is_column, Use};
 use super::Cx;
-use crate::plan::{AggCall, AggFunc, AggSlot, AggView, GroupColumn};
+use crate::plan::{AggCall, AggFunc, AggSlot, AggView, GroupColumn, KeyRange};
 use crate::schema::{Kind, TableKey};
 use crate::template::Tmpl;
 use sqlparser::ast::{BinaryOperator, Expr};
@@ -53,34 +53,76 @@ fn content_hash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// The equality conditions `col = value` of a WHERE that is only such an AND:
-/// `(field, kind, value)`, or `None` when the WHERE needs the streaming path.
-fn equalities(cx: &mut Cx, e: &Expr, out: &mut Vec<(String, Kind, Tmpl)>) -> Option<()> {
-    match e {
-        Expr::Nested(x) => equalities(cx, x, out),
-        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
-            equalities(cx, left, out)?;
-            equalities(cx, right, out)
+/// What a WHERE made only of ANDed `col = value` and ranges on one column gives
+/// the view's keys; `None` when it needs the streaming path.
+#[derive(Default)]
+struct KeyConditions {
+    /// `(field, kind, value)` of each equality.
+    eqs: Vec<(String, Kind, Tmpl)>,
+    /// The one column bounded by `<`, `<=`, `>`, `>=` or BETWEEN, and its bounds.
+    range: Option<(String, Kind, KeyRange)>,
+}
+
+impl KeyConditions {
+    fn bound(&mut self, field: String, kind: Kind, lower: bool, value: Tmpl, inclusive: bool) -> Option<()> {
+        let (f, _, r) = self.range.get_or_insert_with(|| (field.clone(), kind, KeyRange { lower: None, upper: None }));
+        if *f != field {
+            return None; // a second range column: the keys cannot serve both
         }
-        Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => {
-            let (col, value) = match (is_column(left), is_column(right)) {
-                (true, false) => (left, right),
-                (false, true) => (right, left),
+        let slot = if lower { &mut r.lower } else { &mut r.upper };
+        if slot.is_some() {
+            return None;
+        }
+        *slot = Some((value, inclusive));
+        Some(())
+    }
+}
+
+/// A column and the value it is compared with, translated again as the WHERE
+/// was (the same parameter, the same normalised literal).
+fn column_and_value(cx: &mut Cx, col: &Expr, value: &Expr) -> Option<(String, Kind, Tmpl)> {
+    let col = cx.column(col)?;
+    let kind = col.ty.as_ref()?.kind;
+    if !kind.is_scalar() || col.field.starts_with('_') {
+        return None;
+    }
+    let t = cx.operand(value, &col, Use::Compare)?.tmpl();
+    (t != Tmpl::Null).then_some((col.field, kind, t))
+}
+
+fn key_conditions(cx: &mut Cx, e: &Expr, out: &mut KeyConditions) -> Option<()> {
+    match e {
+        Expr::Nested(x) => key_conditions(cx, x, out),
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            key_conditions(cx, left, out)?;
+            key_conditions(cx, right, out)
+        }
+        Expr::Between { expr, negated: false, low, high } if is_column(expr) => {
+            let (f, k, lo) = column_and_value(cx, expr, low)?;
+            let (_, _, hi) = column_and_value(cx, expr, high)?;
+            out.bound(f.clone(), k, true, lo, true)?;
+            out.bound(f, k, false, hi, true)
+        }
+        Expr::BinaryOp { left, op, right } => {
+            let (col, value, flipped) = match (is_column(left), is_column(right)) {
+                (true, false) => (left, right, false),
+                (false, true) => (right, left, true),
                 _ => return None,
             };
-            let col = cx.column(col)?;
-            let kind = col.ty.as_ref()?.kind;
-            if !kind.is_scalar() || col.field.starts_with('_') {
-                return None;
-            }
-            // Translated again as the WHERE was: the same parameter, the same normalised literal.
-            let op = cx.operand(value, &col, Use::Compare)?;
-            let t = op.tmpl();
-            if t == Tmpl::Null {
-                return None;
-            }
-            out.push((col.field, kind, t));
-            Some(())
+            let (f, k, v) = column_and_value(cx, col, value)?;
+            // `? < col` is `col > ?`.
+            let (lower, inclusive) = match (op, flipped) {
+                (BinaryOperator::Eq, _) => {
+                    out.eqs.push((f, k, v));
+                    return Some(());
+                }
+                (BinaryOperator::Gt, false) | (BinaryOperator::Lt, true) => (true, false),
+                (BinaryOperator::GtEq, false) | (BinaryOperator::LtEq, true) => (true, true),
+                (BinaryOperator::Lt, false) | (BinaryOperator::Gt, true) => (false, false),
+                (BinaryOperator::LtEq, false) | (BinaryOperator::GtEq, true) => (false, true),
+                _ => return None,
+            };
+            out.bound(f, k, lower, v, inclusive)
         }
         _ => None,
     }
@@ -89,13 +131,16 @@ fn equalities(cx: &mut Cx, e: &Expr, out: &mut Vec<(String, Kind, Tmpl)>) -> Opt
 /// The views that answer an aggregate, when its WHERE and aggregates allow it.
 pub(super) fn plan(cx: &mut Cx, selection: Option<&Expr>, groups: &[GroupColumn], aggs: &[AggCall]) -> Option<AggView> {
     cx.schema?; // kinds are needed to read values as SQL does
-    let mut eqs = Vec::new();
+    let mut conds = KeyConditions::default();
     if let Some(w) = selection {
-        equalities(cx, w, &mut eqs)?;
+        key_conditions(cx, w, &mut conds)?;
     }
+    let KeyConditions { eqs, range } = conds;
     let table = cx.table();
     let key = cx.key();
+    // Keys: the equalities, the range column, then the groups.
     let mut keys: Vec<String> = eqs.iter().map(|(f, k, _)| read(f, *k)).collect();
+    keys.extend(range.iter().map(|(f, k, _)| read(f, *k)));
     keys.extend(groups.iter().map(|g| read(&g.field, g.kind)));
     let mut values = vec!["1".to_string()];
     let mut slots = Vec::new();
@@ -158,5 +203,11 @@ pub(super) fn plan(cx: &mut Cx, selection: Option<&Expr>, groups: &[GroupColumn]
     }
     let views = serde_json::Value::Object(views);
     let ddoc = format!("couchsql-agg-{:016x}", content_hash(&views.to_string()));
-    Some(AggView { ddoc, views, prefix: eqs.into_iter().map(|(_, _, t)| t).collect(), slots })
+    Some(AggView {
+        ddoc,
+        views,
+        prefix: eqs.into_iter().map(|(_, _, t)| t).collect(),
+        range: range.map(|(_, _, r)| r),
+        slots,
+    })
 }
