@@ -289,6 +289,9 @@ async fn planned_views_are_made_by_ensure_indexes() {
     );
 }
 
+/// City, count, sum and minimum of one group.
+type CityRow = (Option<String>, i64, Option<i64>, Option<i64>);
+
 /// A range on one column besides the equalities is still the view path (the range
 /// column is a key; its rows are folded into the groups): the same rows as streaming.
 #[tokio::test]
@@ -307,10 +310,8 @@ async fn ranges_on_the_view_path_match_the_streaming_path() {
             .await
             .unwrap();
             let oracle = by_city(&docs, |d| d["active"] == true && int(d, "age").is_some_and(|a| a >= lo && a <= hi));
-            let got: Vec<(Option<String>, i64, Option<i64>, Option<i64>)> =
-                rows.iter().map(|r| (r.city.clone(), r.n, r.s, r.lo)).collect();
-            let want: Vec<(Option<String>, i64, Option<i64>, Option<i64>)> =
-                oracle.iter().map(|(c, s)| (c.clone(), s.n, s.total, s.youngest)).collect();
+            let got: Vec<CityRow> = rows.iter().map(|r| (r.city.clone(), r.n, r.s, r.lo)).collect();
+            let want: Vec<CityRow> = oracle.iter().map(|(c, s)| (c.clone(), s.n, s.total, s.youngest)).collect();
             assert_eq!(got, want, "BETWEEN {lo} AND {hi}");
         }
         let above = couch_sql!("SELECT COUNT(*) FROM people WHERE age > ?", lo).fetch_one(&db).await.unwrap().count;
