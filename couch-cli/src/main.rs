@@ -155,9 +155,14 @@ async fn run_query(server: &Server, statement: &Statement, table: bool) -> Resul
     let db = Database::connect(&server.url).await?;
     let q = bound(statement);
     let translation = q.translation()?;
+    let selected = match &translation.plan {
+        couch_sql::Plan::Select(s) => Some(s.projection.as_ref().map(|p| p.iter().map(|c| c.name.clone()).collect())),
+        couch_sql::Plan::Aggregate(a) => Some(Some(a.output.iter().map(|o| o.name.clone()).collect())),
+        _ => None,
+    };
     match &translation.plan {
-        couch_sql::Plan::Select(s) => {
-            let selected = s.projection.as_ref().map(|p| p.iter().map(|c| c.name.clone()).collect());
+        couch_sql::Plan::Select(_) | couch_sql::Plan::Aggregate(_) => {
+            let selected = selected.expect("a read");
             let rows = q.fetch_all(&db).await?.into_vec();
             let cols = columns(&rows, selected);
             if table {
@@ -218,8 +223,18 @@ async fn explain(server: &Server, statement: &Statement) -> Result<(), Error> {
 async fn plan(statement: &Statement, apply: bool, url: Option<&str>) -> Result<(), Error> {
     let q = bound(statement);
     let t = q.translation()?;
+    if let couch_sql::Plan::Aggregate(a) = &t.plan {
+        match &a.view {
+            Some(v) => println!("aggregate: view path, design document _design/{}", v.ddoc),
+            None => println!(
+                "aggregate: streaming path (run-time SQL has no model to read values by their kind; \
+                 compiled with couch_sql!, a WHERE of equalities and one range runs on a view)"
+            ),
+        }
+    }
     let planned = match &t.plan {
         couch_sql::Plan::Select(s) | couch_sql::Plan::Explain(s) => s.planned.clone(),
+        couch_sql::Plan::Aggregate(a) => a.read.planned.clone(),
         couch_sql::Plan::Update(u) => u.planned.clone(),
         couch_sql::Plan::Delete(d) => d.planned.clone(),
         _ => None,

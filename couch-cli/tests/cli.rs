@@ -163,3 +163,33 @@ fn nested_paths_translate_and_plan_like_compiled_queries() {
     assert!(plan.status.success(), "{}", text(&plan.stderr));
     assert!(text(&plan.stdout).contains(r#"["type","address.city","visits"]"#), "{}", text(&plan.stdout));
 }
+
+#[test]
+fn aggregates_run_from_the_command_line() {
+    let url = db_url("agg");
+    create(&url);
+    let insert = couch_sql(&[
+        "query",
+        "--url",
+        &url,
+        "INSERT INTO people (name, city, age) VALUES ('a', 'Oslo', 30), ('b', 'Oslo', 40), ('c', 'Lima', 50), ('d', NULL, 1)",
+    ]);
+    assert!(insert.status.success(), "{}", text(&insert.stderr));
+    let out = couch_sql(&[
+        "query",
+        "--url",
+        &url,
+        "--table",
+        "SELECT city, COUNT(*) AS n, SUM(age) AS total FROM people GROUP BY city HAVING n >= ? ORDER BY total DESC",
+        "--param",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines[0].split('|').map(str::trim).collect::<Vec<_>>(), ["city", "n", "total"], "{s}");
+    assert_eq!(lines[2].split('|').map(str::trim).collect::<Vec<_>>(), ["Oslo", "2", "70"], "{s}");
+    assert_eq!(lines[4].split('|').map(str::trim).collect::<Vec<_>>(), ["NULL", "1", "1"], "{s}");
+    let plan = couch_sql(&["plan", "SELECT city, COUNT(*) FROM people GROUP BY city"]);
+    assert!(text(&plan.stdout).starts_with("aggregate: streaming path"), "{}", text(&plan.stdout));
+}

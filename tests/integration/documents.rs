@@ -410,3 +410,30 @@ async fn non_finite_floats_inside_values_are_refused() {
     assert!(matches!(&err, Error::Param(m) if m.contains("NaN") && m.contains("parameter 4")), "{err}");
     assert!(couch_sql!("SELECT name FROM customers").fetch_all(&db).await.unwrap().is_empty(), "nothing was written");
 }
+
+/// GROUP BY a nested path, on documents whose objects are missing, null or not
+/// objects: those are the NULL group (`billing` is an `Option<Address>`).
+#[tokio::test]
+async fn group_by_a_nested_path() {
+    let db = fresh_db("docs_group").await;
+    let docs = messy_docs();
+    put_raw(&db, docs.clone()).await;
+    let rows = couch_sql!(
+        "SELECT billing.city, COUNT(*) AS n, MAX(visits) AS most FROM customers GROUP BY billing.city ORDER BY billing.city"
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let mut want: std::collections::BTreeMap<Option<String>, (i64, Option<i64>)> = Default::default();
+    for d in docs.as_array().unwrap().iter().filter(|d| d["type"] == "customers") {
+        let e = want.entry(path(d, &["billing", "city"]).and_then(Value::as_str).map(str::to_owned)).or_default();
+        e.0 += 1;
+        if let Some(v) = d["visits"].as_i64() {
+            e.1 = Some(e.1.map_or(v, |m: i64| m.max(v)));
+        }
+    }
+    let got: Vec<(Option<String>, i64, Option<i64>)> =
+        rows.iter().map(|r| (r.billing_city.clone(), r.n, r.most.map(i64::from))).collect();
+    let want: Vec<(Option<String>, i64, Option<i64>)> = want.into_iter().map(|(c, (n, m))| (c, n, m)).collect();
+    assert_eq!(got, want);
+}

@@ -48,6 +48,13 @@ enum Acc {
     /// Exact integer sum (i128 holds any sum of i64s a page can carry), and whether any value was seen.
     IntSum(i128, bool),
     FloatSum(f64, bool),
+    /// Without a model: integers while every value is one, else a float.
+    AnySum {
+        int: i128,
+        float: f64,
+        all_int: bool,
+        seen: bool,
+    },
     Avg(f64, i64),
     Extreme(Option<Value>),
 }
@@ -57,6 +64,9 @@ impl Acc {
         match call.func {
             AggFunc::CountAll | AggFunc::Count => Acc::Count(0),
             AggFunc::Sum if call.integer => Acc::IntSum(0, false),
+            AggFunc::Sum if call.field.as_ref().is_some_and(|f| f.1 == Kind::Json) => {
+                Acc::AnySum { int: 0, float: 0.0, all_int: true, seen: false }
+            }
             AggFunc::Sum => Acc::FloatSum(0.0, false),
             AggFunc::Avg => Acc::Avg(0.0, 0),
             AggFunc::Min | AggFunc::Max => Acc::Extreme(None),
@@ -88,6 +98,16 @@ impl Acc {
                 if let Some(x) = x {
                     *s += x;
                     *seen = true;
+                }
+            }
+            Acc::AnySum { int, float, all_int, seen } => {
+                if let Some(x) = v.as_f64() {
+                    *float += x;
+                    *seen = true;
+                    match v.as_i64() {
+                        Some(i) => *int += i128::from(i),
+                        None => *all_int = false,
+                    }
                 }
             }
             Acc::FloatSum(s, seen) => {
@@ -126,7 +146,13 @@ impl Acc {
     fn finish(self, name: &str) -> Result<Value> {
         Ok(match self {
             Acc::Count(n) => Value::from(n),
-            Acc::IntSum(_, false) | Acc::FloatSum(_, false) | Acc::Avg(_, 0) | Acc::Extreme(None) => Value::Null,
+            Acc::IntSum(_, false)
+            | Acc::FloatSum(_, false)
+            | Acc::AnySum { seen: false, .. }
+            | Acc::Avg(_, 0)
+            | Acc::Extreme(None) => Value::Null,
+            Acc::AnySum { int, all_int: true, .. } if i64::try_from(int).is_ok() => Value::from(int as i64),
+            Acc::AnySum { float, .. } => serde_json::Number::from_f64(float).map_or(Value::Null, Value::Number),
             Acc::IntSum(s, true) => Value::from(i64::try_from(s).map_err(|_| Error::Invalid {
                 what: "aggregate",
                 message: format!("{name}: the sum {s} does not fit in an i64"),
