@@ -10,6 +10,8 @@
 #   installed (once, with npm), started in memory on a free loopback port, and stopped after.
 # - COUCH_SQL_SERVER=couchdb: Apache CouchDB 3.4.3 from ../shared/couchdb/couchdb.sh (or the
 #   script named by COUCHDB_SH) is started with an empty data directory and stopped after.
+# - COUCH_SQL_SERVER=embedded: couch-sql's own engine, `couch-sql serve` (built with cargo;
+#   no node, no CouchDB), on a free loopback port, in memory, and stopped after.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ -n "${COUCHDB_URL:-}" ]; then
@@ -30,8 +32,23 @@ case "${COUCH_SQL_SERVER:-pouchdb}" in
     url="$("$couchdb_sh" start "$dir")"
     trap '"$couchdb_sh" stop "$dir"' EXIT
     ;;
+  embedded)
+    (cd "$root" && cargo build --quiet -p couch-sql-cli)
+    mkdir -p "$root/target/embedded-server"
+    out="$root/target/embedded-server/url"
+    rm -f "$out"
+    "$root/target/debug/couch-sql" serve --port 0 >"$out" &
+    pid=$!
+    trap 'kill $pid 2>/dev/null || true' EXIT
+    for _ in $(seq 1 100); do
+      [ -s "$out" ] && break
+      sleep 0.05
+    done
+    url="$(head -n1 "$out")"
+    [ -n "$url" ] || { echo "with-server.sh: couch-sql serve did not start" >&2; exit 1; }
+    ;;
   *)
-    echo "with-server.sh: COUCH_SQL_SERVER must be pouchdb or couchdb, not ${COUCH_SQL_SERVER}" >&2
+    echo "with-server.sh: COUCH_SQL_SERVER must be pouchdb, couchdb or embedded, not ${COUCH_SQL_SERVER}" >&2
     exit 2
     ;;
 esac

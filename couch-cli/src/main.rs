@@ -4,6 +4,7 @@
 //! couch-sql translate "SELECT name FROM users WHERE age > ?" --param 18
 //! couch-sql query --url http://127.0.0.1:5984/shop "SELECT name, age FROM users" --table
 //! couch-sql explain --url http://127.0.0.1:5984/shop "SELECT name FROM users WHERE age > 18"
+//! couch-sql serve --port 5984        # the embedded engine over HTTP, in memory
 //! ```
 //!
 //! `--param` values are read as JSON when they parse (`18`, `true`, `null`,
@@ -60,6 +61,15 @@ enum Command {
         /// An aligned table instead of JSON lines.
         #[arg(long)]
         table: bool,
+    },
+    /// Serve the embedded CouchDB-compatible engine over HTTP (in memory) and print its URL.
+    Serve {
+        /// The port to listen on (0: any free port).
+        #[arg(long, default_value_t = 5984)]
+        port: u16,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
     },
     /// Print the json index a statement is planned to use; `--apply` creates it.
     Plan {
@@ -269,6 +279,16 @@ async fn main() -> ExitCode {
         Command::Query { server, statement, table } => run_query(server, statement, *table).await,
         Command::Explain { server, statement } => explain(server, statement).await,
         Command::Plan { statement, apply, url } => plan(statement, *apply, url.as_deref()).await,
+        Command::Serve { port, host } => {
+            let addr = std::net::SocketAddr::new(*host, *port);
+            couch_embedded::serve::serve(couch_embedded::Engine::new(), addr, |bound| {
+                use std::io::Write;
+                println!("http://{bound}");
+                let _ = std::io::stdout().flush();
+            })
+            .await
+            .map_err(|e| Error::Invalid { what: "serve", message: e.to_string() })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

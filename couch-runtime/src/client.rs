@@ -140,6 +140,9 @@ pub struct ServerInfo {
     /// Present on pouchdb-server.
     #[serde(rename = "express-pouchdb")]
     pub express_pouchdb: Option<String>,
+    /// `{"name": "couch-sql embedded"}` on the embedded engine.
+    #[serde(default)]
+    pub vendor: Option<serde_json::Value>,
 }
 
 impl ServerInfo {
@@ -148,10 +151,17 @@ impl ServerInfo {
         self.express_pouchdb.is_some()
     }
 
+    /// True on couch-sql's embedded engine (in process, or `couch-sql serve`).
+    pub fn is_embedded(&self) -> bool {
+        self.vendor.as_ref().and_then(|v| v.get("name")).and_then(|n| n.as_str()) == Some("couch-sql embedded")
+    }
+
     /// How queries are written for this server (its regex engine, `$beginsWith`).
     pub fn dialect(&self) -> couch_translate::Dialect {
         if self.is_pouchdb() {
             couch_translate::Dialect::pouchdb()
+        } else if self.is_embedded() {
+            couch_translate::Dialect::embedded()
         } else {
             couch_translate::Dialect::couchdb(self.version.as_deref())
         }

@@ -72,6 +72,11 @@ impl Dialect {
         }
     }
 
+    /// couch-sql's embedded engine: CouchDB 3.4's operators, a regex engine over code points.
+    pub fn embedded() -> Dialect {
+        Dialect { regex: crate::like::RegexFlavor::Unicode, begins_with: true, prefix_range: false }
+    }
+
     /// pouchdb-server.
     pub fn pouchdb() -> Dialect {
         Dialect { regex: crate::like::RegexFlavor::Utf16, begins_with: false, prefix_range: true }

@@ -1,0 +1,599 @@
+//! `_find`, `_explain` and json indexes, with CouchDB's rules for when an index
+//! is usable, and the same answers (`no_usable_index`, the "no matching index"
+//! warning, `execution_stats`).
+
+use crate::collate::compare;
+use crate::mango::{self, field_value};
+use crate::store::{ApiError, Db, IndexEntries};
+use serde_json::{json, Map, Value};
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+/// A json index, as its design document describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonIndex {
+    /// `_design/…`
+    pub ddoc: String,
+    pub name: String,
+    pub fields: Vec<String>,
+    pub partial: Option<Value>,
+}
+
+impl JsonIndex {
+    fn def(&self) -> Value {
+        let fields: Vec<Value> = self.fields.iter().map(|f| json!({ f.clone(): "asc" })).collect();
+        let mut def = json!({ "fields": fields });
+        if let Some(p) = &self.partial {
+            def["partial_filter_selector"] = p.clone();
+        }
+        def
+    }
+
+    fn describe(&self) -> Value {
+        json!({"ddoc": self.ddoc, "name": self.name, "type": "json", "partitioned": false, "def": self.def()})
+    }
+}
+
+fn special() -> Value {
+    json!({"ddoc": null, "name": "_all_docs", "type": "special", "def": {"fields": [{"_id": "asc"}]}})
+}
+
+/// The json indexes of a database, from its `language: "query"` design documents.
+pub fn json_indexes(db: &Db) -> Vec<JsonIndex> {
+    let mut out = Vec::new();
+    for (id, doc) in db.docs.range("_design/".to_string().."_design0".to_string()) {
+        if doc.deleted || doc.body.get("language").and_then(Value::as_str) != Some("query") {
+            continue;
+        }
+        let Some(views) = doc.body.get("views").and_then(Value::as_object) else { continue };
+        for (name, v) in views {
+            let def = &v["options"]["def"];
+            let fields: Vec<String> =
+                def["fields"].as_array().map(|fs| fs.iter().filter_map(field_name).collect()).unwrap_or_default();
+            if fields.is_empty() {
+                continue;
+            }
+            let partial =
+                def.get("partial_filter_selector").filter(|p| p.as_object().is_some_and(|m| !m.is_empty())).cloned();
+            out.push(JsonIndex { ddoc: id.clone(), name: name.clone(), fields, partial });
+        }
+    }
+    out
+}
+
+/// A field of an index or sort definition: `"f"` or `{"f": "asc"}`.
+fn field_name(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(m) if m.len() == 1 => m.keys().next().cloned(),
+        _ => None,
+    }
+}
+
+/// The index's entries `(key, id)`, sorted by key then id (built once per database generation).
+fn entries(db: &mut Db, idx: &JsonIndex) -> IndexEntries {
+    let cache_key = format!("{}\u{0}{}", idx.ddoc, idx.name);
+    if let Some((generation, e)) = db.index_cache.get(&cache_key) {
+        if *generation == db.generation {
+            return e.clone();
+        }
+    }
+    let mut out = Vec::new();
+    for (id, doc) in &db.docs {
+        if doc.deleted || id.starts_with("_design/") {
+            continue;
+        }
+        let key: Option<Vec<Value>> = idx.fields.iter().map(|f| field_key(id, &doc.body, f)).collect();
+        let Some(key) = key else { continue };
+        if let Some(p) = &idx.partial {
+            if !mango::matches(p, &doc.to_json(id)) {
+                continue;
+            }
+        }
+        out.push((key, id.clone()));
+    }
+    out.sort_by(|a, b| compare_keys(&a.0, &b.0).then_with(|| a.1.cmp(&b.1)));
+    let out = Arc::new(out);
+    db.index_cache.insert(cache_key, (db.generation, out.clone()));
+    out
+}
+
+fn field_key(id: &str, body: &Map<String, Value>, field: &str) -> Option<Value> {
+    if field == "_id" {
+        return Some(Value::String(id.to_string()));
+    }
+    field_value(body, field).cloned()
+}
+
+fn compare_keys(a: &[Value], b: &[Value]) -> Ordering {
+    a.iter().zip(b).map(|(x, y)| compare(x, y)).find(|o| o.is_ne()).unwrap_or_else(|| a.len().cmp(&b.len()))
+}
+
+/// A parsed `_find` request.
+struct Request {
+    selector: Value,
+    limit: usize,
+    skip: usize,
+    sort: Vec<String>,
+    desc: bool,
+    fields: Option<Vec<String>>,
+    bookmark: Option<usize>,
+    use_index: Option<(String, Option<String>)>,
+    stats: bool,
+}
+
+fn parse(req: &Value) -> Result<Request, ApiError> {
+    let selector =
+        req.get("selector").cloned().ok_or_else(|| ApiError::bad_request("Missing required key: selector"))?;
+    mango::validate(&selector).map_err(|e| ApiError::new(400, "invalid_operator", e.0))?;
+    let count = |k: &str, default: usize| -> Result<usize, ApiError> {
+        match req.get(k) {
+            None => Ok(default),
+            Some(v) => {
+                v.as_u64().map(|n| n as usize).ok_or_else(|| ApiError::bad_request(format!("Invalid value for {k}")))
+            }
+        }
+    };
+    let mut sort = Vec::new();
+    let mut dirs = Vec::new();
+    for s in req.get("sort").and_then(Value::as_array).into_iter().flatten() {
+        let (f, d) = match s {
+            Value::String(f) => (f.clone(), "asc"),
+            Value::Object(m) if m.len() == 1 => {
+                let (f, d) = m.iter().next().expect("one");
+                (f.clone(), d.as_str().unwrap_or("asc"))
+            }
+            _ => return Err(ApiError::bad_request("Invalid sort field")),
+        };
+        if d != "asc" && d != "desc" {
+            return Err(ApiError::bad_request(format!("Invalid sort direction: {d}")));
+        }
+        sort.push(f);
+        dirs.push(d == "desc");
+    }
+    if dirs.windows(2).any(|w| w[0] != w[1]) {
+        return Err(ApiError::new(
+            400,
+            "unsupported_mixed_sort",
+            "Sorts currently only support a single direction for all fields.",
+        ));
+    }
+    let fields = req
+        .get("fields")
+        .and_then(Value::as_array)
+        .map(|fs| fs.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect());
+    let bookmark = match req.get("bookmark").and_then(Value::as_str) {
+        None | Some("nil") => None,
+        Some(b) => Some(decode_bookmark(b).ok_or_else(|| ApiError::bad_request("Invalid bookmark value"))?),
+    };
+    let use_index = match req.get("use_index") {
+        Some(Value::String(s)) if !s.is_empty() => Some(split_ddoc(s, None)),
+        Some(Value::Array(a)) => match a.as_slice() {
+            [Value::String(d)] => Some(split_ddoc(d, None)),
+            [Value::String(d), Value::String(n)] => Some(split_ddoc(d, Some(n.clone()))),
+            [] => None,
+            _ => return Err(ApiError::bad_request("Invalid use_index value")),
+        },
+        _ => None,
+    };
+    Ok(Request {
+        selector,
+        limit: count("limit", 25)?,
+        skip: count("skip", 0)?,
+        sort,
+        desc: dirs.first().copied().unwrap_or(false),
+        fields,
+        bookmark,
+        use_index,
+        stats: req.get("execution_stats") == Some(&Value::Bool(true)),
+    })
+}
+
+fn split_ddoc(d: &str, name: Option<String>) -> (String, Option<String>) {
+    let d = d.strip_prefix("_design/").unwrap_or(d);
+    match (d.split_once('/'), name) {
+        (Some((ddoc, n)), None) => (format!("_design/{ddoc}"), Some(n.to_string())),
+        (_, name) => (format!("_design/{d}"), name),
+    }
+}
+
+fn encode_bookmark(offset: usize) -> String {
+    format!("o{offset:x}")
+}
+
+fn decode_bookmark(b: &str) -> Option<usize> {
+    usize::from_str_radix(b.strip_prefix('o')?, 16).ok()
+}
+
+/// Whether CouchDB would use `idx` for this selector and sort (`mango_idx_view:is_usable`).
+fn usable(idx: &JsonIndex, required: &[String], sort: &[String]) -> bool {
+    let all_required = idx.fields.iter().all(|f| required.contains(f) || sort.contains(f));
+    all_required && (sort.is_empty() || idx.fields.starts_with(sort))
+}
+
+/// How many leading index columns the selector narrows (equalities, then one range).
+fn narrowed(idx: &JsonIndex, sel: &Value) -> usize {
+    let mut n = 0;
+    for f in &idx.fields {
+        let conds = mango::field_conditions(sel, f);
+        if conds.iter().any(|(op, _)| op == "$eq") {
+            n += 1;
+        } else {
+            if conds.iter().any(|(op, _)| matches!(op.as_str(), "$gt" | "$gte" | "$lt" | "$lte" | "$beginsWith")) {
+                n += 1;
+            }
+            break;
+        }
+    }
+    n
+}
+
+enum Chosen {
+    Special,
+    Json(JsonIndex),
+}
+
+/// The index a query reads through, and a warning if it is not the asked one.
+fn choose(db: &Db, r: &Request) -> Result<(Chosen, Option<String>), ApiError> {
+    let required = mango::required_fields(&r.selector);
+    let indexes = json_indexes(db);
+    let mut warning = None;
+    if let Some((ddoc, name)) = &r.use_index {
+        let named = indexes.iter().find(|i| i.ddoc == *ddoc && name.as_ref().is_none_or(|n| *n == i.name));
+        match named {
+            Some(i) if usable(i, &required, &r.sort) => return Ok((Chosen::Json(i.clone()), None)),
+            _ => {
+                let shown = ddoc.strip_prefix("_design/").unwrap_or(ddoc);
+                warning = Some(match name {
+                    Some(n) => {
+                        format!("{shown}, {n} was not used because it does not contain a valid index for this query.")
+                    }
+                    None => format!("{shown} was not used because it does not contain a valid index for this query."),
+                });
+            }
+        }
+    }
+    let best = indexes.iter().filter(|i| usable(i, &required, &r.sort)).max_by(|a, b| {
+        narrowed(a, &r.selector)
+            .cmp(&narrowed(b, &r.selector))
+            .then_with(|| b.fields.len().cmp(&a.fields.len()))
+            .then_with(|| b.name.cmp(&a.name))
+    });
+    match best {
+        Some(i) => Ok((Chosen::Json(i.clone()), warning)),
+        None if r.sort.is_empty() || r.sort == ["_id"] => Ok((Chosen::Special, warning)),
+        None => Err(ApiError::new(
+            400,
+            "no_usable_index",
+            "No index exists for this sort, try indexing by the sort fields.",
+        )),
+    }
+}
+
+/// The bounds a selector puts on one field: `(value, inclusive)` each.
+type Bounds = (Option<(Value, bool)>, Option<(Value, bool)>);
+
+fn bounds(sel: &Value, field: &str) -> Bounds {
+    let (mut lo, mut hi): Bounds = (None, None);
+    let tighter = |cur: &Option<(Value, bool)>, v: &Value, lower: bool| {
+        cur.as_ref().is_none_or(|(c, _)| {
+            let o = compare(v, c);
+            if lower {
+                o == Ordering::Greater
+            } else {
+                o == Ordering::Less
+            }
+        })
+    };
+    for (op, v) in mango::field_conditions(sel, field) {
+        match op.as_str() {
+            "$eq" => {
+                lo = Some((v.clone(), true));
+                hi = Some((v, true));
+            }
+            "$gt" | "$gte" if tighter(&lo, &v, true) => lo = Some((v, op == "$gte")),
+            "$lt" | "$lte" if tighter(&hi, &v, false) => hi = Some((v, op == "$lte")),
+            "$beginsWith" => {
+                if let Some(p) = v.as_str() {
+                    lo = Some((v.clone(), true));
+                    hi = Some((Value::String(format!("{p}\u{10FFFF}")), true));
+                }
+            }
+            _ => {}
+        }
+    }
+    (lo, hi)
+}
+
+/// The slice of a sorted index the selector's leading equalities and range select.
+fn index_range(entries: &[(Vec<Value>, String)], idx: &JsonIndex, sel: &Value) -> (usize, usize, Value, Value) {
+    let mut prefix: Vec<Value> = Vec::new();
+    let mut range: Bounds = (None, None);
+    for f in &idx.fields {
+        let (lo, hi) = bounds(sel, f);
+        match (&lo, &hi) {
+            (Some((a, true)), Some((b, true))) if compare(a, b) == Ordering::Equal => prefix.push(a.clone()),
+            _ => {
+                range = (lo, hi);
+                break;
+            }
+        }
+    }
+    let n = prefix.len();
+    let cmp_at = |key: &[Value], with: &Value| compare(&key[n], with);
+    let start = entries.partition_point(|(k, _)| {
+        let o = compare_keys(&k[..n], &prefix);
+        o == Ordering::Less
+            || o == Ordering::Equal
+                && k.len() > n
+                && match &range.0 {
+                    Some((v, true)) => cmp_at(k, v) == Ordering::Less,
+                    Some((v, false)) => cmp_at(k, v) != Ordering::Greater,
+                    None => false,
+                }
+    });
+    let end = entries.partition_point(|(k, _)| {
+        let o = compare_keys(&k[..n], &prefix);
+        o == Ordering::Less
+            || o == Ordering::Equal
+                && (k.len() == n
+                    || match &range.1 {
+                        Some((v, true)) => cmp_at(k, v) != Ordering::Greater,
+                        Some((v, false)) => cmp_at(k, v) == Ordering::Less,
+                        None => true,
+                    })
+    });
+    let mut start_key = prefix.clone();
+    start_key.extend(range.0.map(|(v, _)| v));
+    let mut end_key = prefix;
+    end_key.push(range.1.map_or(json!({}), |(v, _)| v));
+    (start, end.max(start), Value::Array(start_key), Value::Array(end_key))
+}
+
+/// Runs a query: the matching documents in the index's order, and the stats.
+fn scan(db: &mut Db, r: &Request, chosen: &Chosen) -> (Vec<Value>, usize, usize) {
+    let mut keys = 0;
+    let mut examined = 0;
+    let mut out = Vec::new();
+    match chosen {
+        Chosen::Special => {
+            let (lo, hi) = bounds(&r.selector, "_id");
+            let lower = match &lo {
+                Some((Value::String(s), inc)) => {
+                    if *inc {
+                        std::ops::Bound::Included(s.clone())
+                    } else {
+                        std::ops::Bound::Excluded(s.clone())
+                    }
+                }
+                _ => std::ops::Bound::Unbounded,
+            };
+            let upper = match &hi {
+                Some((Value::String(s), inc)) => {
+                    if *inc {
+                        std::ops::Bound::Included(s.clone())
+                    } else {
+                        std::ops::Bound::Excluded(s.clone())
+                    }
+                }
+                _ => std::ops::Bound::Unbounded,
+            };
+            let ids: Vec<String> = if matches!((&lower, &upper), (std::ops::Bound::Included(a), std::ops::Bound::Excluded(b)) | (std::ops::Bound::Excluded(a), std::ops::Bound::Excluded(b)) if a >= b)
+            {
+                vec![]
+            } else {
+                db.docs.range((lower, upper)).map(|(id, _)| id.clone()).collect()
+            };
+            let ids: Box<dyn Iterator<Item = String>> =
+                if r.desc { Box::new(ids.into_iter().rev()) } else { Box::new(ids.into_iter()) };
+            for id in ids {
+                let doc = &db.docs[&id];
+                if doc.deleted || id.starts_with("_design/") {
+                    continue;
+                }
+                keys += 1;
+                examined += 1;
+                let json = doc.to_json(&id);
+                if mango::matches(&r.selector, &json) {
+                    out.push(json);
+                }
+            }
+        }
+        Chosen::Json(idx) => {
+            let entries = entries(db, idx);
+            let (start, end, _, _) = index_range(&entries, idx, &r.selector);
+            let slice = &entries[start..end];
+            let iter: Box<dyn Iterator<Item = &(Vec<Value>, String)>> =
+                if r.desc { Box::new(slice.iter().rev()) } else { Box::new(slice.iter()) };
+            for (_, id) in iter {
+                keys += 1;
+                examined += 1;
+                let json = db.docs[id].to_json(id);
+                if mango::matches(&r.selector, &json) {
+                    out.push(json);
+                }
+            }
+        }
+    }
+    (out, keys, examined)
+}
+
+/// Keeps only `fields` of a document (dotted paths make nested objects).
+fn project(doc: &Value, fields: &[String]) -> Value {
+    let Value::Object(m) = doc else { return doc.clone() };
+    let mut out = Map::new();
+    for f in fields {
+        let path = mango::segments(f);
+        let Some(v) = field_value(m, f) else { continue };
+        let mut cur = &mut out;
+        for (i, seg) in path.iter().enumerate() {
+            if i + 1 == path.len() {
+                cur.insert(seg.clone(), v.clone());
+            } else {
+                let next = cur.entry(seg.clone()).or_insert_with(|| Value::Object(Map::new()));
+                if !next.is_object() {
+                    break;
+                }
+                cur = next.as_object_mut().expect("checked");
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// `POST /db/_find`.
+pub fn find(db: &mut Db, req: &Value) -> Result<Value, ApiError> {
+    let started = std::time::Instant::now();
+    let r = parse(req)?;
+    let (chosen, mut warning) = choose(db, &r)?;
+    let (matched, keys, examined) = scan(db, &r, &chosen);
+    let from = r.bookmark.unwrap_or(r.skip);
+    let docs: Vec<Value> = matched.into_iter().skip(from).take(r.limit).collect();
+    let next = from + docs.len();
+    let docs: Vec<Value> = match &r.fields {
+        Some(fs) => docs.iter().map(|d| project(d, fs)).collect(),
+        None => docs,
+    };
+    if matches!(chosen, Chosen::Special) && warning.is_none() {
+        warning = Some("No matching index found, create an index to optimize query time.".into());
+    }
+    let mut out = json!({
+        "docs": docs,
+        "bookmark": if next == 0 { "nil".to_string() } else { encode_bookmark(next) },
+    });
+    if let Some(w) = warning {
+        out["warning"] = Value::String(w);
+    }
+    if r.stats {
+        out["execution_stats"] = json!({
+            "total_keys_examined": keys,
+            "total_docs_examined": examined,
+            "total_quorum_docs_examined": 0,
+            "results_returned": out["docs"].as_array().map_or(0, Vec::len),
+            "execution_time_ms": started.elapsed().as_secs_f64() * 1000.0,
+        });
+    }
+    Ok(out)
+}
+
+/// `POST /db/_explain`.
+pub fn explain(db: &mut Db, dbname: &str, req: &Value) -> Result<Value, ApiError> {
+    let r = parse(req)?;
+    let (chosen, _) = choose(db, &r)?;
+    let (index, start_key, end_key) = match &chosen {
+        Chosen::Special => {
+            let (lo, hi) = bounds(&r.selector, "_id");
+            (special(), lo.map_or(Value::Null, |(v, _)| v), hi.map_or(json!("\u{10FFFF}"), |(v, _)| v))
+        }
+        Chosen::Json(idx) => {
+            let entries = entries(db, idx);
+            let (_, _, s, e) = index_range(&entries, idx, &r.selector);
+            (idx.describe(), s, e)
+        }
+    };
+    Ok(json!({
+        "dbname": dbname,
+        "index": index,
+        "partitioned": false,
+        "selector": r.selector,
+        "opts": {
+            "use_index": r.use_index.iter().map(|(d, n)| json!([d, n])).collect::<Vec<_>>(),
+            "bookmark": "nil",
+            "limit": r.limit,
+            "skip": r.skip,
+            "sort": r.sort.iter().map(|f| json!({ f.clone(): if r.desc { "desc" } else { "asc" } })).collect::<Vec<_>>(),
+            "fields": r.fields.clone().map_or(json!("all_fields"), |f| json!(f)),
+            "r": 1,
+            "conflicts": false,
+        },
+        "limit": r.limit,
+        "skip": r.skip,
+        "fields": r.fields.map_or(json!("all_fields"), |f| json!(f)),
+        "mrargs": {
+            "start_key": start_key,
+            "end_key": end_key,
+            "direction": if r.desc { "rev" } else { "fwd" },
+            "include_docs": true,
+            "reduce": false,
+        },
+        "covering": false,
+    }))
+}
+
+/// `GET /db/_index`.
+pub fn list_indexes(db: &Db) -> Value {
+    let mut indexes = vec![special()];
+    indexes.extend(json_indexes(db).iter().map(JsonIndex::describe));
+    json!({ "total_rows": indexes.len(), "indexes": indexes })
+}
+
+/// `POST /db/_index`: `(created, ddoc id, name)`.
+pub fn create_index(db: &mut Db, req: &Value) -> Result<Value, ApiError> {
+    if req.get("type").and_then(Value::as_str).is_some_and(|t| t != "json") {
+        return Err(ApiError::bad_request("the embedded engine has json indexes only"));
+    }
+    let index = req.get("index").ok_or_else(|| ApiError::bad_request("Missing required key: index"))?;
+    let fields: Vec<String> = index
+        .get("fields")
+        .and_then(Value::as_array)
+        .map(|fs| fs.iter().filter_map(field_name).collect())
+        .unwrap_or_default();
+    if fields.is_empty() {
+        return Err(ApiError::bad_request("Index definition must include fields"));
+    }
+    let def = json!({ "fields": fields.iter().map(|f| json!({ f.clone(): "asc" })).collect::<Vec<_>>() });
+    let hash = {
+        let text = def.to_string();
+        let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        format!("{h:016x}")
+    };
+    let name = req.get("name").and_then(Value::as_str).map_or_else(|| hash.clone(), str::to_owned);
+    let ddoc = req.get("ddoc").and_then(Value::as_str).map_or_else(
+        || format!("_design/{hash}"),
+        |d| {
+            if d.starts_with("_design/") {
+                d.to_string()
+            } else {
+                format!("_design/{d}")
+            }
+        },
+    );
+    let mut def = def;
+    if let Some(p) = index.get("partial_filter_selector").or_else(|| req.get("partial_filter_selector")) {
+        def["partial_filter_selector"] = p.clone();
+    }
+    let view = json!({ "map": { "fields": def["fields"].clone() }, "reduce": "_count", "options": { "def": def } });
+    let existing = db.get(&ddoc).ok().map(|d| (d.body.clone(), d.rev()));
+    let (mut body, rev) = existing.unwrap_or_else(|| (Map::new(), String::new()));
+    let same =
+        body.get("views").and_then(|v| v.get(&name)).is_some_and(|v| v["options"]["def"] == view["options"]["def"]);
+    if same {
+        return Ok(json!({ "result": "exists", "id": ddoc, "name": name }));
+    }
+    body.insert("language".into(), json!("query"));
+    let views = body.entry("views").or_insert_with(|| json!({}));
+    views[&name] = view;
+    if !rev.is_empty() {
+        body.insert("_rev".into(), json!(rev));
+    }
+    db.write(&ddoc, body)?;
+    Ok(json!({ "result": "created", "id": ddoc, "name": name }))
+}
+
+/// `DELETE /db/_index/{ddoc}/json/{name}`.
+pub fn delete_index(db: &mut Db, ddoc: &str, name: &str) -> Result<Value, ApiError> {
+    let id = if ddoc.starts_with("_design/") { ddoc.to_string() } else { format!("_design/{ddoc}") };
+    let doc = db.get(&id).map_err(|_| ApiError::not_found("Index not found"))?;
+    let mut body = doc.body.clone();
+    let rev = doc.rev();
+    let removed = body.get_mut("views").and_then(Value::as_object_mut).and_then(|v| v.remove(name));
+    if removed.is_none() {
+        return Err(ApiError::not_found("Index not found"));
+    }
+    body.insert("_rev".into(), json!(rev));
+    if body["views"].as_object().is_some_and(|v| v.is_empty()) {
+        body.insert("_deleted".into(), json!(true));
+    }
+    db.write(&id, body)?;
+    Ok(json!({ "ok": true }))
+}

@@ -1,0 +1,296 @@
+//! An embedded CouchDB-compatible engine: the HTTP API couch-sql uses, answered
+//! in process with Apache CouchDB 3.4.3's semantics (revisions and conflicts,
+//! `_bulk_docs`, `_all_docs`, all of Mango with ICU collation, json indexes,
+//! `_explain`, and the map/reduce views couch-sql generates for aggregates).
+//!
+//! [`Engine::handle`] takes a request (method, path with query, body) and returns
+//! the status and JSON body CouchDB would; couch-sql's runtime calls it for
+//! `mem://` databases, and `couch-sql serve` puts it behind HTTP.
+//!
+//! ```
+//! let engine = couch_embedded::Engine::new();
+//! assert_eq!(engine.handle("PUT", "/shop", b"").0, 201);
+//! let (status, body) = engine.handle("POST", "/shop/_bulk_docs", br#"{"docs": [{"_id": "a", "n": 1}]}"#);
+//! assert_eq!(status, 201);
+//! let (_, found) = engine.handle("POST", "/shop/_find", br#"{"selector": {"n": {"$gt": 0}}}"#);
+//! assert!(String::from_utf8(found).unwrap().contains(r#""_id":"a""#));
+//! ```
+
+mod collate;
+mod find;
+pub mod mango;
+mod store;
+mod views;
+
+#[cfg(feature = "http")]
+pub mod serve;
+
+use percent_encoding::percent_decode_str;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+pub use store::ApiError;
+use store::Db;
+
+/// The version this engine answers as, and follows.
+pub const COUCHDB_VERSION: &str = "3.4.3";
+/// The vendor name in `GET /`, by which clients tell the engine from CouchDB.
+pub const VENDOR: &str = "couch-sql embedded";
+
+/// Databases, in memory.
+#[derive(Default, Clone)]
+pub struct Engine {
+    dbs: Arc<Mutex<BTreeMap<String, Arc<Mutex<Db>>>>>,
+}
+
+type Reply = Result<(u16, Value), ApiError>;
+
+fn decode(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// The query string's parameters, decoded.
+fn query_params(q: &str) -> HashMap<String, String> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(&k.replace('+', " ")), decode(&v.replace('+', " ")))
+        })
+        .collect()
+}
+
+fn valid_db_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_$()+-/".contains(c))
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(body).map_err(|_| ApiError::new(400, "bad_request", "invalid UTF-8 JSON"))
+}
+
+impl Engine {
+    /// An engine with no databases.
+    pub fn new() -> Self {
+        Engine::default()
+    }
+
+    fn db(&self, name: &str) -> Result<Arc<Mutex<Db>>, ApiError> {
+        self.dbs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("Database does not exist."))
+    }
+
+    /// Answers one request as CouchDB would: `(status, JSON body)`.
+    /// `target` is the path with its query string (`/shop/_find`, `/shop/_all_docs?limit=2`).
+    pub fn handle(&self, method: &str, target: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(decode).collect();
+        let result = self.route(method, &segments, &query_params(query), body);
+        let (status, value) = match result {
+            Ok(r) => r,
+            Err(e) => (e.status, e.body()),
+        };
+        let bytes = if method == "HEAD" { Vec::new() } else { serde_json::to_vec(&value).unwrap_or_default() };
+        (status, bytes)
+    }
+
+    fn route(&self, method: &str, seg: &[String], q: &HashMap<String, String>, body: &[u8]) -> Reply {
+        let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
+        match (method, seg.as_slice()) {
+            ("GET", []) => Ok((
+                200,
+                json!({"couchdb": "Welcome", "version": COUCHDB_VERSION, "vendor": {"name": VENDOR}, "features": []}),
+            )),
+            ("GET", ["_up"]) => Ok((200, json!({"status": "ok"}))),
+            ("GET", ["_all_dbs"]) => {
+                let names: Vec<String> = self.dbs.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+                Ok((200, json!(names)))
+            }
+            ("GET" | "POST", ["_session"]) => {
+                Ok((200, json!({"ok": true, "userCtx": {"name": null, "roles": ["_admin"]}})))
+            }
+            (_, [name, rest @ ..]) if !name.starts_with('_') => self.db_route(method, name, rest, q, body),
+            _ => Err(ApiError::new(400, "illegal_database_name", "Name must begin with a letter.")),
+        }
+    }
+
+    fn db_route(&self, method: &str, name: &str, rest: &[&str], q: &HashMap<String, String>, body: &[u8]) -> Reply {
+        if rest.is_empty() {
+            return match method {
+                "PUT" => {
+                    if !valid_db_name(name) {
+                        return Err(ApiError::new(
+                            400,
+                            "illegal_database_name",
+                            format!("Name: '{name}'. Only lowercase characters (a-z), digits (0-9), and any of the characters _, $, (, ), +, -, and / are allowed. Must begin with a letter."),
+                        ));
+                    }
+                    let mut dbs = self.dbs.lock().unwrap_or_else(|e| e.into_inner());
+                    if dbs.contains_key(name) {
+                        return Err(ApiError::new(
+                            412,
+                            "file_exists",
+                            "The database could not be created, the file already exists.",
+                        ));
+                    }
+                    dbs.insert(name.to_string(), Arc::default());
+                    Ok((201, json!({"ok": true})))
+                }
+                "DELETE" => match self.dbs.lock().unwrap_or_else(|e| e.into_inner()).remove(name) {
+                    Some(_) => Ok((200, json!({"ok": true}))),
+                    None => Err(ApiError::not_found("Database does not exist.")),
+                },
+                "GET" | "HEAD" => {
+                    let db = self.db(name)?;
+                    let db = db.lock().unwrap_or_else(|e| e.into_inner());
+                    Ok((
+                        200,
+                        json!({"db_name": name, "doc_count": db.doc_count(), "update_seq": db.seq.to_string(), "instance_start_time": "0"}),
+                    ))
+                }
+                "POST" => {
+                    let db = self.db(name)?;
+                    let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
+                    let doc = parse_body(body)?;
+                    let results = db.bulk(&[doc]);
+                    let r = &results[0];
+                    match r.get("error").and_then(Value::as_str) {
+                        Some("conflict") => Err(ApiError::conflict()),
+                        Some(e) => Err(ApiError::new(400, e, r["reason"].as_str().unwrap_or(""))),
+                        None => Ok((201, r.clone())),
+                    }
+                }
+                _ => Err(ApiError::new(405, "method_not_allowed", "Only DELETE,GET,HEAD,POST,PUT allowed")),
+            };
+        }
+        let db = self.db(name)?;
+        let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
+        let db = &mut *db;
+        match (method, rest) {
+            ("POST", ["_bulk_docs"]) => {
+                let req = parse_body(body)?;
+                let docs = req
+                    .get("docs")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| ApiError::bad_request("POST body must include `docs` parameter."))?;
+                Ok((201, Value::Array(db.bulk(docs))))
+            }
+            ("GET" | "POST", ["_all_docs"]) => Ok((200, all_docs(db, q, &parse_body(body)?)?)),
+            ("POST", ["_find"]) => Ok((200, find::find(db, &parse_body(body)?)?)),
+            ("POST", ["_explain"]) => Ok((200, find::explain(db, name, &parse_body(body)?)?)),
+            ("GET", ["_index"]) => Ok((200, find::list_indexes(db))),
+            ("POST", ["_index"]) => Ok((200, find::create_index(db, &parse_body(body)?)?)),
+            ("DELETE", ["_index", ddoc, "json", index]) => Ok((200, find::delete_index(db, ddoc, index)?)),
+            ("DELETE", ["_index", "_design", ddoc, "json", index]) => Ok((200, find::delete_index(db, ddoc, index)?)),
+            ("GET" | "POST", ["_design", ddoc, "_view", view]) => {
+                let mut params = q.clone();
+                if let Some(obj) = parse_body(body)?.as_object() {
+                    for (k, v) in obj {
+                        params.insert(k.clone(), v.to_string());
+                    }
+                }
+                Ok((200, views::query(db, &format!("_design/{ddoc}"), view, &params)?))
+            }
+            (_, ["_design", ddoc]) => doc_route(db, method, &format!("_design/{ddoc}"), q, body),
+            (_, ["_local", id]) => doc_route(db, method, &format!("_local/{id}"), q, body),
+            (_, [id]) if !id.starts_with('_') => doc_route(db, method, id, q, body),
+            _ => Err(ApiError::not_found("missing")),
+        }
+    }
+}
+
+fn doc_route(db: &mut Db, method: &str, id: &str, q: &HashMap<String, String>, body: &[u8]) -> Reply {
+    match method {
+        "GET" | "HEAD" => Ok((200, db.get(id)?.to_json(id))),
+        "PUT" => {
+            let Value::Object(mut doc) = parse_body(body)? else {
+                return Err(ApiError::bad_request("Document must be a JSON object"));
+            };
+            if let Some(rev) = q.get("rev") {
+                doc.insert("_rev".into(), json!(rev));
+            }
+            if id.starts_with("_design/") {
+                views::check_design(&doc)?;
+            }
+            let rev = db.write(id, doc)?;
+            Ok((201, json!({"ok": true, "id": id, "rev": rev})))
+        }
+        "DELETE" => {
+            let mut doc = serde_json::Map::new();
+            if let Some(rev) = q.get("rev") {
+                doc.insert("_rev".into(), json!(rev));
+            }
+            doc.insert("_deleted".into(), json!(true));
+            let rev = db.write(id, doc)?;
+            Ok((200, json!({"ok": true, "id": id, "rev": rev})))
+        }
+        _ => Err(ApiError::new(405, "method_not_allowed", "Only DELETE,GET,HEAD,PUT allowed")),
+    }
+}
+
+/// `_all_docs`: by `keys`, or a range of ids in raw order.
+fn all_docs(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Value, ApiError> {
+    let json_param = |k: &str| -> Result<Option<Value>, ApiError> {
+        q.get(k)
+            .map(|v| serde_json::from_str(v).map_err(|_| ApiError::bad_request(format!("Invalid value for {k}"))))
+            .transpose()
+    };
+    let flag = |k: &str| q.get(k).is_some_and(|v| v == "true") || body.get(k) == Some(&Value::Bool(true));
+    let include_docs = flag("include_docs");
+    let descending = flag("descending");
+    let keys = body.get("keys").or(None).cloned().or(json_param("keys")?);
+    let row = |id: &str, d: &store::Doc| {
+        let mut r = json!({"id": id, "key": id, "value": {"rev": d.rev()}});
+        if include_docs {
+            r["doc"] = d.to_json(id);
+        }
+        r
+    };
+    let mut rows = Vec::new();
+    if let Some(keys) = keys {
+        for k in keys.as_array().into_iter().flatten() {
+            let Some(id) = k.as_str() else { continue };
+            match db.docs.get(id) {
+                Some(d) if d.deleted => {
+                    rows.push(json!({"id": id, "key": id, "value": {"rev": d.rev(), "deleted": true}, "doc": null}))
+                }
+                Some(d) => rows.push(row(id, d)),
+                None => rows.push(json!({"key": id, "error": "not_found"})),
+            }
+        }
+    } else {
+        let start = json_param("startkey")?.or(json_param("start_key")?).and_then(|v| v.as_str().map(str::to_owned));
+        let end = json_param("endkey")?.or(json_param("end_key")?).and_then(|v| v.as_str().map(str::to_owned));
+        let inclusive_end = q.get("inclusive_end").is_none_or(|v| v != "false");
+        let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(usize::MAX);
+        let skip = q.get("skip").and_then(|l| l.parse::<usize>().ok()).unwrap_or(0);
+        let live = db.docs.iter().filter(|(_, d)| !d.deleted);
+        let in_range = |id: &str| {
+            let (lo, hi) =
+                if descending { (end.as_deref(), start.as_deref()) } else { (start.as_deref(), end.as_deref()) };
+            lo.is_none_or(|s| id >= s)
+                && hi.is_none_or(|e| {
+                    if inclusive_end || descending && Some(e) == start.as_deref() {
+                        id <= e
+                    } else {
+                        id < e
+                    }
+                })
+        };
+        let ids: Vec<(&String, &store::Doc)> = if descending {
+            live.rev().filter(|(id, _)| in_range(id)).collect()
+        } else {
+            live.filter(|(id, _)| in_range(id)).collect()
+        };
+        rows = ids.into_iter().skip(skip).take(limit).map(|(id, d)| row(id, d)).collect();
+    }
+    Ok(json!({"total_rows": db.doc_count(), "offset": 0, "rows": rows}))
+}

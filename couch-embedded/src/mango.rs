@@ -1,0 +1,363 @@
+//! Mango selectors, evaluated as CouchDB's `mango_selector:match/3` does after
+//! `norm_negations`: a negation is pushed down to the fields (De Morgan), and a
+//! field that is not found, or whose path is broken (a step through a
+//! non-object), fails whatever its condition, except a missing field under
+//! `$exists: false`.
+
+use crate::collate::{compare, raw};
+use serde_json::{Map, Value};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// The segments of a Mango field path: `.` separates, `\` escapes.
+pub fn segments(field: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.last_mut().expect("never empty").push(n);
+                }
+            }
+            '.' => out.push(String::new()),
+            c => out.last_mut().expect("never empty").push(c),
+        }
+    }
+    out
+}
+
+/// A value at a path.
+pub enum Lookup<'a> {
+    Found(&'a Value),
+    NotFound,
+    BadPath,
+}
+
+/// `mango_doc:get_field`: objects by name, arrays by position.
+pub fn get<'a>(v: &'a Value, path: &[String]) -> Lookup<'a> {
+    let Some((first, rest)) = path.split_first() else { return Lookup::Found(v) };
+    match v {
+        Value::Object(m) => m.get(first).map_or(Lookup::NotFound, |x| get(x, rest)),
+        Value::Array(a) => match first.parse::<usize>().ok().and_then(|i| a.get(i)) {
+            Some(x) => get(x, rest),
+            None => Lookup::BadPath,
+        },
+        _ => Lookup::BadPath,
+    }
+}
+
+/// A selector that CouchDB would refuse.
+#[derive(Debug)]
+pub struct Invalid(pub String);
+
+const COMBINATORS: [&str; 4] = ["$and", "$or", "$nor", "$not"];
+const OPERATORS: [&str; 20] = [
+    "$eq",
+    "$ne",
+    "$lt",
+    "$lte",
+    "$gt",
+    "$gte",
+    "$in",
+    "$nin",
+    "$exists",
+    "$type",
+    "$regex",
+    "$beginsWith",
+    "$size",
+    "$all",
+    "$elemMatch",
+    "$allMatch",
+    "$keyMapMatch",
+    "$mod",
+    "$not",
+    "$text",
+];
+
+/// Checks operators and their arguments, as CouchDB does before running a query.
+pub fn validate(sel: &Value) -> Result<(), Invalid> {
+    let Value::Object(m) = sel else { return Err(Invalid("selector must be a JSON object".into())) };
+    for (k, v) in m {
+        if COMBINATORS.contains(&k.as_str()) {
+            match (k.as_str(), v) {
+                ("$not", Value::Object(_)) => validate(v)?,
+                ("$not", _) => return Err(Invalid("Bad argument for operator $not".into())),
+                (_, Value::Array(items)) => items.iter().try_for_each(validate)?,
+                _ => return Err(Invalid(format!("Bad argument for operator {k}"))),
+            }
+        } else if k.starts_with('$') {
+            operator_arg(k, v)?;
+        } else {
+            condition(v)?;
+        }
+    }
+    Ok(())
+}
+
+fn condition(cond: &Value) -> Result<(), Invalid> {
+    match cond {
+        Value::Object(o) if o.keys().all(|k| k.starts_with('$')) => {
+            for (op, arg) in o {
+                if COMBINATORS.contains(&op.as_str()) && op != "$not" {
+                    match arg {
+                        Value::Array(items) => items.iter().try_for_each(condition)?,
+                        _ => return Err(Invalid(format!("Bad argument for operator {op}"))),
+                    }
+                } else {
+                    operator_arg(op, arg)?;
+                }
+            }
+            Ok(())
+        }
+        Value::Object(_) => validate(cond),
+        _ => Ok(()),
+    }
+}
+
+fn operator_arg(op: &str, arg: &Value) -> Result<(), Invalid> {
+    if !OPERATORS.contains(&op) {
+        return Err(Invalid(format!("Invalid operator: {op}")));
+    }
+    let bad = || Err(Invalid(format!("Bad argument for operator {op}: {arg}")));
+    match op {
+        "$in" | "$nin" | "$all" if !arg.is_array() => bad(),
+        "$exists" if !arg.is_boolean() => bad(),
+        "$type" if !arg.is_string() => bad(),
+        "$regex" => match arg.as_str() {
+            Some(p) => regex(p).map(|_| ()).ok_or_else(|| Invalid(format!("Invalid regular expression: {p}"))),
+            None => bad(),
+        },
+        "$beginsWith" if !arg.is_string() => bad(),
+        "$size" if !arg.is_u64() => bad(),
+        "$mod" if !matches!(arg.as_array().map(|a| a.as_slice()), Some([d, _]) if d.as_i64().is_some_and(|d| d != 0)) => {
+            bad()
+        }
+        "$elemMatch" | "$allMatch" | "$keyMapMatch" | "$not" => condition(arg),
+        _ => Ok(()),
+    }
+}
+
+/// A compiled regex, cached (every query's patterns are few).
+fn regex(pattern: &str) -> Option<fancy_regex::Regex> {
+    static CACHE: Mutex<Option<HashMap<String, Option<fancy_regex::Regex>>>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if cache.len() > 1024 {
+        cache.clear();
+    }
+    cache.entry(pattern.to_string()).or_insert_with(|| fancy_regex::Regex::new(pattern).ok()).clone()
+}
+
+/// Whether `doc` matches `sel`.
+pub fn matches(sel: &Value, doc: &Value) -> bool {
+    selector(sel, doc, false)
+}
+
+fn selector(sel: &Value, v: &Value, neg: bool) -> bool {
+    let Some(entries) = sel.as_object() else { return false };
+    if entries.is_empty() {
+        return !neg;
+    }
+    let mut parts = entries.iter().map(|(k, arg)| entry(k, arg, v, neg));
+    if neg {
+        parts.any(|b| b)
+    } else {
+        parts.all(|b| b)
+    }
+}
+
+fn list(arg: &Value) -> &[Value] {
+    arg.as_array().map_or(&[], Vec::as_slice)
+}
+
+fn entry(k: &str, arg: &Value, v: &Value, neg: bool) -> bool {
+    match k {
+        "$and" if neg => list(arg).iter().any(|s| selector(s, v, true)),
+        "$and" => list(arg).iter().all(|s| selector(s, v, false)),
+        "$or" if neg => list(arg).iter().all(|s| selector(s, v, true)),
+        "$or" => list(arg).iter().any(|s| selector(s, v, false)),
+        "$nor" if neg => list(arg).iter().any(|s| selector(s, v, false)),
+        "$nor" => list(arg).iter().all(|s| selector(s, v, true)),
+        "$not" => selector(arg, v, !neg),
+        // An operator outside a field applies to the value itself (an `$elemMatch` element).
+        op if op.starts_with('$') => operator(op, arg, v, neg, false),
+        field => {
+            let path = segments(field);
+            let id = field == "_id";
+            let ops = operators(arg);
+            let mut each = ops.iter().map(|(op, a)| match get(v, &path) {
+                Lookup::Found(x) => operator(op, a, x, neg, id),
+                // Only `{"$exists": false}` (after negation) matches a missing field.
+                Lookup::NotFound => op == "$exists" && a.as_bool() == Some(neg),
+                Lookup::BadPath => false,
+            });
+            if neg {
+                each.any(|b| b)
+            } else {
+                each.all(|b| b)
+            }
+        }
+    }
+}
+
+/// A field's condition as `(operator, argument)` pairs; a bare value is `$eq`,
+/// and an object of sub-fields is a selector on the field's value.
+fn operators(cond: &Value) -> Vec<(String, Value)> {
+    match cond {
+        Value::Object(o) if o.keys().all(|k| k.starts_with('$')) => {
+            o.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        }
+        Value::Object(_) => vec![("$sub".into(), cond.clone())],
+        other => vec![("$eq".into(), other.clone())],
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn operator(op: &str, arg: &Value, v: &Value, neg: bool, id: bool) -> bool {
+    let cmp = || if id { raw(v, arg) } else { compare(v, arg) };
+    let flip = |b: bool| b != neg;
+    match op {
+        "$eq" => flip(cmp() == Ordering::Equal),
+        "$ne" => flip(cmp() != Ordering::Equal),
+        "$lt" => flip(cmp() == Ordering::Less),
+        "$gte" => flip(cmp() != Ordering::Less),
+        "$lte" => flip(cmp() != Ordering::Greater),
+        "$gt" => flip(cmp() == Ordering::Greater),
+        "$in" | "$nin" => {
+            let hit = list(arg).iter().any(|a| match v {
+                Value::Array(items) => items.iter().any(|i| compare(i, a).is_eq()),
+                _ => compare(v, a).is_eq(),
+            });
+            flip(hit == (op == "$in"))
+        }
+        "$exists" => arg.as_bool() == Some(!neg),
+        "$not" => {
+            let ops = operators(arg);
+            if neg {
+                ops.iter().all(|(o, a)| operator(o, a, v, false, id))
+            } else {
+                ops.iter().any(|(o, a)| operator(o, a, v, true, id))
+            }
+        }
+        "$sub" => selector(arg, v, neg),
+        "$type" => flip(arg.as_str() == Some(type_name(v))),
+        "$regex" => flip(v.as_str().zip(arg.as_str()).is_some_and(|(s, p)| {
+            regex(p).is_some_and(|r| r.is_match(s).unwrap_or(false)) // backtracking limit: no match, as PCRE
+        })),
+        "$beginsWith" => flip(v.as_str().zip(arg.as_str()).is_some_and(|(s, p)| s.starts_with(p))),
+        "$size" => flip(v.as_array().is_some_and(|a| Some(a.len() as u64) == arg.as_u64())),
+        "$mod" => flip(match (v.as_i64(), list(arg)) {
+            (Some(x), [d, r]) => d.as_i64().filter(|d| *d != 0).is_some_and(|d| Some(x % d) == r.as_i64()),
+            _ => false,
+        }),
+        "$all" => flip(v.as_array().is_some_and(|items| {
+            let args = list(arg);
+            !args.is_empty() && args.iter().all(|a| items.contains(a))
+                || matches!(args, [Value::Array(one)] if one == items)
+        })),
+        "$elemMatch" => flip(v.as_array().is_some_and(|items| items.iter().any(|el| element(arg, el)))),
+        "$allMatch" => {
+            flip(v.as_array().is_some_and(|items| !items.is_empty() && items.iter().all(|el| element(arg, el))))
+        }
+        "$keyMapMatch" => {
+            flip(v.as_object().is_some_and(|m| m.keys().any(|k| element(arg, &Value::String(k.clone())))))
+        }
+        "$text" => false,
+        _ => false,
+    }
+}
+
+/// `$elemMatch`'s argument on one element: operators apply to the element
+/// itself, fields to its fields.
+fn element(arg: &Value, el: &Value) -> bool {
+    let Some(o) = arg.as_object() else { return false };
+    if o.keys().all(|k| k.starts_with('$') && !COMBINATORS.contains(&k.as_str())) {
+        operators(arg).iter().all(|(op, a)| operator(op, a, el, false, false))
+    } else {
+        selector(arg, el, false)
+    }
+}
+
+/// The fields a selector requires to be present (a top-level conjunct that fails
+/// without them): CouchDB uses a json index only when every field it holds is one.
+pub fn required_fields(sel: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    required_into(sel, &mut out);
+    out
+}
+
+fn required_into(sel: &Value, out: &mut Vec<String>) {
+    let Some(m) = sel.as_object() else { return };
+    for (k, v) in m {
+        if k == "$and" {
+            for s in list(v) {
+                required_into(s, out);
+            }
+        } else if !k.starts_with('$') {
+            let ops = operators(v);
+            let tolerant = ops.iter().any(|(op, a)| op == "$exists" && a == &Value::Bool(false))
+                || ops.iter().any(|(op, _)| op == "$not" || op == "$sub");
+            if !tolerant && !out.contains(k) {
+                out.push(k.clone());
+            }
+        }
+    }
+}
+
+/// The conditions on `field` among a selector's top-level conjuncts.
+pub fn field_conditions(sel: &Value, field: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    if let Some(m) = sel.as_object() {
+        for (k, v) in m {
+            if k == "$and" {
+                for s in list(v) {
+                    out.extend(field_conditions(s, field));
+                }
+            } else if k == field {
+                out.extend(operators(v));
+            }
+        }
+    }
+    out
+}
+
+/// The value of a document at a dotted field, for projections and index keys.
+pub fn field_value<'a>(doc: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
+    let path = segments(field);
+    let (first, rest) = path.split_first()?;
+    match get(doc.get(first)?, rest) {
+        Lookup::Found(v) => Some(v),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn negations_fail_on_missing_fields_as_couchdb() {
+        let doc = json!({"a": 1, "b": {"c": 2}, "s": "x"});
+        assert!(matches(&json!({"a": {"$gt": 0}}), &doc));
+        assert!(!matches(&json!({"$nor": [{"z": 1}]}), &doc), "CouchDB: NOT on a missing field is false");
+        assert!(matches(&json!({"z": {"$exists": false}}), &doc));
+        assert!(!matches(&json!({"s.t": {"$exists": false}}), &doc), "a broken path fails even $exists: false");
+        assert!(matches(&json!({"b.c": 2, "$or": [{"a": 9}, {"s": {"$regex": "^x$"}}]}), &doc));
+        assert!(matches(&json!({"l": {"$elemMatch": {"q": {"$gte": 2}}}}), &json!({"l": [{"q": 1}, {"q": 3}]})));
+        assert!(matches(&json!({"l": {"$elemMatch": {"$type": "number"}}}), &json!({"l": [null, 3]})));
+        assert!(validate(&json!({"a": {"$foo": 1}})).is_err());
+    }
+}

@@ -1,0 +1,167 @@
+//! Databases and their documents: revisions, conflicts, tombstones.
+
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// An error answered as CouchDB does: an HTTP status and `{"error", "reason"}`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: u16,
+    pub error: String,
+    pub reason: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, error: &str, reason: impl Into<String>) -> Self {
+        ApiError { status, error: error.into(), reason: reason.into() }
+    }
+
+    pub fn bad_request(reason: impl Into<String>) -> Self {
+        ApiError::new(400, "bad_request", reason)
+    }
+
+    pub fn not_found(reason: &str) -> Self {
+        ApiError::new(404, "not_found", reason)
+    }
+
+    pub fn conflict() -> Self {
+        ApiError::new(409, "conflict", "Document update conflict.")
+    }
+
+    pub fn body(&self) -> Value {
+        json!({ "error": self.error, "reason": self.reason })
+    }
+}
+
+/// One document: its winning revision's body, or a tombstone.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    pub rev_num: u64,
+    pub rev_hash: String,
+    /// The body without `_id` and `_rev`.
+    pub body: Map<String, Value>,
+    pub deleted: bool,
+}
+
+impl Doc {
+    pub fn rev(&self) -> String {
+        format!("{}-{}", self.rev_num, self.rev_hash)
+    }
+
+    /// The document as `GET /db/id` returns it.
+    pub fn to_json(&self, id: &str) -> Value {
+        let mut m = Map::with_capacity(self.body.len() + 2);
+        m.insert("_id".into(), Value::String(id.to_string()));
+        m.insert("_rev".into(), Value::String(self.rev()));
+        for (k, v) in &self.body {
+            m.insert(k.clone(), v.clone());
+        }
+        if self.deleted {
+            m.insert("_deleted".into(), Value::Bool(true));
+        }
+        Value::Object(m)
+    }
+}
+
+/// A json index's entries `(key, id)`, sorted by key then id.
+pub type IndexEntries = std::sync::Arc<Vec<(Vec<Value>, String)>>;
+
+/// A database: documents by id (raw order, as `_all_docs`), and its update sequence.
+#[derive(Debug, Default)]
+pub struct Db {
+    pub docs: BTreeMap<String, Doc>,
+    pub seq: u64,
+    /// Bumped on every write: index snapshots built at another generation are stale.
+    pub generation: u64,
+    /// Per index name: its entries sorted by key, and the generation they were built at.
+    pub index_cache: std::collections::HashMap<String, (u64, IndexEntries)>,
+}
+
+/// A revision hash: 32 hex digits from the previous revision and the new body.
+fn rev_hash(prev: &str, body: &Map<String, Value>, deleted: bool) -> String {
+    let text = format!("{prev}\u{0}{}\u{0}{deleted}", Value::Object(body.clone()));
+    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut b: u64 = 0x8422_2325_cbf2_9ce4;
+    for byte in text.bytes() {
+        a = (a ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        b = (b ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(5);
+    }
+    format!("{a:016x}{b:016x}")
+}
+
+/// A new document id (32 hex digits, like CouchDB's).
+pub fn new_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{:016x}{:016x}", (t as u64) ^ 0x5bd1_e995_9e37_79b9, n)
+}
+
+impl Db {
+    /// Writes one document (`PUT /db/id`, one entry of `_bulk_docs`): the new revision.
+    pub fn write(&mut self, id: &str, mut doc: Map<String, Value>) -> Result<String, ApiError> {
+        if id.is_empty() {
+            return Err(ApiError::bad_request("Document id must not be empty"));
+        }
+        if id.starts_with('_') && !id.starts_with("_design/") && !id.starts_with("_local/") {
+            return Err(ApiError::bad_request("Only reserved document ids may start with underscore."));
+        }
+        let given_rev = doc.remove("_rev").and_then(|r| r.as_str().map(str::to_owned));
+        doc.remove("_id");
+        let deleted = doc.remove("_deleted").is_some_and(|d| d == Value::Bool(true));
+        doc.retain(|k, _| !k.starts_with('_') || k == "_attachments");
+        let current = self.docs.get(id);
+        let num = match current {
+            None if given_rev.is_some() => return Err(ApiError::conflict()),
+            None if deleted => return Err(ApiError::not_found("missing")),
+            None => 1,
+            // A deleted document is written again without a revision (or with the tombstone's).
+            Some(cur) if cur.deleted && given_rev.as_ref().is_none_or(|r| *r == cur.rev()) => cur.rev_num + 1,
+            Some(cur) if given_rev.as_deref() == Some(cur.rev().as_str()) => cur.rev_num + 1,
+            Some(_) => return Err(ApiError::conflict()),
+        };
+        let prev = current.map(Doc::rev).unwrap_or_default();
+        let hash = rev_hash(&prev, &doc, deleted);
+        self.seq += 1;
+        self.generation += 1;
+        let entry = Doc { rev_num: num, rev_hash: hash, body: if deleted { Map::new() } else { doc }, deleted };
+        let rev = entry.rev();
+        self.docs.insert(id.to_string(), entry);
+        Ok(rev)
+    }
+
+    /// A live (not deleted) document.
+    pub fn get(&self, id: &str) -> Result<&Doc, ApiError> {
+        match self.docs.get(id) {
+            Some(d) if !d.deleted => Ok(d),
+            Some(_) => Err(ApiError::not_found("deleted")),
+            None => Err(ApiError::not_found("missing")),
+        }
+    }
+
+    /// The number of live documents.
+    pub fn doc_count(&self) -> usize {
+        self.docs.values().filter(|d| !d.deleted).count()
+    }
+
+    /// `POST /db/_bulk_docs`: one result per document, in order.
+    pub fn bulk(&mut self, docs: &[Value]) -> Vec<Value> {
+        docs.iter()
+            .map(|d| {
+                let Some(m) = d.as_object() else {
+                    return json!({"error": "bad_request", "reason": "Document must be a JSON object"});
+                };
+                let id = match m.get("_id") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(_) => return json!({"error": "bad_request", "reason": "Document id must be a string"}),
+                    None => new_id(),
+                };
+                match self.write(&id, m.clone()) {
+                    Ok(rev) => json!({"ok": true, "id": id, "rev": rev}),
+                    Err(e) => json!({"id": id, "error": e.error, "reason": e.reason}),
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,251 @@
+//! Views without JavaScript: json indexes (`language: "query"`), and the
+//! aggregate views couch-sql generates, which carry a declarative description
+//! (`"couchsql"` in the design document) beside their JavaScript map.
+//! Reduced with CouchDB's built-ins `_count`, `_sum` and `_stats`.
+
+use crate::collate::compare;
+use crate::store::{ApiError, Db};
+use serde_json::{json, Map, Value};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+/// Refuses a design document with a JavaScript view the engine cannot run.
+pub fn check_design(doc: &Map<String, Value>) -> Result<(), ApiError> {
+    if doc.get("language").and_then(Value::as_str) == Some("query") {
+        return Ok(());
+    }
+    let described = doc.get("couchsql").and_then(Value::as_object);
+    for (name, view) in doc.get("views").and_then(Value::as_object).into_iter().flatten() {
+        if view.get("map").is_some_and(Value::is_string) && described.is_none_or(|d| !d.contains_key(name)) {
+            return Err(ApiError::new(
+                400,
+                "unsupported",
+                format!("the embedded engine runs no JavaScript: view `{name}` has a JavaScript map function; use Mango (_find, _index) or couch-sql's aggregates"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A value as SQL reads it at `path`, of `kind` (`int`, `num`, `str`, `bool`, `any`), or null.
+fn read(doc: &Value, spec: &Value) -> Value {
+    let mut v = doc;
+    for step in spec["path"].as_array().into_iter().flatten() {
+        let Some(step) = step.as_str() else { return Value::Null };
+        v = match v {
+            Value::Object(m) => match m.get(step) {
+                Some(x) => x,
+                None => return Value::Null,
+            },
+            Value::Array(a) => {
+                match step.parse::<usize>().ok().filter(|n| n.to_string() == step).and_then(|n| a.get(n)) {
+                    Some(x) => x,
+                    None => return Value::Null,
+                }
+            }
+            _ => return Value::Null,
+        };
+    }
+    let fits = match spec["kind"].as_str().unwrap_or("any") {
+        "int" => v.as_f64().is_some_and(|f| f.is_finite() && f.fract() == 0.0),
+        "num" => v.is_number(),
+        "str" => v.is_string(),
+        "bool" => v.is_boolean(),
+        _ => true,
+    };
+    if fits {
+        v.clone()
+    } else {
+        Value::Null
+    }
+}
+
+fn in_table(id: &str, doc: &Value, table: &Value) -> bool {
+    if let Some(prefix) = table.get("id_prefix").and_then(Value::as_str) {
+        return id.starts_with(prefix);
+    }
+    match (table.get("field").and_then(Value::as_str), table.get("value")) {
+        (Some(f), Some(v)) => doc.get(f) == Some(v),
+        _ => false,
+    }
+}
+
+/// The rows `(key, id, value)` a declarative view emits, sorted by key then id.
+fn emit(db: &Db, spec: &Value) -> Vec<(Value, String, Value)> {
+    let mut rows = Vec::new();
+    for (id, d) in &db.docs {
+        if d.deleted || id.starts_with("_design/") {
+            continue;
+        }
+        let doc = Value::Object(d.body.clone());
+        if !in_table(id, &doc, &spec["table"]) {
+            continue;
+        }
+        let key = Value::Array(spec["keys"].as_array().into_iter().flatten().map(|k| read(&doc, k)).collect());
+        let value = if let Some(items) = spec["value"]["sum"].as_array() {
+            Value::Array(
+                items
+                    .iter()
+                    .map(|item| {
+                        if let Some(p) = item.get("present") {
+                            json!(i64::from(!read(&doc, p).is_null()))
+                        } else if let Some(n) = item.get("number") {
+                            match read(&doc, n) {
+                                Value::Null => json!(0),
+                                v => v,
+                            }
+                        } else {
+                            json!(1)
+                        }
+                    })
+                    .collect(),
+            )
+        } else if let Some(s) = spec["value"].get("stats") {
+            match read(&doc, s) {
+                Value::Null => continue,
+                v => v,
+            }
+        } else {
+            Value::Null
+        };
+        rows.push((key, id.clone(), value));
+    }
+    rows.sort_by(|a, b| compare(&a.0, &b.0).then_with(|| a.1.cmp(&b.1)));
+    rows
+}
+
+/// Adds two numbers, exactly while both are integers.
+fn add(a: &Value, b: &Value) -> Value {
+    match (a.as_i64(), b.as_i64()) {
+        (Some(x), Some(y)) if x.checked_add(y).is_some() => json!(x + y),
+        _ => json!(a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0)),
+    }
+}
+
+fn reduce(kind: &str, values: &[&Value]) -> Value {
+    match kind {
+        "_count" => json!(values.len()),
+        "_sum" => {
+            let mut acc: Option<Value> = None;
+            for v in values {
+                acc = Some(match (acc, v) {
+                    (None, v) => (*v).clone(),
+                    (Some(Value::Array(a)), Value::Array(b)) => {
+                        let n = a.len().max(b.len());
+                        Value::Array(
+                            (0..n).map(|i| add(a.get(i).unwrap_or(&json!(0)), b.get(i).unwrap_or(&json!(0)))).collect(),
+                        )
+                    }
+                    (Some(a), b) => add(&a, b),
+                });
+            }
+            acc.unwrap_or(json!(0))
+        }
+        _ => {
+            // `_stats`
+            let nums: Vec<&Value> = values.iter().copied().filter(|v| v.is_number()).collect();
+            let sum = nums.iter().fold(json!(0), |a, b| add(&a, b));
+            let sumsqr: f64 = nums.iter().map(|v| v.as_f64().unwrap_or(0.0).powi(2)).sum();
+            let min = nums.iter().copied().min_by(|a, b| compare(a, b)).cloned().unwrap_or(Value::Null);
+            let max = nums.iter().copied().max_by(|a, b| compare(a, b)).cloned().unwrap_or(Value::Null);
+            json!({"sum": sum, "count": nums.len(), "min": min, "max": max, "sumsqr": sumsqr})
+        }
+    }
+}
+
+/// `GET /db/_design/{ddoc}/_view/{view}`.
+pub fn query(db: &mut Db, ddoc: &str, view: &str, params: &HashMap<String, String>) -> Result<Value, ApiError> {
+    let doc = db.get(ddoc).map_err(|_| ApiError::not_found("missing"))?.body.clone();
+    let json_param = |k: &str| -> Result<Option<Value>, ApiError> {
+        params
+            .get(k)
+            .map(|v| serde_json::from_str(v).map_err(|_| ApiError::bad_request(format!("Invalid value for {k}"))))
+            .transpose()
+    };
+    let (rows, reduce_kind): (Vec<(Value, String, Value)>, String) =
+        if doc.get("language").and_then(Value::as_str) == Some("query") {
+            let def =
+                doc.get("views").and_then(|v| v.get(view)).ok_or_else(|| ApiError::not_found("missing_named_view"))?;
+            let fields: Vec<String> = def["options"]["def"]["fields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_object().and_then(|m| m.keys().next().cloned()))
+                .collect();
+            let mut rows = Vec::new();
+            for (id, d) in &db.docs {
+                if d.deleted || id.starts_with("_design/") {
+                    continue;
+                }
+                let key: Option<Vec<Value>> =
+                    fields.iter().map(|f| crate::mango::field_value(&d.body, f).cloned()).collect();
+                if let Some(key) = key {
+                    rows.push((Value::Array(key), id.clone(), Value::Null));
+                }
+            }
+            rows.sort_by(|a, b| compare(&a.0, &b.0).then_with(|| a.1.cmp(&b.1)));
+            (rows, "_count".to_string())
+        } else {
+            let spec = doc.get("couchsql").and_then(|c| c.get(view)).ok_or_else(|| {
+                if doc.get("views").and_then(|v| v.get(view)).is_some() {
+                    ApiError::new(400, "unsupported", "the embedded engine runs no JavaScript views")
+                } else {
+                    ApiError::not_found("missing_named_view")
+                }
+            })?;
+            let reduce = doc["views"][view]["reduce"].as_str().unwrap_or("_sum").to_string();
+            (emit(db, spec), reduce)
+        };
+    let start = json_param("startkey")?.or(json_param("start_key")?);
+    let end = json_param("endkey")?.or(json_param("end_key")?);
+    let inclusive_end = params.get("inclusive_end").is_none_or(|v| v != "false");
+    let in_range = |k: &Value| {
+        start.as_ref().is_none_or(|s| compare(k, s) != Ordering::Less)
+            && end.as_ref().is_none_or(|e| match compare(k, e) {
+                Ordering::Less => true,
+                Ordering::Equal => inclusive_end,
+                Ordering::Greater => false,
+            })
+    };
+    let total = rows.len();
+    let rows: Vec<&(Value, String, Value)> = rows.iter().filter(|r| in_range(&r.0)).collect();
+    let limit = params.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(usize::MAX);
+    if params.get("reduce").is_some_and(|r| r == "false") {
+        let out: Vec<Value> =
+            rows.iter().take(limit).map(|(k, id, v)| json!({"id": id, "key": k, "value": v})).collect();
+        return Ok(json!({"total_rows": total, "offset": 0, "rows": out}));
+    }
+    let level = if params.get("group").is_some_and(|g| g == "true") {
+        Some(usize::MAX)
+    } else {
+        params.get("group_level").and_then(|l| l.parse::<usize>().ok())
+    };
+    let mut out: Vec<Value> = Vec::new();
+    match level {
+        None | Some(0) => {
+            if !rows.is_empty() {
+                let values: Vec<&Value> = rows.iter().map(|r| &r.2).collect();
+                out.push(json!({"key": null, "value": reduce(&reduce_kind, &values)}));
+            }
+        }
+        Some(n) => {
+            let mut groups: Vec<(Value, Vec<&Value>)> = Vec::new();
+            for (k, _, v) in &rows {
+                let key = match k {
+                    Value::Array(a) if n < a.len() => Value::Array(a[..n].to_vec()),
+                    other => other.clone(),
+                };
+                match groups.last_mut() {
+                    Some((g, vs)) if compare(g, &key) == Ordering::Equal => vs.push(v),
+                    _ => groups.push((key, vec![v])),
+                }
+            }
+            out = groups
+                .into_iter()
+                .take(limit)
+                .map(|(k, vs)| json!({"key": k, "value": reduce(&reduce_kind, &vs)}))
+                .collect();
+        }
+    }
+    Ok(json!({"rows": out}))
+}
