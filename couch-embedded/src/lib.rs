@@ -38,9 +38,38 @@ pub const COUCHDB_VERSION: &str = "3.4.3";
 pub const VENDOR: &str = "couch-sql embedded";
 
 /// Databases, in memory.
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub struct Engine {
     dbs: Arc<Mutex<BTreeMap<String, Arc<Mutex<Db>>>>>,
+    /// Session cookies: token → (user name, expiry).
+    sessions: Arc<Mutex<HashMap<String, (String, std::time::Instant)>>>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        let mut dbs = BTreeMap::new();
+        // CouchDB's users database, so clients can make users and log in.
+        dbs.insert("_users".to_string(), Arc::default());
+        Engine { dbs: Arc::new(Mutex::new(dbs)), sessions: Arc::default() }
+    }
+}
+
+/// How long a session cookie lives (CouchDB's `[chttpd_auth] timeout` default).
+const SESSION_SECONDS: u64 = 600;
+
+/// A response: status, extra headers, JSON body.
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// A password as stored in a user document: salted, never in clear.
+fn password_hash(salt: &str, password: &str) -> String {
+    let h = format!("{salt}\u{0}{password}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{h:016x}")
 }
 
 type Reply = Result<(u16, Value), ApiError>;
@@ -88,18 +117,90 @@ impl Engine {
             .ok_or_else(|| ApiError::not_found("Database does not exist."))
     }
 
-    /// Answers one request as CouchDB would: `(status, JSON body)`.
+    /// Answers one request as CouchDB would: `(status, JSON body)`, as the admin.
     /// `target` is the path with its query string (`/shop/_find`, `/shop/_all_docs?limit=2`).
     pub fn handle(&self, method: &str, target: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let r = self.handle_http(method, target, None, None, body);
+        (r.status, r.body)
+    }
+
+    /// Answers one HTTP request, with its `Authorization` and `Cookie` headers.
+    /// Without credentials a client is the admin (an admin party, as pouchdb-server);
+    /// credentials given must be a user's of `_users` (or a live session's cookie).
+    pub fn handle_http(
+        &self,
+        method: &str,
+        target: &str,
+        authorization: Option<&str>,
+        cookie: Option<&str>,
+        body: &[u8],
+    ) -> HttpReply {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(decode).collect();
-        let result = self.route(method, &segments, &query_params(query), body);
+        let mut headers = Vec::new();
+        let result = match self.authenticate(authorization, cookie) {
+            Err(e) => Err(e),
+            Ok(()) if method == "POST" && segments == ["_session"] => self.login(body).map(|(cookie, value)| {
+                headers.push(("set-cookie".to_string(), format!("AuthSession={cookie}; Version=1; Path=/; HttpOnly")));
+                (200, value)
+            }),
+            Ok(()) => self.route(method, &segments, &query_params(query), body),
+        };
         let (status, value) = match result {
             Ok(r) => r,
             Err(e) => (e.status, e.body()),
         };
-        let bytes = if method == "HEAD" { Vec::new() } else { serde_json::to_vec(&value).unwrap_or_default() };
-        (status, bytes)
+        let body = if method == "HEAD" { Vec::new() } else { serde_json::to_vec(&value).unwrap_or_default() };
+        HttpReply { status, headers, body }
+    }
+
+    fn unauthorized() -> ApiError {
+        ApiError::new(401, "unauthorized", "Name or password is incorrect.")
+    }
+
+    /// Whether `name` has `password` in `_users`.
+    fn check_password(&self, name: &str, password: &str) -> bool {
+        let Ok(users) = self.db("_users") else { return false };
+        let users = users.lock().unwrap_or_else(|e| e.into_inner());
+        let Ok(doc) = users.get(&format!("org.couchdb.user:{name}")) else { return false };
+        let salt = doc.body.get("salt").and_then(Value::as_str).unwrap_or("");
+        doc.body.get("derived_key").and_then(Value::as_str) == Some(password_hash(salt, password).as_str())
+    }
+
+    fn authenticate(&self, authorization: Option<&str>, cookie: Option<&str>) -> Result<(), ApiError> {
+        if let Some(basic) = authorization.and_then(|a| a.strip_prefix("Basic ")) {
+            let decoded = base64_decode(basic.trim()).ok_or_else(Self::unauthorized)?;
+            let (name, password) = decoded.split_once(':').ok_or_else(Self::unauthorized)?;
+            return if self.check_password(name, password) { Ok(()) } else { Err(Self::unauthorized()) };
+        }
+        let token = cookie.and_then(|c| c.split(';').map(str::trim).find_map(|p| p.strip_prefix("AuthSession=")));
+        if let Some(token) = token.filter(|t| !t.is_empty()) {
+            let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            return match sessions.get(token) {
+                Some((_, until)) if *until > std::time::Instant::now() => Ok(()),
+                _ => Err(ApiError::new(401, "unauthorized", "Your session has expired.")),
+            };
+        }
+        Ok(())
+    }
+
+    /// `POST /_session`: a cookie for a user's name and password.
+    fn login(&self, body: &[u8]) -> Result<(String, Value), ApiError> {
+        let creds: Value = serde_json::from_slice(body).unwrap_or_else(|_| {
+            // name=…&password=… (a form)
+            let form = query_params(&String::from_utf8_lossy(body));
+            json!({"name": form.get("name"), "password": form.get("password")})
+        });
+        let (Some(name), Some(password)) = (creds["name"].as_str(), creds["password"].as_str()) else {
+            return Err(Self::unauthorized());
+        };
+        if !self.check_password(name, password) {
+            return Err(Self::unauthorized());
+        }
+        let token = format!("{}{}", store::new_id(), store::new_id());
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(SESSION_SECONDS);
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(token.clone(), (name.to_string(), until));
+        Ok((token, json!({"ok": true, "name": name, "roles": []})))
     }
 
     fn route(&self, method: &str, seg: &[String], q: &HashMap<String, String>, body: &[u8]) -> Reply {
@@ -117,7 +218,9 @@ impl Engine {
             ("GET" | "POST", ["_session"]) => {
                 Ok((200, json!({"ok": true, "userCtx": {"name": null, "roles": ["_admin"]}})))
             }
-            (_, [name, rest @ ..]) if !name.starts_with('_') => self.db_route(method, name, rest, q, body),
+            (_, [name, rest @ ..]) if !name.starts_with('_') || *name == "_users" => {
+                self.db_route(method, name, rest, q, body)
+            }
             _ => Err(ApiError::new(400, "illegal_database_name", "Name must begin with a letter.")),
         }
     }
@@ -200,11 +303,49 @@ impl Engine {
                 Ok((200, views::query(db, &format!("_design/{ddoc}"), view, &params)?))
             }
             (_, ["_design", ddoc]) => doc_route(db, method, &format!("_design/{ddoc}"), q, body),
+            ("PUT", [id]) if name == "_users" => {
+                let Value::Object(mut doc) = parse_body(body)? else {
+                    return Err(ApiError::bad_request("Document must be a JSON object"));
+                };
+                // The password is kept only salted and hashed, as CouchDB does.
+                if let Some(p) = doc.remove("password").and_then(|p| p.as_str().map(str::to_owned)) {
+                    let salt = store::new_id();
+                    doc.insert("derived_key".into(), json!(password_hash(&salt, &p)));
+                    doc.insert("salt".into(), json!(salt));
+                    doc.insert("password_scheme".into(), json!("couch-sql"));
+                }
+                let rev = db.write(id, doc)?;
+                Ok((201, json!({"ok": true, "id": id, "rev": rev})))
+            }
             (_, ["_local", id]) => doc_route(db, method, &format!("_local/{id}"), q, body),
             (_, [id]) if !id.starts_with('_') => doc_route(db, method, id, q, body),
             _ => Err(ApiError::not_found("missing")),
         }
     }
+}
+
+/// Standard base64 (RFC 4648), as in `Authorization: Basic …`.
+fn base64_decode(s: &str) -> Option<String> {
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(v);
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn doc_route(db: &mut Db, method: &str, id: &str, q: &HashMap<String, String>, body: &[u8]) -> Reply {

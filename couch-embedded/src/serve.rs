@@ -9,10 +9,19 @@ use std::net::SocketAddr;
 async fn answer(engine: Engine, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let method = req.method().as_str().to_string();
     let target = req.uri().path_and_query().map_or("/".to_string(), |p| p.as_str().to_string());
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (authorization, cookie) = (header("authorization"), header("cookie"));
     let body = req.into_body().collect().await?.to_bytes();
-    let (status, bytes) = engine.handle(&method, &target, &body);
-    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
-    *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let reply = engine.handle_http(&method, &target, authorization.as_deref(), cookie.as_deref(), &body);
+    let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
+    *resp.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in reply.headers {
+        if let (Ok(k), Ok(v)) =
+            (hyper::header::HeaderName::from_bytes(k.as_bytes()), hyper::header::HeaderValue::from_str(&v))
+        {
+            resp.headers_mut().insert(k, v);
+        }
+    }
     resp.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
     resp.headers_mut().insert("server", hyper::header::HeaderValue::from_static("CouchDB/3.4.3 (couch-sql embedded)"));
     Ok(resp)

@@ -14,6 +14,13 @@ pub fn check_design(doc: &Map<String, Value>) -> Result<(), ApiError> {
     if doc.get("language").and_then(Value::as_str) == Some("query") {
         return Ok(());
     }
+    if doc.get("validate_doc_update").is_some() {
+        return Err(ApiError::new(
+            400,
+            "unsupported",
+            "the embedded engine runs no JavaScript: validate_doc_update functions are not supported",
+        ));
+    }
     let described = doc.get("couchsql").and_then(Value::as_object);
     for (name, view) in doc.get("views").and_then(Value::as_object).into_iter().flatten() {
         if view.get("map").is_some_and(Value::is_string) && described.is_none_or(|d| !d.contains_key(name)) {

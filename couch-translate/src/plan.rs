@@ -250,6 +250,10 @@ pub struct AggView {
     /// The design document's `views` object: `sums` (`_sum` over an array of
     /// counts and sums) and `stats<i>` (`_stats`, for MIN/MAX of numbers).
     pub views: serde_json::Value,
+    /// The same views described as data (`"couchsql"` in the design document), for
+    /// engines that run no JavaScript, such as couch-sql's embedded engine.
+    #[serde(default)]
+    pub spec: serde_json::Value,
     /// The equality conditions of the WHERE, the leading key values.
     pub prefix: Vec<Tmpl>,
     /// A range condition on the next key column, if the WHERE has one.

@@ -59,6 +59,17 @@ pub async fn is_pouchdb() -> bool {
     Database::connect_lazy(&format!("{}/probe", server_url())).unwrap().ping().await.unwrap().is_pouchdb()
 }
 
+/// couch-sql's embedded engine (`couch-sql serve`).
+pub async fn is_embedded() -> bool {
+    Database::connect_lazy(&format!("{}/probe", server_url())).unwrap().ping().await.unwrap().is_embedded()
+}
+
+/// Every client is an admin (pouchdb-server and the embedded engine have no
+/// database security or per-user rights).
+pub async fn is_admin_party() -> bool {
+    is_pouchdb().await || is_embedded().await
+}
+
 /// Writes documents as another program would, bypassing couch-sql's checks.
 pub async fn put_raw(db: &Database, docs: serde_json::Value) {
     let url = format!("{}/{}/_bulk_docs", server_url(), db.name());

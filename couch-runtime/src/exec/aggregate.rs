@@ -311,7 +311,7 @@ pub(crate) async fn create_view(db: &Database, view: &AggView) -> Result<bool> {
     match db.send(Method::GET, &path, None).await {
         Ok(_) => Ok(false),
         Err(Error::NotFound { .. }) => {
-            let body = serde_json::json!({ "language": "javascript", "views": view.views });
+            let body = serde_json::json!({ "language": "javascript", "views": view.views, "couchsql": view.spec });
             match db.send(Method::PUT, &path, Some(body.to_string().into_bytes())).await {
                 Ok(_) => Ok(true),
                 Err(Error::Conflict { .. }) => Ok(false), // a concurrent creator wrote the same content

@@ -97,7 +97,7 @@ pub fn sketch(plan: &Plan, params: &[Value], db: &str, page_size: usize) -> Resu
             let mut out = vec![RequestSketch {
                 method: "PUT",
                 path: format!("/{db}/_design/{}", encode_segment(&v.ddoc)),
-                body: Some(serde_json::json!({ "language": "javascript", "views": v.views })),
+                body: Some(serde_json::json!({ "language": "javascript", "views": v.views, "couchsql": v.spec })),
                 note: Some(
                     "the view path (the WHERE is equalities on columns): once per process and database, if missing"
                         .into(),

@@ -16,6 +16,12 @@ fn read(field: &str, kind: Kind) -> String {
     format!("norm(at(doc, [{}]), {})", steps.join(", "), serde_json::to_string(kind_tag(kind)).expect("serializes"))
 }
 
+/// The same read, described as data for engines without JavaScript (couch-sql's
+/// embedded engine): `{"path": [...], "kind": "int"}`.
+fn described(field: &str, kind: Kind) -> serde_json::Value {
+    serde_json::json!({ "path": crate::path::segments(field), "kind": kind_tag(kind) })
+}
+
 fn kind_tag(kind: Kind) -> &'static str {
     match kind {
         Kind::Integer => "int",
@@ -139,12 +145,23 @@ pub(super) fn plan(cx: &mut Cx, selection: Option<&Expr>, groups: &[GroupColumn]
     let table = cx.table();
     let key = cx.key();
     // Keys: the equalities, the range column, then the groups.
-    let mut keys: Vec<String> = eqs.iter().map(|(f, k, _)| read(f, *k)).collect();
-    keys.extend(range.iter().map(|(f, k, _)| read(f, *k)));
-    keys.extend(groups.iter().map(|g| read(&g.field, g.kind)));
+    let key_fields: Vec<(&String, Kind)> = eqs
+        .iter()
+        .map(|(f, k, _)| (f, *k))
+        .chain(range.iter().map(|(f, k, _)| (f, *k)))
+        .chain(groups.iter().map(|g| (&g.field, g.kind)))
+        .collect();
+    let keys: Vec<String> = key_fields.iter().map(|(f, k)| read(f, *k)).collect();
+    let key_spec: Vec<serde_json::Value> = key_fields.iter().map(|(f, k)| described(f, *k)).collect();
+    let table_spec = match &key {
+        TableKey::Field(f) => serde_json::json!({ "field": f, "value": table }),
+        TableKey::IdPrefix(p) => serde_json::json!({ "id_prefix": p }),
+    };
     let mut values = vec!["1".to_string()];
+    let mut value_spec = vec![serde_json::json!("one")];
     let mut slots = Vec::new();
     let mut stats: Vec<String> = Vec::new();
+    let mut stats_spec: Vec<serde_json::Value> = Vec::new();
     for (i, a) in aggs.iter().enumerate() {
         let field = a.field.as_ref();
         let numeric = field.is_some_and(|(_, k)| matches!(k, Kind::Integer | Kind::Float));
@@ -152,12 +169,17 @@ pub(super) fn plan(cx: &mut Cx, selection: Option<&Expr>, groups: &[GroupColumn]
         let slot = match a.func {
             AggFunc::CountAll => AggSlot::Count(0),
             AggFunc::Count => {
+                let (f, k) = field.expect("COUNT(col) has a field");
                 values.push(format!("{var} === null ? 0 : 1"));
+                value_spec.push(serde_json::json!({ "present": described(f, *k) }));
                 AggSlot::Count(values.len() - 1)
             }
             AggFunc::Sum | AggFunc::Avg if numeric => {
+                let (f, k) = field.expect("numeric has a field");
                 values.push(format!("{var} === null ? 0 : 1"));
                 values.push(format!("{var} === null ? 0 : {var}"));
+                value_spec.push(serde_json::json!({ "present": described(f, *k) }));
+                value_spec.push(serde_json::json!({ "number": described(f, *k) }));
                 let (count, sum) = (values.len() - 2, values.len() - 1);
                 if a.func == AggFunc::Sum {
                     AggSlot::Sum { count, sum, integer: a.integer }
@@ -175,6 +197,7 @@ pub(super) fn plan(cx: &mut Cx, selection: Option<&Expr>, groups: &[GroupColumn]
                 );
                 let view = stats.iter().position(|m| *m == map).unwrap_or_else(|| {
                     stats.push(map);
+                    stats_spec.push(serde_json::json!({ "table": table_spec, "keys": key_spec, "value": { "stats": described(f, *k) } }));
                     stats.len() - 1
                 });
                 AggSlot::Stats { view, max: a.func == AggFunc::Max }
@@ -202,10 +225,20 @@ pub(super) fn plan(cx: &mut Cx, selection: Option<&Expr>, groups: &[GroupColumn]
         views.insert(format!("stats{i}"), serde_json::json!({ "map": m, "reduce": "_stats" }));
     }
     let views = serde_json::Value::Object(views);
-    let ddoc = format!("couchsql-agg-{:016x}", content_hash(&views.to_string()));
+    let mut spec = serde_json::Map::new();
+    spec.insert(
+        "sums".into(),
+        serde_json::json!({ "table": table_spec, "keys": key_spec, "value": { "sum": value_spec } }),
+    );
+    for (i, s) in stats_spec.into_iter().enumerate() {
+        spec.insert(format!("stats{i}"), s);
+    }
+    let spec = serde_json::Value::Object(spec);
+    let ddoc = format!("couchsql-agg-{:016x}", content_hash(&format!("{views}{spec}")));
     Some(AggView {
         ddoc,
         views,
+        spec,
         prefix: eqs.into_iter().map(|(_, _, t)| t).collect(),
         range: range.map(|(_, _, r)| r),
         slots,
