@@ -1,7 +1,8 @@
 //! The README's example, end to end: insert, query, update, delete.
 //!
-//! Run it with `scripts/run-example.sh` (starts a local pouchdb-server unless
-//! `COUCHDB_URL` is set), or `COUCHDB_URL=http://… cargo run --example quickstart`.
+//! `cargo run --example quickstart` runs it on couch-sql's embedded engine, in
+//! process (`mem://quickstart`: no server). With `COUCHDB_URL=http://…` set, or
+//! through `scripts/with-server.sh`, it runs on that CouchDB server.
 
 use couch_sql::{couch_sql, CouchRow, Database};
 
@@ -24,8 +25,11 @@ async fn main() -> couch_sql::Result<()> {
         // Every request as a `couchdb` span: method, path, status, time, rows.
         tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG).with_target(false).init();
     }
-    let server = std::env::var("COUCHDB_URL").unwrap_or_else(|_| "http://127.0.0.1:5984".into());
-    let db = Database::connect(&format!("{}/quickstart", server.trim_end_matches('/'))).await?;
+    let url = match std::env::var("COUCHDB_URL") {
+        Ok(server) => format!("{}/quickstart", server.trim_end_matches('/')),
+        Err(_) => "mem://quickstart".to_string(), // the embedded engine, in this process
+    };
+    let db = Database::connect(&url).await?;
     db.drop_database().await.ok(); // start from scratch on every run
     db.create_if_missing().await?;
 

@@ -155,6 +155,9 @@ impl DatabaseBuilder {
             return Err(e);
         }
         let invalid = |message: String| Error::Invalid { what: "CouchDB URL", message };
+        if let Some(name) = self.url.strip_prefix("mem://") {
+            return memory(name.trim_end_matches('/'), self.retry);
+        }
         // Never echo the URL itself: it may hold a password.
         let mut parsed = reqwest::Url::parse(&self.url)
             .map_err(|e| invalid(format!("{e} (expected http://[user:password@]host:port/database)")))?;
@@ -203,6 +206,8 @@ impl DatabaseBuilder {
             choosing: Default::default(),
             requests: Default::default(),
             server: Default::default(),
+            #[cfg(feature = "embedded")]
+            engine: None,
         };
         Ok(Database::from_parts(shared, name))
     }
@@ -213,6 +218,30 @@ impl DatabaseBuilder {
         db.ping().await?;
         Ok(db)
     }
+}
+
+/// A `mem://name` database: the process's embedded engine.
+#[cfg(feature = "embedded")]
+fn memory(name: &str, retry: RetryPolicy) -> Result<Database> {
+    let name = percent_decode(name);
+    validate_db_name(&name)?;
+    let shared = Shared {
+        http: reqwest::Client::new(),
+        base: "mem:///".into(),
+        auth: Auth::None,
+        retry,
+        chosen: Default::default(),
+        choosing: Default::default(),
+        requests: Default::default(),
+        server: Default::default(),
+        engine: Some(crate::client::process_engine()),
+    };
+    Ok(Database::from_parts(shared, name))
+}
+
+#[cfg(not(feature = "embedded"))]
+fn memory(_: &str, _: RetryPolicy) -> Result<Database> {
+    Err(Error::Invalid { what: "CouchDB URL", message: "mem:// needs couch-sql's `embedded` feature".into() })
 }
 
 #[cfg(test)]

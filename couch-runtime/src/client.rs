@@ -89,6 +89,17 @@ pub(crate) struct Shared {
     /// What the server says about itself (`GET /`), learned once: whether it is
     /// pouchdb-server, and so what its `_find` understands.
     pub(crate) server: std::sync::OnceLock<ServerInfo>,
+    /// `mem://` databases: the process's embedded engine, called instead of HTTP.
+    #[cfg(feature = "embedded")]
+    pub(crate) engine: Option<couch_embedded::Engine>,
+}
+
+/// The engine every `mem://` handle of this process shares (as pouchdb's memory
+/// adapter does): two handles on `mem://shop` see the same documents.
+#[cfg(feature = "embedded")]
+pub(crate) fn process_engine() -> couch_embedded::Engine {
+    static ENGINE: std::sync::LazyLock<couch_embedded::Engine> = std::sync::LazyLock::new(couch_embedded::Engine::new);
+    ENGINE.clone()
 }
 
 /// User name and password; never printed.
@@ -428,6 +439,15 @@ impl Database {
         body: Option<bytes::Bytes>,
     ) -> Result<(StatusCode, bytes::Bytes)> {
         self.shared.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        #[cfg(feature = "embedded")]
+        if let Some(engine) = &self.shared.engine {
+            // The same request, answered in process: paging, retries and error mapping stay one path.
+            let target = url.strip_prefix("mem://").unwrap_or(url);
+            let body = body.unwrap_or_default();
+            let reply = engine.handle_http(method.as_str(), target, None, None, &body);
+            let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return Ok((status, bytes::Bytes::from(reply.body)));
+        }
         let mut req = self.shared.http.request(method.clone(), url).header("accept", "application/json");
         match &self.shared.auth {
             Auth::None => {}

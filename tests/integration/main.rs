@@ -11,6 +11,7 @@ mod couchdb;
 mod crud;
 mod documents;
 mod dynamic;
+mod embedded;
 mod like;
 mod models;
 mod nesting;

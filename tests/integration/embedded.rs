@@ -1,0 +1,67 @@
+//! `mem://` databases: the embedded engine in this process, no server. (The
+//! whole suite also runs against the same engine over HTTP: `couch-sql serve`.)
+
+use crate::models::{users, User};
+use couch_sql::{couch_sql, Database, Error};
+
+fn name(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("mem://{tag}_{}_{nanos}", std::process::id())
+}
+
+#[tokio::test]
+async fn every_verb_runs_in_process() {
+    let url = name("inproc");
+    let db = Database::connect(&url).await.unwrap();
+    assert!(db.create_if_missing().await.unwrap());
+    assert!(!db.create_if_missing().await.unwrap(), "a second create finds it");
+    couch_sql!("INSERT INTO users (name, age, email, active) VALUES ('Ann', 40, 'a@x', true), ('Bob', 17, NULL, false), ('Cy', 30, NULL, true)")
+        .execute(&db)
+        .await
+        .unwrap();
+    let adults =
+        couch_sql!("SELECT name, age FROM users WHERE age >= ? ORDER BY age DESC", 18).fetch_all(&db).await.unwrap();
+    assert_eq!(adults.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["Ann", "Cy"]);
+    // The planned index was made and the engine reads through it.
+    let plan = couch_sql!("EXPLAIN SELECT name, age FROM users WHERE age >= ? ORDER BY age DESC", 18)
+        .explain(&db)
+        .await
+        .unwrap();
+    assert_eq!(plan.index.name, "couchsql-type-age", "{plan:?}");
+    let n = couch_sql!("UPDATE users SET active = false WHERE age < 18").execute(&db).await.unwrap();
+    assert_eq!(n.rows_affected(), 1);
+    let by_city = couch_sql!("SELECT active, COUNT(*) AS n FROM users GROUP BY active ORDER BY active")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(by_city.iter().map(|r| (r.active, r.n)).collect::<Vec<_>>(), [(false, 1), (true, 2)]);
+    // A stale revision is a conflict, as on CouchDB.
+    let mut ann: User = couch_sql!("SELECT * FROM users WHERE name = 'Ann'").fetch_one(&db).await.unwrap();
+    ann.rev = Some("1-00000000000000000000000000000000".into());
+    let err =
+        couch_sql!("UPDATE users SET age = 41 WHERE _id = ? AND _rev = ?", ann.id.clone().unwrap(), ann.rev.unwrap())
+            .execute(&db)
+            .await
+            .map(|r| r.rows_affected());
+    assert_eq!(err.unwrap(), 0, "no document has that revision");
+    let n = couch_sql!("DELETE FROM users WHERE email IS NULL").execute(&db).await.unwrap();
+    assert_eq!(n.rows_affected(), 2);
+    let left = couch_sql::query("SELECT name FROM users").fetch_all(&db).await.unwrap();
+    assert_eq!(left.len(), 1);
+    // Another handle on the same name sees the same documents; another name sees none.
+    let again = Database::connect(&url).await.unwrap();
+    assert_eq!(couch_sql!("SELECT name FROM users").fetch_all(&again).await.unwrap().len(), 1);
+    let other = Database::connect(&name("other")).await.unwrap();
+    let err = couch_sql!("SELECT name FROM users").fetch_all(&other).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    db.drop_database().await.unwrap();
+}
+
+#[test]
+fn the_blocking_api_runs_in_process_too() {
+    let db = couch_sql::blocking::Database::connect(&name("blocking")).unwrap();
+    db.create_if_missing().unwrap();
+    couch_sql!("INSERT INTO users (name, age, active) VALUES ('A', 1, true), ('B', 2, true)").execute(&db).unwrap();
+    let rows = couch_sql!("SELECT name FROM users WHERE age > ?", 1).fetch_all(&db).unwrap();
+    assert_eq!(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["B"]);
+}
