@@ -6,6 +6,7 @@
 //! cargo bench --bench suite -- --compile-only                  # section 6 alone
 //! COUCHDB_URL=… cargo bench --bench suite -- --prefix-only       # section 10 alone
 //! COUCHDB_URL=… cargo bench --bench suite -- --aggregate-only    # section 11 alone
+//! scripts/with-server.sh cargo bench --bench suite -- --engine-only   # section 12: the embedded engine vs that server
 //! ```
 //!
 //! Prints Markdown tables (kept in BENCHMARKS.md). Each comparison runs its two
@@ -829,6 +830,75 @@ async fn aggregate_paths(server: &str, quick: bool) {
     db.drop_database().await.ok();
 }
 
+/// Section 12: the same `_find` on the embedded engine (in process, and over HTTP
+/// with `couch-sql serve`) and on the server at `COUCHDB_URL` (issue 13).
+async fn engine_vs_server(server: &str, quick: bool) {
+    let n = if quick { 20_000 } else { 100_000 };
+    println!("\n## 12. The embedded engine vs the server ({n} documents)\n");
+    // The engine over HTTP, served from this process.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(couch_embedded::serve::serve(couch_embedded::Engine::new(), "127.0.0.1:0".parse().unwrap(), move |a| {
+        let _ = tx.send(a);
+    }));
+    let served = format!("http://{}", rx.await.unwrap());
+    let name = format!("bench_engine_{}", std::process::id());
+    let mut dbs = Vec::new();
+    for url in [format!("{server}/{name}"), format!("{served}/{name}"), format!("mem://{name}")] {
+        let db = Database::connect(&url).await.unwrap();
+        db.drop_database().await.ok();
+        db.create_if_missing().await.unwrap();
+        let mut batch = Vec::new();
+        for i in 0..n {
+            batch.push(serde_json::json!({"_id": format!("seed{i:08}"), "type": "bench_rows", "name": format!("r{i}"), "n": i, "grp": i % 50}));
+            if batch.len() == 5000 {
+                write_docs(&db, &std::mem::take(&mut batch)).await;
+            }
+        }
+        dbs.push(db);
+    }
+    let q = || couch_sql!("SELECT name, n FROM bench_rows WHERE grp = ? AND n >= ?", 7, 0);
+    let labels = ["the server at COUCHDB_URL", "couch-sql serve (HTTP, same machine)", "mem:// (in process)"];
+    let mut times: Vec<Vec<f64>> = vec![vec![]; 3];
+    for (i, db) in dbs.iter().enumerate() {
+        assert_eq!(q().fetch_all(db).await.unwrap().len(), n / 50, "{}", labels[i]); // warm up, build indexes
+    }
+    let reps = if quick { 3 } else { 5 };
+    for rep in 0..reps {
+        for k in 0..3 {
+            let i = (k + rep) % 3;
+            let t = Instant::now();
+            assert_eq!(q().fetch_all(&dbs[i]).await.unwrap().len(), n / 50);
+            times[i].push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    println!("Query: `{}` ({} rows), each side with its default index policy.\n", q().sql(), n / 50);
+    println!("| target | ms median (min–max) |\n|---|---:|");
+    for (l, t) in labels.iter().zip(&times) {
+        println!("| {l} | {} |", fmt(t, 1));
+    }
+    println!(
+        "\nEngine over HTTP: **{:.1}×** the speed of the server; in process: **{:.1}×**.",
+        stats(&times[0]).0 / stats(&times[1]).0,
+        stats(&times[0]).0 / stats(&times[2]).0
+    );
+    for db in dbs {
+        db.drop_database().await.ok();
+    }
+}
+
+/// Writes documents through a database handle, on any transport: one run-time
+/// INSERT (one `_bulk_docs`) per call.
+async fn write_docs(db: &Database, docs: &[serde_json::Value]) {
+    let rows: Vec<String> = docs
+        .iter()
+        .map(|d| format!("('{}', '{}', {}, {})", d["_id"].as_str().unwrap(), d["name"].as_str().unwrap(), d["n"], d["grp"]))
+        .collect();
+    couch_sql::query(&format!("INSERT INTO bench_rows (_id, name, n, grp) VALUES {}", rows.join(", ")))
+        .execute(db)
+        .await
+        .unwrap();
+}
+
 fn compile_cost() {
     println!("\n## 6. Compile cost of the macro (200 `couch_sql!` invocations)\n");
     let root = env!("CARGO_MANIFEST_DIR");
@@ -912,6 +982,11 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     if std::env::args().any(|a| a == "--compile-only") {
         return compile_cost();
+    }
+    if std::env::args().any(|a| a == "--engine-only") {
+        let server = std::env::var("COUCHDB_URL").expect("--engine-only compares with a server: COUCHDB_URL");
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        return rt.block_on(engine_vs_server(&server, quick));
     }
     if std::env::args().any(|a| a == "--aggregate-only") {
         let server = std::env::var("COUCHDB_URL").expect("--aggregate-only needs a server: COUCHDB_URL");

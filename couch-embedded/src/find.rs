@@ -70,6 +70,12 @@ fn field_name(v: &Value) -> Option<String> {
     }
 }
 
+/// The entries of the json index `name` of design document `ddoc`, if there is one.
+pub fn index_entries(db: &mut Db, ddoc: &str, name: &str) -> Option<IndexEntries> {
+    let idx = json_indexes(db).into_iter().find(|i| i.ddoc == ddoc && i.name == name)?;
+    Some(entries(db, &idx))
+}
+
 /// The index's entries `(key, id)`, sorted by key then id (built once per database generation).
 fn entries(db: &mut Db, idx: &JsonIndex) -> IndexEntries {
     let cache_key = format!("{}\u{0}{}", idx.ddoc, idx.name);

@@ -160,6 +160,43 @@ fn reduce(kind: &str, values: &[&Value]) -> Value {
     }
 }
 
+/// A json index read as a view: its cached, sorted entries within the key range;
+/// reduced, the `_count` of that range.
+fn index_view(db: &mut Db, ddoc: &str, view: &str, params: &HashMap<String, String>) -> Result<Value, ApiError> {
+    let entries = crate::find::index_entries(db, ddoc, view).ok_or_else(|| ApiError::not_found("missing_named_view"))?;
+    let json_param = |k: &str| -> Result<Option<Value>, ApiError> {
+        params
+            .get(k)
+            .map(|v| serde_json::from_str(v).map_err(|_| ApiError::bad_request(format!("Invalid value for {k}"))))
+            .transpose()
+    };
+    let start = json_param("startkey")?.or(json_param("start_key")?);
+    let end = json_param("endkey")?.or(json_param("end_key")?);
+    let inclusive_end = params.get("inclusive_end").is_none_or(|v| v != "false");
+    let key_cmp = |k: &[Value], with: &Value| match with {
+        Value::Array(w) => {
+            k.iter().zip(w).map(|(a, b)| compare(a, b)).find(|o| o.is_ne()).unwrap_or_else(|| k.len().cmp(&w.len()))
+        }
+        other => compare(&Value::Array(k.to_vec()), other),
+    };
+    let lo = start.as_ref().map_or(0, |s| entries.partition_point(|(k, _)| key_cmp(k, s) == Ordering::Less));
+    let hi = end.as_ref().map_or(entries.len(), |e| {
+        entries.partition_point(|(k, _)| match key_cmp(k, e) {
+            Ordering::Less => true,
+            Ordering::Equal => inclusive_end,
+            Ordering::Greater => false,
+        })
+    });
+    let slice = &entries[lo..hi.max(lo)];
+    if params.get("reduce").is_none_or(|r| r != "false") {
+        let rows = if slice.is_empty() { vec![] } else { vec![json!({"key": null, "value": slice.len()})] };
+        return Ok(json!({ "rows": rows }));
+    }
+    let limit = params.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(usize::MAX);
+    let rows: Vec<Value> = slice.iter().take(limit).map(|(k, id)| json!({"id": id, "key": k, "value": null})).collect();
+    Ok(json!({ "total_rows": entries.len(), "offset": lo, "rows": rows }))
+}
+
 /// `GET /db/_design/{ddoc}/_view/{view}`.
 pub fn query(db: &mut Db, ddoc: &str, view: &str, params: &HashMap<String, String>) -> Result<Value, ApiError> {
     let doc = db.get(ddoc).map_err(|_| ApiError::not_found("missing"))?.body.clone();
@@ -171,27 +208,7 @@ pub fn query(db: &mut Db, ddoc: &str, view: &str, params: &HashMap<String, Strin
     };
     let (rows, reduce_kind): (Vec<(Value, String, Value)>, String) =
         if doc.get("language").and_then(Value::as_str) == Some("query") {
-            let def =
-                doc.get("views").and_then(|v| v.get(view)).ok_or_else(|| ApiError::not_found("missing_named_view"))?;
-            let fields: Vec<String> = def["options"]["def"]["fields"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|f| f.as_object().and_then(|m| m.keys().next().cloned()))
-                .collect();
-            let mut rows = Vec::new();
-            for (id, d) in &db.docs {
-                if d.deleted || id.starts_with("_design/") {
-                    continue;
-                }
-                let key: Option<Vec<Value>> =
-                    fields.iter().map(|f| crate::mango::field_value(&d.body, f).cloned()).collect();
-                if let Some(key) = key {
-                    rows.push((Value::Array(key), id.clone(), Value::Null));
-                }
-            }
-            rows.sort_by(|a, b| compare(&a.0, &b.0).then_with(|| a.1.cmp(&b.1)));
-            (rows, "_count".to_string())
+            return index_view(db, ddoc, view, params);
         } else {
             let spec = doc.get("couchsql").and_then(|c| c.get(view)).ok_or_else(|| {
                 if doc.get("views").and_then(|v| v.get(view)).is_some() {
