@@ -837,9 +837,13 @@ async fn engine_vs_server(server: &str, quick: bool) {
     println!("\n## 12. The embedded engine vs the server ({n} documents)\n");
     // The engine over HTTP, served from this process.
     let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(couch_embedded::serve::serve(couch_embedded::Engine::new(), "127.0.0.1:0".parse().unwrap(), move |a| {
-        let _ = tx.send(a);
-    }));
+    tokio::spawn(couch_embedded::serve::serve(
+        couch_embedded::Engine::new(),
+        "127.0.0.1:0".parse().unwrap(),
+        move |a| {
+            let _ = tx.send(a);
+        },
+    ));
     let served = format!("http://{}", rx.await.unwrap());
     let name = format!("bench_engine_{}", std::process::id());
     let mut dbs = Vec::new();
@@ -860,7 +864,8 @@ async fn engine_vs_server(server: &str, quick: bool) {
     let labels = ["the server at COUCHDB_URL", "couch-sql serve (HTTP, same machine)", "mem:// (in process)"];
     let mut times: Vec<Vec<f64>> = vec![vec![]; 3];
     for (i, db) in dbs.iter().enumerate() {
-        assert_eq!(q().fetch_all(db).await.unwrap().len(), n / 50, "{}", labels[i]); // warm up, build indexes
+        assert_eq!(q().fetch_all(db).await.unwrap().len(), n / 50, "{}", labels[i]);
+        // warm up, build indexes
     }
     let reps = if quick { 3 } else { 5 };
     for rep in 0..reps {
@@ -891,7 +896,9 @@ async fn engine_vs_server(server: &str, quick: bool) {
 async fn write_docs(db: &Database, docs: &[serde_json::Value]) {
     let rows: Vec<String> = docs
         .iter()
-        .map(|d| format!("('{}', '{}', {}, {})", d["_id"].as_str().unwrap(), d["name"].as_str().unwrap(), d["n"], d["grp"]))
+        .map(|d| {
+            format!("('{}', '{}', {}, {})", d["_id"].as_str().unwrap(), d["name"].as_str().unwrap(), d["n"], d["grp"])
+        })
         .collect();
     couch_sql::query(&format!("INSERT INTO bench_rows (_id, name, n, grp) VALUES {}", rows.join(", ")))
         .execute(db)

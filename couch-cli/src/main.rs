@@ -70,6 +70,9 @@ enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
         host: std::net::IpAddr,
+        /// Keep the databases in this directory (one redb file each) instead of in memory.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
     },
     /// Print the json index a statement is planned to use; `--apply` creates it.
     Plan {
@@ -271,6 +274,22 @@ async fn plan(statement: &Statement, apply: bool, url: Option<&str>) -> Result<(
     Ok(())
 }
 
+/// `couch-sql serve`: the embedded engine over HTTP until the process is stopped.
+async fn serve(host: std::net::IpAddr, port: u16, dir: Option<&std::path::Path>) -> Result<(), Error> {
+    let engine = match dir {
+        Some(d) => couch_embedded::Engine::open(d)
+            .map_err(|e| Error::Invalid { what: "serve --dir", message: e.to_string() })?,
+        None => couch_embedded::Engine::new(),
+    };
+    couch_embedded::serve::serve(engine, std::net::SocketAddr::new(host, port), |bound| {
+        use std::io::Write;
+        println!("http://{bound}");
+        let _ = std::io::stdout().flush();
+    })
+    .await
+    .map_err(|e| Error::Invalid { what: "serve", message: e.to_string() })
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -279,16 +298,7 @@ async fn main() -> ExitCode {
         Command::Query { server, statement, table } => run_query(server, statement, *table).await,
         Command::Explain { server, statement } => explain(server, statement).await,
         Command::Plan { statement, apply, url } => plan(statement, *apply, url.as_deref()).await,
-        Command::Serve { port, host } => {
-            let addr = std::net::SocketAddr::new(*host, *port);
-            couch_embedded::serve::serve(couch_embedded::Engine::new(), addr, |bound| {
-                use std::io::Write;
-                println!("http://{bound}");
-                let _ = std::io::stdout().flush();
-            })
-            .await
-            .map_err(|e| Error::Invalid { what: "serve", message: e.to_string() })
-        }
+        Command::Serve { port, host, dir } => serve(*host, *port, dir.as_deref()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

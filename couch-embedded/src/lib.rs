@@ -43,6 +43,8 @@ pub struct Engine {
     dbs: Arc<Mutex<BTreeMap<String, Arc<Mutex<Db>>>>>,
     /// Session cookies: token → (user name, expiry).
     sessions: Arc<Mutex<HashMap<String, (String, std::time::Instant)>>>,
+    /// Where persistent databases live (`<dir>/<name>.redb`); `None`: in memory.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Engine {
@@ -50,7 +52,7 @@ impl Default for Engine {
         let mut dbs = BTreeMap::new();
         // CouchDB's users database, so clients can make users and log in.
         dbs.insert("_users".to_string(), Arc::default());
-        Engine { dbs: Arc::new(Mutex::new(dbs)), sessions: Arc::default() }
+        Engine { dbs: Arc::new(Mutex::new(dbs)), sessions: Arc::default(), dir: None }
     }
 }
 
@@ -108,13 +110,32 @@ impl Engine {
         Engine::default()
     }
 
+    /// An engine whose databases are files in `dir` (created if missing), each a
+    /// redb database, kept in memory while open.
+    pub fn open(dir: impl Into<std::path::PathBuf>) -> std::io::Result<Engine> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        Ok(Engine { dir: Some(dir), ..Engine::default() })
+    }
+
+    /// The file of database `name`.
+    fn file_of(&self, name: &str) -> Option<std::path::PathBuf> {
+        self.dir.as_ref().map(|d| d.join(format!("{}.redb", name.replace('/', "%2F"))))
+    }
+
     fn db(&self, name: &str) -> Result<Arc<Mutex<Db>>, ApiError> {
-        self.dbs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found("Database does not exist."))
+        let mut dbs = self.dbs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(db) = dbs.get(name) {
+            return Ok(db.clone());
+        }
+        match self.file_of(name).filter(|f| f.exists()) {
+            Some(file) => {
+                let db = Arc::new(Mutex::new(Db::open(&file)?));
+                dbs.insert(name.to_string(), db.clone());
+                Ok(db)
+            }
+            None => Err(ApiError::not_found("Database does not exist.")),
+        }
     }
 
     /// Answers one request as CouchDB would: `(status, JSON body)`, as the admin.
@@ -236,21 +257,31 @@ impl Engine {
                             format!("Name: '{name}'. Only lowercase characters (a-z), digits (0-9), and any of the characters _, $, (, ), +, -, and / are allowed. Must begin with a letter."),
                         ));
                     }
-                    let mut dbs = self.dbs.lock().unwrap_or_else(|e| e.into_inner());
-                    if dbs.contains_key(name) {
+                    if self.db(name).is_ok() {
                         return Err(ApiError::new(
                             412,
                             "file_exists",
                             "The database could not be created, the file already exists.",
                         ));
                     }
-                    dbs.insert(name.to_string(), Arc::default());
+                    let db = match self.file_of(name) {
+                        Some(file) => Db::open(&file)?,
+                        None => Db::default(),
+                    };
+                    self.dbs
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(name.to_string(), Arc::new(Mutex::new(db)));
                     Ok((201, json!({"ok": true})))
                 }
-                "DELETE" => match self.dbs.lock().unwrap_or_else(|e| e.into_inner()).remove(name) {
-                    Some(_) => Ok((200, json!({"ok": true}))),
-                    None => Err(ApiError::not_found("Database does not exist.")),
-                },
+                "DELETE" => {
+                    self.db(name)?; // opens a file not yet open, so that it can be closed
+                    drop(self.dbs.lock().unwrap_or_else(|e| e.into_inner()).remove(name));
+                    if let Some(file) = self.file_of(name) {
+                        std::fs::remove_file(file).map_err(|e| ApiError::new(500, "storage_error", e.to_string()))?;
+                    }
+                    Ok((200, json!({"ok": true})))
+                }
                 "GET" | "HEAD" => {
                     let db = self.db(name)?;
                     let db = db.lock().unwrap_or_else(|e| e.into_inner());
@@ -276,7 +307,20 @@ impl Engine {
         }
         let db = self.db(name)?;
         let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
-        let db = &mut *db;
+        let reply = Self::db_request(&mut db, method, name, rest, q, body);
+        // Whatever the request wrote reaches the file before it is answered.
+        db.flush()?;
+        reply
+    }
+
+    fn db_request(
+        db: &mut Db,
+        method: &str,
+        name: &str,
+        rest: &[&str],
+        q: &HashMap<String, String>,
+        body: &[u8],
+    ) -> Reply {
         match (method, rest) {
             ("POST", ["_bulk_docs"]) => {
                 let req = parse_body(body)?;

@@ -1,5 +1,6 @@
 //! Databases and their documents: revisions, conflicts, tombstones.
 
+use redb::ReadableTable;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -75,6 +76,16 @@ pub struct Db {
     pub generation: u64,
     /// Per index name: its entries sorted by key, and the generation they were built at.
     pub index_cache: std::collections::HashMap<String, (u64, IndexEntries)>,
+    /// The redb file of a persistent database, and the ids written since the last flush.
+    file: Option<std::sync::Arc<redb::Database>>,
+    pending: Vec<String>,
+}
+
+/// Documents by id: `{"rev", "deleted", "body"}` as JSON.
+const DOCS: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("docs");
+
+fn storage(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(500, "storage_error", e.to_string())
 }
 
 /// A revision hash: 32 hex digits from the previous revision and the new body.
@@ -99,6 +110,55 @@ pub fn new_id() -> String {
 }
 
 impl Db {
+    /// A persistent database in the redb file `path` (created if missing), loaded into memory.
+    pub fn open(path: &std::path::Path) -> Result<Db, ApiError> {
+        let file = redb::Database::create(path).map_err(storage)?;
+        let mut db = Db::default();
+        {
+            let tx = file.begin_write().map_err(storage)?;
+            tx.open_table(DOCS).map_err(storage)?; // exists from now on
+            tx.commit().map_err(storage)?;
+        }
+        let tx = file.begin_read().map_err(storage)?;
+        let table = tx.open_table(DOCS).map_err(storage)?;
+        for row in table.iter().map_err(storage)? {
+            let (id, stored) = row.map_err(storage)?;
+            let v: Value = serde_json::from_slice(stored.value()).map_err(storage)?;
+            let (num, hash) = v["rev"].as_str().and_then(|r| r.split_once('-')).unwrap_or(("1", ""));
+            let body = v["body"].as_object().cloned().unwrap_or_default();
+            let doc = Doc {
+                rev_num: num.parse().unwrap_or(1),
+                rev_hash: hash.to_string(),
+                body,
+                deleted: v["deleted"] == true,
+            };
+            db.docs.insert(id.value().to_string(), doc);
+            db.seq += 1;
+        }
+        drop(table);
+        drop(tx);
+        db.file = Some(std::sync::Arc::new(file));
+        Ok(db)
+    }
+
+    /// Writes the documents changed since the last flush to the file, in one transaction.
+    pub fn flush(&mut self) -> Result<(), ApiError> {
+        let Some(file) = &self.file else { return Ok(()) };
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let tx = file.begin_write().map_err(storage)?;
+        {
+            let mut table = tx.open_table(DOCS).map_err(storage)?;
+            for id in self.pending.drain(..) {
+                let d = &self.docs[&id];
+                let stored = json!({"rev": d.rev(), "deleted": d.deleted, "body": d.body});
+                table.insert(id.as_str(), serde_json::to_vec(&stored).map_err(storage)?.as_slice()).map_err(storage)?;
+            }
+        }
+        tx.commit().map_err(storage)
+    }
+
     /// Writes one document (`PUT /db/id`, one entry of `_bulk_docs`): the new revision.
     pub fn write(&mut self, id: &str, mut doc: Map<String, Value>) -> Result<String, ApiError> {
         if id.is_empty() {
@@ -128,6 +188,9 @@ impl Db {
         let entry = Doc { rev_num: num, rev_hash: hash, body: if deleted { Map::new() } else { doc }, deleted };
         let rev = entry.rev();
         self.docs.insert(id.to_string(), entry);
+        if self.file.is_some() {
+            self.pending.push(id.to_string());
+        }
         Ok(rev)
     }
 

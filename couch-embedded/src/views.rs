@@ -163,7 +163,8 @@ fn reduce(kind: &str, values: &[&Value]) -> Value {
 /// A json index read as a view: its cached, sorted entries within the key range;
 /// reduced, the `_count` of that range.
 fn index_view(db: &mut Db, ddoc: &str, view: &str, params: &HashMap<String, String>) -> Result<Value, ApiError> {
-    let entries = crate::find::index_entries(db, ddoc, view).ok_or_else(|| ApiError::not_found("missing_named_view"))?;
+    let entries =
+        crate::find::index_entries(db, ddoc, view).ok_or_else(|| ApiError::not_found("missing_named_view"))?;
     let json_param = |k: &str| -> Result<Option<Value>, ApiError> {
         params
             .get(k)

@@ -156,7 +156,14 @@ impl DatabaseBuilder {
         }
         let invalid = |message: String| Error::Invalid { what: "CouchDB URL", message };
         if let Some(name) = self.url.strip_prefix("mem://") {
-            return memory(name.trim_end_matches('/'), self.retry);
+            return memory(name.trim_end_matches('/'), None, self.retry);
+        }
+        if let Some(path) = self.url.strip_prefix("file://") {
+            let path = path.trim_end_matches('/');
+            let Some((dir, name)) = path.rsplit_once('/').filter(|(d, n)| !d.is_empty() && !n.is_empty()) else {
+                return Err(invalid("a file URL names a directory and a database: file:///var/lib/app/shop".into()));
+            };
+            return memory(name, Some(std::path::Path::new(dir)), self.retry);
         }
         // Never echo the URL itself: it may hold a password.
         let mut parsed = reqwest::Url::parse(&self.url)
@@ -220,11 +227,16 @@ impl DatabaseBuilder {
     }
 }
 
-/// A `mem://name` database: the process's embedded engine.
+/// A `mem://name` database (the process's embedded engine), or with `dir` a
+/// `file://` one (the engine of that directory, its databases redb files).
 #[cfg(feature = "embedded")]
-fn memory(name: &str, retry: RetryPolicy) -> Result<Database> {
+fn memory(name: &str, dir: Option<&std::path::Path>, retry: RetryPolicy) -> Result<Database> {
     let name = percent_decode(name);
     validate_db_name(&name)?;
+    let engine = match dir {
+        None => crate::client::process_engine(),
+        Some(d) => crate::client::directory_engine(d)?,
+    };
     let shared = Shared {
         http: reqwest::Client::new(),
         base: "mem:///".into(),
@@ -234,14 +246,17 @@ fn memory(name: &str, retry: RetryPolicy) -> Result<Database> {
         choosing: Default::default(),
         requests: Default::default(),
         server: Default::default(),
-        engine: Some(crate::client::process_engine()),
+        engine: Some(engine),
     };
     Ok(Database::from_parts(shared, name))
 }
 
 #[cfg(not(feature = "embedded"))]
-fn memory(_: &str, _: RetryPolicy) -> Result<Database> {
-    Err(Error::Invalid { what: "CouchDB URL", message: "mem:// needs couch-sql's `embedded` feature".into() })
+fn memory(_: &str, _: Option<&std::path::Path>, _: RetryPolicy) -> Result<Database> {
+    Err(Error::Invalid {
+        what: "CouchDB URL",
+        message: "mem:// and file:// need couch-sql's `embedded` feature".into(),
+    })
 }
 
 #[cfg(test)]

@@ -102,6 +102,22 @@ pub(crate) fn process_engine() -> couch_embedded::Engine {
     ENGINE.clone()
 }
 
+/// The engine of the directory `dir` (`file://` databases), one per directory per process.
+#[cfg(feature = "embedded")]
+pub(crate) fn directory_engine(dir: &std::path::Path) -> Result<couch_embedded::Engine> {
+    static ENGINES: Mutex<Option<std::collections::HashMap<std::path::PathBuf, couch_embedded::Engine>>> =
+        Mutex::new(None);
+    let mut engines = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
+    let engines = engines.get_or_insert_with(Default::default);
+    if let Some(e) = engines.get(dir) {
+        return Ok(e.clone());
+    }
+    let engine = couch_embedded::Engine::open(dir)
+        .map_err(|e| Error::Invalid { what: "database directory", message: e.to_string() })?;
+    engines.insert(dir.to_path_buf(), engine.clone());
+    Ok(engine)
+}
+
 /// User name and password; never printed.
 #[derive(Clone)]
 pub(crate) struct Credentials {

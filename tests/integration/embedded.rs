@@ -65,3 +65,17 @@ fn the_blocking_api_runs_in_process_too() {
     let rows = couch_sql!("SELECT name FROM users WHERE age > ?", 1).fetch_all(&db).unwrap();
     assert_eq!(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["B"]);
 }
+
+#[tokio::test]
+async fn file_databases_are_kept_in_a_directory() {
+    let dir = std::env::temp_dir().join(format!("couch-sql-files-{}", std::process::id()));
+    let url = format!("file://{}/shop", dir.display());
+    let db = Database::connect(&url).await.unwrap();
+    db.create_if_missing().await.unwrap();
+    couch_sql!("INSERT INTO users (name, age, active) VALUES ('A', 1, true)").execute(&db).await.unwrap();
+    assert!(dir.join("shop.redb").exists());
+    assert_eq!(couch_sql!("SELECT name FROM users").fetch_all(&db).await.unwrap().len(), 1);
+    db.drop_database().await.unwrap();
+    assert!(!dir.join("shop.redb").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,46 @@
+//! Databases in a directory survive the engine: written, closed, opened again.
+
+use couch_embedded::Engine;
+use serde_json::Value;
+
+fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap()
+}
+
+#[test]
+fn documents_indexes_and_deletions_are_read_back_from_the_files() {
+    let dir = std::env::temp_dir().join(format!("couch-embedded-{}-{}", std::process::id(), line!()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let rev = {
+        let engine = Engine::open(&dir).unwrap();
+        assert_eq!(engine.handle("PUT", "/shop", b"").0, 201);
+        let (status, body) = engine.handle(
+            "POST",
+            "/shop/_bulk_docs",
+            br#"{"docs": [{"_id": "a", "n": 1}, {"_id": "b", "n": 2}, {"_id": "c", "n": 3}]}"#,
+        );
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+        let (status, _) = engine.handle("POST", "/shop/_index", br#"{"index": {"fields": ["n"]}, "name": "by_n"}"#);
+        assert_eq!(status, 200);
+        let b = json(&engine.handle("GET", "/shop/b", b"").1);
+        let (status, _) = engine.handle("DELETE", &format!("/shop/b?rev={}", b["_rev"].as_str().unwrap()), b"");
+        assert_eq!(status, 200);
+        json(&engine.handle("GET", "/shop/a", b"").1)["_rev"].as_str().unwrap().to_string()
+    };
+    let engine = Engine::open(&dir).unwrap();
+    let a = json(&engine.handle("GET", "/shop/a", b"").1);
+    assert_eq!((a["n"].clone(), a["_rev"].as_str().unwrap()), (Value::from(1), rev.as_str()));
+    assert_eq!(json(&engine.handle("GET", "/shop/b", b"").1)["reason"], "deleted");
+    // The index came back with its design document, and serves a sorted query.
+    let (status, found) = engine.handle("POST", "/shop/_find", br#"{"selector": {"n": {"$gt": 0}}, "sort": ["n"]}"#);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&found));
+    let ids: Vec<String> =
+        json(&found)["docs"].as_array().unwrap().iter().map(|d| d["_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, ["a", "c"]);
+    // A stale revision is still a conflict after reopening.
+    let (status, _) = engine.handle("PUT", "/shop/a?rev=1-0", br#"{"n": 9}"#);
+    assert_eq!(status, 409);
+    assert_eq!(engine.handle("DELETE", "/shop", b"").0, 200);
+    assert_eq!(Engine::open(&dir).unwrap().handle("GET", "/shop", b"").0, 404, "the file went with the database");
+    let _ = std::fs::remove_dir_all(&dir);
+}
