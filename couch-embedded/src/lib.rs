@@ -45,6 +45,8 @@ pub struct Engine {
     sessions: Arc<Mutex<HashMap<String, (String, std::time::Instant)>>>,
     /// Where persistent databases live (`<dir>/<name>.redb`); `None`: in memory.
     dir: Option<std::path::PathBuf>,
+    /// Bumped and notified on every write: what a `longpoll` changes feed waits on.
+    written: Arc<(Mutex<u64>, std::sync::Condvar)>,
 }
 
 impl Default for Engine {
@@ -52,7 +54,7 @@ impl Default for Engine {
         let mut dbs = BTreeMap::new();
         // CouchDB's users database, so clients can make users and log in.
         dbs.insert("_users".to_string(), Arc::default());
-        Engine { dbs: Arc::new(Mutex::new(dbs)), sessions: Arc::default(), dir: None }
+        Engine { dbs: Arc::new(Mutex::new(dbs)), sessions: Arc::default(), dir: None, written: Arc::default() }
     }
 }
 
@@ -306,11 +308,81 @@ impl Engine {
             };
         }
         let db = self.db(name)?;
+        if rest == ["_changes"] {
+            return self.changes(&db, q, &parse_body(body)?);
+        }
         let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
         let reply = Self::db_request(&mut db, method, name, rest, q, body);
         // Whatever the request wrote reaches the file before it is answered.
         db.flush()?;
+        if !matches!(method, "GET" | "HEAD") {
+            let (count, cv) = &*self.written;
+            *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            cv.notify_all();
+        }
         reply
+    }
+
+    /// `_changes`: `normal`, or `longpoll` (waits up to `timeout` ms for a change).
+    /// Filters: `_selector` (`{"selector": …}` in the body) and `_doc_ids`.
+    fn changes(&self, db: &Mutex<Db>, q: &HashMap<String, String>, body: &Value) -> Reply {
+        let include_docs = q.get("include_docs").is_some_and(|v| v == "true");
+        let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(usize::MAX);
+        let since = match q.get("since").map(String::as_str) {
+            None | Some("0") => 0,
+            Some("now") => db.lock().unwrap_or_else(|e| e.into_inner()).seq,
+            Some(s) => s
+                .split('-')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| ApiError::bad_request("Malformed since"))?,
+        };
+        let selector = match q.get("filter").map(String::as_str) {
+            Some("_selector") => {
+                let sel = body
+                    .get("selector")
+                    .cloned()
+                    .ok_or_else(|| ApiError::bad_request("Selector must be specified in POST payload"))?;
+                mango::validate(&sel).map_err(|e| ApiError::new(400, "invalid_operator", e.0))?;
+                Some(sel)
+            }
+            _ => None,
+        };
+        let doc_ids: Option<Vec<String>> = match q.get("filter").map(String::as_str) {
+            Some("_doc_ids") => {
+                let ids = body
+                    .get("doc_ids")
+                    .cloned()
+                    .or_else(|| q.get("doc_ids").and_then(|v| serde_json::from_str(v).ok()));
+                Some(ids.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+            }
+            Some("_selector") | None => None,
+            Some(other) => {
+                return Err(ApiError::not_found(&format!("filter {other} is not supported by the embedded engine")))
+            }
+        };
+        let keep = |id: &str, doc: &Value| {
+            selector.as_ref().is_none_or(|s| mango::matches(s, doc))
+                && doc_ids.as_ref().is_none_or(|ids| ids.iter().any(|i| i == id))
+        };
+        let longpoll = q.get("feed").is_some_and(|f| f == "longpoll");
+        let timeout = std::time::Duration::from_millis(q.get("timeout").and_then(|t| t.parse().ok()).unwrap_or(60_000));
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let seen = *self.written.0.lock().unwrap_or_else(|e| e.into_inner());
+            let (results, last) =
+                db.lock().unwrap_or_else(|e| e.into_inner()).changes_since(since, limit, include_docs, keep);
+            let now = std::time::Instant::now();
+            if !results.is_empty() || !longpoll || now >= deadline {
+                return Ok((200, json!({"results": results, "last_seq": last.to_string(), "pending": 0})));
+            }
+            // Wait for a write (to any database), then look again.
+            let (count, cv) = &*self.written;
+            let guard = count.lock().unwrap_or_else(|e| e.into_inner());
+            if *guard == seen {
+                let _ = cv.wait_timeout(guard, deadline - now);
+            }
+        }
     }
 
     fn db_request(

@@ -12,7 +12,16 @@ async fn answer(engine: Engine, req: Request<Incoming>) -> Result<Response<Full<
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (authorization, cookie) = (header("authorization"), header("cookie"));
     let body = req.into_body().collect().await?.to_bytes();
-    let reply = engine.handle_http(&method, &target, authorization.as_deref(), cookie.as_deref(), &body);
+    // The engine answers synchronously (and a longpoll feed waits): off the async threads.
+    let reply = tokio::task::spawn_blocking(move || {
+        engine.handle_http(&method, &target, authorization.as_deref(), cookie.as_deref(), &body)
+    })
+    .await
+    .unwrap_or_else(|_| crate::HttpReply {
+        status: 500,
+        headers: vec![],
+        body: br#"{"error":"internal_server_error","reason":"the engine failed"}"#.to_vec(),
+    });
     let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
     *resp.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in reply.headers {

@@ -72,6 +72,10 @@ pub type IndexEntries = std::sync::Arc<Vec<(Vec<Value>, String)>>;
 pub struct Db {
     pub docs: BTreeMap<String, Doc>,
     pub seq: u64,
+    /// The changes feed: each document once, at the sequence of its latest revision.
+    pub changes: BTreeMap<u64, String>,
+    /// The sequence of each document's latest revision.
+    seq_of: std::collections::HashMap<String, u64>,
     /// Bumped on every write: index snapshots built at another generation are stale.
     pub generation: u64,
     /// Per index name: its entries sorted by key, and the generation they were built at.
@@ -132,8 +136,10 @@ impl Db {
                 body,
                 deleted: v["deleted"] == true,
             };
-            db.docs.insert(id.value().to_string(), doc);
             db.seq += 1;
+            db.changes.insert(db.seq, id.value().to_string());
+            db.seq_of.insert(id.value().to_string(), db.seq);
+            db.docs.insert(id.value().to_string(), doc);
         }
         drop(table);
         drop(tx);
@@ -187,6 +193,10 @@ impl Db {
         self.generation += 1;
         let entry = Doc { rev_num: num, rev_hash: hash, body: if deleted { Map::new() } else { doc }, deleted };
         let rev = entry.rev();
+        if let Some(old) = self.seq_of.insert(id.to_string(), self.seq) {
+            self.changes.remove(&old);
+        }
+        self.changes.insert(self.seq, id.to_string());
         self.docs.insert(id.to_string(), entry);
         if self.file.is_some() {
             self.pending.push(id.to_string());
@@ -226,5 +236,43 @@ impl Db {
                 }
             })
             .collect()
+    }
+}
+
+impl Db {
+    /// `_changes` since `since`: each changed document once, at its latest revision,
+    /// in sequence order; `keep` chooses which (a `_selector` or `_doc_ids` filter).
+    pub fn changes_since(
+        &self,
+        since: u64,
+        limit: usize,
+        include_docs: bool,
+        keep: impl Fn(&str, &Value) -> bool,
+    ) -> (Vec<Value>, u64) {
+        let mut out = Vec::new();
+        let mut last = since;
+        for (seq, id) in self.changes.range(since + 1..) {
+            if out.len() == limit {
+                break;
+            }
+            last = *seq;
+            let d = &self.docs[id];
+            let doc = d.to_json(id);
+            if !keep(id, &doc) {
+                continue;
+            }
+            let mut row = json!({"seq": seq.to_string(), "id": id, "changes": [{"rev": d.rev()}]});
+            if d.deleted {
+                row["deleted"] = json!(true);
+            }
+            if include_docs {
+                row["doc"] = doc;
+            }
+            out.push(row);
+        }
+        if out.len() < limit {
+            last = self.seq.max(since);
+        }
+        (out, last)
     }
 }

@@ -458,9 +458,13 @@ impl Database {
         #[cfg(feature = "embedded")]
         if let Some(engine) = &self.shared.engine {
             // The same request, answered in process: paging, retries and error mapping stay one path.
-            let target = url.strip_prefix("mem://").unwrap_or(url);
+            let target = url.strip_prefix("mem://").unwrap_or(url).to_string();
             let body = body.unwrap_or_default();
-            let reply = engine.handle_http(method.as_str(), target, None, None, &body);
+            let (engine, method) = (engine.clone(), method.as_str().to_string());
+            // The engine answers synchronously: off the async worker threads.
+            let reply = tokio::task::spawn_blocking(move || engine.handle_http(&method, &target, None, None, &body))
+                .await
+                .map_err(|e| Error::Invalid { what: "embedded engine", message: e.to_string() })?;
             let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return Ok((status, bytes::Bytes::from(reply.body)));
         }
