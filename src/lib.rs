@@ -42,10 +42,10 @@
 //! a NULL column is a field that is missing or `null`; `LIKE` becomes an
 //! anchored `$regex`. See the README for the full mapping.
 
-pub use couch_macros::{couch_sql, CouchObject, CouchRow};
+pub use couch_macros::{couch_sql, couch_sql_as, CouchObject, CouchRow};
 pub use couch_runtime::{
     Batch, Command, Database, DatabaseBuilder, DocOutcome, Error, ExecuteResult, ExecutionStats, Executor, Explain,
-    ExplainIndex, Explanation, Query, Result, RetryPolicy, RowStream, Rows, ServerInfo,
+    ExplainIndex, Explanation, Query, QueryAs, Result, RetryPolicy, RowStream, Rows, ServerInfo,
 };
 /// Reading documents that do not all fit the model: [`Query::skip_invalid`].
 pub use couch_runtime::{Checked, SkipInvalid, Skipped};

@@ -60,10 +60,46 @@ pub(crate) fn front(input: TokenStream) -> TokenStream {
     quote! { #module! { (#module) #sql #(, #args)* } }
 }
 
-/// `{ "schema json" } (module) "SQL", args…`
+/// `Type, "SQL", args…`
+struct QueryAsArgs {
+    ty: syn::Type,
+    query: QueryArgs,
+}
+
+impl Parse for QueryAsArgs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let ty = input.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "couch_sql_as! takes the row type first: couch_sql_as!(Adult, \"SELECT name, age FROM users\")",
+            )
+        })?;
+        input.parse::<Token![,]>()?;
+        Ok(QueryAsArgs { ty, query: input.parse()? })
+    }
+}
+
+/// `couch_sql_as!(T, "…", args…)` → `<table>! { (<table>) as (T) "…", args… }`.
+pub(crate) fn front_as(input: TokenStream) -> TokenStream {
+    let q: QueryAsArgs = match syn::parse2(input) {
+        Ok(q) => q,
+        Err(e) => return e.to_compile_error(),
+    };
+    let table = match couch_translate::table_of(&q.query.sql.value()) {
+        Ok(t) => t,
+        Err(errors) => return errors_at(q.query.sql.span(), &errors),
+    };
+    let module = table_module(&table, q.query.sql.span());
+    let (ty, sql, args) = (&q.ty, &q.query.sql, &q.query.args);
+    quote! { #module! { (#module) as (#ty) #sql #(, #args)* } }
+}
+
+/// `{ "schema json" } (module) [as (Type)] "SQL", args…`
 struct WithSchema {
     schema: LitStr,
     module: Ident,
+    /// `couch_sql_as!`'s row type.
+    as_type: Option<syn::Type>,
     query: QueryArgs,
 }
 
@@ -75,7 +111,15 @@ impl Parse for WithSchema {
         let paren;
         syn::parenthesized!(paren in input);
         let module = paren.parse()?;
-        Ok(WithSchema { schema, module, query: input.parse()? })
+        let as_type = if input.peek(Token![as]) {
+            input.parse::<Token![as]>()?;
+            let ty;
+            syn::parenthesized!(ty in input);
+            Some(ty.parse()?)
+        } else {
+            None
+        };
+        Ok(WithSchema { schema, module, as_type, query: input.parse()? })
     }
 }
 
@@ -189,6 +233,19 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
         }
         _ => prepared,
     };
+    let as_type = w.as_type.as_ref();
+    if let Some(ty) = as_type {
+        let rows =
+            matches!(&t.plan, Plan::Select(s) if s.projection.is_some()) || matches!(&t.plan, Plan::Aggregate(_));
+        if !rows {
+            let what = if matches!(&t.plan, Plan::Select(_)) {
+                "list the columns instead of `*`: couch_sql_as! checks each column against a field of"
+            } else {
+                "couch_sql_as! is for SELECT; its rows fill the fields of"
+            };
+            return syn::Error::new(sql.span(), format!("{what} `{}`", quote!(#ty))).to_compile_error();
+        }
+    }
     match &t.plan {
         Plan::Select(s) => match &s.projection {
             None => quote! {{
@@ -218,11 +275,7 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
                     nullable.push(c.ty.as_ref().is_none_or(|t| t.nullable));
                 }
                 let row = row_struct(&names, &types, &fields, &nullable);
-                quote! {{
-                    #row
-                    #prepared
-                    ::couch_sql::__private::Query::<Row>::new(&__COUCH_SQL_PREPARED, #params)
-                }}
+                typed_query(row, prepared, params, &names, as_type, sql.span())
             }
         },
         Plan::Aggregate(a) => {
@@ -244,11 +297,7 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
                 nullable.push(o.ty.nullable);
             }
             let row = row_struct(&names, &types, &fields, &nullable);
-            quote! {{
-                #row
-                #prepared
-                ::couch_sql::__private::Query::<Row>::new(&__COUCH_SQL_PREPARED, #params)
-            }}
+            typed_query(row, prepared, params, &names, as_type, sql.span())
         }
         Plan::Explain(_) => quote! {{
             #prepared
@@ -259,6 +308,29 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
             ::couch_sql::__private::Command::new(&__COUCH_SQL_PREPARED, #params)
         }},
     }
+}
+
+/// The query of a row struct; with `couch_sql_as!`'s type, its rows converted
+/// into that type by a struct literal spanned at the SQL, so that a column the
+/// type lacks, a field the SELECT lacks, or a type that differs is reported there.
+fn typed_query(
+    row: TokenStream,
+    prepared: TokenStream,
+    params: TokenStream,
+    names: &[Ident],
+    as_type: Option<&syn::Type>,
+    span: Span,
+) -> TokenStream {
+    let query = quote! { ::couch_sql::__private::Query::<Row>::new(&__COUCH_SQL_PREPARED, #params) };
+    let Some(ty) = as_type else {
+        return quote! {{ #row #prepared #query }};
+    };
+    let into = quote_spanned! {span=>
+        fn __couch_sql_into(r: Row) -> #ty {
+            #ty { #( #names: r.#names, )* }
+        }
+    };
+    quote! {{ #row #prepared #into #query.map_rows(__couch_sql_into) }}
 }
 
 /// The row struct of a column-list SELECT, with `Serialize` and `Deserialize`

@@ -51,6 +51,16 @@ pub fn couch_sql(input: TokenStream) -> TokenStream {
     expand::front(input.into()).into()
 }
 
+/// `couch_sql_as!(Adult, "SELECT name, age FROM users WHERE age >= ?", 18)`: like
+/// `couch_sql!`, with rows of a struct of yours (no derive needed). The SELECT's
+/// columns are checked against the struct's fields at compile time: a column
+/// the struct lacks, a field the SELECT lacks, or a type that differs is an
+/// error at the query.
+#[proc_macro]
+pub fn couch_sql_as(input: TokenStream) -> TokenStream {
+    expand::front_as(input.into()).into()
+}
+
 #[doc(hidden)]
 #[proc_macro]
 pub fn __couch_sql_expand(input: TokenStream) -> TokenStream {

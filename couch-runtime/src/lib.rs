@@ -38,6 +38,6 @@ pub use ids::new_id;
 #[doc(hidden)]
 pub use inventory;
 pub use planned::{planned_indexes, planned_views, EnsuredIndex, IndexSpec, PlannedIndex, PlannedView, ViewSpec};
-pub use query::{Batch, Command, Explain, Prepared, Query, RowStream, SkipInvalid};
+pub use query::{Batch, Command, Explain, Prepared, Query, QueryAs, RowStream, SkipInvalid};
 pub use rows::{decode_find_response, Checked, ExecutionStats, FieldKey, Rows, Skipped};
 pub use write::{DocOutcome, ExecuteResult};

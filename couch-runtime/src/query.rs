@@ -302,6 +302,68 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
     }
 }
 
+impl<R: DeserializeOwned + Send + 'static> Query<R> {
+    /// The same query, each row converted by `into` (what `couch_sql_as!` builds:
+    /// rows of a struct of the caller's, checked against the SELECT at compile time).
+    #[doc(hidden)]
+    pub fn map_rows<T: Send + 'static>(self, into: fn(R) -> T) -> QueryAs<R, T> {
+        QueryAs { query: self, into }
+    }
+}
+
+/// A `SELECT` whose rows are a struct of the caller's: `couch_sql_as!(Adult, "SELECT name, age FROM …")`.
+/// Run it like a [`Query`]: `fetch_all`, `fetch_one`, `fetch_optional` (async or blocking), `fetch`.
+#[must_use = "a query does nothing until it is fetched"]
+pub struct QueryAs<R, T> {
+    query: Query<R>,
+    into: fn(R) -> T,
+}
+
+impl<R, T> std::fmt::Debug for QueryAs<R, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.query.fmt(f)
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> QueryAs<R, T> {
+    /// The SQL text of the query.
+    pub fn sql(&self) -> &str {
+        self.query.sql()
+    }
+
+    /// Every matching row, converted.
+    pub fn fetch_all<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, Rows<T>> {
+        let inner = db.database();
+        let into = self.into;
+        db.run(Box::pin(
+            async move { Ok(Rows::new(self.query.run(inner, None).await?.into_iter().map(into).collect())) },
+        ))
+    }
+
+    /// The first row; [`Error::RowNotFound`] if there is none.
+    pub fn fetch_one<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, T> {
+        let inner = db.database();
+        let into = self.into;
+        db.run(Box::pin(async move {
+            self.query.run(inner, Some(1)).await?.into_iter().next().map(into).ok_or(Error::RowNotFound)
+        }))
+    }
+
+    /// The first row, if any.
+    pub fn fetch_optional<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, Option<T>> {
+        let inner = db.database();
+        let into = self.into;
+        db.run(Box::pin(async move { Ok(self.query.run(inner, Some(1)).await?.into_iter().next().map(into)) }))
+    }
+
+    /// The rows as a stream, page by page (see [`Query::fetch`]).
+    pub fn fetch(self, db: &Database) -> RowStream<T> {
+        use futures_util::StreamExt;
+        let into = self.into;
+        Box::pin(self.query.fetch(db).map(move |r| r.map(into)))
+    }
+}
+
 /// A query that skips the documents its row type cannot decode (see [`Query::skip_invalid`]).
 #[must_use = "a query does nothing until it is fetched"]
 pub struct SkipInvalid<R>(Query<R>);

@@ -14,6 +14,7 @@ mod dynamic;
 mod embedded;
 mod like;
 mod models;
+mod named_rows;
 mod nesting;
 mod nulls;
 mod ordering;
