@@ -42,7 +42,7 @@
 //! a NULL column is a field that is missing or `null`; `LIKE` becomes an
 //! anchored `$regex`. See the README for the full mapping.
 
-pub use couch_macros::{couch_sql, couch_sql_as, CouchObject, CouchRow};
+pub use couch_macros::{couch_sql, couch_sql_as, test, CouchObject, CouchRow};
 pub use couch_runtime::{
     Batch, Command, Database, DatabaseBuilder, DocOutcome, Error, ExecuteResult, ExecutionStats, Executor, Explain,
     ExplainIndex, Explanation, Query, QueryAs, Result, RetryPolicy, RowStream, Rows, ServerInfo,
@@ -91,6 +91,7 @@ pub mod __private {
     #[cfg(feature = "chrono")]
     pub use couch_runtime::param::datetime;
     pub use couch_runtime::param::{encode, encode_json, encode_object, Encode, Object, RowCount};
+    pub use couch_runtime::testing;
 
     /// Compiles only for `CouchObject` types: a model field's nested type must be one.
     pub fn assert_object<T: super::CouchObject>() {}

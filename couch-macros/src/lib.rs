@@ -14,6 +14,7 @@ mod derive;
 mod expand;
 mod model_type;
 mod names;
+mod test_attr;
 
 use proc_macro::TokenStream;
 
@@ -59,6 +60,27 @@ pub fn couch_sql(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn couch_sql_as(input: TokenStream) -> TokenStream {
     expand::front_as(input.into()).into()
+}
+
+/// `#[couch_sql::test]`: a test with a new database of its own, deleted afterwards
+/// (also when the test panics or returns `Err`).
+///
+/// ```ignore
+/// #[couch_sql::test]
+/// async fn counts_adults(db: couch_sql::Database) { … }
+///
+/// #[couch_sql::test(fixtures("tests/fixtures/users.json"), indexes = false)]
+/// fn blocking_too(db: couch_sql::blocking::Database) -> couch_sql::Result<()> { … }
+/// ```
+///
+/// The database is on the server `COUCHDB_URL` names, or, when it is unset, on
+/// the embedded engine in memory. Fixture files (paths relative to the crate's
+/// `Cargo.toml`) are JSON arrays of documents (or `{"docs": [...]}`), loaded
+/// before the body; the program's planned indexes and views are ensured unless
+/// `indexes = false`.
+#[proc_macro_attribute]
+pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    test_attr::expand(attr.into(), item.into()).into()
 }
 
 #[doc(hidden)]

@@ -20,6 +20,8 @@ pub mod param;
 mod planned;
 mod query;
 mod rows;
+#[doc(hidden)]
+pub mod testing;
 mod write;
 
 pub use builder::{DatabaseBuilder, RetryPolicy};

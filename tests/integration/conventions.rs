@@ -1,7 +1,7 @@
 //! Tables of databases other programs wrote: another discriminator field, or an `_id` prefix.
 
-use crate::{fresh_db, get_raw, put_raw, sorted};
-use couch_sql::{couch_sql, CouchRow};
+use crate::{get_raw, put_raw, sorted};
+use couch_sql::{couch_sql, CouchRow, Database};
 use serde_json::json;
 
 mod by_field {
@@ -39,10 +39,9 @@ struct Account {
     age: i64,
 }
 
-#[tokio::test]
-async fn another_discriminator_field() {
+#[couch_sql::test]
+async fn another_discriminator_field(db: Database) {
     use by_field::{users, Member};
-    let db = fresh_db("conv_field").await;
     couch_sql!("INSERT INTO users (id, name, age, type) VALUES ('m1', 'Ann', 40, 'admin'), ('m2', 'Bob', 20, NULL)")
         .execute(&db)
         .await
@@ -77,10 +76,9 @@ async fn another_discriminator_field() {
     let _ = Member { id: None, name: String::new(), age: 0, r#type: None };
 }
 
-#[tokio::test]
-async fn a_discriminator_starting_with_dollar_is_escaped() {
+#[couch_sql::test]
+async fn a_discriminator_starting_with_dollar_is_escaped(db: Database) {
     use by_field::notes;
-    let db = fresh_db("conv_dollar").await;
     couch_sql!("INSERT INTO notes (title, n) VALUES ('a', 1), ('b', 2), ('c', 3)").execute(&db).await.unwrap();
     put_raw(&db, json!([{"_id": "o", "$doctype": "other", "title": "z", "n": 9}])).await;
     let rows = couch_sql!("SELECT title FROM notes WHERE n >= ? ORDER BY n DESC", 2i64).fetch_all(&db).await.unwrap();
@@ -89,9 +87,8 @@ async fn a_discriminator_starting_with_dollar_is_escaped() {
     assert_eq!(sorted(&all.iter().map(|r| r.title.clone()).collect::<Vec<_>>()), ["a", "b", "c"]);
 }
 
-#[tokio::test]
-async fn id_prefix_tables() {
-    let db = fresh_db("conv_prefix").await;
+#[couch_sql::test]
+async fn id_prefix_tables(db: Database) {
     let res =
         couch_sql!("INSERT INTO accounts (name, age) VALUES ('Ann', 40), ('Bob', 20)").execute(&db).await.unwrap();
     for o in res.outcomes() {

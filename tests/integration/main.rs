@@ -25,6 +25,7 @@ mod proxy;
 mod resilience;
 mod scale;
 mod semantics;
+mod test_attr;
 
 use couch_sql::Database;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,6 +1,5 @@
 //! `couch_sql_as!`: rows of a struct of the caller's, checked against the SELECT.
 
-use crate::fresh_db;
 use crate::models::users;
 use couch_sql::{couch_sql, couch_sql_as, Database, Rows};
 
@@ -22,9 +21,8 @@ struct Tally {
     oldest: Option<i64>,
 }
 
-#[tokio::test]
-async fn rows_fill_the_callers_struct() {
-    let db = fresh_db("named_rows").await;
+#[couch_sql::test]
+async fn rows_fill_the_callers_struct(db: Database) {
     couch_sql!("INSERT INTO users (name, age, active) VALUES ('Ann', 40, true), ('Bob', 17, false), ('Cy', 30, true)")
         .execute(&db)
         .await
