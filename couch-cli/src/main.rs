@@ -34,7 +34,7 @@ struct Statement {
 
 #[derive(clap::Args)]
 struct Server {
-    /// The database URL, http://[user:password@]host:port/database.
+    /// The database URL, `http://[user:password@]host:port/database`.
     #[arg(long, env = "COUCHDB_URL", hide_env_values = true)]
     url: String,
 }
@@ -81,7 +81,7 @@ enum Command {
         /// Create the index on the database at --url.
         #[arg(long)]
         apply: bool,
-        /// The database URL (with --apply), http://[user:password@]host:port/database.
+        /// The database URL (with --apply), `http://[user:password@]host:port/database`.
         #[arg(long, env = "COUCHDB_URL", hide_env_values = true)]
         url: Option<String>,
     },

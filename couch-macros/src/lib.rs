@@ -65,7 +65,7 @@ pub fn couch_sql_as(input: TokenStream) -> TokenStream {
 /// `#[couch_sql::test]`: a test with a new database of its own, deleted afterwards
 /// (also when the test panics or returns `Err`).
 ///
-/// ```ignore
+/// ```text
 /// #[couch_sql::test]
 /// async fn counts_adults(db: couch_sql::Database) { … }
 ///
