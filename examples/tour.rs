@@ -27,7 +27,9 @@ async fn main() -> couch_sql::Result<()> {
     let n = couch_sql!("SELECT COUNT(*) FROM users WHERE email IS NULL").fetch_one(&db).await?.count;
     couch_sql!("DELETE FROM users WHERE email IS NULL").execute(&db).await?;
     let left: Vec<User> = couch_sql!("SELECT * FROM users").fetch_all(&db).await?.into_vec();
-    println!("{n} deleted, left: {:?}", left.iter().map(|u| &u.name).collect::<Vec<_>>());
+    for u in &left {
+        println!("{n} deleted; left: {} ({}), email {:?}, id {:?}", u.name, u.age, u.email, u.id);
+    }
     // The same queries run without async: couch_sql::blocking::Database.
     Ok(())
 }
