@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # couch-sql
 //!
 //! SQL for Apache CouchDB, checked at compile time.

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! An embedded CouchDB-compatible engine: the HTTP API couch-sql uses, answered
 //! in process with Apache CouchDB 3.4.3's semantics (revisions and conflicts,
 //! `_bulk_docs`, `_all_docs`, all of Mango with ICU collation, json indexes,
@@ -63,8 +64,11 @@ const SESSION_SECONDS: u64 = 600;
 
 /// A response: status, extra headers, JSON body.
 pub struct HttpReply {
+    /// The HTTP status.
     pub status: u16,
+    /// Headers to add (`set-cookie` after a login).
     pub headers: Vec<(String, String)>,
+    /// The JSON body (empty for `HEAD`).
     pub body: Vec<u8>,
 }
 

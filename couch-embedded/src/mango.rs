@@ -30,8 +30,11 @@ pub fn segments(field: &str) -> Vec<String> {
 
 /// A value at a path.
 pub enum Lookup<'a> {
+    /// The value there.
     Found(&'a Value),
+    /// The last step names a field the object does not have.
     NotFound,
+    /// A step goes through a value that is not an object (or an array, by position).
     BadPath,
 }
 

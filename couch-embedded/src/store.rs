@@ -7,28 +7,36 @@ use std::collections::BTreeMap;
 /// An error answered as CouchDB does: an HTTP status and `{"error", "reason"}`.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// The HTTP status.
     pub status: u16,
+    /// CouchDB's `error` (`not_found`, `conflict`, …).
     pub error: String,
+    /// CouchDB's `reason`.
     pub reason: String,
 }
 
 impl ApiError {
+    /// An error with this status, `error` and `reason`.
     pub fn new(status: u16, error: &str, reason: impl Into<String>) -> Self {
         ApiError { status, error: error.into(), reason: reason.into() }
     }
 
+    /// 400 `bad_request`.
     pub fn bad_request(reason: impl Into<String>) -> Self {
         ApiError::new(400, "bad_request", reason)
     }
 
+    /// 404 `not_found` (`missing`, `deleted`, …).
     pub fn not_found(reason: &str) -> Self {
         ApiError::new(404, "not_found", reason)
     }
 
+    /// 409 `conflict`: a stale or missing `_rev`.
     pub fn conflict() -> Self {
         ApiError::new(409, "conflict", "Document update conflict.")
     }
 
+    /// `{"error": …, "reason": …}`.
     pub fn body(&self) -> Value {
         json!({ "error": self.error, "reason": self.reason })
     }

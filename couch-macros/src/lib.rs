@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Procedural macros of couch-sql. This crate is a thin shell: the SQL work
 //! is done by `couch-translate`; here we only read Rust syntax and emit code.
 //!

@@ -54,26 +54,32 @@ impl Database {
         Ok(Database { inner: self.inner.database(name)?, rt: self.rt.clone() })
     }
 
+    /// The database name.
     pub fn name(&self) -> &str {
         self.inner.name()
     }
 
+    /// Documents per `_find` request (see [`crate::Database::with_page_size`]).
     pub fn with_page_size(self, n: usize) -> Self {
         Database { inner: self.inner.with_page_size(n), ..self }
     }
 
+    /// `GET /`: checks the server answers, and what it is.
     pub fn ping(&self) -> Result<ServerInfo> {
         self.rt.block_on(self.inner.ping())
     }
 
+    /// Whether the database exists.
     pub fn exists(&self) -> Result<bool> {
         self.rt.block_on(self.inner.exists())
     }
 
+    /// Creates the database; `Ok(false)` if it already existed.
     pub fn create_if_missing(&self) -> Result<bool> {
         self.rt.block_on(self.inner.create_if_missing())
     }
 
+    /// Deletes the database and every document in it.
     pub fn drop_database(&self) -> Result<()> {
         self.rt.block_on(self.inner.drop_database())
     }

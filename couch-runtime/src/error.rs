@@ -15,22 +15,48 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// 404: the database or document does not exist.
     #[error("not found: {reason}")]
-    NotFound { reason: String },
+    NotFound {
+        /// CouchDB's `reason` (`missing`, `deleted`, `Database does not exist.`).
+        reason: String,
+    },
     /// 409: the document was changed by someone else (stale `_rev`), or already exists.
     #[error("conflict on document {id:?}: {reason}")]
-    Conflict { id: Option<String>, reason: String },
+    Conflict {
+        /// The document, when known.
+        id: Option<String>,
+        /// CouchDB's `reason`.
+        reason: String,
+    },
     /// 401: missing or wrong credentials.
     #[error("unauthorized: {reason}")]
-    Unauthorized { reason: String },
+    Unauthorized {
+        /// CouchDB's `reason`.
+        reason: String,
+    },
     /// 403: the credentials are valid but not allowed to do this.
     #[error("forbidden: {reason}")]
-    Forbidden { reason: String },
+    Forbidden {
+        /// CouchDB's `reason` (a `validate_doc_update`'s message, say).
+        reason: String,
+    },
     /// 400 (and 412): the server refused the request.
     #[error("bad request ({error}): {reason}")]
-    BadRequest { error: String, reason: String },
+    BadRequest {
+        /// CouchDB's `error` (`bad_request`, `no_usable_index`, …).
+        error: String,
+        /// CouchDB's `reason`.
+        reason: String,
+    },
     /// Any other error status, 5xx included.
     #[error("server error {status} ({error}): {reason}")]
-    Server { status: u16, error: String, reason: String },
+    Server {
+        /// The HTTP status.
+        status: u16,
+        /// CouchDB's `error`.
+        error: String,
+        /// CouchDB's `reason`.
+        reason: String,
+    },
     /// The request took longer than the configured timeout.
     #[error("the request to CouchDB timed out")]
     Timeout,
@@ -39,13 +65,25 @@ pub enum Error {
     Transport(String),
     /// A response or a document could not be decoded into the expected type.
     #[error("{}", decode_message(.doc_id, .field, .message))]
-    Decode { doc_id: Option<String>, field: Option<String>, message: String },
+    Decode {
+        /// The document that did not decode, when known.
+        doc_id: Option<String>,
+        /// The path of the field, when known (`lines[3].qty`).
+        field: Option<String>,
+        /// What was wrong.
+        message: String,
+    },
     /// `fetch_one` found no row.
     #[error("the query returned no rows")]
     RowNotFound,
     /// The URL or a name is not valid (checked before any request is sent).
     #[error("invalid {what}: {message}")]
-    Invalid { what: &'static str, message: String },
+    Invalid {
+        /// What was invalid (`CouchDB URL`, `database name`, …).
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
     /// Run-time SQL that does not translate (the same messages as `couch_sql!`'s compile errors).
     #[error("SQL error: {0}")]
     Sql(String),
@@ -57,7 +95,10 @@ pub enum Error {
     /// column cannot hold. `result` has every document's outcome, the written
     /// ones included (they did land: CouchDB has no multi-document rollback).
     #[error("{}", write_message(.result))]
-    Write { result: crate::write::ExecuteResult },
+    Write {
+        /// Every document's outcome.
+        result: crate::write::ExecuteResult,
+    },
 }
 
 fn write_message(result: &crate::write::ExecuteResult) -> String {

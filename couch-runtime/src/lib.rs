@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The run-time half of couch-sql: executes the plans `couch_sql!` builds
 //! at compile time against a CouchDB server over HTTP.
 //!

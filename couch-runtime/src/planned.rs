@@ -131,6 +131,7 @@ pub fn planned_indexes() -> Vec<IndexSpec> {
 /// What [`Database::ensure_indexes`] did for one index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnsuredIndex {
+    /// The index's (or view's design document's) name.
     pub name: String,
     /// `true` if it was created now, `false` if it existed.
     pub created: bool,

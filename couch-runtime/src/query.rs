@@ -552,10 +552,12 @@ impl<'a, E: Executor + ?Sized> Batch<'a, E> {
     }
 
     /// How many statements are queued.
+    /// The number of statements in the batch.
     pub fn len(&self) -> usize {
         self.commands.len()
     }
 
+    /// Whether the batch has no statements.
     pub fn is_empty(&self) -> bool {
         self.commands.is_empty()
     }

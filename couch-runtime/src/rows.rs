@@ -25,30 +25,37 @@ impl<R> Rows<R> {
         Rows { rows }
     }
 
+    /// The number of rows.
     pub fn len(&self) -> usize {
         self.rows.len()
     }
 
+    /// Whether there is no row.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
 
+    /// The first row, if any.
     pub fn first(&self) -> Option<&R> {
         self.rows.first()
     }
 
+    /// The `i`-th row, if there is one.
     pub fn get(&self, i: usize) -> Option<&R> {
         self.rows.get(i)
     }
 
+    /// The rows, by reference.
     pub fn iter(&self) -> std::slice::Iter<'_, R> {
         self.rows.iter()
     }
 
+    /// The rows as a slice.
     pub fn as_slice(&self) -> &[R] {
         &self.rows
     }
 
+    /// The rows, owned.
     pub fn into_vec(self) -> Vec<R> {
         self.rows
     }

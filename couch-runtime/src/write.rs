@@ -14,10 +14,12 @@ pub struct DocOutcome {
 }
 
 impl DocOutcome {
+    /// Whether the document was written.
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
     }
 
+    /// Whether it was refused for a stale or missing `_rev`.
     pub fn is_conflict(&self) -> bool {
         matches!(&self.error, Some((e, _)) if e == "conflict")
     }

@@ -46,10 +46,12 @@ impl TranslateErrors {
         self.0.push(e);
     }
 
+    /// The errors, in the order found.
     pub fn iter(&self) -> impl Iterator<Item = &TranslateError> {
         self.0.iter()
     }
 
+    /// Whether there is no error.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

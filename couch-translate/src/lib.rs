@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! SQL → CouchDB Mango translation for `couch-sql`.
 //!
 //! This crate does no I/O. The `couch_sql!` macro runs it at compile time and

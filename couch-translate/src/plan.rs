@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// The result of translating one statement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Translation {
+    /// The plan the runtime executes.
     pub plan: Plan,
     /// One entry per `?`, in order: what each parameter is used for.
     pub params: Vec<ParamUse>,
@@ -15,9 +16,13 @@ pub struct Translation {
 /// An executable statement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Plan {
+    /// A `SELECT`: one `_find` request, paged.
     Select(Select),
+    /// `INSERT`.
     Insert(Insert),
+    /// `UPDATE`: read, change, write back with `_rev`.
     Update(Update),
+    /// `DELETE`: read, then write tombstones.
     Delete(Delete),
     /// `CREATE INDEX name ON table (cols)`: a json index on `["type", cols…]`.
     CreateIndex(IndexDef),
@@ -30,6 +35,7 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// The table the statement is about.
     pub fn table(&self) -> &str {
         match self {
             Plan::Select(s) => &s.table,
@@ -46,6 +52,7 @@ impl Plan {
 /// `SELECT`: a `_find` request, paged until every matching row is read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Select {
+    /// The table.
     pub table: String,
     /// How the table's documents are recognised.
     #[serde(default)]
@@ -63,7 +70,9 @@ pub struct Select {
     pub server_sort: bool,
     /// Fields of the json index the server-side sort needs.
     pub index: Option<Vec<String>>,
+    /// `LIMIT`.
     pub limit: Option<Count>,
+    /// `OFFSET`.
     pub offset: Option<Count>,
     /// `WHERE _id = x` / `_id IN (…)` alone: read the documents by id
     /// (`GET /db/id`, `_all_docs`) instead of `_find`.
@@ -128,6 +137,7 @@ pub struct Projected {
 pub struct SortKey {
     /// The document field.
     pub field: String,
+    /// Descending.
     pub desc: bool,
     /// Where NULL (missing or null) goes; by default first ascending, last descending.
     pub nulls_first: bool,
@@ -136,15 +146,19 @@ pub struct SortKey {
 /// A `LIMIT`/`OFFSET` value: a literal or a parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Count {
+    /// A number in the SQL.
     Literal(u64),
+    /// The `n`-th parameter.
     Param(usize),
 }
 
 /// `INSERT`: one `_bulk_docs` request carrying every row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Insert {
+    /// The table.
     pub table: String,
     #[serde(default)]
+    /// How the table's documents are recognised.
     pub key: TableKey,
     /// Each row as a document template, the table's discriminator field first
     /// (an id-prefixed table's ids are made or prefixed by the runtime).
@@ -154,9 +168,12 @@ pub struct Insert {
 /// `UPDATE`: find every matching document, apply `set`, write back with `_rev`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Update {
+    /// The table.
     pub table: String,
     #[serde(default)]
+    /// How the table's documents are recognised.
     pub key: TableKey,
+    /// The Mango selector (the table's condition AND the WHERE).
     pub selector: Tmpl,
     /// `(document field, new value)`.
     pub set: Vec<(String, SetValue)>,
@@ -173,29 +190,44 @@ pub enum SetValue {
     Value(Tmpl),
     /// Arithmetic on the document's own fields (`n = n + 1`), evaluated on
     /// the fetched document; integer columns use checked `i64` arithmetic.
-    Arith { expr: Arith, integer: bool },
+    Arith {
+        /// The expression.
+        expr: Arith,
+        /// The column is an integer: checked `i64` arithmetic.
+        integer: bool,
+    },
 }
 
 /// An arithmetic expression over a document's fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Arith {
+    /// A document field (a Mango path).
     Field(String),
+    /// A literal or parameter.
     Value(Tmpl),
+    /// Unary minus.
     Neg(Box<Arith>),
+    /// A binary operation.
     Op(ArithOp, Box<Arith>, Box<Arith>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// An arithmetic operator of `SET`.
 pub enum ArithOp {
+    /// `+`
     Add,
+    /// `-`
     Sub,
+    /// `*`
     Mul,
+    /// `/` (division by zero is an error)
     Div,
 }
 
 /// A json index made or dropped by SQL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexDef {
+    /// The table.
     pub table: String,
     /// The index name, also used as its design document (`_design/<name>`).
     pub name: String,
@@ -206,9 +238,12 @@ pub struct IndexDef {
 /// `DELETE`: find every matching document, write back `_deleted: true` with `_rev`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delete {
+    /// The table.
     pub table: String,
     #[serde(default)]
+    /// How the table's documents are recognised.
     pub key: TableKey,
+    /// The Mango selector (the table's condition AND the WHERE).
     pub selector: Tmpl,
     /// The documents to delete are named by id (see [`Select::by_id`]).
     pub by_id: Option<Vec<Tmpl>>,
@@ -231,8 +266,11 @@ pub struct Aggregate {
     pub output: Vec<Output>,
     /// `HAVING`, over the groups and aggregates.
     pub having: Option<Having>,
+    /// `ORDER BY`, applied to the groups.
     pub order_by: Vec<AggSort>,
+    /// `LIMIT`.
     pub limit: Option<Count>,
+    /// `OFFSET`.
     pub offset: Option<Count>,
     /// `GROUP BY` (or `DISTINCT`) was written: without it there is exactly one row.
     pub grouped: bool,
@@ -266,7 +304,9 @@ pub struct AggView {
 /// The bounds of a range condition: `(value, inclusive)` each.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyRange {
+    /// The lower bound and whether it is inclusive.
     pub lower: Option<(Tmpl, bool)>,
+    /// The upper bound and whether it is inclusive.
     pub upper: Option<(Tmpl, bool)>,
 }
 
@@ -276,18 +316,38 @@ pub enum AggSlot {
     /// A count: this position of the `sums` value.
     Count(usize),
     /// A sum (NULL when the count at `count` is 0); `integer` sums must fit an i64.
-    Sum { count: usize, sum: usize, integer: bool },
+    Sum {
+        /// Position of the count.
+        count: usize,
+        /// Position of the sum.
+        sum: usize,
+        /// An integer column's sum.
+        integer: bool,
+    },
     /// An average: sum / count.
-    Avg { count: usize, sum: usize },
+    Avg {
+        /// Position of the count.
+        count: usize,
+        /// Position of the sum.
+        sum: usize,
+    },
     /// MIN or MAX: the `_stats` view `stats<view>`.
-    Stats { view: usize, max: bool },
+    Stats {
+        /// Which `stats<i>` view.
+        view: usize,
+        /// MAX (else MIN).
+        max: bool,
+    },
 }
 
 /// A grouping column: its Mango path and kind (a value of another kind is NULL).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupColumn {
+    /// The column's SQL name.
     pub name: String,
+    /// The document field (a Mango path).
     pub field: String,
+    /// Its kind: a value of another kind is NULL.
     pub kind: crate::schema::Kind,
 }
 
@@ -298,15 +358,20 @@ pub enum AggFunc {
     CountAll,
     /// `COUNT(col)`: the rows where `col` is not NULL.
     Count,
+    /// `SUM(col)`
     Sum,
+    /// `AVG(col)`
     Avg,
+    /// `MIN(col)`
     Min,
+    /// `MAX(col)`
     Max,
 }
 
 /// One aggregate: the function and the column it reads (`None` for `COUNT(*)`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AggCall {
+    /// The function.
     pub func: AggFunc,
     /// The column's Mango path and kind (a value of another kind is NULL).
     pub field: Option<(String, crate::schema::Kind)>,
@@ -328,6 +393,7 @@ pub enum AggValue {
 pub struct Output {
     /// The row field: the alias, the column, or `count`, `sum_age`, …
     pub name: String,
+    /// Where the value comes from.
     pub value: AggValue,
     /// The Rust type of the row field.
     pub ty: ColumnType,
@@ -336,17 +402,22 @@ pub struct Output {
 /// A `HAVING` condition, evaluated with SQL's three-valued logic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Having {
+    /// Both.
     And(Box<Having>, Box<Having>),
+    /// Either.
     Or(Box<Having>, Box<Having>),
+    /// The negation (UNKNOWN stays UNKNOWN).
     Not(Box<Having>),
     /// `a op b`; `op` is `=`, `<>`, `<`, `<=`, `>` or `>=`.
     Cmp(String, HavingTerm, HavingTerm),
+    /// `IS NULL` (`true`: `IS NOT NULL`).
     IsNull(HavingTerm, bool),
 }
 
 /// A value in `HAVING`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum HavingTerm {
+    /// A grouped column or an aggregate.
     Value(AggValue),
     /// A literal or a parameter.
     Const(Tmpl),
@@ -355,27 +426,45 @@ pub enum HavingTerm {
 /// One `ORDER BY` key of an aggregate query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AggSort {
+    /// The value sorted by.
     pub by: AggValue,
+    /// Descending.
     pub desc: bool,
+    /// Where NULL goes.
     pub nulls_first: bool,
 }
 
 /// How one `?` parameter is used, so the macro can check the argument's type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParamUse {
+    /// What the parameter is for.
     pub usage: ParamUsage,
     /// Line and column of the `?` in the SQL text.
     pub location: (u64, u64),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a `?` is used for: the macro checks its argument's type against it.
 pub enum ParamUsage {
     /// Compared with a column (`=`, `<`, `IN`, `BETWEEN` …): NULL makes the comparison false.
-    Compare { column: String, ty: Option<ColumnType> },
+    Compare {
+        /// The column's SQL name.
+        column: String,
+        /// Its type, when a model is known.
+        ty: Option<ColumnType>,
+    },
     /// Stored in a column (`INSERT` value, `SET`): NULL only for nullable columns.
-    Store { column: String, ty: Option<ColumnType> },
+    Store {
+        /// The column's SQL name.
+        column: String,
+        /// Its type, when a model is known.
+        ty: Option<ColumnType>,
+    },
     /// A `LIKE` pattern (a string, converted to a regex when bound).
-    Like { column: String },
+    Like {
+        /// The column's SQL name.
+        column: String,
+    },
     /// A `LIMIT` or `OFFSET` row count.
     Count,
 }

@@ -5,9 +5,13 @@ use serde::{Deserialize, Serialize};
 /// The JSON kind of a column's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kind {
+    /// An integer (`i8`…`i64`, `u8`…`u64`).
     Integer,
+    /// A number (`f32`, `f64`).
     Float,
+    /// A string.
     Text,
+    /// `true` or `false`.
     Bool,
     /// A point in time, stored as fixed-width RFC 3339 UTC text
     /// (`2026-11-29T18:00:00.000000Z`), so text order is time order.
@@ -57,7 +61,9 @@ impl Kind {
 /// A column's type: its kind, whether it may be NULL, and its Rust spelling.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnType {
+    /// The JSON kind.
     pub kind: Kind,
+    /// Whether NULL is a value of it (`Option<…>`).
     pub nullable: bool,
     /// The Rust type as written in the model (for messages), e.g. `Option<String>`.
     pub rust: String,
@@ -92,6 +98,7 @@ pub enum Access {
 }
 
 impl ColumnType {
+    /// A type of this kind, spelt `rust`.
     pub fn new(kind: Kind, nullable: bool, rust: impl Into<String>) -> Self {
         ColumnType {
             kind,
@@ -153,6 +160,7 @@ pub struct Column {
     pub name: String,
     /// The document field (`_id` for the model's id field).
     pub field: String,
+    /// The column's type.
     pub ty: ColumnType,
     /// The position of the field in its Rust struct (`None` for `_id`/`_rev`
     /// when the model has no such field).
@@ -161,6 +169,7 @@ pub struct Column {
 }
 
 impl Column {
+    /// A column stored under its own name.
     pub fn new(name: impl Into<String>, ty: ColumnType) -> Self {
         let name = name.into();
         Column { field: name.clone(), name, ty, index: None }
@@ -247,7 +256,9 @@ impl TableKey {
 /// equals `table`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schema {
+    /// The table.
     pub table: String,
+    /// The columns (`_id` and `_rev` included).
     pub columns: Vec<Column>,
     /// How the table's documents are recognised.
     #[serde(default)]

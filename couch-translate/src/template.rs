@@ -12,12 +12,19 @@ use std::fmt;
 /// A JSON value with parameter holes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Tmpl {
+    /// JSON `null`.
     Null,
+    /// A boolean.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A float.
     Float(f64),
+    /// A string.
     Str(String),
+    /// An array.
     Array(Vec<Tmpl>),
+    /// An object, keys in order.
     Object(Vec<(String, Tmpl)>),
     /// The bound value of parameter `n`.
     Param(usize),
@@ -25,8 +32,11 @@ pub enum Tmpl {
     /// regex engine, or `{"$beginsWith": …}` where the server has it. `pattern`
     /// is [`Tmpl::Str`] or a string [`Tmpl::Param`].
     Like {
+        /// The pattern.
         pattern: Box<Tmpl>,
+        /// `NOT LIKE`.
         negated: bool,
+        /// The `ESCAPE` character.
         escape: Option<char>,
     },
     /// The Mango `$type` name of parameter `n`'s value.
@@ -36,13 +46,17 @@ pub enum Tmpl {
     /// A selector that matches nothing when any of `params` is NULL
     /// (SQL: a comparison with NULL is never true).
     Guard {
+        /// The parameters that must not be NULL.
         params: Vec<usize>,
+        /// The selector otherwise.
         inner: Box<Tmpl>,
     },
     /// A selector that matches nothing unless each pair renders the same
     /// (two `$type` guards merged into one must name the same type).
     Agree {
+        /// Template pairs that must render the same.
         pairs: Vec<(Tmpl, Tmpl)>,
+        /// The selector otherwise.
         inner: Box<Tmpl>,
     },
 }

@@ -88,8 +88,10 @@ pub struct Explanation {
     /// Query options (`sort`, `fields`, `limit`, …) as the server sees them.
     #[serde(default)]
     pub opts: Value,
+    /// The request's `limit`.
     #[serde(default)]
     pub limit: Option<u64>,
+    /// The request's `skip`.
     #[serde(default)]
     pub skip: Option<u64>,
     /// The projected fields (`"all_fields"` or a list).

@@ -24,7 +24,9 @@ use std::sync::Arc;
 /// `couch_sql!`, shared for run-time SQL.
 #[derive(Clone, Debug)]
 pub enum SqlText {
+    /// The SQL of a `couch_sql!`, in the binary.
     Static(&'static str),
+    /// The SQL of a run-time query.
     Shared(Arc<str>),
 }
 

@@ -10,9 +10,11 @@ use serde_json::Value;
 /// One HTTP request of a statement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestSketch {
+    /// `GET`, `POST`, `PUT` or `DELETE`.
     pub method: &'static str,
     /// Path below the server root, e.g. `/shop/_find`.
     pub path: String,
+    /// The JSON body, if the request has one.
     pub body: Option<Value>,
     /// What the runtime does around it (paging, index creation, sorting).
     pub note: Option<String>,
