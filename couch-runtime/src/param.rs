@@ -253,6 +253,7 @@ pub mod datetime {
 
     /// A date-time shape a model field may have.
     pub trait Stored {
+        /// Writes the value in the stored form (fixed-width RFC 3339 UTC text).
         fn store<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error>;
     }
 
