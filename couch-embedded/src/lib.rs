@@ -281,9 +281,12 @@ impl Engine {
                     Ok((201, json!({"ok": true})))
                 }
                 "DELETE" => {
-                    self.db(name)?; // opens a file not yet open, so that it can be closed
-                    drop(self.dbs.lock().unwrap_or_else(|e| e.into_inner()).remove(name));
-                    if let Some(file) = self.file_of(name) {
+                    self.db(name)?; // 404 unless it exists, in memory or as a file
+                                    // Under the lock that `db` opens files with: no request can open
+                                    // (and so recreate) the file between its removal here and the unlink.
+                    let mut dbs = self.dbs.lock().unwrap_or_else(|e| e.into_inner());
+                    drop(dbs.remove(name));
+                    if let Some(file) = self.file_of(name).filter(|f| f.exists()) {
                         std::fs::remove_file(file).map_err(|e| ApiError::new(500, "storage_error", e.to_string()))?;
                     }
                     Ok((200, json!({"ok": true})))
