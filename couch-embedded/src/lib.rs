@@ -263,7 +263,9 @@ impl Engine {
                             format!("Name: '{name}'. Only lowercase characters (a-z), digits (0-9), and any of the characters _, $, (, ), +, -, and / are allowed. Must begin with a letter."),
                         ));
                     }
-                    if self.db(name).is_ok() {
+                    // One lock from the check to the insert: two creates cannot both succeed.
+                    let mut dbs = self.dbs.lock().unwrap_or_else(|e| e.into_inner());
+                    if dbs.contains_key(name) || self.file_of(name).is_some_and(|f| f.exists()) {
                         return Err(ApiError::new(
                             412,
                             "file_exists",
@@ -274,10 +276,7 @@ impl Engine {
                         Some(file) => Db::open(&file)?,
                         None => Db::default(),
                     };
-                    self.dbs
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(name.to_string(), Arc::new(Mutex::new(db)));
+                    dbs.insert(name.to_string(), Arc::new(Mutex::new(db)));
                     Ok((201, json!({"ok": true})))
                 }
                 "DELETE" => {
