@@ -6,8 +6,10 @@
 #
 # Which server:
 # - COUCHDB_URL set: that server is used as it is; nothing is started.
-# - COUCH_SQL_SERVER=pouchdb (the default): the pinned pouchdb-server 4.2.0 is
-#   installed (once, with npm), started in memory on a free loopback port, and stopped after.
+# - COUCH_SQL_SERVER=embedded (the default): couch-sql's own engine (see below), so a
+#   machine with only cargo runs everything.
+# - COUCH_SQL_SERVER=pouchdb: the pinned pouchdb-server 4.2.0 is installed (once, with
+#   npm), started in memory on a free loopback port, and stopped after.
 # - COUCH_SQL_SERVER=couchdb: Apache CouchDB 3.4.3 from ../shared/couchdb/couchdb.sh (or the
 #   script named by COUCHDB_SH) is started with an empty data directory and stopped after.
 # - COUCH_SQL_SERVER=embedded: couch-sql's own engine, `couch-sql serve` (built with cargo;
@@ -17,7 +19,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ -n "${COUCHDB_URL:-}" ]; then
   exec "$@"
 fi
-case "${COUCH_SQL_SERVER:-pouchdb}" in
+case "${COUCH_SQL_SERVER:-embedded}" in
   pouchdb)
     url="$("$root/scripts/test-server.sh" start)"
     trap '"$root/scripts/test-server.sh" stop' EXIT
@@ -52,5 +54,5 @@ case "${COUCH_SQL_SERVER:-pouchdb}" in
     exit 2
     ;;
 esac
-echo "using the ${COUCH_SQL_SERVER:-pouchdb} test server at ${url/\/\/*@/\/\/}" >&2
+echo "using the ${COUCH_SQL_SERVER:-embedded} test server at ${url/\/\/*@/\/\/}" >&2
 COUCHDB_URL="$url" "$@"
