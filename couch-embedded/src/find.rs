@@ -267,7 +267,9 @@ fn choose(db: &Db, r: &Request) -> Result<(Chosen, Option<String>), ApiError> {
     });
     match best {
         Some(i) => Ok((Chosen::Json(i.clone()), warning)),
-        None if r.sort.is_empty() || r.sort == ["_id"] => Ok((Chosen::Special, warning)),
+        None if r.sort.is_empty() => Ok((Chosen::Special, warning)),
+        // `_all_docs` serves a sort by `_id` when the selector constrains `_id` (mango_idx_special).
+        None if r.sort == ["_id"] && required.iter().any(|f| f == "_id") => Ok((Chosen::Special, warning)),
         None => Err(ApiError::new(
             400,
             "no_usable_index",

@@ -190,11 +190,20 @@ fn entry(k: &str, arg: &Value, v: &Value, neg: bool) -> bool {
             let path = segments(field);
             let id = field == "_id";
             let ops = operators(arg);
-            let mut each = ops.iter().map(|(op, a)| match get(v, &path) {
-                Lookup::Found(x) => operator(op, a, x, neg, id),
-                // Only `{"$exists": false}` (after negation) matches a missing field.
-                Lookup::NotFound => op == "$exists" && a.as_bool() == Some(neg),
-                Lookup::BadPath => false,
+            let mut each = ops.iter().map(|(op, a)| {
+                // `{"f": {"$not": X}}` is `{"$not": {"f": X}}` (CouchDB's norm_fields
+                // hoists it), and so a negation of the field's condition, pushed down.
+                if op == "$not" {
+                    let mut inner = Map::new();
+                    inner.insert(field.to_string(), a.clone());
+                    return selector(&Value::Object(inner), v, !neg);
+                }
+                match get(v, &path) {
+                    Lookup::Found(x) => operator(op, a, x, neg, id),
+                    // Only `{"$exists": false}` (after negation) matches a missing field.
+                    Lookup::NotFound => op == "$exists" && a.as_bool() == Some(neg),
+                    Lookup::BadPath => false,
+                }
             });
             if neg {
                 each.any(|b| b)

@@ -9,6 +9,7 @@ mod blocking;
 mod conventions;
 mod couchdb;
 mod crud;
+mod differential;
 mod documents;
 mod dynamic;
 mod embedded;
