@@ -100,8 +100,8 @@ pub mod __private {
     /// Compiles only for `CouchObject` types: a model field's nested type must be one.
     pub fn assert_object<T: super::CouchObject>() {}
     pub use couch_runtime::{
-        decode_find_response, index_name, inventory, Command, Explain, FieldKey, PlannedIndex, PlannedView, Prepared,
-        Query,
+        decode_find_response, encode_segment, index_name, inventory, Command, Explain, FieldKey, PlannedIndex,
+        PlannedView, Prepared, Query,
     };
     pub use serde;
     pub use serde_json;

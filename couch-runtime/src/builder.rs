@@ -156,7 +156,7 @@ impl DatabaseBuilder {
         }
         let invalid = |message: String| Error::Invalid { what: "CouchDB URL", message };
         if let Some(name) = self.url.strip_prefix("mem://") {
-            return memory(name.trim_end_matches('/'), None, self.retry);
+            return memory(name.trim_matches('/'), None, self.retry);
         }
         if let Some(path) = self.url.strip_prefix("file://") {
             let path = path.trim_end_matches('/');

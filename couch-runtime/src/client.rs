@@ -393,6 +393,53 @@ impl Database {
         self.send(Method::DELETE, "", None).await.map(drop)
     }
 
+    /// Any request to this database, for what couch-sql has no verb for:
+    /// `METHOD /{db}/{path}` (`path` relative to the database, `""` for the
+    /// database itself, with its query string) with an optional JSON body. The
+    /// answer's JSON; an error status is the usual typed [`Error`]. It goes through
+    /// the same transport, retries and authentication as every query, so it works
+    /// on `mem://` and `file://` databases too.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: couch_runtime::Database) -> couch_runtime::Result<()> {
+    /// let info = db.request("GET", "", None).await?;
+    /// println!("{} documents", info["doc_count"]);
+    /// db.request("PUT", "_design/app", Some(&serde_json::json!({"language": "query", "views": {}}))).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|e| Error::Invalid { what: "HTTP method", message: e.to_string() })?;
+        let body = body.map(|b| serde_json::to_vec(b).expect("JSON serializes"));
+        let bytes = self.send(method, path, body).await?;
+        if bytes.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| Error::decode(None, None, format!("the answer is not JSON: {e}")))
+    }
+
+    /// Like [`Database::request`], relative to the server's root (`_users/…`, `_session`).
+    pub async fn server_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|e| Error::Invalid { what: "HTTP method", message: e.to_string() })?;
+        let body = body.map(|b| serde_json::to_vec(b).expect("JSON serializes"));
+        let bytes = self.send_raw(method, path.to_string(), body).await?;
+        if bytes.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| Error::decode(None, None, format!("the answer is not JSON: {e}")))
+    }
+
     /// `METHOD /{db}/{path}` with an optional JSON body; the body of a 2xx answer.
     pub(crate) async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<bytes::Bytes> {
         let mut p = encode_segment(&self.name);

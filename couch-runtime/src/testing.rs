@@ -53,6 +53,7 @@ fn db_name(test: &str) -> String {
 /// `COUCHDB_URL`'s server, or the embedded engine in memory when it is unset.
 fn url_for(name: &str) -> String {
     match std::env::var("COUCHDB_URL") {
+        Ok(server) if server.starts_with("mem:") => format!("mem://{name}"),
         Ok(server) if !server.is_empty() => format!("{}/{name}", server.trim_end_matches('/')),
         _ => format!("mem://{name}"),
     }

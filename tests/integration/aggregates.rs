@@ -169,12 +169,10 @@ async fn group_by_having_order_by_limit_match_the_oracle_on_both_paths() {
         assert_eq!((none.n, none.s), (0, None), "{path}: `= NULL` is never true");
     }
     // The view path made its design document, named by its content.
-    let url = format!(
-        "{}/{}/_all_docs?startkey=%22_design%2Fcouchsql-agg-%22&endkey=%22_design%2Fcouchsql-agg.%22",
-        crate::server_url(),
-        db.name()
-    );
-    let ddocs: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    let ddocs = db
+        .request("GET", "_all_docs?startkey=%22_design%2Fcouchsql-agg-%22&endkey=%22_design%2Fcouchsql-agg.%22", None)
+        .await
+        .unwrap();
     assert!(!ddocs["rows"].as_array().unwrap().is_empty(), "{ddocs}");
 }
 
@@ -270,16 +268,17 @@ async fn planned_views_are_made_by_ensure_indexes() {
     let views = couch_sql::planned_views();
     let q = || couch_sql!("SELECT city, COUNT(*) AS n, SUM(age) AS s FROM people WHERE active = ? GROUP BY city", true);
     let spec = views.iter().find(|v| v.queries.contains(&q().sql())).expect("the query's view is registered");
-    let ddoc_url = format!("{}/{}/_design/{}", crate::server_url(), db.name(), spec.name);
+    let ddoc = format!("_design/{}", spec.name);
     let rows = q().fetch_all(&db).await.unwrap();
     assert_eq!(
         rows.iter().map(|r| (r.city.clone(), r.n, r.s)).collect::<Vec<_>>(),
         [(Some("Oslo".into()), 2, Some(70))]
     );
-    assert_eq!(reqwest::get(&ddoc_url).await.unwrap().status(), 404, "Explicit: the query made no design document");
+    let missing = db.request("GET", &ddoc, None).await;
+    assert!(matches!(missing, Err(couch_sql::Error::NotFound { .. })), "Explicit: the query made no design document");
     let ensured = db.ensure_indexes().await.unwrap();
     assert!(ensured.iter().any(|e| e.name == spec.name && e.created), "{ensured:?}");
-    assert_eq!(reqwest::get(&ddoc_url).await.unwrap().status(), 200);
+    assert!(db.request("GET", &ddoc, None).await.is_ok());
     // A fresh handle (nothing cached) now reads the view, with the same answer.
     let again = Database::connect(&format!("{}/{}", crate::server_url(), db.name())).await.unwrap();
     let rows = q().fetch_all(&again.with_index_policy(IndexPolicy::Explicit)).await.unwrap();

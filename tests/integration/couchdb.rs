@@ -45,8 +45,7 @@ async fn seed_users(db: &Database, n: i64) {
 }
 
 async fn index_names(db: &Database) -> Vec<String> {
-    let v: serde_json::Value =
-        reqwest::get(format!("{}/{}/_index", server_url(), db.name())).await.unwrap().json().await.unwrap();
+    let v = db.request("GET", "_index", None).await.unwrap();
     v["indexes"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_string()).collect()
 }
 

@@ -50,8 +50,8 @@ fn databases_are_private_and_deleted_even_after_a_panic() {
     assert!(name.starts_with("t_test_attr__private_"), "{name}");
     let server = std::env::var("COUCHDB_URL").ok().filter(|s| !s.is_empty());
     let url = match server {
-        Some(s) => format!("{}/{name}", s.trim_end_matches('/')),
-        None => format!("mem://{name}"),
+        Some(s) if !s.starts_with("mem:") => format!("{}/{name}", s.trim_end_matches('/')),
+        _ => format!("mem://{name}"),
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let exists = rt.block_on(async { Database::connect(&url).await.unwrap().exists().await.unwrap() });
