@@ -123,7 +123,7 @@ struct Request {
     sort: Vec<String>,
     desc: bool,
     fields: Option<Vec<String>>,
-    bookmark: Option<usize>,
+    bookmark: Option<Bookmark>,
     use_index: Option<(String, Option<String>)>,
     stats: bool,
 }
@@ -203,12 +203,31 @@ fn split_ddoc(d: &str, name: Option<String>) -> (String, Option<String>) {
     }
 }
 
-fn encode_bookmark(offset: usize) -> String {
-    format!("o{offset:x}")
+/// Where the next page starts.
+enum Bookmark {
+    /// After this many rows.
+    Offset(usize),
+    /// After this row of the index.
+    After(Position),
 }
 
-fn decode_bookmark(b: &str) -> Option<usize> {
-    usize::from_str_radix(b.strip_prefix('o')?, 16).ok()
+/// A bookmark for the rows after `pos`: hex of `[key, id]`, opaque to clients.
+fn encode_bookmark(pos: &Position) -> String {
+    let json = serde_json::to_string(&json!([pos.0, pos.1])).expect("JSON serializes");
+    let hex: String = json.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("k{hex}")
+}
+
+fn decode_bookmark(b: &str) -> Option<Bookmark> {
+    if let Some(n) = b.strip_prefix('o') {
+        return usize::from_str_radix(n, 16).ok().map(Bookmark::Offset);
+    }
+    let hex = b.strip_prefix('k')?;
+    let bytes: Option<Vec<u8>> =
+        (0..hex.len()).step_by(2).map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
+    let v: Value = serde_json::from_slice(&bytes?).ok()?;
+    let id = v.get(1)?.as_str()?.to_string();
+    Some(Bookmark::After((v.get(0)?.clone(), id)))
 }
 
 /// Whether CouchDB would use `idx` for this selector and sort (`mango_idx_view:is_usable`).
@@ -358,67 +377,86 @@ fn index_range(entries: &[(Vec<Value>, String)], idx: &JsonIndex, sel: &Value) -
     (start, end.max(start), Value::Array(start_key), Value::Array(end_key))
 }
 
-/// Runs a query: the matching documents in the index's order, and the stats.
-fn scan(db: &mut Db, r: &Request, chosen: &Chosen) -> (Vec<Value>, usize, usize) {
+/// Where a page ends: the index key and id of its last row (what a bookmark holds).
+type Position = (Value, String);
+
+/// Runs a query from after `after` (or the start): the first `max` matching
+/// documents in the index's order with their positions, and the stats. A page
+/// never reads more than it returns and skips: memory O(page).
+fn scan(
+    db: &mut Db,
+    r: &Request,
+    chosen: &Chosen,
+    max: usize,
+    after: Option<&Position>,
+) -> (Vec<(Position, Value)>, usize, usize) {
+    use std::ops::Bound;
     let mut keys = 0;
     let mut examined = 0;
     let mut out = Vec::new();
+    let mut take = |keys: &mut usize, examined: &mut usize, key: Value, id: &str, doc: &crate::store::Doc| {
+        *keys += 1;
+        *examined += 1;
+        let json = doc.to_json(id);
+        if mango::matches(&r.selector, &json) {
+            out.push(((key, id.to_string()), json));
+        }
+        out.len() >= max
+    };
     match chosen {
         Chosen::Special => {
             let (lo, hi) = bounds(&r.selector, "_id");
-            let lower = match &lo {
-                Some((Value::String(s), inc)) => {
-                    if *inc {
-                        std::ops::Bound::Included(s.clone())
-                    } else {
-                        std::ops::Bound::Excluded(s.clone())
+            let bound = |b: Option<(Value, bool)>| match b {
+                Some((Value::String(s), true)) => Bound::Included(s),
+                Some((Value::String(s), false)) => Bound::Excluded(s),
+                _ => Bound::Unbounded,
+            };
+            let (mut lower, mut upper) = (bound(lo), bound(hi));
+            // Resume after the bookmark's id, in the direction of the read.
+            if let Some((_, id)) = after {
+                if r.desc {
+                    upper = Bound::Excluded(id.clone());
+                } else {
+                    lower = Bound::Excluded(id.clone());
+                }
+            }
+            let empty = match (&lower, &upper) {
+                (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
+                    a > b || a == b && !(matches!(lower, Bound::Included(_)) && matches!(upper, Bound::Included(_)))
+                }
+                _ => false,
+            };
+            if !empty {
+                let range = db.docs.range::<String, _>((lower, upper));
+                let iter: Box<dyn Iterator<Item = (&String, &crate::store::Doc)>> =
+                    if r.desc { Box::new(range.rev()) } else { Box::new(range) };
+                for (id, doc) in iter {
+                    if doc.deleted || id.starts_with("_design/") {
+                        continue;
                     }
-                }
-                _ => std::ops::Bound::Unbounded,
-            };
-            let upper = match &hi {
-                Some((Value::String(s), inc)) => {
-                    if *inc {
-                        std::ops::Bound::Included(s.clone())
-                    } else {
-                        std::ops::Bound::Excluded(s.clone())
+                    if take(&mut keys, &mut examined, Value::Null, id, doc) {
+                        break;
                     }
-                }
-                _ => std::ops::Bound::Unbounded,
-            };
-            let ids: Vec<String> = if matches!((&lower, &upper), (std::ops::Bound::Included(a), std::ops::Bound::Excluded(b)) | (std::ops::Bound::Excluded(a), std::ops::Bound::Excluded(b)) if a >= b)
-            {
-                vec![]
-            } else {
-                db.docs.range((lower, upper)).map(|(id, _)| id.clone()).collect()
-            };
-            let ids: Box<dyn Iterator<Item = String>> =
-                if r.desc { Box::new(ids.into_iter().rev()) } else { Box::new(ids.into_iter()) };
-            for id in ids {
-                let doc = &db.docs[&id];
-                if doc.deleted || id.starts_with("_design/") {
-                    continue;
-                }
-                keys += 1;
-                examined += 1;
-                let json = doc.to_json(&id);
-                if mango::matches(&r.selector, &json) {
-                    out.push(json);
                 }
             }
         }
         Chosen::Json(idx) => {
             let entries = entries(db, idx);
-            let (start, end, _, _) = index_range(&entries, idx, &r.selector);
-            let slice = &entries[start..end];
+            let (mut start, mut end, _, _) = index_range(&entries, idx, &r.selector);
+            if let Some((Value::Array(key), id)) = after {
+                let before = |e: &(Vec<Value>, String)| compare_keys(&e.0, key).then_with(|| e.1.cmp(id));
+                if r.desc {
+                    end = end.min(entries.partition_point(|e| before(e) == Ordering::Less));
+                } else {
+                    start = start.max(entries.partition_point(|e| before(e) != Ordering::Greater));
+                }
+            }
+            let slice = &entries[start..end.max(start)];
             let iter: Box<dyn Iterator<Item = &(Vec<Value>, String)>> =
                 if r.desc { Box::new(slice.iter().rev()) } else { Box::new(slice.iter()) };
-            for (_, id) in iter {
-                keys += 1;
-                examined += 1;
-                let json = db.docs[id].to_json(id);
-                if mango::matches(&r.selector, &json) {
-                    out.push(json);
+            for (key, id) in iter {
+                if take(&mut keys, &mut examined, Value::Array(key.clone()), id, &db.docs[id]) {
+                    break;
                 }
             }
         }
@@ -454,10 +492,19 @@ pub fn find(db: &mut Db, req: &Value) -> Result<Value, ApiError> {
     let started = std::time::Instant::now();
     let r = parse(req)?;
     let (chosen, mut warning) = choose(db, &r)?;
-    let (matched, keys, examined) = scan(db, &r, &chosen);
-    let from = r.bookmark.unwrap_or(r.skip);
-    let docs: Vec<Value> = matched.into_iter().skip(from).take(r.limit).collect();
-    let next = from + docs.len();
+    let (from, after) = match &r.bookmark {
+        Some(Bookmark::Offset(n)) => (*n, None),
+        Some(Bookmark::After(pos)) => (0, Some(pos)),
+        None => (r.skip, None),
+    };
+    let (matched, keys, examined) = scan(db, &r, &chosen, from.saturating_add(r.limit), after);
+    let page: Vec<(Position, Value)> = matched.into_iter().skip(from).take(r.limit).collect();
+    let bookmark = match (page.last(), after) {
+        (Some((pos, _)), _) => encode_bookmark(pos),
+        (None, Some(pos)) => encode_bookmark(pos),
+        (None, None) => "nil".to_string(),
+    };
+    let docs: Vec<Value> = page.into_iter().map(|(_, d)| d).collect();
     let docs: Vec<Value> = match &r.fields {
         Some(fs) => docs.iter().map(|d| project(d, fs)).collect(),
         None => docs,
@@ -467,7 +514,7 @@ pub fn find(db: &mut Db, req: &Value) -> Result<Value, ApiError> {
     }
     let mut out = json!({
         "docs": docs,
-        "bookmark": if next == 0 { "nil".to_string() } else { encode_bookmark(next) },
+        "bookmark": bookmark,
     });
     if let Some(w) = warning {
         out["warning"] = Value::String(w);
