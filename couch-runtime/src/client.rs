@@ -413,14 +413,12 @@ impl Database {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value> {
-        let method = Method::from_bytes(method.as_bytes())
-            .map_err(|e| Error::Invalid { what: "HTTP method", message: e.to_string() })?;
-        let body = body.map(|b| serde_json::to_vec(b).expect("JSON serializes"));
-        let bytes = self.send(method, path, body).await?;
-        if bytes.is_empty() {
-            return Ok(serde_json::Value::Null);
+        let mut full = encode_segment(&self.name);
+        if !path.is_empty() {
+            full.push('/');
+            full.push_str(path);
         }
-        serde_json::from_slice(&bytes).map_err(|e| Error::decode(None, None, format!("the answer is not JSON: {e}")))
+        self.json_request(method, full, body).await
     }
 
     /// Like [`Database::request`], relative to the server's root (`_users/…`, `_session`).
@@ -430,10 +428,20 @@ impl Database {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value> {
+        self.json_request(method, path.to_string(), body).await
+    }
+
+    /// `METHOD /{path}` (from the server's root) with a JSON body; the JSON answer.
+    async fn json_request(
+        &self,
+        method: &str,
+        path: String,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value> {
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|e| Error::Invalid { what: "HTTP method", message: e.to_string() })?;
         let body = body.map(|b| serde_json::to_vec(b).expect("JSON serializes"));
-        let bytes = self.send_raw(method, path.to_string(), body).await?;
+        let bytes = self.send_raw(method, path, body).await?;
         if bytes.is_empty() {
             return Ok(serde_json::Value::Null);
         }

@@ -39,42 +39,33 @@ pub(crate) fn compare_values(a: &Value, b: &Value) -> Ordering {
     }
 }
 
+/// Orders two values (NULL: `None`) by one sort key, SQL-style: NULLs go first
+/// or last as the key says, and the others by [`compare_values`].
+pub(crate) fn compare_nullable(x: Option<&Value>, y: Option<&Value>, desc: bool, nulls_first: bool) -> Ordering {
+    let null_order = if nulls_first { Ordering::Less } else { Ordering::Greater };
+    match (x, y) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => null_order,
+        (Some(_), None) => null_order.reverse(),
+        (Some(x), Some(y)) => {
+            let o = compare_values(x, y);
+            if desc {
+                o.reverse()
+            } else {
+                o
+            }
+        }
+    }
+}
+
 /// Orders two documents by `keys`, SQL-style: a missing field is NULL, and
 /// NULLs go first or last as each key says.
 pub(crate) fn compare_docs(a: &Map<String, Value>, b: &Map<String, Value>, keys: &[SortKey]) -> Ordering {
-    for k in keys {
-        let x = crate::doc_path::get(a, &k.field).filter(|v| !v.is_null());
-        let y = crate::doc_path::get(b, &k.field).filter(|v| !v.is_null());
-        let o = match (x, y) {
-            (None, None) => Ordering::Equal,
-            (None, Some(_)) => {
-                if k.nulls_first {
-                    Ordering::Less
-                } else {
-                    Ordering::Greater
-                }
-            }
-            (Some(_), None) => {
-                if k.nulls_first {
-                    Ordering::Greater
-                } else {
-                    Ordering::Less
-                }
-            }
-            (Some(x), Some(y)) => {
-                let o = compare_values(x, y);
-                if k.desc {
-                    o.reverse()
-                } else {
-                    o
-                }
-            }
-        };
-        if o != Ordering::Equal {
-            return o;
-        }
-    }
-    Ordering::Equal
+    let value = |d, f| crate::doc_path::get(d, f).filter(|v| !v.is_null());
+    keys.iter()
+        .map(|k| compare_nullable(value(a, &k.field), value(b, &k.field), k.desc, k.nulls_first))
+        .find(|o| o.is_ne())
+        .unwrap_or(Ordering::Equal)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use super::{count, select_source, FindTemplate, Source, SqlText};
 use crate::client::Database;
-use crate::collate::compare_values;
+use crate::collate::{compare_nullable, compare_values};
 use crate::error::{Error, Result};
 use couch_translate::{AggCall, AggFunc, AggSlot, AggValue, AggView, Aggregate, Having, HavingTerm, Kind};
 use reqwest::Method;
@@ -162,6 +162,11 @@ impl Acc {
             Acc::Extreme(Some(v)) => v,
         })
     }
+}
+
+/// `None` for SQL's NULL.
+fn non_null(v: &Value) -> Option<&Value> {
+    (!v.is_null()).then_some(v)
 }
 
 /// A group's values: its key, then its aggregates.
@@ -572,38 +577,11 @@ pub(crate) async fn aggregate(
     }
     if !plan.order_by.is_empty() {
         rows.sort_by(|a, b| {
-            for k in &plan.order_by {
-                let (x, y) = (a.get(k.by), b.get(k.by));
-                let o = match (x.is_null(), y.is_null()) {
-                    (true, true) => Ordering::Equal,
-                    (true, false) => {
-                        if k.nulls_first {
-                            Ordering::Less
-                        } else {
-                            Ordering::Greater
-                        }
-                    }
-                    (false, true) => {
-                        if k.nulls_first {
-                            Ordering::Greater
-                        } else {
-                            Ordering::Less
-                        }
-                    }
-                    (false, false) => {
-                        let o = compare_values(x, y);
-                        if k.desc {
-                            o.reverse()
-                        } else {
-                            o
-                        }
-                    }
-                };
-                if o != Ordering::Equal {
-                    return o;
-                }
-            }
-            Ordering::Equal
+            plan.order_by
+                .iter()
+                .map(|k| compare_nullable(non_null(a.get(k.by)), non_null(b.get(k.by)), k.desc, k.nulls_first))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
         });
     }
     let offset = count(plan.offset, params, "OFFSET")?.unwrap_or(0);
