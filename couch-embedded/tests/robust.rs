@@ -1,0 +1,93 @@
+//! Bad input never panics the engine: random requests, random selectors.
+
+use couch_embedded::Engine;
+use proptest::prelude::*;
+
+fn engine() -> Engine {
+    let e = Engine::new();
+    e.handle("PUT", "/db", b"");
+    e.handle(
+        "POST",
+        "/db/_bulk_docs",
+        br#"{"docs": [{"_id": "a", "n": 1, "s": "x", "l": [1, {"k": 2}]}, {"_id": "b"}]}"#,
+    );
+    e.handle("POST", "/db/_index", br#"{"index": {"fields": ["n"]}}"#);
+    e
+}
+
+fn json_text() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("null".to_string()),
+        Just("true".to_string()),
+        (-3i64..4).prop_map(|i| i.to_string()),
+        "[a-z$._]{0,6}".prop_map(|s| format!("{s:?}")),
+    ];
+    leaf.prop_recursive(4, 32, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+            proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just("$and"),
+                        Just("$or"),
+                        Just("$not"),
+                        Just("$nor"),
+                        Just("$eq"),
+                        Just("$gt"),
+                        Just("$in"),
+                        Just("$elemMatch"),
+                        Just("$regex"),
+                        Just("$size"),
+                        Just("$mod"),
+                        Just("$all"),
+                        Just("$type"),
+                        Just("$exists"),
+                        Just("$beginsWith"),
+                        Just("n"),
+                        Just("l"),
+                        Just("s"),
+                        Just("_id"),
+                        Just("selector"),
+                        Just("sort"),
+                        Just("limit"),
+                        Just("bookmark"),
+                        Just("fields"),
+                        Just("docs")
+                    ],
+                    inner
+                ),
+                0..4
+            )
+            .prop_map(|kv| format!(
+                "{{{}}}",
+                kv.iter().map(|(k, v)| format!("{k:?}:{v}")).collect::<Vec<_>>().join(",")
+            )),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn requests_are_answered_never_panicked_on(
+        method in prop_oneof![Just("GET"), Just("POST"), Just("PUT"), Just("DELETE"), Just("HEAD")],
+        path in prop_oneof![Just("/db/_find"), Just("/db/_explain"), Just("/db/_bulk_docs"), Just("/db/_all_docs"), Just("/db/_index"), Just("/db/_changes?filter=_selector"), Just("/db/a"), Just("/db/_design/x/_view/y?group_level=1&startkey=%5B1%5D"), Just("/db"), Just("/_session"), Just("/db/_index/x/json/y")],
+        body in json_text(),
+    ) {
+        let e = engine();
+        let (status, out) = e.handle(method, path, body.as_bytes());
+        prop_assert!((200..600).contains(&status));
+        if method != "HEAD" {
+            prop_assert!(serde_json::from_slice::<serde_json::Value>(&out).is_ok());
+        }
+    }
+
+    #[test]
+    fn selectors_are_answered_never_panicked_on(sel in json_text(), extra in json_text()) {
+        let e = engine();
+        let body = format!(r#"{{"selector": {sel}, "sort": {extra}, "bookmark": "k7b", "limit": 2}}"#);
+        let (status, _) = e.handle("POST", "/db/_find", body.as_bytes());
+        prop_assert!((200..600).contains(&status));
+    }
+}
