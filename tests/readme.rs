@@ -24,3 +24,19 @@ fn the_guide_pages_the_readme_links_exist() {
         );
     }
 }
+
+#[test]
+fn the_guide_links_resolve() {
+    let docs = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/docs"));
+    for page in std::fs::read_dir(docs).unwrap() {
+        let page = page.unwrap().path();
+        let text = std::fs::read_to_string(&page).unwrap();
+        for link in text.split("](").skip(1).filter_map(|s| s.split(')').next()) {
+            let path = link.split('#').next().unwrap();
+            if path.starts_with("http") || path.is_empty() || path.contains(' ') {
+                continue;
+            }
+            assert!(docs.join(path).exists(), "{} links to a missing {path}", page.display());
+        }
+    }
+}
