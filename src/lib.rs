@@ -48,6 +48,9 @@ pub use couch_runtime::{
     Batch, Command, Database, DatabaseBuilder, DocOutcome, Error, ExecuteResult, ExecutionStats, Executor, Explain,
     ExplainIndex, Explanation, Query, QueryAs, Result, RetryPolicy, RowStream, Rows, ServerInfo,
 };
+/// Live queries: `couch_sql!(…).watch(&db)` (see [`Query::watch`]).
+#[cfg(feature = "embedded")]
+pub use couch_runtime::{Change, Watch};
 /// Reading documents that do not all fit the model: [`Query::skip_invalid`].
 pub use couch_runtime::{Checked, SkipInvalid, Skipped};
 

@@ -23,6 +23,8 @@ mod query;
 mod rows;
 #[doc(hidden)]
 pub mod testing;
+#[cfg(feature = "embedded")]
+mod watch;
 mod write;
 
 pub use builder::{DatabaseBuilder, RetryPolicy};
@@ -43,4 +45,6 @@ pub use inventory;
 pub use planned::{planned_indexes, planned_views, EnsuredIndex, IndexSpec, PlannedIndex, PlannedView, ViewSpec};
 pub use query::{Batch, Command, Explain, Prepared, Query, QueryAs, RowStream, SkipInvalid};
 pub use rows::{decode_find_response, Checked, ExecutionStats, FieldKey, Rows, Skipped};
+#[cfg(feature = "embedded")]
+pub use watch::{Change, Watch};
 pub use write::{DocOutcome, ExecuteResult};

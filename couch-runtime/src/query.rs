@@ -115,8 +115,8 @@ pub type RowStream<R> = std::pin::Pin<Box<dyn futures_core::Stream<Item = Result
 /// stream it with `fetch`.
 #[must_use = "a query does nothing until it is fetched"]
 pub struct Query<R> {
-    prepared: Stmt,
-    params: Vec<Value>,
+    pub(crate) prepared: Stmt,
+    pub(crate) params: Vec<Value>,
     page_size: Option<usize>,
     _row: PhantomData<fn() -> R>,
 }

@@ -27,6 +27,7 @@ mod resilience;
 mod scale;
 mod semantics;
 mod test_attr;
+mod watch;
 
 use couch_sql::Database;
 use std::sync::atomic::{AtomicU32, Ordering};
