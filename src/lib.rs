@@ -50,7 +50,7 @@ pub use couch_runtime::{
 };
 /// Live queries: `couch_sql!(…).watch(&db)` (see [`Query::watch`]).
 #[cfg(feature = "embedded")]
-pub use couch_runtime::{Change, Watch};
+pub use couch_runtime::{Change, Watch, WatchIter};
 /// Reading documents that do not all fit the model: [`Query::skip_invalid`].
 pub use couch_runtime::{Checked, SkipInvalid, Skipped};
 

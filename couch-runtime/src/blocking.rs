@@ -44,6 +44,11 @@ impl Database {
         Ok(Database { inner, rt: Arc::new(rt) })
     }
 
+    /// The runtime this handle blocks on.
+    pub(crate) fn runtime(&self) -> Arc<tokio::runtime::Runtime> {
+        self.rt.clone()
+    }
+
     /// The async database behind this one.
     pub fn as_async(&self) -> &crate::Database {
         &self.inner

@@ -46,5 +46,5 @@ pub use planned::{planned_indexes, planned_views, EnsuredIndex, IndexSpec, Plann
 pub use query::{Batch, Command, Explain, Prepared, Query, QueryAs, RowStream, SkipInvalid};
 pub use rows::{decode_find_response, Checked, ExecutionStats, FieldKey, Rows, Skipped};
 #[cfg(feature = "embedded")]
-pub use watch::{Change, Watch};
+pub use watch::{Change, Watch, WatchIter};
 pub use write::{DocOutcome, ExecuteResult};

@@ -212,3 +212,36 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         Ok(Watch { inner: Box::pin(stream), last_seq: since.to_string() })
     }
 }
+
+impl<R: DeserializeOwned + Send + 'static> Query<R> {
+    /// The blocking API's live query: an iterator of the same [`Change`]s as
+    /// [`Query::watch`] (`next` waits for the next change).
+    pub fn watch_iter(self, db: &crate::blocking::Database) -> Result<WatchIter<R>> {
+        let rt = db.runtime();
+        let watch = rt.block_on(self.watch(db.as_async()))?;
+        Ok(WatchIter { watch, rt })
+    }
+}
+
+/// A live query of the blocking API (see [`Query::watch_iter`]).
+pub struct WatchIter<R> {
+    watch: Watch<R>,
+    rt: std::sync::Arc<tokio::runtime::Runtime>,
+}
+
+impl<R> WatchIter<R> {
+    /// The sequence after the last change yielded (see [`Watch::last_seq`]).
+    pub fn last_seq(&self) -> String {
+        self.watch.last_seq()
+    }
+}
+
+impl<R> Iterator for WatchIter<R> {
+    type Item = Result<Change<R>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use futures_util::StreamExt;
+        let rt = self.rt.clone();
+        rt.block_on(self.watch.next())
+    }
+}

@@ -61,3 +61,15 @@ async fn a_watcher_sees_upserts_and_removals_and_resumes(db: Database) {
     let next = tokio::time::timeout(Duration::from_secs(20), again.next()).await.unwrap().unwrap().unwrap();
     assert!(matches!(&next, Change::Upsert { id, .. } if id == "late"), "{next:?}");
 }
+
+#[couch_sql::test(indexes = false)]
+fn the_blocking_api_iterates_the_same_changes(db: couch_sql::blocking::Database) {
+    let mut live = couch_sql!("SELECT name, age FROM users WHERE age >= ?", 18).watch_iter(&db).unwrap();
+    couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('a', 'a', 30, true), ('b', 'b', 5, true)")
+        .execute(&db)
+        .unwrap();
+    assert!(matches!(live.next().unwrap().unwrap(), Change::Upsert { id, row } if id == "a" && row.age == 30));
+    couch_sql!("DELETE FROM users WHERE _id = 'a'").execute(&db).unwrap();
+    assert!(matches!(live.next().unwrap().unwrap(), Change::Removed { id } if id == "a"));
+    assert!(!live.last_seq().is_empty());
+}
