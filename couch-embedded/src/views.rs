@@ -35,9 +35,12 @@ pub fn check_design(doc: &Map<String, Value>) -> Result<(), ApiError> {
 }
 
 /// A value as SQL reads it at `path`, of `kind` (`int`, `num`, `str`, `bool`, `any`), or null.
-fn read(doc: &Value, spec: &Value) -> Value {
-    let mut v = doc;
-    for step in spec["path"].as_array().into_iter().flatten() {
+fn read(doc: &Map<String, Value>, spec: &Value) -> Value {
+    let mut steps = spec["path"].as_array().into_iter().flatten();
+    let Some(mut v) = steps.next().and_then(Value::as_str).and_then(|first| doc.get(first)) else {
+        return Value::Null;
+    };
+    for step in steps {
         let Some(step) = step.as_str() else { return Value::Null };
         v = match v {
             Value::Object(m) => match m.get(step) {
@@ -67,7 +70,7 @@ fn read(doc: &Value, spec: &Value) -> Value {
     }
 }
 
-fn in_table(id: &str, doc: &Value, table: &Value) -> bool {
+fn in_table(id: &str, doc: &Map<String, Value>, table: &Value) -> bool {
     if let Some(prefix) = table.get("id_prefix").and_then(Value::as_str) {
         return id.starts_with(prefix);
     }
@@ -84,20 +87,21 @@ fn emit(db: &Db, spec: &Value) -> Vec<(Value, String, Value)> {
         if d.deleted || id.starts_with("_design/") {
             continue;
         }
-        let doc = Value::Object(d.body.clone());
-        if !in_table(id, &doc, &spec["table"]) {
+        // Read in place: no copy of the document per row.
+        let doc = &d.body;
+        if !in_table(id, doc, &spec["table"]) {
             continue;
         }
-        let key = Value::Array(spec["keys"].as_array().into_iter().flatten().map(|k| read(&doc, k)).collect());
+        let key = Value::Array(spec["keys"].as_array().into_iter().flatten().map(|k| read(doc, k)).collect());
         let value = if let Some(items) = spec["value"]["sum"].as_array() {
             Value::Array(
                 items
                     .iter()
                     .map(|item| {
                         if let Some(p) = item.get("present") {
-                            json!(i64::from(!read(&doc, p).is_null()))
+                            json!(i64::from(!read(doc, p).is_null()))
                         } else if let Some(n) = item.get("number") {
-                            match read(&doc, n) {
+                            match read(doc, n) {
                                 Value::Null => json!(0),
                                 v => v,
                             }
@@ -108,7 +112,7 @@ fn emit(db: &Db, spec: &Value) -> Vec<(Value, String, Value)> {
                     .collect(),
             )
         } else if let Some(s) = spec["value"].get("stats") {
-            match read(&doc, s) {
+            match read(doc, s) {
                 Value::Null => continue,
                 v => v,
             }

@@ -70,7 +70,7 @@ impl Feed {
                 crate::encode_segment(&self.since)
             );
             match self.db.request("GET", &path, None).await {
-                Ok(answer) => return self.take(&answer),
+                Ok(answer) => return self.take(answer),
                 Err(Error::Transport(_) | Error::Timeout | Error::Server { .. }) => {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(std::time::Duration::from_secs(5));
@@ -84,15 +84,20 @@ impl Feed {
         }
     }
 
-    fn take(&mut self, answer: &Value) {
-        for r in answer["results"].as_array().into_iter().flatten() {
+    /// Takes a `_changes` answer's results (moving each document, not copying it).
+    fn take(&mut self, mut answer: Value) {
+        let last = answer.get("last_seq").map(seq_text);
+        let results = match answer.get_mut("results") {
+            Some(Value::Array(r)) => std::mem::take(r),
+            _ => Vec::new(),
+        };
+        for mut r in results {
             let id = r["id"].as_str().unwrap_or_default().to_string();
             let seq = seq_text(&r["seq"]);
-            let doc = r.get("doc").and_then(Value::as_object);
-            let deleted = r.get("deleted") == Some(&Value::Bool(true)) || doc.is_none();
+            let deleted = r.get("deleted") == Some(&Value::Bool(true));
+            let doc = r.get_mut("doc").map(Value::take).filter(Value::is_object);
             let change = match doc {
-                Some(d) if !deleted && self.key.holds(&self.table, d) => {
-                    let doc = Value::Object(d.clone());
+                Some(doc) if !deleted && doc.as_object().is_some_and(|d| self.key.holds(&self.table, d)) => {
                     if couch_embedded::mango::matches(&self.selector, &doc) {
                         self.delivered.insert(id.clone());
                         Some(ChangeJson::Upsert(id.clone(), doc))
@@ -108,8 +113,8 @@ impl Feed {
             }
             self.since = seq;
         }
-        if let Some(last) = answer.get("last_seq") {
-            self.since = seq_text(last);
+        if let Some(last) = last {
+            self.since = last;
         }
     }
 }
