@@ -44,6 +44,8 @@
 //! anchored `$regex`. See the README for the full mapping.
 
 pub use couch_macros::{couch_sql, couch_sql_as, test, CouchObject, CouchRow};
+/// The marks `couch_sql!` puts on a query's type: only a [`Watchable`] one can be watched.
+pub use couch_runtime::{Aggregated, CanWatch, Watchable, Windowed};
 pub use couch_runtime::{
     Batch, Command, Database, DatabaseBuilder, DocOutcome, Error, ExecuteResult, ExecutionStats, Executor, Explain,
     ExplainIndex, Explanation, Query, QueryAs, Result, RetryPolicy, RowStream, Rows, ServerInfo,
@@ -103,8 +105,8 @@ pub mod __private {
     /// Compiles only for `CouchObject` types: a model field's nested type must be one.
     pub fn assert_object<T: super::CouchObject>() {}
     pub use couch_runtime::{
-        decode_find_response, encode_segment, index_name, inventory, Command, Explain, FieldKey, PlannedIndex,
-        PlannedView, Prepared, Query,
+        decode_find_response, encode_segment, index_name, inventory, Aggregated, Command, Explain, FieldKey,
+        PlannedIndex, PlannedView, Prepared, Query, Watchable, Windowed,
     };
     pub use serde;
     pub use serde_json;

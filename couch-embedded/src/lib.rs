@@ -372,7 +372,13 @@ impl Engine {
                 && doc_ids.as_ref().is_none_or(|ids| ids.iter().any(|i| i == id))
         };
         let longpoll = q.get("feed").is_some_and(|f| f == "longpoll");
-        let timeout = std::time::Duration::from_millis(q.get("timeout").and_then(|t| t.parse().ok()).unwrap_or(60_000));
+        let ms = |k: &str| q.get(k).and_then(|t| t.parse::<u64>().ok());
+        // CouchDB keeps a feed with a `heartbeat` open, sending newlines; an answer
+        // here is whole, so the wait ends at the heartbeat, with no results.
+        let timeout = std::time::Duration::from_millis(match (ms("timeout"), ms("heartbeat")) {
+            (t, Some(h)) => t.unwrap_or(h).min(h),
+            (t, None) => t.unwrap_or(60_000),
+        });
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let seen = *self.written.0.lock().unwrap_or_else(|e| e.into_inner());

@@ -199,7 +199,7 @@ impl Db {
         let hash = rev_hash(&prev, &doc, deleted);
         self.seq += 1;
         self.generation += 1;
-        let entry = Doc { rev_num: num, rev_hash: hash, body: if deleted { Map::new() } else { doc }, deleted };
+        let entry = Doc { rev_num: num, rev_hash: hash, body: doc, deleted };
         let rev = entry.rev();
         if let Some(old) = self.seq_of.insert(id.to_string(), self.seq) {
             self.changes.remove(&old);

@@ -246,11 +246,18 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
             return syn::Error::new(sql.span(), format!("{what} `{}`", quote!(#ty))).to_compile_error();
         }
     }
+    // Whether the query can be watched, in its type: `watch` on any other is a compile error.
+    let mark = match &t.plan {
+        Plan::Select(s) if s.order_by.is_empty() && s.limit.is_none() && s.offset.is_none() => quote!(Watchable),
+        Plan::Select(_) => quote!(Windowed),
+        _ => quote!(Aggregated),
+    };
+    let mark = quote!(::couch_sql::__private::#mark);
     match &t.plan {
         Plan::Select(s) => match &s.projection {
             None => quote! {{
                 #prepared
-                ::couch_sql::__private::Query::<<#module as ::couch_sql::__private::Table>::Model>::new(&__COUCH_SQL_PREPARED, #params)
+                ::couch_sql::__private::Query::<<#module as ::couch_sql::__private::Table>::Model, #mark>::new(&__COUCH_SQL_PREPARED, #params)
             }},
             Some(cols) => {
                 let mut names = Vec::new();
@@ -275,7 +282,7 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
                     nullable.push(c.ty.as_ref().is_none_or(|t| t.nullable));
                 }
                 let row = row_struct(&names, &types, &fields, &nullable);
-                typed_query(row, prepared, params, &names, as_type, sql.span())
+                typed_query(row, prepared, params, &names, as_type, &mark, sql.span())
             }
         },
         Plan::Aggregate(a) => {
@@ -297,7 +304,7 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
                 nullable.push(o.ty.nullable);
             }
             let row = row_struct(&names, &types, &fields, &nullable);
-            typed_query(row, prepared, params, &names, as_type, sql.span())
+            typed_query(row, prepared, params, &names, as_type, &mark, sql.span())
         }
         Plan::Explain(_) => quote! {{
             #prepared
@@ -319,9 +326,10 @@ fn typed_query(
     params: TokenStream,
     names: &[Ident],
     as_type: Option<&syn::Type>,
+    mark: &TokenStream,
     span: Span,
 ) -> TokenStream {
-    let query = quote! { ::couch_sql::__private::Query::<Row>::new(&__COUCH_SQL_PREPARED, #params) };
+    let query = quote! { ::couch_sql::__private::Query::<Row, #mark>::new(&__COUCH_SQL_PREPARED, #params) };
     let Some(ty) = as_type else {
         return quote! {{ #row #prepared #query }};
     };

@@ -47,6 +47,9 @@ pub struct Database {
     pub(crate) write_attempts: u32,
     pub(crate) write_budget: std::time::Duration,
     pub(crate) index_policy: IndexPolicy,
+    /// A silence this long while an answer is read is a dropped connection
+    /// (a live query's heartbeat timeout); `None` waits as long as the request timeout.
+    pub(crate) idle_limit: Option<std::time::Duration>,
 }
 
 /// When the indexes couch-sql plans for each query are created and used.
@@ -250,6 +253,7 @@ impl Database {
             write_attempts: u32::MAX,
             write_budget: DEFAULT_WRITE_RETRY_BUDGET,
             index_policy: IndexPolicy::Auto,
+            idle_limit: None,
         }
     }
 
@@ -280,7 +284,7 @@ impl Database {
     }
 
     /// What the server says about itself: asks it once per handle.
-    async fn server_info(&self) -> Result<ServerInfo> {
+    pub(crate) async fn server_info(&self) -> Result<ServerInfo> {
         match self.shared.server.get() {
             Some(info) => Ok(info.clone()),
             None => self.ping().await,
@@ -336,6 +340,11 @@ impl Database {
         let info: ServerInfo = serde_json::from_slice(&body).map_err(|e| Error::decode(None, None, e))?;
         let _ = self.shared.server.set(info.clone());
         Ok(info)
+    }
+
+    /// The same handle, giving up on an answer that goes silent for `idle`.
+    pub(crate) fn with_idle_limit(&self, idle: std::time::Duration) -> Database {
+        Database { idle_limit: Some(idle), ..self.clone() }
     }
 
     /// What the server's `_find` understands: asks the server once per handle.
@@ -543,10 +552,24 @@ impl Database {
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b);
         }
-        let resp = req.send().await.map_err(Error::transport)?;
+        let mut resp = match self.idle_limit {
+            None => req.send().await,
+            Some(idle) => tokio::time::timeout(idle, req.send()).await.map_err(|_| Error::Timeout)?,
+        }
+        .map_err(Error::transport)?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(Error::transport)?;
-        Ok((status, bytes))
+        let Some(idle) = self.idle_limit else {
+            return Ok((status, resp.bytes().await.map_err(Error::transport)?));
+        };
+        // Read chunk by chunk: a server that goes silent for `idle` (no data, not
+        // even a heartbeat newline) is given up on, as CouchDB's clients do.
+        let mut body = Vec::new();
+        while let Some(chunk) =
+            tokio::time::timeout(idle, resp.chunk()).await.map_err(|_| Error::Timeout)?.map_err(Error::transport)?
+        {
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, bytes::Bytes::from(body)))
     }
 
     /// `POST /_session`: trades the credentials for an `AuthSession` cookie.

@@ -43,7 +43,10 @@ pub use ids::new_id;
 #[doc(hidden)]
 pub use inventory;
 pub use planned::{planned_indexes, planned_views, EnsuredIndex, IndexSpec, PlannedIndex, PlannedView, ViewSpec};
-pub use query::{Batch, Command, Explain, Prepared, Query, QueryAs, RowStream, SkipInvalid};
+pub use query::{
+    Aggregated, Batch, CanWatch, Command, Explain, Prepared, Query, QueryAs, RowStream, SkipInvalid, Watchable,
+    Windowed,
+};
 pub use rows::{decode_find_response, Checked, ExecutionStats, FieldKey, Rows, Skipped};
 #[cfg(feature = "embedded")]
 pub use watch::{Change, Watch, WatchIter};

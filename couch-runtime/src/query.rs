@@ -18,7 +18,7 @@ use std::sync::{Arc, OnceLock};
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Prepared {
-    sql: SqlText,
+    pub(crate) sql: SqlText,
     plan_json: &'static str,
     plan: OnceLock<std::result::Result<Plan, String>>,
     /// The SELECT's `_find` body with its static parts pre-rendered.
@@ -113,21 +113,50 @@ pub type RowStream<R> = std::pin::Pin<Box<dyn futures_core::Stream<Item = Result
 /// A `SELECT` with its parameters bound. Run it with `fetch_all`,
 /// `fetch_one`, `fetch_optional` (on an async or a blocking database), or
 /// stream it with `fetch`.
+///
+/// The second parameter says whether the query can be watched (see
+/// [`Watchable`]); `couch_sql!` chooses it from the SQL.
 #[must_use = "a query does nothing until it is fetched"]
-pub struct Query<R> {
+pub struct Query<R, W = Watchable> {
     pub(crate) prepared: Stmt,
     pub(crate) params: Vec<Value>,
     page_size: Option<usize>,
-    _row: PhantomData<fn() -> R>,
+    _row: PhantomData<fn() -> (R, W)>,
 }
 
-impl<R> std::fmt::Debug for Query<R> {
+/// Marks a query that can be watched as a live query: a plain SELECT.
+#[derive(Debug, Clone, Copy)]
+pub enum Watchable {}
+
+/// Marks a SELECT with ORDER BY, LIMIT or OFFSET: a window of rows, which a
+/// stream of changes cannot keep, so it cannot be watched.
+#[derive(Debug, Clone, Copy)]
+pub enum Windowed {}
+
+/// Marks an aggregate (COUNT, SUM, GROUP BY, …): a summary, not rows a change
+/// adds or removes, so it cannot be watched.
+#[derive(Debug, Clone, Copy)]
+pub enum Aggregated {}
+
+/// Implemented by [`Watchable`] alone: what `watch` asks of a query's second
+/// type parameter, so that watching anything but a plain SELECT is a compile error.
+#[diagnostic::on_unimplemented(
+    message = "only a plain SELECT can be watched; this query is `{Self}`",
+    label = "a live query cannot be a window of rows or an aggregate",
+    note = "a live query is a stream of changes to the rows matching its WHERE: ORDER BY, LIMIT, OFFSET, GROUP BY and aggregates have no meaning there",
+    note = "watch the SELECT without them, and sort, cut or count the rows you keep as the changes arrive"
+)]
+pub trait CanWatch: 'static {}
+
+impl CanWatch for Watchable {}
+
+impl<R, W> std::fmt::Debug for Query<R, W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Query").field("sql", &self.prepared.sql).field("params", &self.params).finish()
     }
 }
 
-impl<R: DeserializeOwned + Send + 'static> Query<R> {
+impl<R: DeserializeOwned + Send + 'static, W: 'static> Query<R, W> {
     #[doc(hidden)]
     pub fn new(prepared: &'static Prepared, params: Vec<Value>) -> Self {
         Query { prepared: Stmt::Static(prepared), params, page_size: None, _row: PhantomData }
@@ -225,7 +254,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
     /// # Ok(()) }
     /// ```
     pub fn skip_invalid(self) -> SkipInvalid<R> {
-        SkipInvalid(self)
+        SkipInvalid(self.remark())
     }
 
     /// The first row; [`Error::RowNotFound`] if there is none.
@@ -261,7 +290,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
             Paging(Box<exec::Pager>),
             Done,
         }
-        let state = State::Start(self, db.clone());
+        let state = State::Start(self.remark(), db.clone());
         let pages = futures_util::stream::unfold(state, |state| async move {
             // A row that does not decode is an `Err` in its place; the stream goes on.
             let next: Result<(Vec<Result<R>>, State<R>)> = async {
@@ -302,30 +331,35 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
     }
 }
 
-impl<R: DeserializeOwned + Send + 'static> Query<R> {
+impl<R: DeserializeOwned + Send + 'static, W: 'static> Query<R, W> {
     /// The same query, each row converted by `into` (what `couch_sql_as!` builds:
     /// rows of a struct of the caller's, checked against the SELECT at compile time).
     #[doc(hidden)]
-    pub fn map_rows<T: Send + 'static>(self, into: fn(R) -> T) -> QueryAs<R, T> {
+    pub fn map_rows<T: Send + 'static>(self, into: fn(R) -> T) -> QueryAs<R, T, W> {
         QueryAs { query: self, into }
+    }
+
+    /// The same query with another marker (the plan is checked again where it matters).
+    pub(crate) fn remark<V>(self) -> Query<R, V> {
+        Query { prepared: self.prepared, params: self.params, page_size: self.page_size, _row: PhantomData }
     }
 }
 
 /// A `SELECT` whose rows are a struct of the caller's: `couch_sql_as!(Adult, "SELECT name, age FROM …")`.
 /// Run it like a [`Query`]: `fetch_all`, `fetch_one`, `fetch_optional` (async or blocking), `fetch`.
 #[must_use = "a query does nothing until it is fetched"]
-pub struct QueryAs<R, T> {
-    query: Query<R>,
-    into: fn(R) -> T,
+pub struct QueryAs<R, T, W = Watchable> {
+    pub(crate) query: Query<R, W>,
+    pub(crate) into: fn(R) -> T,
 }
 
-impl<R, T> std::fmt::Debug for QueryAs<R, T> {
+impl<R, T, W> std::fmt::Debug for QueryAs<R, T, W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.query.fmt(f)
     }
 }
 
-impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> QueryAs<R, T> {
+impl<R: DeserializeOwned + Send + 'static, T: Send + 'static, W: 'static> QueryAs<R, T, W> {
     /// The SQL text of the query.
     pub fn sql(&self) -> &str {
         self.query.sql()

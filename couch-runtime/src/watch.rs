@@ -1,19 +1,25 @@
 //! Live queries: a compiled SELECT watched through the database's changes feed.
 //!
-//! The feed is read with `longpoll` requests from the last sequence seen, so a
-//! dropped connection or a restarted server resumes there. The query's WHERE is
-//! evaluated here, on each changed document, with CouchDB's Mango semantics (the
-//! embedded engine's evaluator), so that `Removed` is right on every server.
+//! The feed is read with `longpoll` requests (with a heartbeat) from the last
+//! sequence seen, so a dropped connection, a silent one or a restarted server
+//! resumes there. The query's WHERE is evaluated here, on each changed document,
+//! with CouchDB's Mango semantics (the embedded engine's evaluator), so that
+//! `Removed` is right on every server; where the server has the `_selector`
+//! filter, the feed is narrowed to the table there.
 
 use crate::client::Database;
 use crate::error::{Error, Result};
-use crate::query::Query;
+use crate::executor::BoxFuture;
+use crate::query::{CanWatch, Query, QueryAs};
 use couch_translate::{Dialect, TableKey};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
-use std::collections::{HashSet, VecDeque};
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// One change of a watched query's result.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,12 +31,28 @@ pub enum Change<R> {
         /// The query's row.
         row: R,
     },
-    /// A document delivered as `Upsert` was deleted, or no longer matches.
+    /// A document that matched (delivered as `Upsert`, or matching when the
+    /// watch began) was deleted, or no longer matches.
     Removed {
         /// The document's `_id`.
         id: String,
     },
 }
+
+impl<R> Change<R> {
+    /// The document's `_id`.
+    pub fn id(&self) -> &str {
+        match self {
+            Change::Upsert { id, .. } | Change::Removed { id } => id,
+        }
+    }
+}
+
+/// The heartbeat asked of the server by default.
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// Changes per request.
+const BATCH: usize = 1000;
 
 /// What the feed loop keeps between requests.
 struct Feed {
@@ -39,11 +61,23 @@ struct Feed {
     key: TableKey,
     /// The selector (the table's condition AND the WHERE), parameters bound.
     selector: Value,
+    /// The `_selector` filter narrowing the feed to the table, where the server has it.
+    narrow: Option<Value>,
     since: String,
-    /// Ids delivered as `Upsert` and not removed since.
-    delivered: HashSet<String>,
+    /// Changes up to this sequence replay what happened before `watch_from` was
+    /// called: a document of the table that no longer matches is reported
+    /// `Removed` even if this stream never saw it match (the caller may hold it).
+    replay_until: Option<u64>,
+    /// Ids whose document matches as far as this stream knows: matching when the
+    /// watch began (`None`), or delivered as `Upsert` at that revision (`Some`).
+    known: HashMap<String, Option<String>>,
     /// Changes read and not yet yielded, each with the sequence to resume after it.
     ready: VecDeque<(Result<ChangeJson>, String)>,
+    /// Milliseconds between the server's heartbeats; silence for three of them is a dead connection.
+    heartbeat: Arc<AtomicU64>,
+    /// A request failed for good (the database is gone, the credentials refused):
+    /// its error is yielded, then the stream ends.
+    failed: bool,
 }
 
 /// A change before its row is decoded into the caller's type.
@@ -59,25 +93,65 @@ fn seq_text(v: &Value) -> String {
     }
 }
 
+/// The number a sequence starts with: CouchDB's `"12-g1AAA…"`, pouchdb-server's `12`,
+/// the engine's `"12"`. It grows with every change on a single node.
+fn seq_number(seq: &str) -> Option<u64> {
+    seq.split('-').next()?.parse().ok()
+}
+
+/// The `_selector` filter that keeps the table's documents and every deletion
+/// (a tombstone written by another program need not carry the type field).
+fn narrowing(key: &TableKey, table: &str) -> Option<Value> {
+    match key {
+        TableKey::Field(f) if !f.starts_with('$') && !f.contains('.') => {
+            Some(json!({ "$or": [{ f.as_str(): table }, { "_deleted": true }] }))
+        }
+        TableKey::IdPrefix(p) => Some(json!({ "_id": { "$regex": format!("^{}", regex_escape(p)) } })),
+        TableKey::Field(_) => None,
+    }
+}
+
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 impl Feed {
-    /// Reads the next batch of changes (waiting up to the longpoll timeout), retrying
-    /// with backoff when the connection drops or the server restarts.
+    /// Reads the next batch of changes (waiting until there is one), retrying
+    /// with backoff when the connection drops, goes silent or the server restarts.
     async fn fill(&mut self) {
-        let mut delay = std::time::Duration::from_millis(100);
+        let mut delay = Duration::from_millis(100);
         loop {
-            let path = format!(
-                "_changes?feed=longpoll&include_docs=true&limit=1000&timeout=10000&since={}",
+            let heartbeat = self.heartbeat.load(Ordering::Relaxed).max(1);
+            let db = self.db.with_idle_limit(Duration::from_millis(heartbeat * 3));
+            let mut path = format!(
+                "_changes?feed=longpoll&include_docs=true&limit={BATCH}&heartbeat={heartbeat}&since={}",
                 crate::encode_segment(&self.since)
             );
-            match self.db.request("GET", &path, None).await {
+            let answer = match &self.narrow {
+                Some(selector) => {
+                    path.push_str("&filter=_selector");
+                    db.request("POST", &path, Some(&json!({ "selector": selector }))).await
+                }
+                None => db.request("GET", &path, None).await,
+            };
+            match answer {
                 Ok(answer) => return self.take(answer),
                 Err(Error::Transport(_) | Error::Timeout | Error::Server { .. }) => {
+                    tracing::debug!(delay_ms = delay.as_millis() as u64, "changes feed interrupted; resuming");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                    delay = (delay * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => {
                     let since = self.since.clone();
                     self.ready.push_back((Err(e), since));
+                    self.failed = true;
                     return;
                 }
             }
@@ -95,20 +169,8 @@ impl Feed {
             let id = r["id"].as_str().unwrap_or_default().to_string();
             let seq = seq_text(&r["seq"]);
             let deleted = r.get("deleted") == Some(&Value::Bool(true));
-            let doc = r.get_mut("doc").map(Value::take).filter(Value::is_object);
-            let change = match doc {
-                Some(doc) if !deleted && doc.as_object().is_some_and(|d| self.key.holds(&self.table, d)) => {
-                    if couch_embedded::mango::matches(&self.selector, &doc) {
-                        self.delivered.insert(id.clone());
-                        Some(ChangeJson::Upsert(id.clone(), doc))
-                    } else {
-                        self.delivered.remove(&id).then(|| ChangeJson::Removed(id.clone()))
-                    }
-                }
-                // Deleted, or no longer a document of the table.
-                _ => self.delivered.remove(&id).then(|| ChangeJson::Removed(id.clone())),
-            };
-            if let Some(c) = change {
+            let doc = r.get_mut("doc").map(Value::take).filter(Value::is_object).unwrap_or(Value::Null);
+            if let Some(c) = self.classify(id, &seq, deleted, doc) {
                 self.ready.push_back((Ok(c), seq.clone()));
             }
             self.since = seq;
@@ -117,15 +179,46 @@ impl Feed {
             self.since = last;
         }
     }
+
+    /// What one changed document means for the query's result, if anything.
+    fn classify(&mut self, id: String, seq: &str, deleted: bool, doc: Value) -> Option<ChangeJson> {
+        // A tombstone keeps the body it was deleted with: couch-sql's DELETE
+        // leaves the type field in it, so its table is still known.
+        let of_table = doc.as_object().is_some_and(|d| self.key.holds(&self.table, d));
+        if of_table && !deleted && couch_embedded::mango::matches(&self.selector, &doc) {
+            let rev = doc.get("_rev").and_then(Value::as_str).map(str::to_owned);
+            if rev.is_some() && self.known.get(&id).is_some_and(|r| *r == rev) {
+                return None; // this revision was delivered already (a feed that rewound)
+            }
+            self.known.insert(id.clone(), rev);
+            return Some(ChangeJson::Upsert(id, doc));
+        }
+        if self.known.remove(&id).is_some() {
+            return Some(ChangeJson::Removed(id));
+        }
+        let replayed = self.replay_until.zip(seq_number(seq)).is_some_and(|(until, n)| n <= until);
+        // A first revision did not exist before: nobody can hold it.
+        let first = doc.get("_rev").and_then(Value::as_str).is_some_and(|r| r.starts_with("1-"));
+        (replayed && of_table && !first).then_some(ChangeJson::Removed(id))
+    }
 }
 
 /// Changes, each with the sequence to resume after it.
 type ChangeStream<R> = Pin<Box<dyn futures_core::Stream<Item = (Result<Change<R>>, String)> + Send>>;
 
 /// A live query: a stream of [`Change`]s, from `watch` or `watch_from`.
+///
+/// Dropping it closes the feed's request.
 pub struct Watch<R> {
     inner: ChangeStream<R>,
     last_seq: String,
+    heartbeat: Arc<AtomicU64>,
+}
+
+impl<R> std::fmt::Debug for Watch<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch").field("last_seq", &self.last_seq).finish()
+    }
 }
 
 impl<R> Watch<R> {
@@ -133,6 +226,29 @@ impl<R> Watch<R> {
     /// with [`Query::watch_from`].
     pub fn last_seq(&self) -> String {
         self.last_seq.clone()
+    }
+
+    /// How often the server is asked to send a heartbeat while no change comes
+    /// (default 10 s). A connection silent for three heartbeats is taken for
+    /// dead and the feed resumes from [`last_seq`](Self::last_seq) on a new one.
+    pub fn heartbeat(self, every: Duration) -> Self {
+        self.heartbeat.store((every.as_millis() as u64).max(1), Ordering::Relaxed);
+        self
+    }
+
+    fn map<T: 'static>(self, into: fn(R) -> T) -> Watch<T>
+    where
+        R: 'static,
+    {
+        use futures_util::StreamExt;
+        let inner = self.inner.map(move |(item, seq)| {
+            let item = item.map(|c| match c {
+                Change::Upsert { id, row } => Change::Upsert { id, row: into(row) },
+                Change::Removed { id } => Change::Removed { id },
+            });
+            (item, seq)
+        });
+        Watch { inner: Box::pin(inner), last_seq: self.last_seq, heartbeat: self.heartbeat }
     }
 }
 
@@ -151,11 +267,20 @@ impl<R> futures_core::Stream for Watch<R> {
     }
 }
 
-impl<R: DeserializeOwned + Send + 'static> Query<R> {
+/// The database's update sequence now.
+async fn update_seq(db: &Database) -> Result<String> {
+    Ok(seq_text(&db.request("GET", "", None).await?["update_seq"]))
+}
+
+impl<R: DeserializeOwned + Send + 'static, W: 'static> Query<R, W> {
     /// Watches the query: every change committed after this call returns (the
     /// database's current update sequence) that makes a document of the table match
-    /// the WHERE is an [`Change::Upsert`]; a document delivered before that is
-    /// deleted or stops matching is a [`Change::Removed`].
+    /// the WHERE is an [`Change::Upsert`]; a document that matched (when the watch
+    /// began, or delivered since) and is deleted or stops matching is a
+    /// [`Change::Removed`]. Documents of other tables never appear.
+    ///
+    /// Only a plain SELECT can be watched: with ORDER BY, LIMIT, OFFSET or an
+    /// aggregate, `watch` is a compile error.
     ///
     /// ```no_run
     /// # async fn demo<R: serde::de::DeserializeOwned + Send + 'static>(q: couch_runtime::Query<R>, db: &couch_runtime::Database) -> couch_runtime::Result<()> {
@@ -170,16 +295,41 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
     /// }
     /// # Ok(()) }
     /// ```
-    pub async fn watch(self, db: &Database) -> Result<Watch<R>> {
-        let info = db.request("GET", "", None).await?;
-        let since = seq_text(&info["update_seq"]);
-        self.watch_from(db, &since).await
+    pub fn watch(self, db: &Database) -> BoxFuture<'_, Result<Watch<R>>>
+    where
+        W: CanWatch,
+    {
+        Box::pin(self.remark::<crate::query::Watchable>().start(db, None))
     }
 
-    /// Watches the query from the sequence `since` (a [`Watch::last_seq`]).
-    pub async fn watch_from(self, db: &Database, since: &str) -> Result<Watch<R>> {
+    /// Watches the query from the sequence `since` (a [`Watch::last_seq`]): the
+    /// changes committed after it, then live ones. While it catches up, a document
+    /// of the table that no longer matches is reported `Removed` (the caller may
+    /// hold it from before).
+    pub fn watch_from<'a>(self, db: &'a Database, since: &'a str) -> BoxFuture<'a, Result<Watch<R>>>
+    where
+        W: CanWatch,
+    {
+        Box::pin(self.remark::<crate::query::Watchable>().start(db, Some(since)))
+    }
+
+    /// The blocking API's live query: an iterator of the same [`Change`]s as
+    /// [`Query::watch`] (`next` waits for the next change).
+    pub fn watch_iter(self, db: &crate::blocking::Database) -> Result<WatchIter<R>>
+    where
+        W: CanWatch,
+    {
+        let rt = db.runtime();
+        let watch = rt.block_on(self.watch(db.as_async()))?;
+        Ok(WatchIter { watch, rt })
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static> Query<R> {
+    async fn start(self, db: &Database, since: Option<&str>) -> Result<Watch<R>> {
         crate::param::check_finite(&self.params)?;
         let (s, _) = self.prepared.select()?;
+        // Run-time SQL is checked here (compiled SQL is checked by its type).
         if !s.order_by.is_empty() || s.limit.is_some() || s.offset.is_some() {
             return Err(Error::Invalid {
                 what: "live query",
@@ -191,14 +341,56 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         let mut rendered = Vec::new();
         s.selector.render_in(&self.params, Dialect::embedded(), &mut rendered).map_err(crate::exec::render_error)?;
         let selector: Value = serde_json::from_slice(&rendered).map_err(|e| Error::decode(None, None, e))?;
+        let narrow = if db.server_info().await?.is_pouchdb() {
+            None // pouchdb-server has no `_selector` filter (and a request for one stops it)
+        } else {
+            narrowing(&s.key, &s.table)
+        };
+        // The documents matching now, at a sequence no later than the seed: their
+        // deletion or change is `Removed` though this stream never delivered them.
+        let mut start = update_seq(db).await?;
+        let fields = ["_id".to_string()];
+        let mut seed;
+        let mut tries = 0;
+        loop {
+            seed = crate::exec::matching(
+                db,
+                &s.selector,
+                &self.params,
+                Some(&fields),
+                s.planned.as_deref(),
+                &self.prepared.sql,
+            )
+            .await?;
+            let after = update_seq(db).await?;
+            tries += 1;
+            // A write between the two sequences may have escaped the seed: try again (a few times).
+            if after == start || tries == 3 {
+                break;
+            }
+            start = after;
+        }
+        let known = seed
+            .into_iter()
+            .filter_map(|d| d.get("_id").and_then(Value::as_str).map(|id| (id.to_owned(), None)))
+            .collect();
+        let (since, replay_until) = match since {
+            Some(from) => (from.to_string(), seq_number(&start)),
+            None => (start, None),
+        };
+        let heartbeat = Arc::new(AtomicU64::new(DEFAULT_HEARTBEAT.as_millis() as u64));
         let feed = Feed {
             db: db.clone(),
             table: s.table.clone(),
             key: s.key.clone(),
             selector,
-            since: since.to_string(),
-            delivered: HashSet::new(),
+            narrow,
+            since: since.clone(),
+            replay_until,
+            known,
             ready: VecDeque::new(),
+            heartbeat: heartbeat.clone(),
+            failed: false,
         };
         let stream = futures_util::stream::unfold(feed, |mut feed| async move {
             loop {
@@ -211,17 +403,40 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
                     });
                     return Some(((item, seq), feed));
                 }
+                if feed.failed {
+                    return None;
+                }
                 feed.fill().await;
             }
         });
-        Ok(Watch { inner: Box::pin(stream), last_seq: since.to_string() })
+        Ok(Watch { inner: Box::pin(stream), last_seq: since, heartbeat })
     }
 }
 
-impl<R: DeserializeOwned + Send + 'static> Query<R> {
-    /// The blocking API's live query: an iterator of the same [`Change`]s as
-    /// [`Query::watch`] (`next` waits for the next change).
-    pub fn watch_iter(self, db: &crate::blocking::Database) -> Result<WatchIter<R>> {
+impl<R: DeserializeOwned + Send + 'static, T: Send + 'static, W: 'static> QueryAs<R, T, W> {
+    /// Watches the query, each row converted (see [`Query::watch`]).
+    pub fn watch(self, db: &Database) -> BoxFuture<'_, Result<Watch<T>>>
+    where
+        W: CanWatch,
+    {
+        let into = self.into;
+        Box::pin(async move { Ok(self.query.watch(db).await?.map(into)) })
+    }
+
+    /// Watches the query from `since` (see [`Query::watch_from`]).
+    pub fn watch_from<'a>(self, db: &'a Database, since: &'a str) -> BoxFuture<'a, Result<Watch<T>>>
+    where
+        W: CanWatch,
+    {
+        let into = self.into;
+        Box::pin(async move { Ok(self.query.watch_from(db, since).await?.map(into)) })
+    }
+
+    /// The blocking API's live query (see [`Query::watch_iter`]).
+    pub fn watch_iter(self, db: &crate::blocking::Database) -> Result<WatchIter<T>>
+    where
+        W: CanWatch,
+    {
         let rt = db.runtime();
         let watch = rt.block_on(self.watch(db.as_async()))?;
         Ok(WatchIter { watch, rt })
@@ -238,6 +453,11 @@ impl<R> WatchIter<R> {
     /// The sequence after the last change yielded (see [`Watch::last_seq`]).
     pub fn last_seq(&self) -> String {
         self.watch.last_seq()
+    }
+
+    /// How often the server is asked for a heartbeat (see [`Watch::heartbeat`]).
+    pub fn heartbeat(self, every: Duration) -> Self {
+        WatchIter { watch: self.watch.heartbeat(every), rt: self.rt }
     }
 }
 

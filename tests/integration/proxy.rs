@@ -2,6 +2,7 @@
 //! the connection (stop it, start it again on the same port) or to see which
 //! requests a statement sends (it records each request line).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -10,6 +11,9 @@ pub struct Proxy {
     accept: tokio::task::JoinHandle<()>,
     /// `METHOD /path` of every request seen, in order.
     pub requests: Arc<Mutex<Vec<String>>>,
+    /// Connections opened before this number go silent (see [`Proxy::stall`]).
+    stall_before: Arc<AtomicU64>,
+    opened: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -21,10 +25,14 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();
+        let (stall_before, opened) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (stall, count) = (stall_before.clone(), opened.clone());
         let accept = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             while let Ok((client, _)) = listener.accept().await {
                 let (upstream, seen) = (upstream.clone(), seen.clone());
+                let number = count.fetch_add(1, Ordering::SeqCst);
+                let stall = stall.clone();
                 conns.spawn(async move {
                     let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { return };
                     let (mut cr, mut cw) = client.into_split();
@@ -44,14 +52,33 @@ impl Proxy {
                         let _ = sw.shutdown().await;
                     };
                     let down = async move {
-                        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match sr.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            if number < stall.load(Ordering::SeqCst) {
+                                // Stalled: the connection stays open and says nothing more.
+                                std::future::pending::<()>().await;
+                            }
+                            if cw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
                         let _ = cw.shutdown().await;
                     };
                     tokio::join!(up, down);
                 });
             }
         });
-        Proxy { port, accept, requests }
+        Proxy { port, accept, requests, stall_before, opened }
+    }
+
+    /// Every connection open now goes silent, as a half-dead network path does:
+    /// it stays open and nothing the server sends arrives. New connections work.
+    pub fn stall(&self) {
+        self.stall_before.store(self.opened.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
     /// The proxy's URL for `database`, with the test server's credentials.

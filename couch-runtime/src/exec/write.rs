@@ -301,7 +301,14 @@ impl Target<'_> {
         for doc in docs {
             let id = doc.get("_id").and_then(Value::as_str).unwrap_or_default().to_string();
             match self.change.apply(doc, params) {
-                Ok(d) => out.push(id, serde_json::to_vec(&d).expect("writing JSON to memory")),
+                Ok(mut d) => {
+                    if let (Change::Delete, TableKey::Field(f)) = (&self.change, self.key) {
+                        // The tombstone keeps its table (CouchDB keeps a deleted document's
+                        // body): a changes feed read later still knows it was of this table.
+                        d.insert(f.clone(), Value::String(self.table.to_string()));
+                    }
+                    out.push(id, serde_json::to_vec(&d).expect("writing JSON to memory"))
+                }
                 Err(reason) => {
                     if let Some(value) = reason.strip_prefix(NON_FINITE) {
                         // Nothing is written: storing `null` instead would make the table unreadable.
