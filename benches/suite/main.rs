@@ -1005,6 +1005,11 @@ fn main() {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         return rt.block_on(id_prefix_scan(&server, quick));
     }
+    if std::env::args().any(|a| a == "--watch-only") {
+        let server = std::env::var("COUCHDB_URL").expect("--watch-only needs a server: COUCHDB_URL");
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        return rt.block_on(live_queries(&server, quick));
+    }
     if std::env::args().any(|a| a == "--decode-only") {
         row_decoding(quick);
         return nested_row_decoding(quick);
@@ -1034,6 +1039,7 @@ fn main() {
                 planned_index_scenario(&server, quick).await;
                 id_prefix_scan(&server, quick).await;
                 aggregate_paths(&server, quick).await;
+                live_queries(&server, quick).await;
             });
         }
         Err(_) => println!(
@@ -1043,4 +1049,199 @@ fn main() {
     if !quick {
         compile_cost();
     }
+}
+
+/// A change read by the hand-written feed reader (the baseline of §13).
+#[derive(Deserialize)]
+struct HandChange {
+    seq: serde_json::Value,
+    id: String,
+    #[serde(default)]
+    deleted: bool,
+    doc: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct HandChanges {
+    results: Vec<HandChange>,
+    last_seq: serde_json::Value,
+}
+
+/// The baseline: a longpoll loop over `_changes` with reqwest and serde_json,
+/// keeping the `bench_rows` documents of group 7, decoded into `HandProjected`.
+/// Sends each kept id with the instant it arrived.
+async fn hand_feed(url: String, since: String, out: tokio::sync::mpsc::UnboundedSender<(String, Instant)>) {
+    let http = reqwest::Client::new();
+    let mut since = since;
+    loop {
+        let Ok(resp) = http
+            .get(format!("{url}/_changes"))
+            .query(&[
+                ("feed", "longpoll"),
+                ("include_docs", "true"),
+                ("limit", "1000"),
+                ("heartbeat", "10000"),
+                ("since", since.as_str()),
+            ])
+            .send()
+            .await
+        else {
+            return;
+        };
+        let Ok(body) = resp.bytes().await else { return };
+        let Ok(page) = serde_json::from_slice::<HandChanges>(&body) else { return };
+        let now = Instant::now();
+        for c in page.results {
+            let Some(doc) = c.doc else { continue };
+            if c.deleted || doc["type"] != "bench_rows" || doc["grp"] != 7 {
+                continue;
+            }
+            let row: HandProjected = serde_json::from_value(doc).unwrap();
+            black_box(&row);
+            if out.send((c.id, now)).is_err() {
+                return;
+            }
+            let _ = &c.seq;
+        }
+        since = match page.last_seq {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+    }
+}
+
+/// §13: live queries against a hand-written `_changes` reader, on the same feed.
+async fn live_queries(server: &str, quick: bool) {
+    let (n_lat, n_tp) = if quick { (200, 5_000) } else { (1_000, 20_000) };
+    println!("\n## 13. Live queries: INSERT → Upsert latency and changes/s (issue 15)\n");
+    let name = format!("bench_live_{}", std::process::id());
+    let db = fresh(server, &name).await;
+    let url = format!("{server}/{name}");
+    let update_seq = |db: Database| async move {
+        match db.request("GET", "", None).await.unwrap()["update_seq"].clone() {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        }
+    };
+    let q = || couch_sql!("SELECT name, n, grp FROM bench_rows WHERE grp = ?", 7);
+
+    // Latency: one INSERT at a time, each waited for by both readers, running side by side.
+    let (tx_lib, mut rx_lib) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
+    let (tx_hand, mut rx_hand) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
+    let mut watch = q().watch(&db).await.unwrap();
+    let lib = tokio::spawn(async move {
+        use futures_util::StreamExt;
+        while let Some(c) = watch.next().await {
+            if let couch_sql::Change::Upsert { id, row } = c.unwrap() {
+                black_box(&row);
+                if tx_lib.send((id, Instant::now())).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let hand = tokio::spawn(hand_feed(url.clone(), update_seq(db.clone()).await, tx_hand));
+    let (mut lat_lib, mut lat_hand) = (Vec::new(), Vec::new());
+    for i in 0..n_lat {
+        let id = format!("live{i:06}");
+        let t0 = Instant::now();
+        couch_sql!("INSERT INTO bench_rows (_id, name, n, grp) VALUES (?, ?, ?, 7)", id.clone(), id.clone(), i as i64)
+            .execute(&db)
+            .await
+            .unwrap();
+        let (a, at) = rx_lib.recv().await.unwrap();
+        let (b, bt) = rx_hand.recv().await.unwrap();
+        assert_eq!((a.as_str(), b.as_str()), (id.as_str(), id.as_str()));
+        lat_lib.push((at - t0).as_secs_f64() * 1000.0);
+        lat_hand.push((bt - t0).as_secs_f64() * 1000.0);
+    }
+    lib.abort();
+    hand.abort();
+    let pct = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
+    };
+    let (m_lib, p99_lib) = (pct(&mut lat_lib, 0.5), pct(&mut lat_lib, 0.99));
+    let (m_hand, p99_hand) = (pct(&mut lat_hand, 0.5), pct(&mut lat_hand, 0.99));
+    println!("Query: `{}`; {n_lat} INSERTs one at a time, each waited for by both readers (running side by side on the same feed). Latency from the INSERT's start to the row arriving.\n", q().sql());
+    println!("| reader | median (ms) | p99 (ms) |\n|---|---:|---:|");
+    println!("| couch-sql `watch` | {m_lib:.2} | {p99_lib:.2} |");
+    println!("| reqwest + serde_json longpoll loop | {m_hand:.2} | {p99_hand:.2} |");
+    println!(
+        "\nMedian ratio couch-sql / hand-written: **{:.2}×**; p99: **{:.2}×**.",
+        m_lib / m_hand,
+        p99_lib / p99_hand
+    );
+
+    // Throughput: a backlog of changes read from the sequence before it by each
+    // reader alone; all of them documents of the table, then one in ten.
+    println!("\nBacklog: {n_tp} documents written, then read from the sequence before them by each reader alone ({} runs each, alternating). couch-sql narrows the feed to the table on the server (`filter=_selector`); the hand-written reader filters in the client.\n", if quick { 2 } else { 3 });
+    println!("| documents of the table | rows of the query | reader | changes/s (median run) | seconds (min–max) |\n|---:|---:|---|---:|---:|");
+    let mut setups = Vec::new();
+    for (round, in_table) in [(0, n_tp), (1, n_tp / 10)].into_iter() {
+        let before = update_seq(db.clone()).await;
+        // Interleaved, so that each reader reads the whole backlog to find its last row.
+        let every = n_tp / in_table;
+        let docs: Vec<serde_json::Value> = (0..n_tp)
+            .map(|i| {
+                let (k, ours) = (i / every, i % every == 0);
+                serde_json::json!({
+                    "_id": format!("tp{round}_{i:08}"),
+                    "type": if ours { "bench_rows" } else { "other_rows" },
+                    "name": format!("r{i}"),
+                    "n": i,
+                    "grp": if ours && k % 2 == 1 { 8 } else { 7 },
+                })
+            })
+            .collect();
+        for chunk in docs.chunks(5000) {
+            db.request("POST", "_bulk_docs", Some(&serde_json::json!({ "docs": chunk }))).await.unwrap();
+        }
+        let want = in_table / 2;
+        let reps = if quick { 2 } else { 3 };
+        let (mut t_lib, mut t_hand) = (Vec::new(), Vec::new());
+        for rep in 0..reps * 2 {
+            if rep % 2 == 0 {
+                use futures_util::StreamExt;
+                let setup = Instant::now();
+                let mut w = q().watch_from(&db, &before).await.unwrap();
+                setups.push(setup.elapsed().as_secs_f64() * 1000.0);
+                // Read on a worker thread, as the hand-written reader is.
+                let reader = tokio::spawn(async move {
+                    let t = Instant::now();
+                    let mut got = 0;
+                    while got < want {
+                        if let couch_sql::Change::Upsert { row, .. } = w.next().await.unwrap().unwrap() {
+                            black_box(&row);
+                            got += 1;
+                        }
+                    }
+                    t.elapsed().as_secs_f64()
+                });
+                t_lib.push(reader.await.unwrap());
+            } else {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let t = Instant::now();
+                let reader = tokio::spawn(hand_feed(url.clone(), before.clone(), tx));
+                for _ in 0..want {
+                    rx.recv().await.unwrap();
+                }
+                t_hand.push(t.elapsed().as_secs_f64());
+                reader.abort();
+            }
+        }
+        let rate = |secs: &[f64]| n_tp as f64 / stats(secs).0;
+        println!("| {in_table} | {want} | couch-sql `watch_from` | {:.0} | {} |", rate(&t_lib), fmt(&t_lib, 3));
+        println!(
+            "| {in_table} | {want} | reqwest + serde_json longpoll loop | {:.0} | {} |",
+            rate(&t_hand),
+            fmt(&t_hand, 3)
+        );
+        println!("| | | **ratio** | **{:.2}×** | |", rate(&t_lib) / rate(&t_hand));
+    }
+    println!(
+        "\nNot counted above: `watch_from`'s setup, {} ms (the database's sequence, and the ids of the rows matching now, one covered `_find` of `_id`s, so that a later deletion of one of them is a `Removed`).",
+        fmt(&setups, 1)
+    );
+    db.drop_database().await.ok();
 }

@@ -278,6 +278,14 @@ impl Database {
         self
     }
 
+    /// Whether requests are answered in this process (`mem://`, `file://`).
+    pub(crate) fn in_process(&self) -> bool {
+        #[cfg(feature = "embedded")]
+        return self.shared.engine.is_some();
+        #[cfg(not(feature = "embedded"))]
+        false
+    }
+
     /// Whether the server is known to be pouchdb-server.
     pub(crate) fn shared_is_pouchdb(&self) -> bool {
         self.shared.server.get().is_some_and(ServerInfo::is_pouchdb)

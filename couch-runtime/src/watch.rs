@@ -51,6 +51,9 @@ impl<R> Change<R> {
 /// The heartbeat asked of the server by default.
 const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
 
+/// The longest wait of one request to the in-process engine, in milliseconds.
+const IN_PROCESS_WAIT_MS: u64 = 500;
+
 /// Changes per request.
 const BATCH: usize = 1000;
 
@@ -128,7 +131,12 @@ impl Feed {
     async fn fill(&mut self) {
         let mut delay = Duration::from_millis(100);
         loop {
-            let heartbeat = self.heartbeat.load(Ordering::Relaxed).max(1);
+            let mut heartbeat = self.heartbeat.load(Ordering::Relaxed).max(1);
+            if self.db.in_process() {
+                // The engine's wait holds a blocking thread, which a dropped watch cannot
+                // interrupt (and a runtime shutting down waits for): keep it short.
+                heartbeat = heartbeat.min(IN_PROCESS_WAIT_MS);
+            }
             let db = self.db.with_idle_limit(Duration::from_millis(heartbeat * 3));
             let mut path = format!(
                 "_changes?feed=longpoll&include_docs=true&limit={BATCH}&heartbeat={heartbeat}&since={}",
@@ -349,19 +357,11 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         // The documents matching now, at a sequence no later than the seed: their
         // deletion or change is `Removed` though this stream never delivered them.
         let mut start = update_seq(db).await?;
-        let fields = ["_id".to_string()];
         let mut seed;
         let mut tries = 0;
         loop {
-            seed = crate::exec::matching(
-                db,
-                &s.selector,
-                &self.params,
-                Some(&fields),
-                s.planned.as_deref(),
-                &self.prepared.sql,
-            )
-            .await?;
+            seed = crate::exec::matching_ids(db, &s.selector, &self.params, s.planned.as_deref(), &self.prepared.sql)
+                .await?;
             let after = update_seq(db).await?;
             tries += 1;
             // A write between the two sequences may have escaped the seed: try again (a few times).
@@ -370,10 +370,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
             }
             start = after;
         }
-        let known = seed
-            .into_iter()
-            .filter_map(|d| d.get("_id").and_then(Value::as_str).map(|id| (id.to_owned(), None)))
-            .collect();
+        let known = seed.into_iter().map(|id| (id, None)).collect();
         let (since, replay_until) = match since {
             Some(from) => (from.to_string(), seq_number(&start)),
             None => (start, None),

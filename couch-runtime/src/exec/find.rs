@@ -850,3 +850,42 @@ pub(crate) async fn matching(
     let req = FindTemplate::new(selector, fields, None, planned).request(params, db.dialect().await?)?;
     Pager::new(db, req, None, 0, db.read_all_page_size().await?, sql).all().await
 }
+
+/// The `_id`s of every document matching `selector`, as a set (a live query's
+/// starting point). Through the planned index when the policy chose one: only
+/// `_id` is asked for, so CouchDB 3.4 answers from the index alone when it holds
+/// every field the selector names (a covered read), and bookmark pages suffice,
+/// since a repeated id changes no set. Otherwise a read like any other.
+pub(crate) async fn matching_ids(
+    db: &Database,
+    selector: &Tmpl,
+    params: &[Value],
+    planned: Option<&[String]>,
+    sql: &SqlText,
+) -> Result<std::collections::HashSet<String>> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        #[serde(rename = "_id")]
+        id: String,
+    }
+    const PAGE: u64 = 10_000;
+    let fields = ["_id".to_string()];
+    let mut req = FindTemplate::new(selector, Some(&fields), None, planned).request(params, db.dialect().await?)?;
+    req.prepare_index(db, true).await?;
+    if req.use_index.is_none() {
+        let docs: Vec<Id> = Pager::new(db, req, None, 0, db.read_all_page_size().await?, sql).all().await?;
+        return Ok(docs.into_iter().map(|d| d.id).collect());
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut bookmark: Option<String> = None;
+    loop {
+        let body = req.page_body(PAGE, 0, bookmark.as_deref(), None);
+        let page: crate::rows::FindPage<Id> = decode_page(&db.send(Method::POST, "_find", Some(body)).await?)?;
+        let n = page.docs.len() as u64;
+        ids.extend(page.docs.into_iter().map(|d| d.id));
+        if n < PAGE || page.bookmark.is_none() {
+            return Ok(ids);
+        }
+        bookmark = page.bookmark;
+    }
+}
