@@ -1,13 +1,26 @@
-//! The README's tour is `examples/tour.rs`, word for word, so it compiles and runs in CI.
+//! The README's tour and live query are `examples/tour.rs` and `examples/live.rs`, word
+//! for word, so they compile and run in CI.
+
+/// The text between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` in README.md.
+fn readme_block(marker: &str) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let open = format!("<!-- {marker}:start -->\n```rust\n");
+    let start = readme.find(&open).unwrap_or_else(|| panic!("the {marker} start marker")) + open.len();
+    let close = format!("```\n<!-- {marker}:end -->");
+    let end = readme[start..].find(&close).unwrap_or_else(|| panic!("the {marker} end marker")) + start;
+    readme[start..end].to_string()
+}
 
 #[test]
 fn the_readme_tour_is_the_example() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let tour = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/tour.rs")).unwrap();
-    let start = readme.find("<!-- tour:start -->\n```rust\n").expect("the tour's start marker")
-        + "<!-- tour:start -->\n```rust\n".len();
-    let end = readme[start..].find("```\n<!-- tour:end -->").expect("the tour's end marker") + start;
-    assert_eq!(&readme[start..end], tour, "README.md's tour differs from examples/tour.rs");
+    assert_eq!(readme_block("tour"), tour, "README.md's tour differs from examples/tour.rs");
+}
+
+#[test]
+fn the_readme_live_query_is_the_example() {
+    let live = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/live.rs")).unwrap();
+    assert_eq!(readme_block("live"), live, "README.md's live query differs from examples/live.rs");
 }
 
 #[test]

@@ -98,8 +98,12 @@ fn seq_text(v: &Value) -> String {
 
 /// The number a sequence starts with: CouchDB's `"12-g1AAA…"`, pouchdb-server's `12`,
 /// the engine's `"12"`. It grows with every change on a single node.
-fn seq_number(seq: &str) -> Option<u64> {
-    seq.split('-').next()?.parse().ok()
+fn seq_number(seq: &Value) -> Option<u64> {
+    match seq {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.split('-').next()?.parse().ok(),
+        _ => None,
+    }
 }
 
 /// The `_selector` filter that keeps the table's documents and every deletion
@@ -173,23 +177,28 @@ impl Feed {
             Some(Value::Array(r)) => std::mem::take(r),
             _ => Vec::new(),
         };
+        let mut final_seq = None;
         for mut r in results {
-            let id = r["id"].as_str().unwrap_or_default().to_string();
-            let seq = seq_text(&r["seq"]);
+            // Moved out of the answer, not copied: most changes yield nothing.
+            let id = match r.get_mut("id").map(Value::take) {
+                Some(Value::String(id)) => id,
+                _ => String::new(),
+            };
+            let seq = r.get_mut("seq").map(Value::take).unwrap_or(Value::Null);
             let deleted = r.get("deleted") == Some(&Value::Bool(true));
             let doc = r.get_mut("doc").map(Value::take).filter(Value::is_object).unwrap_or(Value::Null);
             if let Some(c) = self.classify(id, &seq, deleted, doc) {
-                self.ready.push_back((Ok(c), seq.clone()));
+                self.ready.push_back((Ok(c), seq_text(&seq)));
             }
-            self.since = seq;
+            final_seq = Some(seq);
         }
-        if let Some(last) = last {
-            self.since = last;
+        if let Some(seq) = last.or_else(|| final_seq.as_ref().map(seq_text)) {
+            self.since = seq;
         }
     }
 
     /// What one changed document means for the query's result, if anything.
-    fn classify(&mut self, id: String, seq: &str, deleted: bool, doc: Value) -> Option<ChangeJson> {
+    fn classify(&mut self, id: String, seq: &Value, deleted: bool, doc: Value) -> Option<ChangeJson> {
         // A tombstone keeps the body it was deleted with: couch-sql's DELETE
         // leaves the type field in it, so its table is still known.
         let of_table = doc.as_object().is_some_and(|d| self.key.holds(&self.table, d));
@@ -204,7 +213,7 @@ impl Feed {
         if self.known.remove(&id).is_some() {
             return Some(ChangeJson::Removed(id));
         }
-        let replayed = self.replay_until.zip(seq_number(seq)).is_some_and(|(until, n)| n <= until);
+        let replayed = self.replay_until.is_some_and(|until| seq_number(seq).is_some_and(|n| n <= until));
         // A first revision did not exist before: nobody can hold it.
         let first = doc.get("_rev").and_then(Value::as_str).is_some_and(|r| r.starts_with("1-"));
         (replayed && of_table && !first).then_some(ChangeJson::Removed(id))
@@ -372,7 +381,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         }
         let known = seed.into_iter().map(|id| (id, None)).collect();
         let (since, replay_until) = match since {
-            Some(from) => (from.to_string(), seq_number(&start)),
+            Some(from) => (from.to_string(), seq_number(&Value::String(start))),
             None => (start, None),
         };
         let heartbeat = Arc::new(AtomicU64::new(DEFAULT_HEARTBEAT.as_millis() as u64));

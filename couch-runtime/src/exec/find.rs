@@ -870,22 +870,32 @@ pub(crate) async fn matching_ids(
     }
     const PAGE: u64 = 10_000;
     let fields = ["_id".to_string()];
-    let mut req = FindTemplate::new(selector, Some(&fields), None, planned).request(params, db.dialect().await?)?;
+    let template = FindTemplate::new(selector, Some(&fields), None, planned);
+    let mut req = template.request(params, db.dialect().await?)?;
     req.prepare_index(db, true).await?;
-    if req.use_index.is_none() {
-        let docs: Vec<Id> = Pager::new(db, req, None, 0, db.read_all_page_size().await?, sql).all().await?;
-        return Ok(docs.into_iter().map(|d| d.id).collect());
-    }
-    let mut ids = std::collections::HashSet::new();
-    let mut bookmark: Option<String> = None;
-    loop {
-        let body = req.page_body(PAGE, 0, bookmark.as_deref(), None);
-        let page: crate::rows::FindPage<Id> = decode_page(&db.send(Method::POST, "_find", Some(body)).await?)?;
-        let n = page.docs.len() as u64;
-        ids.extend(page.docs.into_iter().map(|d| d.id));
-        if n < PAGE || page.bookmark.is_none() {
+    if req.use_index.is_some() {
+        let mut ids = std::collections::HashSet::new();
+        let mut bookmark: Option<String> = None;
+        let through_index = loop {
+            let body = req.page_body(PAGE, 0, bookmark.as_deref(), None);
+            let page = match db.send(Method::POST, "_find", Some(body)).await {
+                Ok(bytes) => decode_page::<Id>(&bytes)?,
+                // The index went away, or the server will not take it: read as any query does.
+                Err(Error::BadRequest { .. } | Error::NotFound { .. }) => break false,
+                Err(e) => return Err(e),
+            };
+            let n = page.docs.len() as u64;
+            ids.extend(page.docs.into_iter().map(|d| d.id));
+            if n < PAGE || page.bookmark.is_none() {
+                break true;
+            }
+            bookmark = page.bookmark;
+        };
+        if through_index {
             return Ok(ids);
         }
-        bookmark = page.bookmark;
     }
+    let req = template.request(params, db.dialect().await?)?;
+    let docs: Vec<Id> = Pager::new(db, req, None, 0, db.read_all_page_size().await?, sql).all().await?;
+    Ok(docs.into_iter().map(|d| d.id).collect())
 }
