@@ -139,3 +139,47 @@ async fn id_prefix_tables(db: Database) {
     assert_eq!(get_raw(&db, "user").await["name"], json!("NoColon"));
     assert!(couch_sql!("SELECT name FROM accounts").fetch_all(&db).await.unwrap().is_empty());
 }
+
+/// A live query on each kind of table: an `_id` prefix, another field, a `$` field.
+#[couch_sql::test(indexes = false)]
+async fn live_queries_on_every_kind_of_table(db: Database) {
+    use by_field::{notes, users};
+    use couch_sql::Change;
+    use futures_util::StreamExt;
+    use std::time::Duration;
+    async fn next<R: std::fmt::Debug>(w: &mut couch_sql::Watch<R>) -> Change<R> {
+        tokio::time::timeout(Duration::from_secs(20), w.next()).await.expect("a change").unwrap().unwrap()
+    }
+    let mut accounts = couch_sql!("SELECT name FROM accounts WHERE age > 18").watch(&db).await.unwrap();
+    let mut members = couch_sql!("SELECT name FROM users WHERE age > 18").watch(&db).await.unwrap();
+    let mut notes = couch_sql!("SELECT title FROM notes WHERE n > 1").watch(&db).await.unwrap();
+    // Look-alikes of other tables first: none of them may appear.
+    put_raw(
+        &db,
+        json!([
+            {"_id": "other:1", "name": "x", "age": 50},
+            {"_id": "m0", "type": "users", "name": "x", "age": 50},
+            {"_id": "n0", "doctype": "notes", "title": "x", "n": 5},
+        ]),
+    )
+    .await;
+    couch_sql!("INSERT INTO accounts (id, name, age) VALUES ('user:a', 'A', 30)").execute(&db).await.unwrap();
+    couch_sql!("INSERT INTO users (id, name, age) VALUES ('m1', 'M', 30)").execute(&db).await.unwrap();
+    couch_sql!("INSERT INTO notes (title, n) VALUES ('T', 3)").execute(&db).await.unwrap();
+    assert!(matches!(next(&mut accounts).await, Change::Upsert { id, row } if id == "user:a" && row.name == "A"));
+    assert!(matches!(next(&mut members).await, Change::Upsert { id, row } if id == "m1" && row.name == "M"));
+    let note = next(&mut notes).await;
+    assert!(matches!(&note, Change::Upsert { row, .. } if row.title == "T"), "{note:?}");
+    // Deleted: each is Removed (the tombstone keeps its table).
+    couch_sql!("DELETE FROM accounts").execute(&db).await.unwrap();
+    couch_sql!("DELETE FROM users").execute(&db).await.unwrap();
+    couch_sql!("DELETE FROM notes").execute(&db).await.unwrap();
+    assert_eq!(next(&mut accounts).await, Change::Removed { id: "user:a".into() });
+    assert_eq!(next(&mut members).await, Change::Removed { id: "m1".into() });
+    assert_eq!(next(&mut notes).await, Change::Removed { id: note.id().to_string() });
+    // The tombstone written by DELETE carries the table's field (CouchDB keeps a deleted body).
+    let feed = db.request("GET", "_changes?include_docs=true", None).await.unwrap();
+    let m1 = feed["results"].as_array().unwrap().iter().find(|r| r["id"] == "m1").unwrap();
+    assert_eq!(m1["deleted"], true);
+    assert_eq!(m1["doc"]["doc_type"], "users", "{m1}");
+}
