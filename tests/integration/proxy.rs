@@ -14,6 +14,8 @@ pub struct Proxy {
     /// Connections opened before this number go silent (see [`Proxy::stall`]).
     stall_before: Arc<AtomicU64>,
     opened: Arc<AtomicU64>,
+    /// Connections open now (client side still connected).
+    active: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -27,21 +29,31 @@ impl Proxy {
         let seen = requests.clone();
         let (stall_before, opened) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let (stall, count) = (stall_before.clone(), opened.clone());
+        let active = Arc::new(AtomicU64::new(0));
+        let live = active.clone();
         let accept = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             while let Ok((client, _)) = listener.accept().await {
                 let (upstream, seen) = (upstream.clone(), seen.clone());
                 let number = count.fetch_add(1, Ordering::SeqCst);
                 let stall = stall.clone();
+                let live = live.clone();
+                live.fetch_add(1, Ordering::SeqCst);
                 conns.spawn(async move {
-                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        live.fetch_sub(1, Ordering::SeqCst);
+                        return;
+                    };
                     let (mut cr, mut cw) = client.into_split();
                     let (mut sr, mut sw) = server.into_split();
                     let up = async move {
                         let mut buf = vec![0u8; 64 * 1024];
                         loop {
                             let n = match cr.read(&mut buf).await {
-                                Ok(0) | Err(_) => break,
+                                Ok(0) | Err(_) => {
+                                    live.fetch_sub(1, Ordering::SeqCst); // the client hung up
+                                    break;
+                                }
                                 Ok(n) => n,
                             };
                             record(&buf[..n], &seen);
@@ -72,7 +84,12 @@ impl Proxy {
                 });
             }
         });
-        Proxy { port, accept, requests, stall_before, opened }
+        Proxy { port, accept, requests, stall_before, opened, active }
+    }
+
+    /// How many client connections are open now.
+    pub fn open_connections(&self) -> u64 {
+        self.active.load(Ordering::SeqCst)
     }
 
     /// Every connection open now goes silent, as a half-dead network path does:

@@ -331,3 +331,26 @@ async fn a_silent_connection_is_detected_by_its_missing_heartbeat() {
     }
     direct.drop_database().await.unwrap();
 }
+
+#[tokio::test]
+async fn dropping_a_watch_closes_its_request() {
+    if crate::in_process() {
+        return; // in process there is no connection
+    }
+    let name = crate::fresh_db("watchclose").await.name().to_string();
+    let proxy = crate::proxy::Proxy::start(0).await;
+    let through = Database::connect(&proxy.url(&name)).await.unwrap();
+    let mut watch = couch_sql!("SELECT name FROM users WHERE age >= 18").watch(&through).await.unwrap();
+    // Its request is in flight, waiting for a change.
+    assert!(tokio::time::timeout(Duration::from_millis(500), watch.next()).await.is_err());
+    let open = proxy.open_connections();
+    assert!(open >= 1);
+    drop(watch);
+    // Its connection closes; the pool's idle ones stay.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while proxy.open_connections() != open - 1 {
+        assert!(tokio::time::Instant::now() < deadline, "{} connections still open", proxy.open_connections());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    through.drop_database().await.unwrap();
+}
