@@ -560,6 +560,11 @@ impl Database {
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b);
         }
+        if self.idle_limit.is_some() {
+            // A feed that waits for changes may wait long: silence is what ends it,
+            // not the handle's request timeout.
+            req = req.timeout(std::time::Duration::from_secs(365 * 24 * 3600));
+        }
         let mut resp = match self.idle_limit {
             None => req.send().await,
             Some(idle) => tokio::time::timeout(idle, req.send()).await.map_err(|_| Error::Timeout)?,

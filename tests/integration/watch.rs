@@ -354,3 +354,27 @@ async fn dropping_a_watch_closes_its_request() {
     }
     through.drop_database().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_quiet_feed_outlives_the_handles_request_timeout() {
+    if crate::in_process() {
+        return; // counts requests through the proxy
+    }
+    let name = crate::fresh_db("watchquiet").await.name().to_string();
+    let proxy = crate::proxy::Proxy::start(0).await;
+    let through = Database::builder(&proxy.url(&name)).timeout(Duration::from_millis(300)).build().unwrap();
+    let mut watch = couch_sql!("SELECT name FROM users WHERE age >= 18").watch(&through).await.unwrap();
+    // Two quiet seconds: the waiting request is not cut every 300 ms and asked again.
+    assert!(tokio::time::timeout(Duration::from_secs(2), watch.next()).await.is_err());
+    let polls = proxy.count("GET", &format!("{name}/_changes")) + proxy.count("POST", &format!("{name}/_changes"));
+    assert!(polls <= 2, "{polls} _changes requests in two quiet seconds");
+    // And the next change still arrives at once.
+    let direct = Database::connect(&format!("{}/{name}", crate::server_url())).await.unwrap();
+    couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('q', 'q', 20, true)")
+        .execute(&direct)
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), watch.next()).await.unwrap().unwrap().unwrap();
+    assert!(matches!(&next, Change::Upsert { id, .. } if id == "q"), "{next:?}");
+    direct.drop_database().await.unwrap();
+}
