@@ -87,7 +87,7 @@ fn decode(s: &str) -> String {
 }
 
 /// The query string's parameters, decoded.
-fn query_params(q: &str) -> HashMap<String, String> {
+pub(crate) fn query_params(q: &str) -> HashMap<String, String> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {

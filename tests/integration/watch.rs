@@ -378,3 +378,72 @@ async fn a_quiet_feed_outlives_the_handles_request_timeout() {
     assert!(matches!(&next, Change::Upsert { id, .. } if id == "q"), "{next:?}");
     direct.drop_database().await.unwrap();
 }
+
+async fn next_chunk(resp: &mut reqwest::Response) -> Vec<u8> {
+    let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk()).await.expect("a chunk").unwrap();
+    chunk.expect("the feed goes on").to_vec()
+}
+
+/// The raw feed, as any CouchDB client reads it: `continuous` sends a heartbeat
+/// newline while idle and a JSON line per change; a `longpoll` with a heartbeat
+/// waits for the change and answers it. The same on every server.
+#[tokio::test]
+async fn the_raw_changes_feed_streams_heartbeats_and_rows() {
+    if crate::in_process() {
+        return; // HTTP only
+    }
+    let db = crate::fresh_db("rawfeed").await;
+    let url = format!("{}/{}", crate::server_url(), db.name());
+    let http = reqwest::Client::new();
+    let mut resp = http
+        .get(format!("{url}/_changes?feed=continuous&heartbeat=200&since=now&include_docs=true"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut seen = Vec::new();
+    // Idle: heartbeats only.
+    while !seen.contains(&b'\n') {
+        seen.extend_from_slice(&next_chunk(&mut resp).await);
+    }
+    assert!(seen.iter().all(u8::is_ascii_whitespace), "{:?}", String::from_utf8_lossy(&seen));
+    couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('x', 'x', 20, true)").execute(&db).await.unwrap();
+    let line = loop {
+        let text = String::from_utf8_lossy(&seen).to_string();
+        if let Some(line) = text.lines().find(|l| l.contains("\"x\"")) {
+            break line.to_string();
+        }
+        seen.extend_from_slice(&next_chunk(&mut resp).await);
+    };
+    let change: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(change["id"], "x");
+    assert_eq!(change["doc"]["name"], "x");
+    drop(resp);
+    // A longpoll with a heartbeat waits for the next change, however long it takes.
+    let since = db.request("GET", "", None).await.unwrap()["update_seq"].clone();
+    let since = since.as_str().map(str::to_owned).unwrap_or_else(|| since.to_string());
+    let writer = db.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('y', 'y', 20, true)")
+            .execute(&writer)
+            .await
+            .unwrap();
+    });
+    let started = std::time::Instant::now();
+    let body = http
+        .get(format!("{url}/_changes"))
+        .query(&[("feed", "longpoll"), ("heartbeat", "200"), ("since", since.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(600), "answered before the change");
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let ids: Vec<&str> = answer["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["y"]);
+    assert!(answer.get("last_seq").is_some());
+    db.drop_database().await.unwrap();
+}
