@@ -127,7 +127,7 @@ impl<R: DeserializeOwned + Send + 'static> DynQuery<R> {
         Ok((stmt, self.params, self.page_size))
     }
 
-    fn query(self) -> Result<Query<R>> {
+    pub(crate) fn query(self) -> Result<Query<R>> {
         let (stmt, params, page_size) = self.checked()?;
         match stmt.plan()? {
             Plan::Select(_) | Plan::Aggregate(_) => Ok(Query::from_stmt(stmt, params, page_size)),

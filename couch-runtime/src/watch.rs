@@ -345,6 +345,13 @@ impl<R: DeserializeOwned + Send + 'static, W: 'static> Query<R, W> {
 impl<R: DeserializeOwned + Send + 'static> Query<R> {
     async fn start(self, db: &Database, since: Option<&str>) -> Result<Watch<R>> {
         crate::param::check_finite(&self.params)?;
+        if let Ok(couch_translate::Plan::Aggregate(_)) = self.prepared.plan() {
+            return Err(Error::Invalid {
+                what: "live query",
+                message: "an aggregate is a summary, not rows a change adds or removes: watch the SELECT without it"
+                    .into(),
+            });
+        }
         let (s, _) = self.prepared.select()?;
         // Run-time SQL is checked here (compiled SQL is checked by its type).
         if !s.order_by.is_empty() || s.limit.is_some() || s.offset.is_some() {
@@ -446,6 +453,29 @@ impl<R: DeserializeOwned + Send + 'static, T: Send + 'static, W: 'static> QueryA
         let rt = db.runtime();
         let watch = rt.block_on(self.watch(db.as_async()))?;
         Ok(WatchIter { watch, rt })
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static> crate::DynQuery<R> {
+    /// Watches a SELECT given at run time (see [`Query::watch`]). ORDER BY, LIMIT,
+    /// OFFSET or an aggregate are an [`Error::Invalid`] here, found when it is called.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &couch_runtime::Database) -> couch_runtime::Result<()> {
+    /// use futures_util::StreamExt;
+    /// let mut live = couch_runtime::query("SELECT name FROM users WHERE age >= ?").bind(18).watch(db).await?;
+    /// while let Some(change) = live.next().await {
+    ///     println!("{:?}", change?);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn watch(self, db: &Database) -> BoxFuture<'_, Result<Watch<R>>> {
+        Box::pin(async move { self.query()?.watch(db).await })
+    }
+
+    /// Watches a run-time SELECT from `since` (see [`Query::watch_from`]).
+    pub fn watch_from<'a>(self, db: &'a Database, since: &'a str) -> BoxFuture<'a, Result<Watch<R>>> {
+        Box::pin(async move { self.query()?.watch_from(db, since).await })
     }
 }
 

@@ -447,3 +447,25 @@ async fn the_raw_changes_feed_streams_heartbeats_and_rows() {
     assert!(answer.get("last_seq").is_some());
     db.drop_database().await.unwrap();
 }
+
+#[couch_sql::test(indexes = false)]
+async fn run_time_sql_can_be_watched_and_says_what_it_cannot(db: Database) {
+    let mut live = couch_sql::query("SELECT name, age FROM users WHERE age >= ?").bind(18).watch(&db).await.unwrap();
+    couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('r', 'R', 30, true), ('k', 'K', 3, true)")
+        .execute(&db)
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(20), live.next()).await.unwrap().unwrap().unwrap();
+    match next {
+        Change::Upsert { id, row } => {
+            assert_eq!(id, "r");
+            assert_eq!(row["name"], "R");
+            assert_eq!(row["age"], 30);
+        }
+        other => panic!("{other:?}"),
+    }
+    for sql in ["SELECT name FROM users ORDER BY age", "SELECT name FROM users LIMIT 3", "SELECT COUNT(*) FROM users"] {
+        let err = couch_sql::query(sql).watch(&db).await.unwrap_err();
+        assert!(matches!(err, couch_sql::Error::Invalid { what: "live query", .. }), "{sql}: {err:?}");
+    }
+}
