@@ -4,6 +4,7 @@
 //! couch-sql translate "SELECT name FROM users WHERE age > ?" --param 18
 //! couch-sql query --url http://127.0.0.1:5984/shop "SELECT name, age FROM users" --table
 //! couch-sql explain --url http://127.0.0.1:5984/shop "SELECT name FROM users WHERE age > 18"
+//! couch-sql watch --url http://127.0.0.1:5984/shop "SELECT name FROM users WHERE age > ?" -p 18
 //! couch-sql serve --port 5984        # the embedded engine over HTTP, in memory
 //! ```
 //!
@@ -61,6 +62,19 @@ enum Command {
         /// An aligned table instead of JSON lines.
         #[arg(long)]
         table: bool,
+    },
+    /// Watch a SELECT: each change to its result as a JSON line, as it happens.
+    Watch {
+        #[command(flatten)]
+        server: Server,
+        #[command(flatten)]
+        statement: Statement,
+        /// Resume after this sequence (a printed line's "seq") instead of starting now.
+        #[arg(long)]
+        since: Option<String>,
+        /// Stop after this many changes (default: until stopped).
+        #[arg(long)]
+        count: Option<usize>,
     },
     /// Serve the embedded CouchDB-compatible engine over HTTP (in memory) and print its URL.
     Serve {
@@ -210,6 +224,47 @@ async fn run_query(server: &Server, statement: &Statement, table: bool) -> Resul
     Ok(())
 }
 
+/// `couch-sql watch`: one JSON line per change, `{"change": "upsert", "id", "row", "seq"}`
+/// or `{"change": "removed", "id", "seq"}`; a row that does not decode is reported
+/// on stderr and the watch goes on.
+async fn watch(server: &Server, statement: &Statement, since: Option<&str>, count: Option<usize>) -> Result<(), Error> {
+    use futures_util::StreamExt;
+    let db = Database::connect(&server.url).await?;
+    let q = bound(statement);
+    // The selected columns, as `couch-sql query` prints them (`_id` only when selected).
+    let selected: Option<Vec<String>> = match &q.translation()?.plan {
+        couch_sql::Plan::Select(s) => s.projection.as_ref().map(|p| p.iter().map(|c| c.name.clone()).collect()),
+        _ => None,
+    };
+    let mut live = match since {
+        Some(seq) => q.watch_from(&db, seq).await?,
+        None => q.watch(&db).await?,
+    };
+    eprintln!("# watching from sequence {}", live.last_seq());
+    let mut seen = 0;
+    while count.is_none_or(|n| seen < n) {
+        let Some(change) = live.next().await else { return Ok(()) };
+        let seq = live.last_seq();
+        let line = match change {
+            Ok(couch_sql::Change::Upsert { id, mut row }) => {
+                if let Some(cols) = &selected {
+                    row.retain(|k, _| cols.contains(k));
+                }
+                serde_json::json!({"change": "upsert", "id": id, "row": row, "seq": seq})
+            }
+            Ok(couch_sql::Change::Removed { id }) => serde_json::json!({"change": "removed", "id": id, "seq": seq}),
+            Err(e @ Error::Decode { .. }) => {
+                eprintln!("error: {}", e.to_string().replace('\n', "; "));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        println!("{line}");
+        seen += 1;
+    }
+    Ok(())
+}
+
 async fn explain(server: &Server, statement: &Statement) -> Result<(), Error> {
     let db = Database::connect(&server.url).await?;
     let sql = statement.sql.trim_start();
@@ -297,6 +352,7 @@ async fn main() -> ExitCode {
         Command::Translate { statement, compact, db } => translate(statement, *compact, db),
         Command::Query { server, statement, table } => run_query(server, statement, *table).await,
         Command::Explain { server, statement } => explain(server, statement).await,
+        Command::Watch { server, statement, since, count } => watch(server, statement, since.as_deref(), *count).await,
         Command::Plan { statement, apply, url } => plan(statement, *apply, url.as_deref()).await,
         Command::Serve { port, host, dir } => serve(*host, *port, dir.as_deref()).await,
     };

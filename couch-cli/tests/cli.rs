@@ -215,3 +215,72 @@ fn aggregates_run_from_the_command_line() {
     let plan = couch_sql(&["plan", "SELECT city, COUNT(*) FROM people GROUP BY city"]);
     assert!(text(&plan.stdout).starts_with("aggregate: streaming path"), "{}", text(&plan.stdout));
 }
+
+/// Waits for a child, killing it after `secs`.
+fn wait_for(mut child: std::process::Child, secs: u64) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("couch-sql watch did not finish: {:?}", child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn watch_prints_each_change_and_resumes() {
+    use std::io::BufRead;
+    if in_process() {
+        return; // another process: see in_process()
+    }
+    let url = db_url("watch");
+    create(&url);
+    let run = |args: &[&str]| {
+        let out = couch_sql(&[&["query", "--url", &url][..], args].concat());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    run(&["INSERT INTO users (_id, name, age) VALUES ('pre', 'Pre', 30)"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_couch-sql"))
+        .args(["watch", "--url", &url, "SELECT name FROM users WHERE age >= ?", "-p", "18", "--count", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once it says where it starts, every later change is its to see.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(first.starts_with("# watching from sequence "), "{first}");
+    run(&["INSERT INTO users (_id, name, age) VALUES ('a', 'A', 20), ('kid', 'K', 3)"]);
+    run(&["DELETE FROM users WHERE name = 'Pre'"]);
+    let out = wait_for(child, 30);
+    assert!(out.status.success());
+    // CouchDB interleaves its shards: the two may come in either order.
+    let changes = |stdout: &[u8]| {
+        let mut seen: Vec<(String, String, serde_json::Value)> = text(stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|c| (c["change"].as_str().unwrap().into(), c["id"].as_str().unwrap().into(), c["row"].clone()))
+            .collect();
+        seen.sort_by(|a, b| a.1.cmp(&b.1));
+        seen
+    };
+    let want = [
+        ("upsert".to_string(), "a".to_string(), serde_json::json!({"name": "A"})),
+        ("removed".to_string(), "pre".to_string(), serde_json::Value::Null),
+    ];
+    assert_eq!(changes(&out.stdout), want);
+    // From where it started: the same two changes again.
+    let since = first.trim().strip_prefix("# watching from sequence ").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_couch-sql"))
+        .args(["watch", "--url", &url, "SELECT name FROM users WHERE age >= 18", "--since", since, "--count", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_for(child, 30);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(changes(&out.stdout), want);
+}

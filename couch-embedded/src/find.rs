@@ -464,8 +464,9 @@ fn scan(
     (out, keys, examined)
 }
 
-/// Keeps only `fields` of a document (dotted paths make nested objects).
-fn project(doc: &Value, fields: &[String]) -> Value {
+/// Keeps only `fields` of a document (dotted paths make nested objects), as
+/// `_find`'s `fields` does.
+pub fn project(doc: &Value, fields: &[String]) -> Value {
     let Value::Object(m) = doc else { return doc.clone() };
     let mut out = Map::new();
     for f in fields {

@@ -20,6 +20,7 @@
 mod collate;
 mod find;
 pub mod mango;
+pub use find::project;
 mod store;
 mod views;
 

@@ -64,6 +64,8 @@ struct Feed {
     key: TableKey,
     /// The selector (the table's condition AND the WHERE), parameters bound.
     selector: Value,
+    /// The SELECT's `fields`: a row is made of these, as `_find` would return it.
+    fields: Option<Vec<String>>,
     /// The `_selector` filter narrowing the feed to the table, where the server has it.
     narrow: Option<Value>,
     since: String,
@@ -208,7 +210,11 @@ impl Feed {
                 return None; // this revision was delivered already (a feed that rewound)
             }
             self.known.insert(id.clone(), rev);
-            return Some(ChangeJson::Upsert(id, doc));
+            let row = match &self.fields {
+                Some(fields) => couch_embedded::project(&doc, fields),
+                None => doc,
+            };
+            return Some(ChangeJson::Upsert(id, row));
         }
         if self.known.remove(&id).is_some() {
             return Some(ChangeJson::Removed(id));
@@ -397,6 +403,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
             table: s.table.clone(),
             key: s.key.clone(),
             selector,
+            fields: s.fields.clone(),
             narrow,
             since: since.clone(),
             replay_until,
