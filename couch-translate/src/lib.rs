@@ -21,6 +21,7 @@ mod error;
 pub mod like;
 pub mod path;
 mod plan;
+pub mod relax;
 mod schema;
 pub mod template;
 mod translate;

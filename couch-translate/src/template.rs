@@ -72,6 +72,10 @@ pub struct Dialect {
     /// instead of `$regex`: pouchdb-server cannot evaluate `$regex` inside a
     /// scalar `$elemMatch`, and a range on `_id` reads its primary index.
     pub prefix_range: bool,
+    /// The server gets `$elemMatch` and `$allMatch` wrong (pouchdb-server: a 400 for
+    /// `$regex` inside them, a 500 for some arrays): a selector holding them is
+    /// relaxed for the server and matched exactly in the client.
+    pub elem_match_in_client: bool,
 }
 
 impl Dialect {
@@ -83,17 +87,28 @@ impl Dialect {
             regex: crate::like::RegexFlavor::Utf8Bytes,
             begins_with: (major, minor) >= (3, 4),
             prefix_range: false,
+            elem_match_in_client: false,
         }
     }
 
     /// couch-sql's embedded engine: CouchDB 3.4's operators, a regex engine over code points.
     pub fn embedded() -> Dialect {
-        Dialect { regex: crate::like::RegexFlavor::Unicode, begins_with: true, prefix_range: false }
+        Dialect {
+            regex: crate::like::RegexFlavor::Unicode,
+            begins_with: true,
+            prefix_range: false,
+            elem_match_in_client: false,
+        }
     }
 
     /// pouchdb-server.
     pub fn pouchdb() -> Dialect {
-        Dialect { regex: crate::like::RegexFlavor::Utf16, begins_with: false, prefix_range: true }
+        Dialect {
+            regex: crate::like::RegexFlavor::Utf16,
+            begins_with: false,
+            prefix_range: true,
+            elem_match_in_client: true,
+        }
     }
 }
 

@@ -16,6 +16,9 @@ pub(crate) struct FindTemplate {
     selector: Compiled,
     /// `,"fields":…,"sort":…`, rendered once.
     tail: Arc<[u8]>,
+    /// The tail without `fields`: whole documents, for a selector matched in the client.
+    tail_whole: Arc<[u8]>,
+    fields: Option<Arc<[String]>>,
     /// Fields of the json index the sort needs.
     index: Option<Arc<[String]>>,
     /// The index planned for the query (when it does not sort on the server).
@@ -38,6 +41,7 @@ impl FindTemplate {
             tail.extend_from_slice(br#","fields":"#);
             serde_json::to_writer(&mut tail, fields).expect("writing JSON to memory");
         }
+        let fields_len = tail.len();
         let mut index = None;
         if let Some(s) = sort.filter(|s| s.server_sort && !s.order_by.is_empty()) {
             let dir = if s.order_by[0].desc { "desc" } else { "asc" };
@@ -53,7 +57,17 @@ impl FindTemplate {
         let planned = if index.is_some() { None } else { planned.map(Into::into) };
         let (required, not_null) =
             sort.map_or((Arc::from([]), Arc::from([])), |s| (s.required.clone().into(), s.not_null.clone().into()));
-        FindTemplate { selector: selector.compile(), tail: tail.into(), index, planned, required, not_null }
+        let tail_whole = tail[fields_len..].into();
+        FindTemplate {
+            selector: selector.compile(),
+            tail: tail.into(),
+            tail_whole,
+            fields: fields.map(Into::into),
+            index,
+            planned,
+            required,
+            not_null,
+        }
     }
 
     /// The template of a SELECT plan.
@@ -66,9 +80,11 @@ impl FindTemplate {
         // Room for the parameters, so rendering never reallocates.
         let mut selector = Vec::with_capacity(self.selector.static_len() + 64);
         self.selector.render_in(params, dialect, &mut selector).map_err(render_error)?;
+        let (selector, client) = self.match_in_client(selector, params, dialect)?;
         Ok(FindRequest {
             selector,
-            tail: self.tail.clone(),
+            tail: if client.is_some() { self.tail_whole.clone() } else { self.tail.clone() },
+            client,
             index: self.index.clone(),
             planned: self.planned.clone(),
             required: self.required.clone(),
@@ -77,6 +93,95 @@ impl FindTemplate {
             use_index: None,
             stats: false,
         })
+    }
+}
+
+impl FindTemplate {
+    /// On a server that gets `$elemMatch` wrong (pouchdb-server), a selector holding
+    /// it is sent relaxed (a superset) and matched exactly here, with CouchDB's
+    /// semantics; `fields` are then applied here too.
+    #[cfg(feature = "embedded")]
+    fn match_in_client(
+        &self,
+        rendered: Vec<u8>,
+        params: &[Value],
+        dialect: Dialect,
+    ) -> Result<(Vec<u8>, Option<Arc<ClientMatch>>)> {
+        let holds = |op: &[u8]| rendered.windows(op.len()).any(|w| w == op);
+        if !dialect.elem_match_in_client || !(holds(b"\"$elemMatch\"") || holds(b"\"$allMatch\"")) {
+            return Ok((rendered, None));
+        }
+        let as_sent: Value = serde_json::from_slice(&rendered).map_err(|e| Error::decode(None, None, e))?;
+        let Some(relaxed) = couch_translate::relax::elem_match(&as_sent) else { return Ok((rendered, None)) };
+        let mut exact = Vec::new();
+        self.selector.render_in(params, Dialect::embedded(), &mut exact).map_err(render_error)?;
+        let selector = serde_json::from_slice(&exact).map_err(|e| Error::decode(None, None, e))?;
+        let client = ClientMatch { selector, fields: self.fields.clone() };
+        Ok((serde_json::to_vec(&relaxed).expect("JSON serializes"), Some(Arc::new(client))))
+    }
+
+    #[cfg(not(feature = "embedded"))]
+    fn match_in_client(
+        &self,
+        rendered: Vec<u8>,
+        _: &[Value],
+        _: Dialect,
+    ) -> Result<(Vec<u8>, Option<Arc<ClientMatch>>)> {
+        Ok((rendered, None))
+    }
+}
+
+/// The exact selector of a request whose server gets a relaxed one.
+pub(crate) struct ClientMatch {
+    /// Rendered for CouchDB's semantics (the embedded engine's evaluator).
+    selector: Value,
+    /// The SELECT's `fields`, applied after matching.
+    fields: Option<Arc<[String]>>,
+}
+
+impl ClientMatch {
+    /// The page with only the documents that match, after the first `skip_left`
+    /// of them, projected; and how many documents the server sent.
+    fn filter(&self, page: &[u8], skip_left: &mut u64) -> Result<(bytes::Bytes, u64, Option<String>)> {
+        let mut page: Value = serde_json::from_slice(page)
+            .map_err(|e| Error::decode(None, None, format!("malformed _find response: {e}")))?;
+        let docs = match page.get_mut("docs").map(Value::take) {
+            Some(Value::Array(d)) => d,
+            _ => Vec::new(),
+        };
+        let sent = docs.len() as u64;
+        let last_id = docs.last().and_then(|d| d.get("_id")).and_then(Value::as_str).map(str::to_owned);
+        let mut kept = Vec::new();
+        for doc in docs {
+            if !self.matches(&doc) {
+                continue;
+            }
+            if *skip_left > 0 {
+                *skip_left -= 1;
+                continue;
+            }
+            kept.push(self.project(doc));
+        }
+        page["docs"] = Value::Array(kept);
+        Ok((serde_json::to_vec(&page).expect("JSON serializes").into(), sent, last_id))
+    }
+
+    #[cfg(feature = "embedded")]
+    fn matches(&self, doc: &Value) -> bool {
+        couch_embedded::mango::matches(&self.selector, doc)
+    }
+
+    #[cfg(not(feature = "embedded"))]
+    fn matches(&self, _: &Value) -> bool {
+        true
+    }
+
+    fn project(&self, doc: Value) -> Value {
+        #[cfg(feature = "embedded")]
+        if let Some(fields) = &self.fields {
+            return couch_embedded::project(&doc, fields);
+        }
+        doc
     }
 }
 
@@ -98,6 +203,8 @@ pub(crate) struct FindRequest {
     use_index: Option<Vec<u8>>,
     /// Ask for `execution_stats`.
     pub(crate) stats: bool,
+    /// The exact selector, when the server gets a relaxed one.
+    client: Option<Arc<ClientMatch>>,
 }
 
 impl FindRequest {
@@ -412,6 +519,10 @@ pub(crate) struct Pager {
     sql: SqlText,
     /// The pages' `execution_stats`, summed (when the request asks for them).
     pub(crate) stats: Option<ExecutionStats>,
+    /// With a selector matched in the client: documents the server sent (its
+    /// `skip`), and matches still to skip for OFFSET.
+    raw_fetched: u64,
+    skip_left: u64,
 }
 
 impl Pager {
@@ -423,8 +534,11 @@ impl Pager {
         page_size: usize,
         sql: &SqlText,
     ) -> Self {
+        let skip_left = if req.client.is_some() { offset } else { 0 };
         Pager {
             db: db.clone(),
+            raw_fetched: 0,
+            skip_left,
             req,
             limit,
             offset,
@@ -440,18 +554,21 @@ impl Pager {
     }
 
     fn body(&self, want: u64) -> Vec<u8> {
+        // A selector matched in the client skips its OFFSET here, after matching.
+        let client = self.req.client.is_some();
+        let offset = if client { 0 } else { self.offset };
         match &self.paging {
             Some(Paging::Keyset { after }) => {
-                let skip = if after.is_empty() { self.offset } else { 0 };
+                let skip = if after.is_empty() { offset } else { 0 };
                 self.req.page_body(want, skip, None, Some(after))
             }
             Some(Paging::Bookmark(bm)) => {
-                let skip = self.offset + self.fetched;
+                let skip = if client { self.raw_fetched } else { self.offset + self.fetched };
                 self.req.page_body(want, skip, bm.as_deref(), None)
             }
             // In `_id` order all the same: that makes both servers scan `_all_docs` rather than
             // read through an index that may cost them 3–6× per row (BENCHMARKS.md §9).
-            Some(Paging::Single) => self.req.page_body(want, self.offset, None, Some("")),
+            Some(Paging::Single) => self.req.page_body(want, offset, None, Some("")),
             None => unreachable!("paging is chosen before the first body"),
         }
     }
@@ -545,7 +662,13 @@ impl Pager {
         decode: fn(&[u8]) -> Result<crate::rows::FindPage<T>>,
     ) -> Result<Option<Vec<T>>> {
         loop {
-            let want = self.limit.map_or(self.page_size, |l| l.saturating_sub(self.fetched).min(self.page_size));
+            let left = self.limit.map(|l| l.saturating_sub(self.fetched));
+            // Matching in the client, a page of the server's holds fewer rows than it sends.
+            let want = if self.req.client.is_some() {
+                left.map_or(self.page_size, |l| if l == 0 { 0 } else { self.page_size })
+            } else {
+                left.map_or(self.page_size, |l| l.min(self.page_size))
+            };
             if self.done || want == 0 {
                 self.done = true;
                 return Ok(None);
@@ -555,7 +678,7 @@ impl Pager {
                 if self.req.use_index.is_some() && self.req.index.is_none() && !self.planned_index_pays(want).await {
                     self.req.use_index = None;
                 }
-                let one_request = self.limit.is_some_and(|l| l <= self.page_size)
+                let one_request = (self.limit.is_some_and(|l| l <= self.page_size) && self.req.client.is_none())
                     || self.page_size >= crate::client::READ_ALL_POUCHDB as u64;
                 self.paging = Some(if self.req.use_index.is_some() || self.req.index.is_some() {
                     Paging::Bookmark(None)
@@ -582,6 +705,17 @@ impl Pager {
                 }
                 other => other?,
             };
+            // With a selector matched in the client: what the server sent, and its last id.
+            let mut sent = None;
+            let bytes = match &self.req.client {
+                Some(client) => {
+                    let (kept, n, last) = client.filter(&bytes, &mut self.skip_left)?;
+                    self.raw_fetched += n;
+                    sent = Some((n, last));
+                    kept
+                }
+                None => bytes,
+            };
             let page = decode(&bytes)?;
             if let Some(w) = &page.warning {
                 if !self.warned {
@@ -599,7 +733,7 @@ impl Pager {
             if let Some(st) = &page.execution_stats {
                 self.stats.get_or_insert_with(Default::default).add(st);
             }
-            let n = page.docs.len() as u64;
+            let n = sent.as_ref().map_or(page.docs.len() as u64, |(n, _)| *n);
             tracing::debug!(sql = %self.sql, rows = n, "couchdb _find page");
             if n < want {
                 self.done = true;
@@ -608,8 +742,9 @@ impl Pager {
             match self.paging.as_mut().expect("chosen above") {
                 Paging::Keyset { after } => {
                     let ids = page_ids(&bytes, self.delivered.is_some())?;
-                    if let Some(last) = ids.last() {
-                        *after = last.clone();
+                    // The next page starts after the last document the server sent.
+                    if let Some(last) = sent.as_ref().map_or(ids.last().cloned(), |(_, last)| last.clone()) {
+                        *after = last;
                     }
                     if let Some(seen) = &self.delivered {
                         let mut ids = ids.iter();
@@ -624,6 +759,10 @@ impl Pager {
                         seen.extend(page_ids(&bytes, true)?);
                     }
                 }
+            }
+            if let Some(left) = left.filter(|l| self.req.client.is_some() && docs.len() as u64 >= *l) {
+                docs.truncate(left as usize); // the LIMIT, counted in matches
+                self.done = true;
             }
             self.fetched += docs.len() as u64;
             return Ok(Some(docs));
