@@ -157,6 +157,11 @@ impl Feed {
             };
             match answer {
                 Ok(answer) => return self.take(answer),
+                Err(Error::BadRequest { .. } | Error::NotFound { .. }) if self.narrow.is_some() => {
+                    // A server without the `_selector` filter: read the whole feed instead.
+                    tracing::debug!("the server refused filter=_selector; filtering in the client");
+                    self.narrow = None;
+                }
                 Err(Error::Transport(_) | Error::Timeout | Error::Server { .. }) => {
                     tracing::debug!(delay_ms = delay.as_millis() as u64, "changes feed interrupted; resuming");
                     tokio::time::sleep(delay).await;
