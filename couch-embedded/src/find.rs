@@ -76,31 +76,63 @@ pub fn index_entries(db: &mut Db, ddoc: &str, name: &str) -> Option<IndexEntries
     Some(entries(db, &idx))
 }
 
-/// The index's entries `(key, id)`, sorted by key then id (built once per database generation).
+/// The index's entry for one document, if it has every field (and passes the
+/// partial filter).
+fn entry(idx: &JsonIndex, id: &str, doc: &crate::store::Doc) -> Option<(Vec<Value>, String)> {
+    if doc.deleted || id.starts_with("_design/") {
+        return None;
+    }
+    let key: Vec<Value> = idx.fields.iter().map(|f| field_key(id, &doc.body, f)).collect::<Option<_>>()?;
+    if let Some(p) = &idx.partial {
+        if !mango::matches(p, &doc.to_json(id)) {
+            return None;
+        }
+    }
+    Some((key, id.to_string()))
+}
+
+fn entry_order(a: &(Vec<Value>, String), b: &(Vec<Value>, String)) -> Ordering {
+    compare_keys(&a.0, &b.0).then_with(|| a.1.cmp(&b.1))
+}
+
+/// The index's entries `(key, id)`, sorted by key then id. Kept per database
+/// sequence: after a few writes the entries of the documents written are taken
+/// out and merged back in (O(n) moves, O(k log n) comparisons); after many, or
+/// after a design document changed, the index is built again.
 fn entries(db: &mut Db, idx: &JsonIndex) -> IndexEntries {
     let cache_key = format!("{}\u{0}{}", idx.ddoc, idx.name);
-    if let Some((generation, e)) = db.index_cache.get(&cache_key) {
-        if *generation == db.generation {
+    if let Some((built_at, e)) = db.index_cache.get(&cache_key) {
+        if *built_at == db.seq {
             return e.clone();
         }
-    }
-    let mut out = Vec::new();
-    for (id, doc) in &db.docs {
-        if doc.deleted || id.starts_with("_design/") {
-            continue;
-        }
-        let key: Option<Vec<Value>> = idx.fields.iter().map(|f| field_key(id, &doc.body, f)).collect();
-        let Some(key) = key else { continue };
-        if let Some(p) = &idx.partial {
-            if !mango::matches(p, &doc.to_json(id)) {
-                continue;
+        let changed: Vec<String> = db.changes.range(built_at + 1..).map(|(_, id)| id.clone()).collect();
+        let few = changed.len().saturating_mul(8) <= e.len().max(64);
+        if few && !changed.iter().any(|id| id.starts_with("_design/")) {
+            let (_, old) = db.index_cache.remove(&cache_key).expect("looked up above");
+            let mut old = Arc::try_unwrap(old).unwrap_or_else(|shared| (*shared).clone());
+            let gone: std::collections::HashSet<&str> = changed.iter().map(String::as_str).collect();
+            old.retain(|(_, id)| !gone.contains(id.as_str()));
+            let mut fresh: Vec<(Vec<Value>, String)> =
+                changed.iter().filter_map(|id| db.docs.get(id).and_then(|d| entry(idx, id, d))).collect();
+            fresh.sort_by(entry_order);
+            let mut merged = Vec::with_capacity(old.len() + fresh.len());
+            let mut fresh = fresh.into_iter().peekable();
+            for e in old {
+                while let Some(f) = fresh.next_if(|f| entry_order(f, &e).is_lt()) {
+                    merged.push(f);
+                }
+                merged.push(e);
             }
+            merged.extend(fresh);
+            let merged = Arc::new(merged);
+            db.index_cache.insert(cache_key, (db.seq, merged.clone()));
+            return merged;
         }
-        out.push((key, id.clone()));
     }
-    out.sort_by(|a, b| compare_keys(&a.0, &b.0).then_with(|| a.1.cmp(&b.1)));
+    let mut out: Vec<(Vec<Value>, String)> = db.docs.iter().filter_map(|(id, d)| entry(idx, id, d)).collect();
+    out.sort_by(entry_order);
     let out = Arc::new(out);
-    db.index_cache.insert(cache_key, (db.generation, out.clone()));
+    db.index_cache.insert(cache_key, (db.seq, out.clone()));
     out
 }
 

@@ -84,9 +84,7 @@ pub struct Db {
     pub changes: BTreeMap<u64, String>,
     /// The sequence of each document's latest revision.
     seq_of: std::collections::HashMap<String, u64>,
-    /// Bumped on every write: index snapshots built at another generation are stale.
-    pub generation: u64,
-    /// Per index name: its entries sorted by key, and the generation they were built at.
+    /// Per index name: its entries sorted by key, and the sequence they were built at.
     pub index_cache: std::collections::HashMap<String, (u64, IndexEntries)>,
     /// The redb file of a persistent database, and the ids written since the last flush.
     file: Option<std::sync::Arc<redb::Database>>,
@@ -198,7 +196,6 @@ impl Db {
         let prev = current.map(Doc::rev).unwrap_or_default();
         let hash = rev_hash(&prev, &doc, deleted);
         self.seq += 1;
-        self.generation += 1;
         let entry = Doc { rev_num: num, rev_hash: hash, body: doc, deleted };
         let rev = entry.rev();
         if let Some(old) = self.seq_of.insert(id.to_string(), self.seq) {
