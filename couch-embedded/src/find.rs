@@ -97,7 +97,7 @@ fn entry_order(a: &(Vec<Value>, String), b: &(Vec<Value>, String)) -> Ordering {
 
 /// The index's entries `(key, id)`, sorted by key then id. Kept per database
 /// sequence: after a few writes the entries of the documents written are taken
-/// out and merged back in (O(n) moves, O(k log n) comparisons); after many, or
+/// out and put back in place (O(n) moves, O(k log n) comparisons); after many, or
 /// after a design document changed, the index is built again.
 fn entries(db: &mut Db, idx: &JsonIndex) -> IndexEntries {
     let cache_key = format!("{}\u{0}{}", idx.ddoc, idx.name);
@@ -110,20 +110,25 @@ fn entries(db: &mut Db, idx: &JsonIndex) -> IndexEntries {
         if few && !changed.iter().any(|id| id.starts_with("_design/")) {
             let (_, old) = db.index_cache.remove(&cache_key).expect("looked up above");
             let mut old = Arc::try_unwrap(old).unwrap_or_else(|shared| (*shared).clone());
-            let gone: std::collections::HashSet<&str> = changed.iter().map(String::as_str).collect();
-            old.retain(|(_, id)| !gone.contains(id.as_str()));
+            // A sorted list, not a hash set: comparing an id usually stops at its first bytes.
+            let mut gone: Vec<&str> = changed.iter().map(String::as_str).collect();
+            gone.sort_unstable();
+            old.retain(|(_, id)| gone.binary_search(&id.as_str()).is_err());
             let mut fresh: Vec<(Vec<Value>, String)> =
                 changed.iter().filter_map(|id| db.docs.get(id).and_then(|d| entry(idx, id, d))).collect();
             fresh.sort_by(entry_order);
+            // Where each goes, by binary search (fresh is sorted, so the places are too);
+            // then one pass of moves, without comparing.
+            let places: Vec<usize> = fresh.iter().map(|f| old.partition_point(|e| entry_order(e, f).is_lt())).collect();
             let mut merged = Vec::with_capacity(old.len() + fresh.len());
-            let mut fresh = fresh.into_iter().peekable();
-            for e in old {
-                while let Some(f) = fresh.next_if(|f| entry_order(f, &e).is_lt()) {
+            let mut fresh = fresh.into_iter().zip(places).peekable();
+            for (i, e) in old.into_iter().enumerate() {
+                while let Some((f, _)) = fresh.next_if(|(_, place)| *place <= i) {
                     merged.push(f);
                 }
                 merged.push(e);
             }
-            merged.extend(fresh);
+            merged.extend(fresh.map(|(f, _)| f));
             let merged = Arc::new(merged);
             db.index_cache.insert(cache_key, (db.seq, merged.clone()));
             return merged;
