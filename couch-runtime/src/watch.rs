@@ -49,7 +49,7 @@ impl<R> Change<R> {
 }
 
 /// The heartbeat asked of the server by default.
-const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// The longest wait of one request to the in-process engine, in milliseconds.
 const IN_PROCESS_WAIT_MS: u64 = 500;
@@ -257,7 +257,7 @@ impl<R> Watch<R> {
     }
 
     /// How often the server is asked to send a heartbeat while no change comes
-    /// (default 10 s). A connection silent for three heartbeats is taken for
+    /// (default 5 s). A connection silent for three heartbeats (15 s) is taken for
     /// dead and the feed resumes from [`last_seq`](Self::last_seq) on a new one.
     pub fn heartbeat(self, every: Duration) -> Self {
         self.heartbeat.store((every.as_millis() as u64).max(1), Ordering::Relaxed);
