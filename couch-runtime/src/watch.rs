@@ -54,6 +54,9 @@ const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
 /// The longest wait of one request to the in-process engine, in milliseconds.
 const IN_PROCESS_WAIT_MS: u64 = 500;
 
+/// The most known ids a narrowed feed names (see `Feed::narrowed`).
+const NARROW_KNOWN_IDS: usize = 64;
+
 /// Changes per request.
 const BATCH: usize = 1000;
 
@@ -109,7 +112,8 @@ fn seq_number(seq: &Value) -> Option<u64> {
 }
 
 /// The `_selector` filter that keeps the table's documents and every deletion
-/// (a tombstone written by another program need not carry the type field).
+/// (a tombstone written by another program need not carry the type field);
+/// `Feed::narrowed` adds the ids the stream knows.
 fn narrowing(key: &TableKey, table: &str) -> Option<Value> {
     match key {
         TableKey::Field(f) if !f.starts_with('$') && !f.contains('.') => {
@@ -148,7 +152,7 @@ impl Feed {
                 "_changes?feed=longpoll&include_docs=true&limit={BATCH}&heartbeat={heartbeat}&since={}",
                 crate::encode_segment(&self.since)
             );
-            let answer = match &self.narrow {
+            let answer = match self.narrowed() {
                 Some(selector) => {
                     path.push_str("&filter=_selector");
                     db.request("POST", &path, Some(&json!({ "selector": selector }))).await
@@ -175,6 +179,26 @@ impl Feed {
                 }
             }
         }
+    }
+
+    /// The `_selector` filter of the next request, if the feed can be narrowed exactly.
+    ///
+    /// A document of a `type`-field table can leave it (its type rewritten), and then
+    /// only its id says it was ours: the filter names the ids this stream knows, while
+    /// they are few (CouchDB compares each change with each of them). With more, the
+    /// whole feed is read. An `_id`-prefix table is narrowed always: ids do not change.
+    fn narrowed(&self) -> Option<Value> {
+        let base = self.narrow.as_ref()?;
+        if matches!(self.key, TableKey::IdPrefix(_)) || self.known.is_empty() {
+            return Some(base.clone());
+        }
+        if self.known.len() > NARROW_KNOWN_IDS {
+            return None;
+        }
+        let mut selector = base.clone();
+        let ids: Vec<&String> = self.known.keys().collect();
+        selector["$or"].as_array_mut()?.push(json!({ "_id": { "$in": ids } }));
+        Some(selector)
     }
 
     /// Takes a `_changes` answer's results (moving each document, not copying it).

@@ -469,3 +469,28 @@ async fn run_time_sql_can_be_watched_and_says_what_it_cannot(db: Database) {
         assert!(matches!(err, couch_sql::Error::Invalid { what: "live query", .. }), "{sql}: {err:?}");
     }
 }
+
+#[couch_sql::test(indexes = false)]
+async fn a_document_moved_to_another_table_is_removed(db: Database) {
+    couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('old', 'o', 40, true)").execute(&db).await.unwrap();
+    let mut live = couch_sql!("SELECT name FROM users WHERE age >= 18").watch(&db).await.unwrap();
+    couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('new', 'n', 30, true)").execute(&db).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(20), live.next()).await.unwrap().unwrap().unwrap();
+    assert!(matches!(&next, Change::Upsert { id, .. } if id == "new"), "{next:?}");
+    // Another program archives both by rewriting their type: neither is a row of the table now.
+    for id in ["new", "old"] {
+        let mut doc = crate::get_raw(&db, id).await;
+        doc["type"] = serde_json::json!("archived_users");
+        db.request("PUT", id, Some(&doc)).await.unwrap();
+    }
+    let mut removed = Vec::new();
+    while removed.len() < 2 {
+        match tokio::time::timeout(Duration::from_secs(20), live.next()).await.unwrap().unwrap().unwrap() {
+            Change::Removed { id } => removed.push(id),
+            other => panic!("{other:?}"),
+        }
+    }
+    removed.sort();
+    assert_eq!(removed, ["new", "old"]);
+    quiet(&mut live).await;
+}
