@@ -5,7 +5,7 @@
 //! resumes there. The query's WHERE is evaluated here, on each changed document,
 //! with CouchDB's Mango semantics (the embedded engine's evaluator), so that
 //! `Removed` is right on every server; where the server has the `_selector`
-//! filter, the feed is narrowed to the table there.
+//! filter, the feed is narrowed there, as far as that stays exact (`Feed::narrowed`).
 
 use crate::client::Database;
 use crate::error::{Error, Result};
