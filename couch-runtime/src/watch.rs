@@ -67,8 +67,8 @@ struct Feed {
     key: TableKey,
     /// The selector (the table's condition AND the WHERE), parameters bound.
     selector: Value,
-    /// The SELECT's `fields`: a row is made of these, as `_find` would return it.
-    fields: Option<Vec<String>>,
+    /// The SELECT's `fields`, as paths: a row is made of these, as `_find` would return it.
+    fields: Option<Vec<Vec<String>>>,
     /// The `_selector` filter narrowing the feed to the table, where the server has it.
     narrow: Option<Value>,
     since: String,
@@ -239,13 +239,14 @@ impl Feed {
                 return None; // this revision was delivered already (a feed that rewound)
             }
             self.known.insert(id.clone(), rev);
-            let row = match &self.fields {
-                Some(fields) => couch_embedded::project(&doc, fields),
-                None => doc,
-            };
+            let mut row = doc;
+            if let (Some(fields), Value::Object(m)) = (&self.fields, &mut row) {
+                let paths: Vec<&[String]> = fields.iter().map(Vec::as_slice).collect();
+                project_in_place(m, &paths);
+            }
             return Some(ChangeJson::Upsert(id, row));
         }
-        if self.known.remove(&id).is_some() {
+        if !self.known.is_empty() && self.known.remove(&id).is_some() {
             return Some(ChangeJson::Removed(id));
         }
         let replayed = self.replay_until.is_some_and(|until| seq_number(seq).is_some_and(|n| n <= until));
@@ -253,6 +254,28 @@ impl Feed {
         let first = doc.get("_rev").and_then(Value::as_str).is_some_and(|r| r.starts_with("1-"));
         (replayed && of_table && !first).then_some(ChangeJson::Removed(id))
     }
+}
+
+/// Keeps only the values at `paths` (dotted fields, split) of a document, moving
+/// them rather than copying, as `_find`'s `fields` keeps them: a path through a
+/// missing or non-object step keeps nothing.
+fn project_in_place(doc: &mut serde_json::Map<String, Value>, paths: &[&[String]]) {
+    doc.retain(|key, value| {
+        let deeper: Vec<&[String]> = paths.iter().filter(|p| p.first() == Some(key)).map(|p| &p[1..]).collect();
+        if deeper.is_empty() {
+            return false;
+        }
+        if deeper.iter().any(|p| p.is_empty()) {
+            return true; // the whole value is asked for
+        }
+        match value {
+            Value::Object(inner) => {
+                project_in_place(inner, &deeper);
+                !inner.is_empty()
+            }
+            _ => false,
+        }
+    });
 }
 
 /// Changes, each with the sequence to resume after it.
@@ -432,7 +455,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
             table: s.table.clone(),
             key: s.key.clone(),
             selector,
-            fields: s.fields.clone(),
+            fields: s.fields.as_ref().map(|f| f.iter().map(|f| couch_embedded::mango::segments(f)).collect()),
             narrow,
             since: since.clone(),
             replay_until,
@@ -540,5 +563,27 @@ impl<R> Iterator for WatchIter<R> {
         use futures_util::StreamExt;
         let rt = self.rt.clone();
         rt.block_on(self.watch.next())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The projection in place keeps what the engine's `_find` projection keeps.
+    #[test]
+    fn projecting_in_place_is_finds_projection() {
+        let doc = json!({"_id": "d", "a": {"b": 1, "c": 2, "e": {}}, "x": 3, "s": "t", "n": null, "o": {"p": 1}});
+        let cases: &[&[&str]] =
+            &[&["a.b"], &["a", "a.b"], &["s.t", "x"], &["a.e.f", "o.p"], &["n", "a.c", "_id"], &["a.zz"], &[]];
+        for fields in cases {
+            let fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+            let want = couch_embedded::project(&doc, &fields);
+            let paths: Vec<Vec<String>> = fields.iter().map(|f| couch_embedded::mango::segments(f)).collect();
+            let paths: Vec<&[String]> = paths.iter().map(Vec::as_slice).collect();
+            let mut got = doc.as_object().unwrap().clone();
+            project_in_place(&mut got, &paths);
+            assert_eq!(Value::Object(got), want, "{fields:?}");
+        }
     }
 }
