@@ -431,12 +431,24 @@ fn scan(
     let mut keys = 0;
     let mut examined = 0;
     let mut out = Vec::new();
-    let mut take = |keys: &mut usize, examined: &mut usize, key: Value, id: &str, doc: &crate::store::Doc| {
+    let mut take = |keys: &mut usize, examined: &mut usize, key: Value, id: &str, doc: &mut crate::store::Doc| {
         *keys += 1;
         *examined += 1;
-        let json = doc.to_json(id);
+        // Matched in place: the body moves into a JSON object with `_id` and `_rev`, and
+        // back, so a document that does not match is never copied. (A stored body has
+        // no field starting with `_` other than `_attachments`.)
+        let mut json = Value::Object(std::mem::take(&mut doc.body));
+        if let Value::Object(m) = &mut json {
+            m.insert("_id".into(), Value::String(id.to_string()));
+            m.insert("_rev".into(), Value::String(doc.rev()));
+        }
         if mango::matches(&r.selector, &json) {
-            out.push(((key, id.to_string()), json));
+            out.push(((key, id.to_string()), json.clone()));
+        }
+        if let Value::Object(mut m) = json {
+            m.remove("_id");
+            m.remove("_rev");
+            doc.body = m;
         }
         out.len() >= max
     };
@@ -464,8 +476,8 @@ fn scan(
                 _ => false,
             };
             if !empty {
-                let range = db.docs.range::<String, _>((lower, upper));
-                let iter: Box<dyn Iterator<Item = (&String, &crate::store::Doc)>> =
+                let range = db.docs.range_mut::<String, _>((lower, upper));
+                let iter: Box<dyn Iterator<Item = (&String, &mut crate::store::Doc)>> =
                     if r.desc { Box::new(range.rev()) } else { Box::new(range) };
                 for (id, doc) in iter {
                     if doc.deleted || id.starts_with("_design/") {
@@ -492,7 +504,8 @@ fn scan(
             let iter: Box<dyn Iterator<Item = &(Vec<Value>, String)>> =
                 if r.desc { Box::new(slice.iter().rev()) } else { Box::new(slice.iter()) };
             for (key, id) in iter {
-                if take(&mut keys, &mut examined, Value::Array(key.clone()), id, &db.docs[id]) {
+                let Some(doc) = db.docs.get_mut(id) else { continue };
+                if take(&mut keys, &mut examined, Value::Array(key.clone()), id, doc) {
                     break;
                 }
             }
