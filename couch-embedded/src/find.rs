@@ -514,28 +514,53 @@ fn scan(
     (out, keys, examined)
 }
 
-/// Keeps only `fields` of a document (dotted paths make nested objects), as
-/// `_find`'s `fields` does.
-pub fn project(doc: &Value, fields: &[String]) -> Value {
-    let Value::Object(m) = doc else { return doc.clone() };
-    let mut out = Map::new();
-    for f in fields {
-        let path = mango::segments(f);
-        let Some(v) = field_value(m, f) else { continue };
-        let mut cur = &mut out;
-        for (i, seg) in path.iter().enumerate() {
-            if i + 1 == path.len() {
-                cur.insert(seg.clone(), v.clone());
-            } else {
-                let next = cur.entry(seg.clone()).or_insert_with(|| Value::Object(Map::new()));
-                if !next.is_object() {
-                    break;
-                }
-                cur = next.as_object_mut().expect("checked");
-            }
-        }
+/// `_find`'s `fields`: keeps only those paths of a document (dotted paths keep
+/// nested objects), moving the values rather than copying them. A path through a
+/// missing or non-object step keeps nothing.
+///
+/// ```
+/// let p = couch_embedded::Projection::new(&["a.b".to_string(), "x".to_string()]);
+/// let doc = serde_json::json!({"_id": "d", "a": {"b": 1, "c": 2}, "x": 3, "y": 4});
+/// assert_eq!(p.apply(doc), serde_json::json!({"a": {"b": 1}, "x": 3}));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Projection {
+    paths: Vec<Vec<String>>,
+}
+
+impl Projection {
+    /// The projection of these fields (Mango paths: `a.b`, `a\.b` for a dotted name).
+    pub fn new(fields: &[String]) -> Projection {
+        Projection { paths: fields.iter().map(|f| mango::segments(f)).collect() }
     }
-    Value::Object(out)
+
+    /// The document with only the projection's fields.
+    pub fn apply(&self, mut doc: Value) -> Value {
+        if let Value::Object(m) = &mut doc {
+            let paths: Vec<&[String]> = self.paths.iter().map(Vec::as_slice).collect();
+            keep(m, &paths);
+        }
+        doc
+    }
+}
+
+fn keep(doc: &mut Map<String, Value>, paths: &[&[String]]) {
+    doc.retain(|key, value| {
+        let deeper: Vec<&[String]> = paths.iter().filter(|p| p.first() == Some(key)).map(|p| &p[1..]).collect();
+        if deeper.is_empty() {
+            return false;
+        }
+        if deeper.iter().any(|p| p.is_empty()) {
+            return true; // the whole value is asked for
+        }
+        match value {
+            Value::Object(inner) => {
+                keep(inner, &deeper);
+                !inner.is_empty()
+            }
+            _ => false,
+        }
+    });
 }
 
 /// `POST /db/_find`.
@@ -555,11 +580,14 @@ pub fn find(db: &mut Db, req: &Value) -> Result<Value, ApiError> {
         (None, Some(pos)) => encode_bookmark(pos),
         (None, None) => "nil".to_string(),
     };
-    let docs: Vec<Value> = page.into_iter().map(|(_, d)| d).collect();
-    let docs: Vec<Value> = match &r.fields {
-        Some(fs) => docs.iter().map(|d| project(d, fs)).collect(),
-        None => docs,
-    };
+    let projection = r.fields.as_deref().map(Projection::new);
+    let docs: Vec<Value> = page
+        .into_iter()
+        .map(|(_, d)| match &projection {
+            Some(p) => p.apply(d),
+            None => d,
+        })
+        .collect();
     if matches!(chosen, Chosen::Special) && warning.is_none() {
         warning = Some("No matching index found, create an index to optimize query time.".into());
     }
@@ -702,4 +730,28 @@ pub fn delete_index(db: &mut Db, ddoc: &str, name: &str) -> Result<Value, ApiErr
     }
     db.write(&id, body)?;
     Ok(json!({ "ok": true }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `_find`'s `fields` keeps, path by path.
+    #[test]
+    fn projections_keep_what_find_keeps() {
+        let doc = json!({"_id": "d", "a": {"b": 1, "c": 2, "e": {}}, "x": 3, "s": "t", "n": null, "o": {"p": 1}});
+        let cases: &[(&[&str], Value)] = &[
+            (&["a.b"], json!({"a": {"b": 1}})),
+            (&["a", "a.b"], json!({"a": {"b": 1, "c": 2, "e": {}}})),
+            (&["s.t", "x"], json!({"x": 3})),
+            (&["a.e.f", "o.p"], json!({"o": {"p": 1}})),
+            (&["n", "a.c", "_id"], json!({"_id": "d", "a": {"c": 2}, "n": null})),
+            (&["a.zz"], json!({})),
+            (&[], json!({})),
+        ];
+        for (fields, want) in cases {
+            let fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+            assert_eq!(Projection::new(&fields).apply(doc.clone()), *want, "{fields:?}");
+        }
+    }
 }

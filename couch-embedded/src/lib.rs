@@ -20,7 +20,7 @@
 mod collate;
 mod find;
 pub mod mango;
-pub use find::project;
+pub use find::Projection;
 mod store;
 mod views;
 

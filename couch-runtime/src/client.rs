@@ -279,11 +279,9 @@ impl Database {
     }
 
     /// Whether requests are answered in this process (`mem://`, `file://`).
+    #[cfg(feature = "embedded")]
     pub(crate) fn in_process(&self) -> bool {
-        #[cfg(feature = "embedded")]
-        return self.shared.engine.is_some();
-        #[cfg(not(feature = "embedded"))]
-        false
+        self.shared.engine.is_some()
     }
 
     /// Whether the server is known to be pouchdb-server.
@@ -351,6 +349,7 @@ impl Database {
     }
 
     /// The same handle, giving up on an answer that goes silent for `idle`.
+    #[cfg(feature = "embedded")]
     pub(crate) fn with_idle_limit(&self, idle: std::time::Duration) -> Database {
         Database { idle_limit: Some(idle), ..self.clone() }
     }

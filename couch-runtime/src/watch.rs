@@ -67,8 +67,8 @@ struct Feed {
     key: TableKey,
     /// The selector (the table's condition AND the WHERE), parameters bound.
     selector: Value,
-    /// The SELECT's `fields`, as paths: a row is made of these, as `_find` would return it.
-    fields: Option<Vec<Vec<String>>>,
+    /// The SELECT's `fields`: a row is made of these, as `_find` would return it.
+    fields: Option<couch_embedded::Projection>,
     /// The `_selector` filter narrowing the feed to the table, where the server has it.
     narrow: Option<Value>,
     since: String,
@@ -239,11 +239,10 @@ impl Feed {
                 return None; // this revision was delivered already (a feed that rewound)
             }
             self.known.insert(id.clone(), rev);
-            let mut row = doc;
-            if let (Some(fields), Value::Object(m)) = (&self.fields, &mut row) {
-                let paths: Vec<&[String]> = fields.iter().map(Vec::as_slice).collect();
-                project_in_place(m, &paths);
-            }
+            let row = match &self.fields {
+                Some(p) => p.apply(doc),
+                None => doc,
+            };
             return Some(ChangeJson::Upsert(id, row));
         }
         if !self.known.is_empty() && self.known.remove(&id).is_some() {
@@ -254,28 +253,6 @@ impl Feed {
         let first = doc.get("_rev").and_then(Value::as_str).is_some_and(|r| r.starts_with("1-"));
         (replayed && of_table && !first).then_some(ChangeJson::Removed(id))
     }
-}
-
-/// Keeps only the values at `paths` (dotted fields, split) of a document, moving
-/// them rather than copying, as `_find`'s `fields` keeps them: a path through a
-/// missing or non-object step keeps nothing.
-fn project_in_place(doc: &mut serde_json::Map<String, Value>, paths: &[&[String]]) {
-    doc.retain(|key, value| {
-        let deeper: Vec<&[String]> = paths.iter().filter(|p| p.first() == Some(key)).map(|p| &p[1..]).collect();
-        if deeper.is_empty() {
-            return false;
-        }
-        if deeper.iter().any(|p| p.is_empty()) {
-            return true; // the whole value is asked for
-        }
-        match value {
-            Value::Object(inner) => {
-                project_in_place(inner, &deeper);
-                !inner.is_empty()
-            }
-            _ => false,
-        }
-    });
 }
 
 /// Changes, each with the sequence to resume after it.
@@ -455,7 +432,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
             table: s.table.clone(),
             key: s.key.clone(),
             selector,
-            fields: s.fields.as_ref().map(|f| f.iter().map(|f| couch_embedded::mango::segments(f)).collect()),
+            fields: s.fields.as_deref().map(couch_embedded::Projection::new),
             narrow,
             since: since.clone(),
             replay_until,
@@ -563,27 +540,5 @@ impl<R> Iterator for WatchIter<R> {
         use futures_util::StreamExt;
         let rt = self.rt.clone();
         rt.block_on(self.watch.next())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The projection in place keeps what the engine's `_find` projection keeps.
-    #[test]
-    fn projecting_in_place_is_finds_projection() {
-        let doc = json!({"_id": "d", "a": {"b": 1, "c": 2, "e": {}}, "x": 3, "s": "t", "n": null, "o": {"p": 1}});
-        let cases: &[&[&str]] =
-            &[&["a.b"], &["a", "a.b"], &["s.t", "x"], &["a.e.f", "o.p"], &["n", "a.c", "_id"], &["a.zz"], &[]];
-        for fields in cases {
-            let fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-            let want = couch_embedded::project(&doc, &fields);
-            let paths: Vec<Vec<String>> = fields.iter().map(|f| couch_embedded::mango::segments(f)).collect();
-            let paths: Vec<&[String]> = paths.iter().map(Vec::as_slice).collect();
-            let mut got = doc.as_object().unwrap().clone();
-            project_in_place(&mut got, &paths);
-            assert_eq!(Value::Object(got), want, "{fields:?}");
-        }
     }
 }

@@ -18,6 +18,7 @@ pub(crate) struct FindTemplate {
     tail: Arc<[u8]>,
     /// The tail without `fields`: whole documents, for a selector matched in the client.
     tail_whole: Arc<[u8]>,
+    #[cfg_attr(not(feature = "embedded"), allow(dead_code))]
     fields: Option<Arc<[String]>>,
     /// Fields of the json index the sort needs.
     index: Option<Arc<[String]>>,
@@ -116,7 +117,8 @@ impl FindTemplate {
         let mut exact = Vec::new();
         self.selector.render_in(params, Dialect::embedded(), &mut exact).map_err(render_error)?;
         let selector = serde_json::from_slice(&exact).map_err(|e| Error::decode(None, None, e))?;
-        let client = ClientMatch { selector, fields: self.fields.clone() };
+        let fields = self.fields.as_deref().map(couch_embedded::Projection::new);
+        let client = ClientMatch { selector, fields };
         Ok((serde_json::to_vec(&relaxed).expect("JSON serializes"), Some(Arc::new(client))))
     }
 
@@ -131,12 +133,15 @@ impl FindTemplate {
     }
 }
 
-/// The exact selector of a request whose server gets a relaxed one.
+/// The exact selector of a request whose server gets a relaxed one (built only
+/// with the `embedded` feature, whose evaluator it needs).
+#[cfg_attr(not(feature = "embedded"), allow(dead_code))]
 pub(crate) struct ClientMatch {
     /// Rendered for CouchDB's semantics (the embedded engine's evaluator).
     selector: Value,
     /// The SELECT's `fields`, applied after matching.
-    fields: Option<Arc<[String]>>,
+    #[cfg(feature = "embedded")]
+    fields: Option<couch_embedded::Projection>,
 }
 
 impl ClientMatch {
@@ -178,8 +183,8 @@ impl ClientMatch {
 
     fn project(&self, doc: Value) -> Value {
         #[cfg(feature = "embedded")]
-        if let Some(fields) = &self.fields {
-            return couch_embedded::project(&doc, fields);
+        if let Some(p) = &self.fields {
+            return p.apply(doc);
         }
         doc
     }
@@ -995,6 +1000,7 @@ pub(crate) async fn matching(
 /// `_id` is asked for, so CouchDB 3.4 answers from the index alone when it holds
 /// every field the selector names (a covered read), and bookmark pages suffice,
 /// since a repeated id changes no set. Otherwise a read like any other.
+#[cfg(feature = "embedded")]
 pub(crate) async fn matching_ids(
     db: &Database,
     selector: &Tmpl,

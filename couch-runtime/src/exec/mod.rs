@@ -10,9 +10,10 @@ mod write;
 pub(crate) use admin::{create_index, drop_index, explain, explain_plan};
 pub use admin::{ExplainIndex, Explanation};
 pub(crate) use aggregate::{aggregate, create_view};
+#[cfg(feature = "embedded")]
+pub(crate) use find::matching_ids;
 pub(crate) use find::{
-    decode_map, execution_stats, first_find_body, matching_ids, select, select_each, select_source, FindTemplate,
-    Pager, Source,
+    decode_map, execution_stats, first_find_body, select, select_each, select_source, FindTemplate, Pager, Source,
 };
 pub use sketch::{sketch, RequestSketch};
 pub(crate) use write::{delete, insert, prepare, update, Prepared as PreparedWrite};
