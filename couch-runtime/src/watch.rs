@@ -111,28 +111,18 @@ fn seq_number(seq: &Value) -> Option<u64> {
     }
 }
 
-/// The `_selector` filter that keeps the table's documents and every deletion
-/// (a tombstone written by another program need not carry the type field);
+/// The `_selector` filter that keeps the table's documents (its condition, as the
+/// translator writes it for this server) and, for a `type`-field table, every
+/// deletion: a tombstone written by another program need not carry the type field.
 /// `Feed::narrowed` adds the ids the stream knows.
-fn narrowing(key: &TableKey, table: &str) -> Option<Value> {
-    match key {
-        TableKey::Field(f) if !f.starts_with('$') && !f.contains('.') => {
-            Some(json!({ "$or": [{ f.as_str(): table }, { "_deleted": true }] }))
-        }
-        TableKey::IdPrefix(p) => Some(json!({ "_id": { "$regex": format!("^{}", regex_escape(p)) } })),
-        TableKey::Field(_) => None,
-    }
-}
-
-fn regex_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+fn narrowing(key: &TableKey, table: &str, dialect: Dialect) -> Result<Value> {
+    let mut rendered = Vec::new();
+    key.selector(table).compile().render_in(&[], dialect, &mut rendered).map_err(crate::exec::render_error)?;
+    let table_only: Value = serde_json::from_slice(&rendered).map_err(|e| Error::decode(None, None, e))?;
+    Ok(match key {
+        TableKey::Field(_) => json!({ "$or": [table_only, { "_deleted": true }] }),
+        TableKey::IdPrefix(_) => table_only,
+    })
 }
 
 impl Feed {
@@ -400,10 +390,11 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         let mut rendered = Vec::new();
         s.selector.render_in(&self.params, Dialect::embedded(), &mut rendered).map_err(crate::exec::render_error)?;
         let selector: Value = serde_json::from_slice(&rendered).map_err(|e| Error::decode(None, None, e))?;
-        let narrow = if db.server_info().await?.is_pouchdb() {
+        let server = db.server_info().await?;
+        let narrow = if server.is_pouchdb() {
             None // pouchdb-server has no `_selector` filter (and a request for one stops it)
         } else {
-            narrowing(&s.key, &s.table)
+            Some(narrowing(&s.key, &s.table, server.dialect())?)
         };
         // The documents matching now, at a sequence no later than the seed: their
         // deletion or change is `Removed` though this stream never delivered them.

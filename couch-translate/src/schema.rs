@@ -235,6 +235,19 @@ impl TableKey {
         }
     }
 
+    /// The selector of every document of `table` (rendered per server, as every
+    /// selector is): `{"type": "users"}`, or the `_id` prefix test.
+    ///
+    /// ```
+    /// use couch_translate::{Dialect, TableKey};
+    /// let mut out = Vec::new();
+    /// TableKey::default().selector("users").compile().render_in(&[], Dialect::default(), &mut out).unwrap();
+    /// assert_eq!(String::from_utf8(out).unwrap(), r#"{"type":"users"}"#);
+    /// ```
+    pub fn selector(&self, table: &str) -> crate::Tmpl {
+        crate::translate::table_only(table, self)
+    }
+
     /// Whether a document with this `_id` can be of the table (always, unless id-prefixed).
     pub fn holds_id(&self, id: &str) -> bool {
         match self {

@@ -151,6 +151,11 @@ fn unsupported_statement(s: &Statement) -> String {
 }
 
 /// The position of a span's start, or `None` for the empty span.
+/// The selector of every document of a table (what a SELECT with no WHERE reads).
+pub(crate) fn table_only(table: &str, key: &crate::schema::TableKey) -> crate::Tmpl {
+    select::table_selector(table, key, expr::Cond::True)
+}
+
 pub(crate) fn loc(span: Span) -> Option<(u64, u64)> {
     location(span.start)
 }
