@@ -1005,6 +1005,9 @@ fn main() {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         return rt.block_on(id_prefix_scan(&server, quick));
     }
+    if std::env::args().any(|a| a == "--engine-upkeep-only") {
+        return engine_upkeep(quick);
+    }
     if std::env::args().any(|a| a == "--watch-only") {
         let server = std::env::var("COUCHDB_URL").expect("--watch-only needs a server: COUCHDB_URL");
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -1028,6 +1031,7 @@ fn main() {
     request_building(quick);
     row_decoding(quick);
     nested_row_decoding(quick);
+    engine_upkeep(quick);
     match std::env::var("COUCHDB_URL") {
         Ok(server) => {
             println!("- server: {server} (pouchdb-server 4.2.0, in memory, same machine)");
@@ -1244,4 +1248,68 @@ async fn live_queries(server: &str, quick: bool) {
         fmt(&setups, 1)
     );
     db.drop_database().await.ok();
+}
+
+/// §14: the embedded engine's upkeep, in process (`Engine::handle`, no HTTP): a write
+/// followed by an indexed query against the same query on a fresh index, and a
+/// query no index serves against `_all_docs` handing out the same documents.
+fn engine_upkeep(quick: bool) {
+    use couch_embedded::Engine;
+    let n = if quick { 20_000 } else { 100_000 };
+    let rounds = if quick { 20 } else { 100 };
+    println!("\n## 14. The embedded engine's upkeep ({n} documents, in process)\n");
+    let engine = Engine::new();
+    engine.handle("PUT", "/upkeep", b"");
+    engine.handle(
+        "POST",
+        "/upkeep/_index",
+        br#"{"index": {"fields": ["type", "grp", "n"]}, "name": "i", "ddoc": "i"}"#,
+    );
+    for k in 0..n / 5000 {
+        let docs: Vec<serde_json::Value> = (0..5000)
+            .map(|i| serde_json::json!({"_id": format!("d{k:03}_{i:05}"), "type": "r", "grp": i % 50, "n": i, "name": format!("name {i}"), "tags": ["a", "b"], "addr": {"city": "Oslo", "zip": "0150"}}))
+            .collect();
+        engine.handle("POST", "/upkeep/_bulk_docs", serde_json::json!({ "docs": docs }).to_string().as_bytes());
+    }
+    let indexed = br#"{"selector": {"type": "r", "grp": 7, "n": {"$gte": 0}}, "limit": 10, "use_index": "i"}"#;
+    let time = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        for _ in 0..rounds {
+            f();
+        }
+        t.elapsed().as_secs_f64() * 1000.0 / rounds as f64
+    };
+    engine.handle("POST", "/upkeep/_find", indexed);
+    let mut i = 0;
+    let (with_write, fresh) = interleave(
+        3,
+        || {
+            time(&mut || {
+                i += 1;
+                let doc = serde_json::json!({"type": "r", "grp": 7, "n": i});
+                engine.handle("PUT", &format!("/upkeep/x{i}"), doc.to_string().as_bytes());
+                assert_eq!(engine.handle("POST", "/upkeep/_find", indexed).0, 200);
+            })
+        },
+        || time(&mut || assert_eq!(engine.handle("POST", "/upkeep/_find", indexed).0, 200)),
+    );
+    let scan = br#"{"selector": {"grp": 7, "n": {"$gte": 4000}}, "limit": 1000000}"#;
+    let (scanned, all_docs) = interleave(
+        3,
+        || time(&mut || assert_eq!(engine.handle("POST", "/upkeep/_find", scan).0, 200)),
+        || time(&mut || assert_eq!(engine.handle("GET", "/upkeep/_all_docs?include_docs=true", b"").0, 200)),
+    );
+    println!("| measure | ms median (min–max) | baseline | baseline ms | ratio |\n|---|---:|---|---:|---:|");
+    println!(
+        "| a write, then an indexed `_find` of 10 rows | {} | the `_find` alone | {} | {:.2}× |",
+        fmt(&with_write, 2),
+        fmt(&fresh, 2),
+        stats(&with_write).0 / stats(&fresh).0
+    );
+    println!(
+        "| a `_find` no index serves (examines every document) | {} | `_all_docs?include_docs=true` (hands out every document) | {} | {:.2}× |",
+        fmt(&scanned, 1),
+        fmt(&all_docs, 1),
+        stats(&scanned).0 / stats(&all_docs).0
+    );
 }

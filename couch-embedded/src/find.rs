@@ -431,6 +431,9 @@ fn scan(
     let mut keys = 0;
     let mut examined = 0;
     let mut out = Vec::new();
+    // `_rev` is added to the matched JSON only when the selector can look at it, or the
+    // document matches (a returned row carries it).
+    let reads_rev = names_field(&r.selector, "_rev");
     let mut take = |keys: &mut usize, examined: &mut usize, key: Value, id: &str, doc: &mut crate::store::Doc| {
         *keys += 1;
         *examined += 1;
@@ -440,10 +443,16 @@ fn scan(
         let mut json = Value::Object(std::mem::take(&mut doc.body));
         if let Value::Object(m) = &mut json {
             m.insert("_id".into(), Value::String(id.to_string()));
-            m.insert("_rev".into(), Value::String(doc.rev()));
+            if reads_rev {
+                m.insert("_rev".into(), Value::String(doc.rev()));
+            }
         }
         if mango::matches(&r.selector, &json) {
-            out.push(((key, id.to_string()), json.clone()));
+            let mut row = json.clone();
+            if let Value::Object(m) = &mut row {
+                m.insert("_rev".into(), Value::String(doc.rev()));
+            }
+            out.push(((key, id.to_string()), row));
         }
         if let Value::Object(mut m) = json {
             m.remove("_id");
@@ -512,6 +521,15 @@ fn scan(
         }
     }
     (out, keys, examined)
+}
+
+/// Whether a selector names `field` anywhere (as a key, at any depth).
+fn names_field(selector: &Value, field: &str) -> bool {
+    match selector {
+        Value::Object(m) => m.iter().any(|(k, v)| k == field || names_field(v, field)),
+        Value::Array(a) => a.iter().any(|v| names_field(v, field)),
+        _ => false,
+    }
 }
 
 /// `_find`'s `fields`: keeps only those paths of a document (dotted paths keep
