@@ -73,19 +73,15 @@ pub struct ViewSpec {
 pub fn planned_views() -> Vec<ViewSpec> {
     let mut out: Vec<ViewSpec> = Vec::new();
     for p in inventory::iter::<PlannedView> {
-        let spec = match out.iter_mut().find(|s| s.name == p.ddoc) {
-            Some(s) => s,
+        let at = match out.iter().position(|s| s.name == p.ddoc) {
+            Some(i) => i,
             None => {
                 out.push(ViewSpec { name: p.ddoc.to_string(), tables: vec![], queries: vec![] });
-                out.last_mut().expect("just pushed")
+                out.len() - 1
             }
         };
-        if !spec.tables.contains(&p.table) {
-            spec.tables.push(p.table);
-        }
-        if !spec.queries.contains(&p.sql) {
-            spec.queries.push(p.sql);
-        }
+        let spec = &mut out[at];
+        used_by(&mut spec.tables, &mut spec.queries, p.table, p.sql);
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
@@ -110,19 +106,15 @@ pub fn planned_indexes() -> Vec<IndexSpec> {
     let mut out: Vec<IndexSpec> = Vec::new();
     for p in inventory::iter::<PlannedIndex> {
         let fields: Vec<String> = p.fields.iter().map(|f| f.to_string()).collect();
-        let spec = match out.iter_mut().find(|s| s.fields == fields) {
-            Some(s) => s,
+        let at = match out.iter().position(|s| s.fields == fields) {
+            Some(i) => i,
             None => {
                 out.push(IndexSpec { name: index_name(&fields), fields, tables: vec![], queries: vec![] });
-                out.last_mut().expect("just pushed")
+                out.len() - 1
             }
         };
-        if !spec.tables.contains(&p.table) {
-            spec.tables.push(p.table);
-        }
-        if !spec.queries.contains(&p.sql) {
-            spec.queries.push(p.sql);
-        }
+        let spec = &mut out[at];
+        used_by(&mut spec.tables, &mut spec.queries, p.table, p.sql);
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
@@ -161,5 +153,15 @@ impl Database {
             }
         }
         Ok(out)
+    }
+}
+
+/// Notes that a planned index or view serves `sql`, a query of `table` (each once).
+fn used_by(tables: &mut Vec<&'static str>, queries: &mut Vec<&'static str>, table: &'static str, sql: &'static str) {
+    if !tables.contains(&table) {
+        tables.push(table);
+    }
+    if !queries.contains(&sql) {
+        queries.push(sql);
     }
 }
