@@ -376,6 +376,8 @@ fn row_struct(names: &[Ident], types: &[TokenStream], fields: &[String], nullabl
         }
     });
     let top_keys = tops.iter();
+    // Serialized as the row it is: each column under its name (the alias, or `address_city`).
+    let keys = names.iter().map(|n| n.to_string());
     quote! {
         /// A row of this query: the selected columns, with the model's types.
         #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq)]
@@ -413,7 +415,7 @@ fn row_struct(names: &[Ident], types: &[TokenStream], fields: &[String], nullabl
             fn serialize<__S: ::couch_sql::__private::serde::Serializer>(&self, s: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
                 use ::couch_sql::__private::serde::ser::SerializeMap;
                 let mut m = s.serialize_map(::core::option::Option::Some(#n))?;
-                #( m.serialize_entry(#fields, &self.#names)?; )*
+                #( m.serialize_entry(#keys, &self.#names)?; )*
                 m.end()
             }
         }

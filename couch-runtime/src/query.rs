@@ -23,6 +23,9 @@ pub struct Prepared {
     plan: OnceLock<std::result::Result<Plan, String>>,
     /// The SELECT's `_find` body with its static parts pre-rendered.
     find: OnceLock<exec::FindTemplate>,
+    /// Rows are made of the SELECT's named columns by the runtime (run-time SQL,
+    /// which has no generated row type to read the document's fields).
+    named_rows: bool,
 }
 
 impl std::fmt::Debug for exec::FindTemplate {
@@ -34,7 +37,13 @@ impl std::fmt::Debug for exec::FindTemplate {
 impl Prepared {
     #[doc(hidden)]
     pub const fn new(sql: &'static str, plan_json: &'static str) -> Self {
-        Prepared { sql: SqlText::Static(sql), plan_json, plan: OnceLock::new(), find: OnceLock::new() }
+        Prepared {
+            sql: SqlText::Static(sql),
+            plan_json,
+            plan: OnceLock::new(),
+            find: OnceLock::new(),
+            named_rows: false,
+        }
     }
 
     /// A statement translated at run time.
@@ -44,6 +53,16 @@ impl Prepared {
             plan_json: "",
             plan: OnceLock::from(Ok(plan)),
             find: OnceLock::new(),
+            named_rows: true,
+        }
+    }
+
+    /// The columns a row is made of, when the runtime makes rows from documents
+    /// (run-time SQL with a column list): each column's value, under its name.
+    pub(crate) fn named_columns(&self) -> Option<&[couch_translate::Projected]> {
+        match self.plan() {
+            Ok(Plan::Select(s)) if self.named_rows => s.projection.as_deref(),
+            _ => None,
         }
     }
 
@@ -206,6 +225,11 @@ impl<R: DeserializeOwned + Send + 'static, W: 'static> Query<R, W> {
             return rows.into_iter().take(cap).map(exec::decode_map).collect();
         }
         let (s, tmpl) = self.prepared.select()?;
+        if let Some(cols) = self.prepared.named_columns() {
+            let docs: Vec<serde_json::Map<String, Value>> =
+                exec::select(db, s, tmpl, &self.params, cap, page_size, &self.prepared.sql).await?;
+            return docs.into_iter().map(|d| exec::decode_row(Some(cols), d)).collect();
+        }
         exec::select(db, s, tmpl, &self.params, cap, page_size, &self.prepared.sql).await
     }
 
@@ -287,16 +311,16 @@ impl<R: DeserializeOwned + Send + 'static, W: 'static> Query<R, W> {
         use futures_util::StreamExt;
         enum State<R> {
             Start(Query<R>, Database),
-            Paging(Box<exec::Pager>),
+            Paging(Box<exec::Pager>, Stmt),
             Done,
         }
         let state = State::Start(self.remark(), db.clone());
         let pages = futures_util::stream::unfold(state, |state| async move {
             // A row that does not decode is an `Err` in its place; the stream goes on.
             let next: Result<(Vec<Result<R>>, State<R>)> = async {
-                let mut pager = match state {
+                let (mut pager, stmt) = match state {
                     State::Done => return Ok((Vec::new(), State::Done)),
-                    State::Paging(p) => p,
+                    State::Paging(p, stmt) => (p, stmt),
                     // Aggregate rows are few (one per group): computed, then yielded.
                     State::Start(q, db) if matches!(q.prepared.plan(), Ok(Plan::Aggregate(_))) => {
                         let rows = q.run(&db, None).await?;
@@ -307,16 +331,27 @@ impl<R: DeserializeOwned + Send + 'static, W: 'static> Query<R, W> {
                         let (plan, tmpl) = q.prepared.select()?;
                         let page_size = q.page_size.unwrap_or(db.stream_page_size());
                         match exec::select_source(&db, plan, tmpl, &q.params, None, page_size, &q.prepared.sql).await? {
-                            exec::Source::Pages(p) => p,
+                            exec::Source::Pages(p) => (p, q.prepared),
                             exec::Source::Sorted(docs) => {
-                                let rows: Vec<Result<R>> = docs.into_iter().map(exec::decode_map).collect();
+                                let named = q.prepared.named_columns();
+                                let rows: Vec<Result<R>> =
+                                    docs.into_iter().map(|d| exec::decode_row(named, d)).collect();
                                 return Ok((rows, State::Done));
                             }
                         }
                     }
                 };
-                match pager.next_page_with(crate::rows::decode_page_each::<R>).await? {
-                    Some(rows) => Ok((rows, State::Paging(pager))),
+                let rows = match stmt.named_columns() {
+                    Some(cols) => pager
+                        .next_page_with(crate::rows::decode_page_each::<serde_json::Map<String, Value>>)
+                        .await?
+                        .map(|docs| {
+                            docs.into_iter().map(|d| d.and_then(|d| exec::decode_row(Some(cols), d))).collect()
+                        }),
+                    None => pager.next_page_with(crate::rows::decode_page_each::<R>).await?,
+                };
+                match rows {
+                    Some(rows) => Ok((rows, State::Paging(pager, stmt))),
                     None => Ok((Vec::new(), State::Done)),
                 }
             }
@@ -411,7 +446,21 @@ impl<R: DeserializeOwned + Send + 'static> SkipInvalid<R> {
             crate::param::check_finite(&q.params)?;
             let page_size = q.read_all_page_size(inner).await?;
             let (s, tmpl) = q.prepared.select()?;
-            let all = exec::select_each::<R>(inner, s, tmpl, &q.params, page_size, &q.prepared.sql).await?;
+            let all = match q.prepared.named_columns() {
+                Some(cols) => exec::select_each::<serde_json::Map<String, Value>>(
+                    inner,
+                    s,
+                    tmpl,
+                    &q.params,
+                    page_size,
+                    &q.prepared.sql,
+                )
+                .await?
+                .into_iter()
+                .map(|d| d.and_then(|d| exec::decode_row(Some(cols), d)))
+                .collect(),
+                None => exec::select_each::<R>(inner, s, tmpl, &q.params, page_size, &q.prepared.sql).await?,
+            };
             crate::rows::Checked::split(all)
         }))
     }

@@ -69,6 +69,8 @@ struct Feed {
     selector: Value,
     /// The SELECT's `fields`: a row is made of these, as `_find` would return it.
     fields: Option<couch_embedded::Projection>,
+    /// Run-time SQL's columns: a row is made of them by name (see `exec::decode_row`).
+    named: Option<Vec<couch_translate::Projected>>,
     /// The `_selector` filter narrowing the feed to the table, where the server has it.
     narrow: Option<Value>,
     since: String,
@@ -424,6 +426,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
             key: s.key.clone(),
             selector,
             fields: s.fields.as_deref().map(couch_embedded::Projection::new),
+            named: self.prepared.named_columns().map(<[_]>::to_vec),
             narrow,
             since: since.clone(),
             replay_until,
@@ -435,8 +438,12 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         let stream = futures_util::stream::unfold(feed, |mut feed| async move {
             loop {
                 if let Some((item, seq)) = feed.ready.pop_front() {
+                    let named = feed.named.as_deref();
                     let item = item.and_then(|c| match c {
                         ChangeJson::Removed(id) => Ok(Change::Removed { id }),
+                        ChangeJson::Upsert(id, Value::Object(doc)) if named.is_some() => {
+                            crate::exec::decode_row::<R>(named, doc).map(|row| Change::Upsert { id, row })
+                        }
                         ChangeJson::Upsert(id, doc) => serde_json::from_value::<R>(doc)
                             .map(|row| Change::Upsert { id: id.clone(), row })
                             .map_err(|e| Error::decode(Some(id), None, e)),

@@ -5,7 +5,7 @@ use crate::client::{covering, Database, IndexChoice, IndexPolicy};
 use crate::collate::compare_docs;
 use crate::error::{Error, Result};
 use crate::rows::{decode_page, ExecutionStats};
-use couch_translate::{Compiled, Dialect, Select, Tmpl};
+use couch_translate::{Compiled, Dialect, Projected, Select, Tmpl};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -933,6 +933,25 @@ pub(crate) async fn execution_stats(
 pub(crate) fn decode_map<R: DeserializeOwned>(d: Map<String, Value>) -> Result<R> {
     let id = d.get("_id").and_then(Value::as_str).map(str::to_owned);
     serde_json::from_value::<R>(Value::Object(d)).map_err(|e| Error::decode(id, None, e))
+}
+
+/// Decodes a document as a row: as it is (a compiled query's row type reads the
+/// document's fields itself), or, given the SELECT's columns (run-time SQL), first
+/// made into the row those columns name: each column's value under its name
+/// (`address.city` → `address_city`, or its alias), NULL where the path leads
+/// nowhere, and nothing unselected.
+pub(crate) fn decode_row<R: DeserializeOwned>(named: Option<&[Projected]>, d: Map<String, Value>) -> Result<R> {
+    let Some(cols) = named else { return decode_map(d) };
+    let id = d.get("_id").and_then(Value::as_str).map(str::to_owned);
+    let row: Map<String, Value> = cols
+        .iter()
+        .map(|c| {
+            let segs = couch_translate::path::segments(&c.field);
+            let v = crate::doc_path::walk(d.get(&segs[0]), segs[1..].iter().map(String::as_str));
+            (c.name.clone(), v.cloned().unwrap_or(Value::Null))
+        })
+        .collect();
+    serde_json::from_value::<R>(Value::Object(row)).map_err(|e| Error::decode(id, None, e))
 }
 
 /// Runs a SELECT to the end, decoding each row on its own: a document that

@@ -472,7 +472,8 @@ fn having(cx: &mut Cx, e: &Expr, output: &[Output], groups: &mut Groups, aggs: &
 fn constant(cx: &mut Cx, e: &Expr, name: &str, ty: ColumnType) -> Option<HavingTerm> {
     let mut ty = ty;
     ty.nullable = true; // comparing with NULL is allowed (and never true)
-    let col = ResolvedColumn { name: name.to_string(), field: String::new(), ty: Some(ty), span: e.span() };
+    let col =
+        ResolvedColumn { name: name.to_string(), field: String::new(), positions: 0, ty: Some(ty), span: e.span() };
     cx.operand(e, &col, Use::Compare).map(|o| HavingTerm::Const(o.tmpl()))
 }
 

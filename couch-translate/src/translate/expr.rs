@@ -207,6 +207,9 @@ enum Test {
 #[derive(Debug, Clone, PartialEq)]
 struct Atom {
     field: String,
+    /// Which segments of `field` are array positions (bit `i` for segment `i`); a
+    /// number that is not one is an object key (`stats."2024"`).
+    positions: u64,
     ty: Option<ColumnType>,
     test: Test,
 }
@@ -238,12 +241,12 @@ impl Cond {
             .chain(['%'])
             .collect();
         let test = Test::Like { negated: false, pattern: Operand::Lit(Lit::Str(pattern)), escape: Some('\\') };
-        Cond::atom(Atom { field: "_id".to_string(), ty: None, test })
+        Cond::atom(Atom { field: "_id".to_string(), positions: 0, ty: None, test })
     }
 
     /// The field is present in the document.
     pub(crate) fn exists(field: &str) -> Cond {
-        Cond::atom(Atom { field: field.to_string(), ty: None, test: Test::Exists { negated: false } })
+        Cond::atom(Atom { field: field.to_string(), positions: 0, ty: None, test: Test::Exists { negated: false } })
     }
 
     /// The json index that serves this condition, under CouchDB's rules: an
@@ -556,8 +559,11 @@ fn atom_mango(a: &Atom) -> Tmpl {
         // A nested path is NULL where any object on the way is missing, null or
         // not an object (CouchDB's `$exists: false` is false there: "bad_path").
         Test::IsNull { negated: false, in_element } => {
-            let mut any =
-                if has_inner_dot(&f) { path_broken(&f) } else { vec![obj1(&f, obj1("$exists", Tmpl::Bool(false)))] };
+            let mut any = if has_inner_dot(&f) {
+                path_broken(&f, a.positions)
+            } else {
+                vec![obj1(&f, obj1("$exists", Tmpl::Bool(false)))]
+            };
             any.push(obj1(&f, obj1("$eq", Tmpl::Null)));
             // The element itself not an object: CouchDB applies an operator outside a
             // field to the element. pouchdb-server reads `$type` there as a field name
@@ -572,7 +578,8 @@ fn atom_mango(a: &Atom) -> Tmpl {
         Test::IsNull { negated: true, .. } => obj1(&f, obj1("$gt", Tmpl::Null)),
         Test::Exists { negated } => obj1(&f, obj1("$exists", Tmpl::Bool(!negated))),
         Test::Any { op, value, negated } => {
-            let elem = Atom { field: String::new(), ty: element_type(a), test: Test::Cmp(*op, value.clone()) };
+            let elem =
+                Atom { field: String::new(), positions: 0, ty: element_type(a), test: Test::Cmp(*op, value.clone()) };
             let matches = obj1(&f, obj1("$elemMatch", unwrap_scalar(atom_mango(&elem))));
             let inner = if *negated {
                 // SQL: NOT (v = ANY(a)) is true when `a` is an array, no element
@@ -611,7 +618,7 @@ fn atom_mango(a: &Atom) -> Tmpl {
             // NOT EXISTS over a missing or empty array is true. CouchDB reads `$nor`
             // over a field as `$not` on it, false where the field is missing: say so.
             if *negated {
-                let mut any = path_broken(&f);
+                let mut any = path_broken(&f, a.positions);
                 any.push(obj1("$nor", Tmpl::Array(vec![m])));
                 obj1("$or", Tmpl::Array(any))
             } else {
@@ -625,15 +632,15 @@ fn atom_mango(a: &Atom) -> Tmpl {
 /// is not the container the next step needs (a position needs an array, a name
 /// an object). Written with `$exists` and `$type` only, which both servers read
 /// alike (CouchDB's `$nor`/`$not` over a broken path is false, pouchdb-server's true).
-fn path_broken(f: &str) -> Vec<Tmpl> {
+fn path_broken(f: &str, positions: u64) -> Vec<Tmpl> {
     let segs = crate::path::segments(f);
     let mut out = Vec::new();
     let mut prefix = String::new();
     for (i, seg) in segs.iter().enumerate() {
         prefix = crate::path::child(&prefix, seg);
         out.push(obj1(&prefix, obj1("$exists", Tmpl::Bool(false))));
-        if let Some(next) = segs.get(i + 1) {
-            let container = container_for(next);
+        if i + 1 < segs.len() {
+            let container = container_for(positions, i + 1);
             for t in ["null", "boolean", "number", "string", "array", "object"] {
                 if t != container {
                     out.push(obj1(&prefix, obj1("$type", Tmpl::Str(t.into()))));
@@ -659,19 +666,21 @@ fn guard_path(a: &Atom, t: Tmpl) -> Tmpl {
     }
     let mut all = Vec::new();
     let mut prefix = String::new();
-    for (seg, next) in segs.iter().zip(&segs[1..]) {
+    for (i, seg) in segs[..segs.len() - 1].iter().enumerate() {
         prefix = crate::path::child(&prefix, seg);
-        let container = container_for(next);
+        // The next step is a position (`tags[0]`) or a name, which may be a number (`stats."2024"`).
+        let container = container_for(a.positions, i + 1);
         all.push(obj1(&prefix, obj1("$type", Tmpl::Str(container.into()))));
     }
     all.push(t);
     obj1("$and", Tmpl::Array(all))
 }
 
-/// The `$type` a path step must have for the segment after it: a position
-/// (`0`, `12`) needs an array, a name an object.
-fn container_for(next: &str) -> &'static str {
-    if !next.is_empty() && next.bytes().all(|b| b.is_ascii_digit()) {
+/// The `$type` a path step must have for segment `next` after it: a position
+/// (`tags[0]`) needs an array, a name an object, even a name that is a number
+/// (`stats."2024"`).
+fn container_for(positions: u64, next: usize) -> &'static str {
+    if next < 64 && positions & (1 << next) != 0 {
         "array"
     } else {
         "object"
@@ -814,6 +823,7 @@ impl Cx<'_> {
                 let items: Option<Vec<Operand>> = items.into_iter().collect();
                 Some(Cond::atom(Atom {
                     field: col.field,
+                    positions: col.positions,
                     ty: col.ty,
                     test: Test::In { negated: *negated, items: items? },
                 }))
@@ -844,6 +854,7 @@ impl Cx<'_> {
                 }
                 Some(Cond::atom(Atom {
                     field: col.field,
+                    positions: col.positions,
                     ty: col.ty,
                     test: Test::Between { negated: *negated, low, high },
                 }))
@@ -892,6 +903,7 @@ impl Cx<'_> {
                 };
                 Some(Cond::atom(Atom {
                     field: col.field,
+                    positions: col.positions,
                     ty: col.ty,
                     test: Test::Like { negated: *negated, pattern, escape },
                 }))
@@ -907,7 +919,12 @@ impl Cx<'_> {
                 let col = self.cond_column(inner)?;
                 let negated = matches!(e, Expr::IsNotNull(_));
                 let in_element = !self.scopes.is_empty();
-                Some(Cond::atom(Atom { field: col.field, ty: col.ty, test: Test::IsNull { negated, in_element } }))
+                Some(Cond::atom(Atom {
+                    field: col.field,
+                    positions: col.positions,
+                    ty: col.ty,
+                    test: Test::IsNull { negated, in_element },
+                }))
             }
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
                 // A boolean column on its own: `WHERE active`.
@@ -928,6 +945,7 @@ impl Cx<'_> {
                     }
                     _ => Some(Cond::atom(Atom {
                         field: col.field,
+                        positions: col.positions,
                         ty: col.ty,
                         test: Test::Cmp(CmpOp::Eq, Operand::Lit(Lit::Bool(true))),
                     })),
@@ -1003,7 +1021,7 @@ impl Cx<'_> {
             );
             return None;
         }
-        Some(Cond::atom(Atom { field: col.field, ty: col.ty, test: Test::Cmp(op, v) }))
+        Some(Cond::atom(Atom { field: col.field, positions: col.positions, ty: col.ty, test: Test::Cmp(op, v) }))
     }
 
     /// `v op ANY(array)`.
@@ -1031,7 +1049,12 @@ impl Cx<'_> {
             self.error("a comparison with NULL is never true in SQL: compare with a value", Some(left.span()));
             return None;
         }
-        Some(Cond::atom(Atom { field: array.field, ty: array.ty, test: Test::Any { op, value, negated: false } }))
+        Some(Cond::atom(Atom {
+            field: array.field,
+            positions: array.positions,
+            ty: array.ty,
+            test: Test::Any { op, value, negated: false },
+        }))
     }
 
     /// `array @> ARRAY[…]` (or a whole-array parameter).
@@ -1051,7 +1074,12 @@ impl Cx<'_> {
             self.error("an array with NULL is never contained in SQL: leave the NULL out", Some(whole.span()));
             return None;
         }
-        Some(Cond::atom(Atom { field: array.field, ty: array.ty, test: Test::Contains { items, negated: false } }))
+        Some(Cond::atom(Atom {
+            field: array.field,
+            positions: array.positions,
+            ty: array.ty,
+            test: Test::Contains { items, negated: false },
+        }))
     }
 
     /// `CARDINALITY(array) = n`.
@@ -1076,7 +1104,12 @@ impl Cx<'_> {
                 }
             },
         };
-        Some(Cond::atom(Atom { field: array.field, ty: array.ty, test: Test::Size { n, negated: false } }))
+        Some(Cond::atom(Atom {
+            field: array.field,
+            positions: array.positions,
+            ty: array.ty,
+            test: Test::Size { n, negated: false },
+        }))
     }
 
     /// `EXISTS (SELECT … FROM UNNEST(array) AS e [WHERE …])`.
@@ -1150,6 +1183,7 @@ impl Cx<'_> {
         let elem = |inner: Cond| {
             Cond::atom(Atom {
                 field: array.field.clone(),
+                positions: array.positions,
                 ty: array.ty.clone(),
                 test: Test::Elem { inner: Box::new(inner), scalar, negated: false },
             })
@@ -1431,6 +1465,7 @@ fn element_column(array: &ResolvedColumn) -> ResolvedColumn {
     ResolvedColumn {
         name: format!("{}[]", array.name),
         field: String::new(),
+        positions: 0,
         ty: array.ty.as_ref().and_then(|t| t.element.as_deref().cloned()),
         span: array.span,
     }

@@ -302,7 +302,13 @@ impl<'s> Cx<'s> {
         };
         // A name of an enclosing `UNNEST(…) AS alias`: the path starts at one element.
         if let Some(scope) = self.scopes.iter().rev().find(|s| s.alias == first.value).cloned() {
-            let start = Step { name: scope.alias.clone(), field: String::new(), ty: scope.element, nullable: false };
+            let start = Step {
+                name: scope.alias.clone(),
+                field: String::new(),
+                positions: 0,
+                ty: scope.element,
+                nullable: false,
+            };
             return self.walk(start, &parts[1..], first.span);
         }
         if let Some(scope) = self.scopes.last() {
@@ -333,12 +339,24 @@ impl<'s> Cx<'s> {
         };
         let name = top.value.as_str();
         let start = match self.schema {
-            None => Step { name: name.to_string(), field: crate::path::escape(name), ty: None, nullable: false },
+            None => Step {
+                name: name.to_string(),
+                field: crate::path::escape(name),
+                positions: 0,
+                ty: None,
+                nullable: false,
+            },
             Some(s) => match s.column(name) {
                 Some(c) => {
                     let mut ty = c.ty.clone();
                     ty.access = c.index.map(Access::Field).into_iter().collect();
-                    Step { name: c.name.clone(), field: crate::path::escape(&c.field), ty: Some(ty), nullable: false }
+                    Step {
+                        name: c.name.clone(),
+                        field: crate::path::escape(&c.field),
+                        positions: 0,
+                        ty: Some(ty),
+                        nullable: false,
+                    }
                 }
                 None => {
                     let help = s.suggest(name).map(|c| format!("did you mean `{c}`?"));
@@ -451,6 +469,10 @@ impl<'s> Cx<'s> {
                     // An element at a position may be missing: the path is NULL then.
                     at.nullable = true;
                     at.field = crate::path::child(&at.field, &i.to_string());
+                    let at_segment = crate::path::segments(&at.field).len() - 1;
+                    if at_segment < 64 {
+                        at.positions |= 1 << at_segment;
+                    }
                     at.name = format!("{}[{i}]", at.name);
                     at.ty = next;
                 }
@@ -463,7 +485,7 @@ impl<'s> Cx<'s> {
             }
             t
         });
-        Some(ResolvedColumn { name: at.name, field: at.field, ty, span })
+        Some(ResolvedColumn { name: at.name, field: at.field, positions: at.positions, ty, span })
     }
 
     /// The parts of a column path, or `None` (reported) when `e` is not one.
@@ -538,6 +560,8 @@ enum Part {
 struct Step {
     name: String,
     field: String,
+    /// Which segments of `field` are array positions.
+    positions: u64,
     ty: Option<ColumnType>,
     /// An enclosing object is nullable or a position was picked: the path may be NULL.
     nullable: bool,
@@ -551,6 +575,8 @@ pub(crate) struct ResolvedColumn {
     /// The Mango path of the field (`address.city`, `lines.0.sku`), relative to
     /// the element inside `EXISTS (… UNNEST …)` (empty for the element itself).
     pub field: String,
+    /// Which segments of `field` are array positions (bit `i` for segment `i`).
+    pub positions: u64,
     /// Type, when a schema is known.
     pub ty: Option<ColumnType>,
     pub span: Span,
