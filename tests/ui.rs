@@ -5,4 +5,6 @@
 fn compile_errors() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/*.rs");
+    // Programs that must compile and run (names a user may choose, …).
+    t.pass("tests/ui/pass/*.rs");
 }

@@ -185,7 +185,11 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
         static __COUCH_SQL_PREPARED: ::couch_sql::__private::Prepared =
             ::couch_sql::__private::Prepared::new(#sql, #plan_json);
     };
-    let params = quote! { ::std::vec![ #(#encoded),* ] };
+    // The arguments are evaluated first, outside the block that declares the
+    // generated items, so that no name of theirs (`Row`, …) can capture a user's.
+    let params_var = Ident::new("__couch_sql_params", Span::mixed_site());
+    let param_values = quote! { ::std::vec![ #(#encoded),* ] };
+    let params = quote! { #params_var };
     // Register the planned index at link time (`couch_sql::planned_indexes()`).
     let planned = match &t.plan {
         Plan::Select(s) | Plan::Explain(s) => s.planned.as_ref(),
@@ -253,7 +257,7 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
         _ => quote!(Aggregated),
     };
     let mark = quote!(::couch_sql::__private::#mark);
-    match &t.plan {
+    let expansion = match &t.plan {
         Plan::Select(s) => match &s.projection {
             None => quote! {{
                 #prepared
@@ -264,6 +268,7 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
                 let mut types = Vec::new();
                 let mut fields = Vec::new();
                 let mut nullable = Vec::new();
+                let mut columns = Vec::new();
                 for c in cols {
                     let Ok(ident) = syn::parse_str::<Ident>(&c.name) else {
                         return syn::Error::new(
@@ -280,9 +285,10 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
                     types.push(ty);
                     fields.push(c.field.clone());
                     nullable.push(c.ty.as_ref().is_none_or(|t| t.nullable));
+                    columns.push(c.column.clone());
                 }
                 let row = row_struct(&names, &types, &fields, &nullable);
-                typed_query(row, prepared, params, &names, as_type, &mark, sql.span())
+                typed_query(row, prepared, params, &names, &columns, as_type, &mark, sql.span())
             }
         },
         Plan::Aggregate(a) => {
@@ -304,7 +310,7 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
                 nullable.push(o.ty.nullable);
             }
             let row = row_struct(&names, &types, &fields, &nullable);
-            typed_query(row, prepared, params, &names, as_type, &mark, sql.span())
+            typed_query(row, prepared, params, &names, &fields, as_type, &mark, sql.span())
         }
         Plan::Explain(_) => quote! {{
             #prepared
@@ -314,17 +320,28 @@ pub(crate) fn with_schema(input: TokenStream) -> TokenStream {
             #prepared
             ::couch_sql::__private::Command::new(&__COUCH_SQL_PREPARED, #params)
         }},
-    }
+    };
+    quote! {{
+        let #params_var = #param_values;
+        #expansion
+    }}
 }
 
 /// The query of a row struct; with `couch_sql_as!`'s type, its rows converted
 /// into that type by a struct literal spanned at the SQL, so that a column the
-/// type lacks, a field the SELECT lacks, or a type that differs is reported there.
+/// type lacks or a field the SELECT lacks is reported there.
+///
+/// The conversion stands outside the block that declares the row struct, so the
+/// caller's type is named as the caller sees it (their own `Row` included). Each
+/// field goes through a trait of its own whose `on_unimplemented` names the field
+/// and the column when their types differ.
+#[allow(clippy::too_many_arguments)]
 fn typed_query(
     row: TokenStream,
     prepared: TokenStream,
     params: TokenStream,
     names: &[Ident],
+    columns: &[String],
     as_type: Option<&syn::Type>,
     mark: &TokenStream,
     span: Span,
@@ -333,12 +350,34 @@ fn typed_query(
     let Some(ty) = as_type else {
         return quote! {{ #row #prepared #query }};
     };
-    let into = quote_spanned! {span=>
-        fn __couch_sql_into(r: Row) -> #ty {
-            #ty { #( #names: r.#names, )* }
+    let type_name = quote!(#ty).to_string().replace(' ', "");
+    let checks: Vec<Ident> = names.iter().map(|n| Ident::new(&format!("__CouchSqlField_{n}"), span)).collect();
+    let traits = names.iter().zip(columns).zip(&checks).map(|((name, column), check)| {
+        let message = format!("field `{name}` of `{type_name}` is `{{Self}}`, but column `{column}` is `{{C}}`");
+        let note = format!("make the field `{name}: {{C}}`, or select a column of type `{{Self}}`");
+        quote! {
+            #[diagnostic::on_unimplemented(message = #message, label = "the row's field and the column differ", note = #note)]
+            #[allow(non_camel_case_types)]
+            trait #check<C> {
+                fn column(c: C) -> Self;
+            }
+            impl<C> #check<C> for C {
+                fn column(c: C) -> C {
+                    c
+                }
+            }
         }
+    });
+    let query_var = Ident::new("__couch_sql_query", Span::mixed_site());
+    let row_var = Ident::new("__couch_sql_row", Span::mixed_site());
+    let into = quote_spanned! {span=>
+        |#row_var| #ty { #( #names: <_ as #checks<_>>::column(#row_var.#names), )* }
     };
-    quote! {{ #row #prepared #into #query.map_rows(__couch_sql_into) }}
+    quote! {{
+        let #query_var = { #row #prepared #query };
+        #( #traits )*
+        #query_var.map_rows(#into)
+    }}
 }
 
 /// The row struct of a column-list SELECT, with `Serialize` and `Deserialize`
