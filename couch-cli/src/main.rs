@@ -117,7 +117,9 @@ fn bound(statement: &Statement) -> couch_sql::DynQuery<Map<String, Value>> {
 }
 
 fn translate(statement: &Statement, compact: bool, db: &str) -> Result<(), Error> {
-    let requests = bound(statement).requests(db, couch_sql::DEFAULT_PAGE_SIZE)?;
+    let q = bound(statement);
+    q.check()?; // as `query` would: one value per `?`
+    let requests = q.requests(db, couch_sql::DEFAULT_PAGE_SIZE)?;
     for (i, r) in requests.iter().enumerate() {
         if i > 0 && !compact {
             println!();

@@ -54,6 +54,20 @@ fn translate_prints_the_request_without_a_server() {
 }
 
 #[test]
+fn translate_checks_the_parameters_as_query_does() {
+    let sql = "SELECT name FROM users WHERE age > ?";
+    let missing = couch_sql(&["translate", sql]);
+    assert!(!missing.status.success(), "{}", text(&missing.stdout));
+    let err = text(&missing.stderr);
+    assert!(err.contains("1 `?` parameters, but 0 values were bound"), "{err}");
+    assert!(missing.stdout.is_empty(), "nothing is printed: {}", text(&missing.stdout));
+    let extra = couch_sql(&["translate", sql, "-p", "1", "-p", "2"]);
+    assert!(!extra.status.success());
+    assert!(text(&extra.stderr).contains("1 `?` parameters, but 2 values were bound"), "{}", text(&extra.stderr));
+    assert!(couch_sql(&["translate", sql, "-p", "1"]).status.success());
+}
+
+#[test]
 fn bad_sql_is_one_line_and_a_failure() {
     let out = couch_sql(&["translate", "SELECT * FROM users u JOIN orders o ON u.id = o.uid"]);
     assert!(!out.status.success());

@@ -111,11 +111,18 @@ impl<R: DeserializeOwned + Send + 'static> DynQuery<R> {
         exec::sketch(&t.plan, &params, database, self.page_size.unwrap_or(page_size))
     }
 
-    /// The statement and parameters, checked: the SQL translated, every `?` bound.
-    fn checked(self) -> Result<(Stmt, Vec<Value>, Option<usize>)> {
-        let (stmt, t) = self.stmt.map_err(Error::Sql)?;
-        if let Some(e) = self.bind_error {
-            return Err(Error::Param(e));
+    /// Checks the statement as running it would, without a server: the SQL
+    /// translates, every value bound serializes, and one value is bound per `?`.
+    ///
+    /// ```
+    /// let err = couch_runtime::query("SELECT name FROM users WHERE age > ?").check().unwrap_err();
+    /// assert!(matches!(err, couch_runtime::Error::Param(_)));
+    /// assert!(couch_runtime::query("SELECT name FROM users WHERE age > ?").bind(18).check().is_ok());
+    /// ```
+    pub fn check(&self) -> Result<()> {
+        let t = self.translation()?;
+        if let Some(e) = &self.bind_error {
+            return Err(Error::Param(e.clone()));
         }
         if self.params.len() != t.params.len() {
             return Err(Error::Param(format!(
@@ -124,6 +131,13 @@ impl<R: DeserializeOwned + Send + 'static> DynQuery<R> {
                 self.params.len()
             )));
         }
+        Ok(())
+    }
+
+    /// The statement and parameters, checked: the SQL translated, every `?` bound.
+    fn checked(self) -> Result<(Stmt, Vec<Value>, Option<usize>)> {
+        self.check()?;
+        let (stmt, _) = self.stmt.map_err(Error::Sql)?;
         Ok((stmt, self.params, self.page_size))
     }
 

@@ -85,6 +85,8 @@ struct Feed {
     ready: VecDeque<(Result<ChangeJson>, String)>,
     /// Milliseconds between the server's heartbeats; silence for three of them is a dead connection.
     heartbeat: Arc<AtomicU64>,
+    /// A batch yielded nothing up to this sequence: `Watch::last_seq` moves there.
+    progress: Option<String>,
     /// A request failed for good (the database is gone, the credentials refused):
     /// its error is yielded, then the stream ends.
     failed: bool,
@@ -201,6 +203,7 @@ impl Feed {
             _ => Vec::new(),
         };
         let mut final_seq = None;
+        let queued = self.ready.len();
         for mut r in results {
             // Moved out of the answer, not copied: most changes yield nothing.
             let id = match r.get_mut("id").map(Value::take) {
@@ -215,7 +218,15 @@ impl Feed {
             }
             final_seq = Some(seq);
         }
+        let batch_yields = self.ready.len() > queued;
         if let Some(seq) = last.or_else(|| final_seq.as_ref().map(seq_text)) {
+            // Every change up to `seq` was examined: the batch's last yielded change
+            // resumes after all of them, and a batch that yields nothing still moves
+            // `last_seq` on (a resumed watch never meets them again).
+            match self.ready.back_mut() {
+                Some((_, after)) if batch_yields => *after = seq.clone(),
+                _ => self.progress = Some(seq.clone()),
+            }
             self.since = seq;
         }
     }
@@ -247,8 +258,9 @@ impl Feed {
     }
 }
 
-/// Changes, each with the sequence to resume after it.
-type ChangeStream<R> = Pin<Box<dyn futures_core::Stream<Item = (Result<Change<R>>, String)> + Send>>;
+/// Changes, each with the sequence to resume after it; `None` where only the
+/// sequence moved (changes examined that concern the query not).
+type ChangeStream<R> = Pin<Box<dyn futures_core::Stream<Item = (Option<Result<Change<R>>>, String)> + Send>>;
 
 /// A live query: a stream of [`Change`]s, from `watch` or `watch_from`.
 ///
@@ -266,8 +278,10 @@ impl<R> std::fmt::Debug for Watch<R> {
 }
 
 impl<R> Watch<R> {
-    /// The sequence after the last change yielded: persist it, and resume there
-    /// with [`Query::watch_from`].
+    /// Where to resume: a sequence at or after the last change yielded, past every
+    /// change the stream has examined since and found irrelevant (other tables,
+    /// rows that do not match). Persist it after each change you handle and resume
+    /// with [`Query::watch_from`]: only later changes come again.
     pub fn last_seq(&self) -> String {
         self.last_seq.clone()
     }
@@ -286,9 +300,11 @@ impl<R> Watch<R> {
     {
         use futures_util::StreamExt;
         let inner = self.inner.map(move |(item, seq)| {
-            let item = item.map(|c| match c {
-                Change::Upsert { id, row } => Change::Upsert { id, row: into(row) },
-                Change::Removed { id } => Change::Removed { id },
+            let item = item.map(|item| {
+                item.map(|c| match c {
+                    Change::Upsert { id, row } => Change::Upsert { id, row: into(row) },
+                    Change::Removed { id } => Change::Removed { id },
+                })
             });
             (item, seq)
         });
@@ -300,13 +316,17 @@ impl<R> futures_core::Stream for Watch<R> {
     type Item = Result<Change<R>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.inner.as_mut().poll_next(cx) {
-            Poll::Ready(Some((item, seq))) => {
-                self.last_seq = seq;
-                Poll::Ready(Some(item))
+        loop {
+            match self.inner.as_mut().poll_next(cx) {
+                Poll::Ready(Some((item, seq))) => {
+                    self.last_seq = seq;
+                    if let Some(item) = item {
+                        return Poll::Ready(Some(item));
+                    }
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
             }
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -433,6 +453,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
             known,
             ready: VecDeque::new(),
             heartbeat: heartbeat.clone(),
+            progress: None,
             failed: false,
         };
         let stream = futures_util::stream::unfold(feed, |mut feed| async move {
@@ -448,7 +469,10 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
                             .map(|row| Change::Upsert { id: id.clone(), row })
                             .map_err(|e| Error::decode(Some(id), None, e)),
                     });
-                    return Some(((item, seq), feed));
+                    return Some(((Some(item), seq), feed));
+                }
+                if let Some(seq) = feed.progress.take() {
+                    return Some(((None, seq), feed));
                 }
                 if feed.failed {
                     return None;

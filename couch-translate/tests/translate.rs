@@ -67,15 +67,25 @@ fn conditions_on_one_field_merge_or_move_into_and() {
         selector("SELECT * FROM users WHERE age > 1 AND age <= 9", &[]),
         json!({"type": "users", "age": {"$type": "number", "$gt": 1, "$lte": 9}})
     );
-    // Repeated operators cannot merge; pouchdb-server ignores fields beside `$and`, so all go inside.
+    // Two NOT IN lists (and `<>`) are one list.
     assert_eq!(
         selector("SELECT * FROM users WHERE age <> 1 AND age <> 2 AND active", &[]),
-        json!({"$and": [
-            {"type": "users"},
-            {"active": {"$eq": true}},
-            {"age": {"$type": "number", "$nin": [1]}},
-            {"age": {"$type": "number", "$nin": [2]}}
-        ]})
+        json!({"type": "users", "age": {"$type": "number", "$nin": [1, 2]}, "active": {"$eq": true}})
+    );
+    // What cannot merge stands negated twice under the one `$nor`: pouchdb-server
+    // folds an `$and` field by field, and would keep one `$eq` or drop the range.
+    assert_eq!(
+        selector("SELECT * FROM users WHERE age = 3 AND age > 5", &[]),
+        json!({"type": "users", "age": {"$eq": 3}, "$nor": [{"$nor": [{"age": {"$type": "number", "$gt": 5}}]}]})
+    );
+    assert_eq!(
+        selector("SELECT * FROM users WHERE (age < 3 OR email = 'a') AND (age > 1 OR email = 'b') AND NOT active", &[]),
+        json!({
+            "type": "users",
+            "$or": [{"age": {"$type": "number", "$lt": 3}}, {"email": {"$eq": "a"}}],
+            "$nor": [{"$nor": [{"$or": [{"age": {"$type": "number", "$gt": 1}}, {"email": {"$eq": "b"}}]}]}],
+            "active": {"$type": "boolean", "$nin": [true]}
+        })
     );
 }
 

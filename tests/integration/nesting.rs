@@ -107,3 +107,46 @@ async fn compiled_not_equal_inside_or_runs() {
         .unwrap();
     assert_eq!(rows.iter().map(|r| r.label.as_str()).collect::<Vec<_>>(), ["d"]);
 }
+
+/// Every pair of conditions on one column, ANDed under an OR and negated: the
+/// translator merges them into one operator map, or keeps apart what cannot
+/// merge, so that no server folds them into one (pouchdb-server keeps one `$nin`
+/// list, or an `$eq` without its range, when it folds an `$and`).
+#[tokio::test]
+async fn every_pair_of_conditions_on_one_column_under_or() {
+    let db = fresh_db("nesting_pairs").await;
+    seed(&db).await;
+    let column = |atom: &str| atom.split_whitespace().next().unwrap().to_string();
+    let both = |x: &str, y: &str| x.chars().filter(|c| y.contains(*c)).collect::<String>();
+    let either = |x: &str, y: &str| {
+        let mut v: Vec<char> = x.chars().chain(y.chars()).collect();
+        v.sort();
+        v.dedup();
+        v.into_iter().collect::<String>()
+    };
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    for (a, ta, fa) in ATOMS {
+        for (b, tb, fb) in ATOMS {
+            if column(a) != column(b) {
+                continue;
+            }
+            let (t, f) = (both(ta, tb), either(fa, fb));
+            for (cond, want) in [
+                (format!("label = 'zz' OR ({a} AND {b})"), t.clone()),
+                (format!("({a} AND {b}) OR (label = 'zz' AND {a})"), t.clone()),
+                (format!("label <> 'zz' AND NOT ({a} AND {b})"), f.clone()),
+                (format!("({a} OR label = 'zz') AND ({b} OR label = 'zz')"), t.clone()),
+            ] {
+                cases += 1;
+                let sql = format!("SELECT label FROM items WHERE {cond}");
+                let got = labels(&db, &sql).await;
+                if got != want {
+                    failures.push(format!("{sql}: got {got:?}, want {want:?}"));
+                }
+            }
+        }
+    }
+    assert!(cases > 300, "{cases} cases");
+    assert!(failures.is_empty(), "{} of {cases} wrong:\n{}", failures.len(), failures.join("\n"));
+}

@@ -494,3 +494,33 @@ async fn a_document_moved_to_another_table_is_removed(db: Database) {
     assert_eq!(removed, ["new", "old"]);
     quiet(&mut live).await;
 }
+
+/// `last_seq` is past every change the stream examined, yielded or not: a consumer
+/// that persists it after the change it wanted and resumes gets the new changes
+/// only, never again the ones examined and found irrelevant (a child's update, which
+/// a catching-up stream would otherwise report `Removed`, another table's insert).
+#[couch_sql::test(indexes = false)]
+async fn a_resumed_watch_gets_exactly_the_new_changes(db: Database) {
+    couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('kid', 'k', 5, true)").execute(&db).await.unwrap();
+    let mut live = couch_sql!("SELECT name FROM users WHERE age >= 18").watch(&db).await.unwrap();
+    // Written before the stream reads: one batch holds all three.
+    couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('a', 'a', 30, true)").execute(&db).await.unwrap();
+    couch_sql!("UPDATE users SET age = 6 WHERE _id = 'kid'").execute(&db).await.unwrap();
+    couch_sql::query("INSERT INTO orders (_id, name) VALUES ('o1', 'x')").execute(&db).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(20), live.next()).await.unwrap().unwrap().unwrap();
+    assert!(matches!(&next, Change::Upsert { id, .. } if id == "a"), "{next:?}");
+    // The result is right: persist the position and stop.
+    let resume = live.last_seq();
+    drop(live);
+    couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('d', 'd', 60, true)").execute(&db).await.unwrap();
+    couch_sql::query("INSERT INTO orders (_id, name) VALUES ('o2', 'y')").execute(&db).await.unwrap();
+    let mut again = couch_sql!("SELECT name FROM users WHERE age >= 18").watch_from(&db, &resume).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(20), again.next()).await.unwrap().unwrap().unwrap();
+    assert!(matches!(&next, Change::Upsert { id, .. } if id == "d"), "{next:?}");
+    quiet(&mut again).await;
+    // A position persisted while nothing relevant came also moves on.
+    let before = again.last_seq();
+    couch_sql!("INSERT INTO users (_id, name, age, active) VALUES ('kid2', 'k', 3, true)").execute(&db).await.unwrap();
+    quiet(&mut again).await;
+    assert_ne!(again.last_seq(), before, "the irrelevant insert was examined: the position is past it");
+}

@@ -359,7 +359,19 @@ impl Cond {
         match self {
             Cond::True => Tmpl::Object(vec![]),
             Cond::False => never(),
-            Cond::And(v) => obj1("$and", Tmpl::Array(one_or(v.iter().map(Cond::mango).collect()))),
+            // One conjunction object with nothing left for pouchdb-server to fold (see
+            // `merged_selector`), in a one-item `$and` so that pouchdb-server
+            // normalises it (a LIKE's `$regex`) as it does a top-level selector.
+            Cond::And(_) => match super::select::merged_selector(vec![], self.clone()) {
+                t @ Tmpl::Object(_) if !is_and(&t) => obj1("$and", Tmpl::Array(vec![t])),
+                Tmpl::Guard { params, inner } if !is_and(&inner) => {
+                    Tmpl::Guard { params, inner: Box::new(obj1("$and", Tmpl::Array(vec![*inner]))) }
+                }
+                Tmpl::Agree { pairs, inner } if !is_and(&inner) => {
+                    Tmpl::Agree { pairs, inner: Box::new(obj1("$and", Tmpl::Array(vec![*inner]))) }
+                }
+                t => t,
+            },
             Cond::Or(v) => {
                 // pouchdb-server 4.2.0 evaluates `$regex` only where its selector
                 // normaliser turned the value into a list: at the top, or inside `$and`.
@@ -726,6 +738,11 @@ fn and_as_double_nor(t: Tmpl) -> Tmpl {
         Tmpl::Agree { pairs, inner } => Tmpl::Agree { pairs, inner: Box::new(and_as_double_nor(*inner)) },
         other => other,
     }
+}
+
+/// Whether a template is an `$and` object.
+fn is_and(t: &Tmpl) -> bool {
+    matches!(t, Tmpl::Object(e) if e.len() == 1 && e[0].0 == "$and")
 }
 
 /// The `$elemMatch` value for a conjunction of tests on a scalar element: one

@@ -322,12 +322,10 @@ fn count(cx: &mut Cx, e: &Expr, what: &str) -> Option<Count> {
 }
 
 /// The selector of a statement on `table`: `"type": table` (or the table's
-/// other discriminator, or its `_id` prefix) AND the condition,
-/// merged into one object where possible. Conditions on one field merge into
-/// one operator map (`{"age": {"$gt": 1, "$lte": 9}}`); when they cannot
-/// (same operator twice), every condition on that field goes into `$and`.
-/// pouchdb-server needs this: it ignores top-level fields that stand beside
-/// `$and`, and it looks for sort fields at the top level.
+/// other discriminator, or its `_id` prefix) AND the condition, merged into one
+/// object (see [`merged_selector`]). pouchdb-server needs the merging: it ignores
+/// top-level fields that stand beside `$and`, and it looks for sort fields at the
+/// top level.
 pub(super) fn table_selector(table: &str, key: &TableKey, cond: Cond) -> Tmpl {
     match key {
         TableKey::Field(_) => {
@@ -340,7 +338,18 @@ pub(super) fn table_selector(table: &str, key: &TableKey, cond: Cond) -> Tmpl {
     }
 }
 
-/// The selector of `head` (field conditions) AND `cond`, merged as [`table_selector`] says.
+/// The selector of `head` (field conditions) AND `cond`, as one conjunction whose
+/// every key is distinct: conditions on one field merge into one operator map
+/// (`{"age": {"$gt": 1, "$lte": 9}}`, two `NOT IN` lists into one); NORs join into
+/// one `$nor`; what cannot merge (an operator repeated with another value, `=`
+/// beside a range, a second `$or`) joins that `$nor` negated: `A AND B` is
+/// `{A, "$nor": [{"$nor": [B]}]}`.
+///
+/// The reason is pouchdb-server: it folds every `$and` into one object, field by
+/// field, keeping one value per operator (`$nin` twice keeps the last list, `$eq`
+/// drops the ranges beside it, two `$or`s are crossed and branches on one field
+/// dropped), so any conjunction it is given must already be one object with
+/// nothing left to fold. CouchDB reads the same selector the same way.
 pub(super) fn merged_selector(head: Vec<(String, Tmpl)>, cond: Cond) -> Tmpl {
     let cond = Cond::And(vec![cond]).simplify();
     let parts: Vec<Tmpl> = match &cond {
@@ -349,8 +358,8 @@ pub(super) fn merged_selector(head: Vec<(String, Tmpl)>, cond: Cond) -> Tmpl {
         c => vec![c.mango()],
     };
     let mut merged = head;
-    let mut and = Vec::new();
-    let mut split: Vec<String> = Vec::new();
+    // Conjuncts that cannot merge: each becomes `{"$nor": [it]}` inside the `$nor`.
+    let mut leftover: Vec<Tmpl> = Vec::new();
     // A NULL parameter in a top-level conjunct makes the whole AND false:
     // hoist the guards to the whole selector so the conjuncts can merge.
     let mut guards = Vec::new();
@@ -373,48 +382,45 @@ pub(super) fn merged_selector(head: Vec<(String, Tmpl)>, cond: Cond) -> Tmpl {
                 }
                 continue;
             }
+            // A one-key object is one conjunct; an object of several keys is several.
+            Tmpl::Object(e) if e.len() > 1 => {
+                for (i, (k, v)) in e.into_iter().enumerate() {
+                    parts.insert(i, Tmpl::Object(vec![(k, v)]));
+                }
+                continue;
+            }
             p => p,
         };
         let (key, value) = match p {
             Tmpl::Object(mut e) if e.len() == 1 => e.remove(0),
             other => {
-                and.push(other);
+                leftover.push(other);
                 continue;
             }
         };
-        if key.starts_with('$') {
-            // NOR(a) AND NOR(b) is NOR(a, b); pouchdb-server fails two `$nor`s under `$and`.
-            if key == "$nor" {
-                if let Some((_, Tmpl::Array(items))) = merged.iter_mut().find(|(k, _)| k == "$nor") {
-                    if let Tmpl::Array(more) = value {
-                        items.extend(more);
-                        continue;
-                    }
+        // NOR(a) AND NOR(b) is NOR(a, b).
+        if key == "$nor" {
+            if let Some((_, Tmpl::Array(items))) = merged.iter_mut().find(|(k, _)| k == "$nor") {
+                if let Tmpl::Array(more) = value {
+                    items.extend(more);
+                    continue;
                 }
             }
-            // One `$or` can stand at the top level; a second one needs `$and`.
-            if merged.iter().any(|(k, _)| *k == key) {
-                and.push(Tmpl::Object(vec![(key, value)]));
-            } else {
-                merged.push((key, value));
-            }
-            continue;
-        }
-        if split.contains(&key) {
-            and.push(Tmpl::Object(vec![(key, value)]));
-            continue;
         }
         let Some(pos) = merged.iter().position(|(k, _)| *k == key) else {
             merged.push((key, value));
             continue;
         };
-        if let Some(ops) = merge_ops(&merged[pos].1, &value, &mut agree) {
-            merged[pos].1 = ops;
-        } else {
-            let (k, old) = merged.remove(pos);
-            and.push(Tmpl::Object(vec![(k.clone(), old)]));
-            and.push(Tmpl::Object(vec![(k.clone(), value)]));
-            split.push(k);
+        match merge_ops(&merged[pos].1, &value, &mut agree) {
+            Some(ops) if !key.starts_with('$') => merged[pos].1 = ops,
+            _ => leftover.push(Tmpl::Object(vec![(key, value)])),
+        }
+    }
+    if !leftover.is_empty() {
+        let negated = leftover.into_iter().map(|t| obj1_t("$nor", Tmpl::Array(vec![normalised(t)])));
+        match merged.iter_mut().find(|(k, _)| k == "$nor") {
+            Some((_, Tmpl::Array(items))) => items.extend(negated),
+            _ => merged.push(("$nor".to_string(), Tmpl::Array(negated.collect()))),
         }
     }
     // pouchdb-server ignores top-level fields that stand beside `$and`: when
@@ -422,11 +428,10 @@ pub(super) fn merged_selector(head: Vec<(String, Tmpl)>, cond: Cond) -> Tmpl {
     // When `$and` stands anywhere below (see `Cond::mango`), pouchdb-server also stops
     // normalising the top-level fields, so then the top level is an `$and` too.
     let nested_and = merged.iter().any(|(k, v)| k == "$and" || has_and(v));
-    let selector = if and.is_empty() && !nested_and {
+    let selector = if !nested_and {
         Tmpl::Object(merged)
     } else {
-        let mut all: Vec<Tmpl> = merged.into_iter().map(|(k, v)| Tmpl::Object(vec![(k, v)])).collect();
-        all.extend(and);
+        let all: Vec<Tmpl> = merged.into_iter().map(|(k, v)| Tmpl::Object(vec![(k, v)])).collect();
         Tmpl::Object(vec![("$and".to_string(), Tmpl::Array(super::expr::one_or(all)))])
     };
     let selector = if agree.is_empty() { selector } else { Tmpl::Agree { pairs: agree, inner: Box::new(selector) } };
@@ -434,6 +439,33 @@ pub(super) fn merged_selector(head: Vec<(String, Tmpl)>, cond: Cond) -> Tmpl {
         selector
     } else {
         Tmpl::Guard { params: guards, inner: Box::new(selector) }
+    }
+}
+
+fn obj1_t(k: &str, v: Tmpl) -> Tmpl {
+    Tmpl::Object(vec![(k.to_string(), v)])
+}
+
+/// A conjunct standing under `$nor`, where pouchdb-server does not normalise
+/// what it is given: a LIKE's `$regex` is read only once normalised (a list), so
+/// a conjunct holding one stands in a one-item `$and`, which pouchdb-server
+/// normalises alone (CouchDB reads it as the conjunct itself).
+fn normalised(t: Tmpl) -> Tmpl {
+    if has_like(&t) {
+        obj1_t("$and", Tmpl::Array(vec![t]))
+    } else {
+        t
+    }
+}
+
+/// Whether a LIKE occurs anywhere in a template.
+fn has_like(t: &Tmpl) -> bool {
+    match t {
+        Tmpl::Like { .. } => true,
+        Tmpl::Object(e) => e.iter().any(|(_, v)| has_like(v)),
+        Tmpl::Array(v) | Tmpl::InList(v) => v.iter().any(has_like),
+        Tmpl::Guard { inner, .. } | Tmpl::Agree { inner, .. } => has_like(inner),
+        _ => false,
     }
 }
 
@@ -447,7 +479,10 @@ fn has_and(t: &Tmpl) -> bool {
     }
 }
 
-/// Two operator maps of one field as one, unless an operator repeats with another value.
+/// Two operator maps of one field as one, unless an operator repeats with
+/// another value (two `$nin` lists join: NOT IN a AND NOT IN b is NOT IN a ∪ b),
+/// or `$eq` would stand beside a range or another `$eq` (pouchdb-server keeps
+/// only the `$eq`).
 ///
 /// Two `$type` guards may differ only in how they are known (a parameter's
 /// type is known when it is bound): the merged map keeps one, and `agree`
@@ -457,12 +492,21 @@ fn merge_ops(a: &Tmpl, b: &Tmpl, agree: &mut Vec<(Tmpl, Tmpl)>) -> Option<Tmpl> 
     if !a.iter().chain(b).all(|(k, _)| k.starts_with('$')) {
         return None;
     }
+    const RANGE: [&str; 5] = ["$gt", "$gte", "$lt", "$lte", "$ne"];
+    let has = |m: &[(String, Tmpl)], ops: &[&str]| m.iter().any(|(k, _)| ops.contains(&k.as_str()));
+    if (has(a, &["$eq"]) && has(b, &RANGE)) || (has(b, &["$eq"]) && has(a, &RANGE)) {
+        return None;
+    }
     let mut out = a.clone();
     let mut pending = Vec::new();
     for (k, v) in b {
-        match out.iter().find(|(ok, _)| ok == k) {
+        match out.iter_mut().find(|(ok, _)| ok == k) {
             Some((_, ov)) if ov == v => {}
             Some((_, ov)) if k == "$type" => pending.push((ov.clone(), v.clone())),
+            Some((_, Tmpl::Array(items))) if k == "$nin" => match v {
+                Tmpl::Array(more) => items.extend(more.iter().cloned()),
+                _ => return None,
+            },
             Some(_) => return None,
             None => out.push((k.clone(), v.clone())),
         }
