@@ -383,11 +383,11 @@ impl Engine {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let seen = *self.written.0.lock().unwrap_or_else(|e| e.into_inner());
-            let (results, last) =
+            let (results, last, pending) =
                 db.lock().unwrap_or_else(|e| e.into_inner()).changes_since(since, limit, include_docs, keep);
             let now = std::time::Instant::now();
             if !results.is_empty() || !longpoll || now >= deadline {
-                return Ok((200, json!({"results": results, "last_seq": last.to_string(), "pending": 0})));
+                return Ok((200, json!({"results": results, "last_seq": last.to_string(), "pending": pending})));
             }
             // Wait for a write (to any database), then look again.
             let (count, cv) = &*self.written;

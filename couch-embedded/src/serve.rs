@@ -181,8 +181,9 @@ impl Feed {
                         sent += 1;
                         if self.limit.is_some_and(|l| sent >= l) {
                             let end = format!(
-                                "{{\"last_seq\":{},\"pending\":0}}\n",
-                                serde_json::Value::String(self.since.clone())
+                                "{{\"last_seq\":{},\"pending\":{}}}\n",
+                                serde_json::Value::String(self.since.clone()),
+                                page.pending
                             );
                             let _ = tx.send(Bytes::from(end)).await;
                             return;
@@ -192,9 +193,10 @@ impl Feed {
                     let rows: Vec<String> =
                         page.results.iter().map(|r| serde_json::to_string(r).unwrap_or_default()).collect();
                     let end = format!(
-                        "{}\n],\n\"last_seq\":{},\"pending\":0}}\n",
+                        "{}\n],\n\"last_seq\":{},\"pending\":{}}}\n",
                         rows.join(",\n"),
-                        serde_json::Value::String(self.since.clone())
+                        serde_json::Value::String(self.since.clone()),
+                        page.pending
                     );
                     let _ = tx.send(Bytes::from(end)).await;
                     return;
@@ -214,6 +216,8 @@ impl Feed {
 struct Page {
     results: Vec<serde_json::Value>,
     last_seq: Option<String>,
+    /// Changes after `last_seq` (CouchDB's `pending`).
+    pending: u64,
 }
 
 impl Page {
@@ -227,7 +231,8 @@ impl Page {
             _ => Vec::new(),
         };
         let last_seq = v.get("last_seq").and_then(serde_json::Value::as_str).map(str::to_owned);
-        Some(Page { results, last_seq })
+        let pending = v.get("pending").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        Some(Page { results, last_seq, pending })
     }
 }
 

@@ -253,7 +253,7 @@ impl Db {
         limit: usize,
         include_docs: bool,
         keep: impl Fn(&str, &Value) -> bool,
-    ) -> (Vec<Value>, u64) {
+    ) -> (Vec<Value>, u64, usize) {
         let mut out = Vec::new();
         let mut last = since;
         for (seq, id) in self.changes.range(since + 1..) {
@@ -278,6 +278,8 @@ impl Db {
         if out.len() < limit {
             last = self.seq.max(since);
         }
-        (out, last)
+        // As CouchDB counts it: the changes after `last`, whatever the filter.
+        let pending = self.changes.range(last + 1..).count();
+        (out, last, pending)
     }
 }

@@ -100,6 +100,15 @@ pub async fn get_raw(db: &Database, id: &str) -> serde_json::Value {
     }
 }
 
+/// A changes feed's sequence (a string or a number) as a `since=` query value.
+pub fn seq_param(seq: &serde_json::Value) -> String {
+    let text = match seq {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    couch_sql::__private::encode_segment(&text)
+}
+
 /// Sorted copy, for comparing sets of names.
 pub fn sorted<T: Ord + Clone>(v: &[T]) -> Vec<T> {
     let mut v = v.to_vec();

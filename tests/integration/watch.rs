@@ -384,6 +384,26 @@ async fn next_chunk(resp: &mut reqwest::Response) -> Vec<u8> {
     chunk.expect("the feed goes on").to_vec()
 }
 
+/// `pending` counts the changes after the answer's `last_seq`, as CouchDB does
+/// (pouchdb-server leaves it out).
+#[tokio::test]
+async fn the_changes_feed_counts_what_is_pending() {
+    let db = crate::fresh_db("pending").await;
+    crate::put_raw(&db, serde_json::json!([{"_id": "a"}, {"_id": "b"}, {"_id": "c"}, {"_id": "d"}, {"_id": "e"}]))
+        .await;
+    let page = db.request("GET", "_changes?limit=2", None).await.unwrap();
+    assert_eq!(page["results"].as_array().unwrap().len(), 2);
+    if crate::is_pouchdb().await {
+        assert!(page.get("pending").is_none(), "{page}");
+        return;
+    }
+    assert_eq!(page["pending"], 3, "{page}");
+    let since = crate::seq_param(&page["last_seq"]);
+    let rest = db.request("GET", &format!("_changes?since={since}"), None).await.unwrap();
+    assert_eq!(rest["results"].as_array().unwrap().len(), 3);
+    assert_eq!(rest["pending"], 0, "{rest}");
+}
+
 /// The raw feed, as any CouchDB client reads it: `continuous` sends a heartbeat
 /// newline while idle and a JSON line per change; a `longpoll` with a heartbeat
 /// waits for the change and answers it. The same on every server.
