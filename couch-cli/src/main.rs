@@ -6,6 +6,7 @@
 //! couch-sql explain --url http://127.0.0.1:5984/shop "SELECT name FROM users WHERE age > 18"
 //! couch-sql watch --url http://127.0.0.1:5984/shop "SELECT name FROM users WHERE age > ?" -p 18
 //! couch-sql serve --port 5984        # the embedded engine over HTTP, in memory
+//! couch-sql db create http://admin:pw@127.0.0.1:5984/shop
 //! ```
 //!
 //! `--param` values are read as JSON when they parse (`18`, `true`, `null`,
@@ -35,7 +36,8 @@ struct Statement {
 
 #[derive(clap::Args)]
 struct Server {
-    /// The database URL, `http://[user:password@]host:port/database`.
+    /// The database: `http(s)://[user:password@]host:port/database`, `mem://database`
+    /// (an engine in this process, gone when it exits) or `file:///directory/database`.
     #[arg(long, env = "COUCHDB_URL", hide_env_values = true)]
     url: String,
 }
@@ -76,7 +78,7 @@ enum Command {
         #[arg(long)]
         count: Option<usize>,
     },
-    /// Serve the embedded CouchDB-compatible engine over HTTP (in memory) and print its URL.
+    /// Serve the embedded CouchDB-compatible engine over HTTP and print its URL.
     Serve {
         /// The port to listen on (0: any free port).
         #[arg(long, default_value_t = 5984)]
@@ -84,9 +86,14 @@ enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
         host: std::net::IpAddr,
-        /// Keep the databases in this directory (one redb file each) instead of in memory.
+        /// Keep the databases in this directory (one redb file each); without it, in memory.
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
+    },
+    /// Create, drop or list databases.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
     },
     /// Print the json index a statement is planned to use; `--apply` creates it.
     Plan {
@@ -95,7 +102,7 @@ enum Command {
         /// Create the index on the database at --url.
         #[arg(long)]
         apply: bool,
-        /// The database URL (with --apply), `http://[user:password@]host:port/database`.
+        /// The database (with --apply): `http(s)://[user:password@]host:port/database`, `mem://…` or `file://…`.
         #[arg(long, env = "COUCHDB_URL", hide_env_values = true)]
         url: Option<String>,
     },
@@ -106,6 +113,48 @@ enum Command {
         #[command(flatten)]
         statement: Statement,
     },
+}
+
+#[derive(Subcommand)]
+enum DbAction {
+    /// Create the database (nothing happens if it exists).
+    Create {
+        /// The database: `http(s)://[user:password@]host:port/database` or `file:///directory/database`.
+        url: String,
+    },
+    /// Delete the database and every document in it.
+    Drop {
+        /// The database: `http(s)://[user:password@]host:port/database` or `file:///directory/database`.
+        url: String,
+    },
+    /// List the server's databases, one name per line.
+    List {
+        /// The server: `http(s)://[user:password@]host:port` or `file:///directory`.
+        url: String,
+    },
+}
+
+/// `couch-sql db create|drop|list`.
+async fn db(action: &DbAction) -> Result<(), Error> {
+    match action {
+        DbAction::Create { url } => {
+            let created = Database::connect(url).await?.create_if_missing().await?;
+            println!("{}", if created { "created" } else { "exists" });
+        }
+        DbAction::Drop { url } => {
+            Database::connect(url).await?.drop_database().await?;
+            println!("dropped");
+        }
+        DbAction::List { url } => {
+            // Any database of the server is a handle to its root.
+            let probe = format!("{}/probe", url.trim_end_matches('/'));
+            let names = Database::connect_lazy(&probe)?.server_request("GET", "_all_dbs", None).await?;
+            for name in names.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                println!("{name}");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn param(s: &str) -> Value {
@@ -357,6 +406,7 @@ async fn main() -> ExitCode {
         Command::Watch { server, statement, since, count } => watch(server, statement, since.as_deref(), *count).await,
         Command::Plan { statement, apply, url } => plan(statement, *apply, url.as_deref()).await,
         Command::Serve { port, host, dir } => serve(*host, *port, dir.as_deref()).await,
+        Command::Db { action } => db(action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -298,3 +298,44 @@ fn watch_prints_each_change_and_resumes() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(changes(&out.stdout), want);
 }
+
+/// `couch-sql db create|drop|list`, on a `file://` directory and on the test server.
+#[test]
+fn db_creates_lists_and_drops_databases() {
+    let dir = std::env::temp_dir().join(format!("couch_sql_cli_db_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut places = vec![(format!("file://{}", dir.display()), "shop".to_string())];
+    if !in_process() {
+        let url = db_url("dbcmd");
+        let (server, name) = url.rsplit_once('/').unwrap();
+        places.push((server.to_string(), name.to_string()));
+    }
+    for (server, name) in places {
+        let db = format!("{server}/{name}");
+        let listed = |server: &str| -> Vec<String> {
+            let out = couch_sql(&["db", "list", server]);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            text(&out.stdout).lines().map(str::to_owned).collect()
+        };
+        let out = couch_sql(&["db", "create", &db]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim(), "created");
+        assert_eq!(text(&couch_sql(&["db", "create", &db]).stdout).trim(), "exists");
+        assert!(listed(&server).contains(&name), "{server}: {:?}", listed(&server));
+        let out = couch_sql(&["query", "--url", &db, "INSERT INTO users (name) VALUES ('Al')"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let out = couch_sql(&["db", "drop", &db]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(!listed(&server).contains(&name));
+        // Dropping it again: 404 on CouchDB and the engine; pouchdb-server answers
+        // `{"ok":true}` for a database that does not exist (docs/servers.md).
+        let again = couch_sql(&["db", "drop", &db]);
+        let pouchdb =
+            text(&couch_sql(&["query", "--url", &db, "SELECT name FROM users"]).stderr).contains("no_db_file");
+        if !pouchdb {
+            assert!(!again.status.success());
+            assert!(text(&again.stderr).contains("not found"), "{}", text(&again.stderr));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

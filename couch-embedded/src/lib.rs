@@ -121,8 +121,30 @@ impl Engine {
     /// redb database, kept in memory while open.
     pub fn open(dir: impl Into<std::path::PathBuf>) -> std::io::Result<Engine> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir)?;
+        // The directory is made when its first database is created, not before:
+        // opening a database that does not exist leaves nothing behind.
+        if dir.exists() && !dir.is_dir() {
+            return Err(std::io::Error::other(format!("{} is not a directory", dir.display())));
+        }
         Ok(Engine { dir: Some(dir), ..Engine::default() })
+    }
+
+    /// The names of the databases: those open, and those on disk.
+    fn all_dbs(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.dbs.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        if let Some(entries) = self.dir.as_ref().and_then(|d| std::fs::read_dir(d).ok()) {
+            for entry in entries.flatten() {
+                let file = entry.file_name().to_string_lossy().into_owned();
+                if let Some(name) = file.strip_suffix(".redb") {
+                    let name = name.replace("%2F", "/");
+                    if valid_db_name(&name) && !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+            }
+        }
+        names.sort();
+        names
     }
 
     /// The file of database `name`.
@@ -239,10 +261,7 @@ impl Engine {
                 json!({"couchdb": "Welcome", "version": COUCHDB_VERSION, "vendor": {"name": VENDOR}, "features": []}),
             )),
             ("GET", ["_up"]) => Ok((200, json!({"status": "ok"}))),
-            ("GET", ["_all_dbs"]) => {
-                let names: Vec<String> = self.dbs.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
-                Ok((200, json!(names)))
-            }
+            ("GET", ["_all_dbs"]) => Ok((200, json!(self.all_dbs()))),
             ("GET" | "POST", ["_session"]) => {
                 Ok((200, json!({"ok": true, "userCtx": {"name": null, "roles": ["_admin"]}})))
             }
@@ -274,7 +293,13 @@ impl Engine {
                         ));
                     }
                     let db = match self.file_of(name) {
-                        Some(file) => Db::open(&file)?,
+                        Some(file) => {
+                            if let Some(dir) = file.parent() {
+                                std::fs::create_dir_all(dir)
+                                    .map_err(|e| ApiError::new(500, "storage_error", e.to_string()))?;
+                            }
+                            Db::open(&file)?
+                        }
                         None => Db::default(),
                     };
                     dbs.insert(name.to_string(), Arc::new(Mutex::new(db)));

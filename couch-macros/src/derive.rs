@@ -244,6 +244,7 @@ pub(crate) fn expand_row(input: DeriveInput) -> TokenStream {
     let Some(fields) = fields else { return TokenStream::new() };
 
     let schema = Schema::new(table.clone(), fields.iter().map(|f| f.column.clone()).collect()).with_key(key);
+    crate::tables::declared(&table);
     let module = table_module(&table, name.span());
     let macro_vis = macro_visibility(&input.vis);
     let macro_name = format_ident!("__couch_sql_table_{}", module.to_string().trim_start_matches("r#"));

@@ -53,6 +53,9 @@ pub(crate) fn front(input: TokenStream) -> TokenStream {
         Ok(t) => t,
         Err(errors) => return errors_at(q.sql.span(), &errors),
     };
+    if let Some(message) = crate::tables::misspelled(&table) {
+        return syn::Error::new(q.sql.span(), message).to_compile_error();
+    }
     // Spanned at the SQL literal: if no model declares this table, rustc says so there.
     let module = table_module(&table, q.sql.span());
     let sql = &q.sql;
@@ -89,6 +92,9 @@ pub(crate) fn front_as(input: TokenStream) -> TokenStream {
         Ok(t) => t,
         Err(errors) => return errors_at(q.query.sql.span(), &errors),
     };
+    if let Some(message) = crate::tables::misspelled(&table) {
+        return syn::Error::new(q.query.sql.span(), message).to_compile_error();
+    }
     let module = table_module(&table, q.query.sql.span());
     let (ty, sql, args) = (&q.ty, &q.query.sql, &q.query.args);
     quote! { #module! { (#module) as (#ty) #sql #(, #args)* } }

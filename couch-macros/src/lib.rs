@@ -15,6 +15,7 @@ mod derive;
 mod expand;
 mod model_type;
 mod names;
+mod tables;
 mod test_attr;
 
 use proc_macro::TokenStream;

@@ -111,12 +111,20 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote! { ::couch_sql::__private::testing::run_blocking(#options, __couch_sql_test_body) }
     };
+    // The failure is raised here, spanned at the test's name: the panic's location
+    // is the test's own line, not a line of the library.
+    let fail = quote_spanned! {name.span()=>
+        if let ::core::result::Result::Err(e) = outcome {
+            ::core::panic!("{}", e);
+        }
+    };
     quote! {
         #(#attrs)*
         #[::core::prelude::v1::test]
         #vis fn #name() {
             #inner
-            #run
+            let outcome = #run;
+            #fail
         }
     }
 }

@@ -169,7 +169,10 @@ impl DatabaseBuilder {
         let mut parsed = reqwest::Url::parse(&self.url)
             .map_err(|e| invalid(format!("{e} (expected http://[user:password@]host:port/database)")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(invalid(format!("the scheme must be http or https, not {:?}", parsed.scheme())));
+            return Err(invalid(format!(
+                "the scheme must be http or https (a server), mem:// (the embedded engine in this process) or file:// (its databases in a directory), not {:?}",
+                parsed.scheme()
+            )));
         }
         if parsed.scheme() == "https" && !cfg!(feature = "rustls") {
             return Err(invalid("https needs couch-sql's `rustls` feature".into()));

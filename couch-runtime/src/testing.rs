@@ -101,35 +101,41 @@ async fn prepare(opts: &Options) -> Result<Database, String> {
     Ok(db)
 }
 
-/// Runs an async test body on a runtime of its own.
+/// Runs an async test body on a runtime of its own. A body that returns `Err`
+/// (or a setup that fails) is the `Err` here, which the generated test turns into
+/// a panic at the test's own line; a body that panics panics on.
 #[doc(hidden)]
 pub fn run_async<O: Outcome + Send + 'static>(
     opts: Options,
     body: impl FnOnce(Database) -> Pin<Box<dyn Future<Output = O> + Send>>,
-) {
+) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime for the test");
     rt.block_on(async {
-        let db = prepare(&opts).await.unwrap_or_else(|e| panic!("{e}"));
+        let db = prepare(&opts).await?;
         let outcome = tokio::spawn(body(db.clone())).await;
         cleanup(&db).await;
         match outcome {
-            Ok(o) => o.into_result().unwrap_or_else(|e| panic!("{e}")),
+            Ok(o) => o.into_result(),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => panic!("the test was cancelled: {e}"),
+            Err(e) => Err(format!("the test was cancelled: {e}")),
         }
     })
 }
 
-/// Runs a blocking test body (its `Database` owns a runtime; the setup runs on another).
+/// Runs a blocking test body (its `Database` owns a runtime; the setup runs on
+/// another). Errors as [`run_async`].
 #[doc(hidden)]
-pub fn run_blocking<O: Outcome>(opts: Options, body: impl FnOnce(crate::blocking::Database) -> O) {
+pub fn run_blocking<O: Outcome>(
+    opts: Options,
+    body: impl FnOnce(crate::blocking::Database) -> O,
+) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime for the test");
-    let db = rt.block_on(prepare(&opts)).unwrap_or_else(|e| panic!("{e}"));
-    let blocking = crate::blocking::Database::from_async(db.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let db = rt.block_on(prepare(&opts))?;
+    let blocking = crate::blocking::Database::from_async(db.clone()).map_err(|e| e.to_string())?;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(blocking)));
     rt.block_on(cleanup(&db));
     match outcome {
-        Ok(o) => o.into_result().unwrap_or_else(|e| panic!("{e}")),
+        Ok(o) => o.into_result(),
         Err(p) => std::panic::resume_unwind(p),
     }
 }

@@ -79,3 +79,29 @@ async fn file_databases_are_kept_in_a_directory() {
     assert!(!dir.join("shop.redb").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A URL of another scheme says which ones there are; a `file://` database that
+/// does not exist is `NotFound` and leaves no directory behind, and `_all_dbs`
+/// lists the databases on disk, opened or not.
+#[tokio::test]
+async fn urls_and_missing_file_databases_are_explained() {
+    let err = Database::connect("ftp://127.0.0.1/shop").await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("http or https") && text.contains("mem://") && text.contains("file://"), "{text}");
+    let dir = std::env::temp_dir().join(format!("couch_sql_missing_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = Database::connect(&format!("file://{}/nested/shop", dir.display())).await.unwrap();
+    assert!(!db.exists().await.unwrap());
+    let err = couch_sql!("SELECT name FROM users").fetch_all(&db).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert!(!dir.exists(), "nothing is created for a database that does not exist");
+    assert!(db.create_if_missing().await.unwrap());
+    assert!(dir.join("nested").is_dir(), "the directory is made with the database");
+    // Another process (another engine) sees it in `_all_dbs` without opening it first.
+    let other = couch_embedded::Engine::open(dir.join("nested")).unwrap();
+    let (status, body) = other.handle("GET", "/_all_dbs", b"");
+    assert_eq!(status, 200);
+    let names: Vec<String> = serde_json::from_slice(&body).unwrap();
+    assert!(names.contains(&"shop".to_string()), "{names:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

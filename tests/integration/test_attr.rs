@@ -57,10 +57,38 @@ fn databases_are_private_and_deleted_even_after_a_panic() {
     let exists = rt.block_on(async { Database::connect(&url).await.unwrap().exists().await.unwrap() });
     assert!(!exists, "the database of a failed test is deleted");
     // An Err is a failure too, and its database is deleted as well.
-    let result = std::panic::catch_unwind(|| {
-        run_async(opts(), |_db: Database| Box::pin(async { Err::<(), _>(couch_sql::Error::RowNotFound) }))
-    });
+    let result = run_async(opts(), |_db: Database| Box::pin(async { Err::<(), _>(couch_sql::Error::RowNotFound) }));
     let msg = result.unwrap_err();
-    let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(msg.contains("RowNotFound"), "{msg}");
+}
+
+#[couch_sql::test(indexes = false)]
+#[ignore = "run by `a_test_that_returns_err_fails_at_its_own_line`, which checks where it fails"]
+async fn returns_err(db: Database) -> couch_sql::Result<()> {
+    couch_sql::query("SELECT name FROM users WHERE age > ?").fetch_all(&db).await?; // no value for `?`
+    Ok(())
+}
+
+/// The panic of a test that returns `Err` is located at the test, not in the library.
+#[test]
+fn a_test_that_returns_err_fails_at_its_own_line() {
+    use std::sync::{Arc, Mutex};
+    let here = std::thread::current().id();
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let record = seen.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() == here {
+            let at = info.location().map(|l| l.file().to_string()).unwrap_or_default();
+            let message = info.payload().downcast_ref::<String>().cloned().unwrap_or_default();
+            record.lock().unwrap().push((at, message));
+        }
+    }));
+    let outcome = std::panic::catch_unwind(returns_err);
+    std::panic::set_hook(previous);
+    assert!(outcome.is_err(), "the test fails");
+    let seen = seen.lock().unwrap();
+    let (file, message) = seen.last().expect("a panic");
+    assert!(file.ends_with("test_attr.rs"), "the panic is located at {file}");
+    assert!(message.contains("the test returned Err") && message.contains("Param"), "{message}");
 }
