@@ -192,6 +192,13 @@ async fn run_time_projections_equal_compiled_ones() {
     both!(db, "SELECT name, meta FROM customers ORDER BY name DESC");
     both!(db, "SELECT _id, name FROM customers WHERE address.city = 'Oslo'");
     both!(db, "SELECT name FROM customers WHERE _id = 'c2'");
+    // A table alias qualifies columns, in every statement.
+    both!(db, "SELECT c.name, c.address.city AS city FROM customers c WHERE c.visits > ?", 1);
+    both!(db, "SELECT c.name FROM customers AS c WHERE c.tags[0] = 'vip' ORDER BY c.name");
+    couch_sql!("UPDATE customers c SET c.visits = c.visits + 1 WHERE c.name = 'Bo'").execute(&db).await.unwrap();
+    let bo = couch_sql!("SELECT c.visits FROM customers c WHERE c.name = 'Bo'").fetch_one(&db).await.unwrap();
+    assert_eq!(bo.visits, 6);
+    query("UPDATE customers c SET c.visits = c.visits - 1 WHERE c.name = ?").bind("Bo").execute(&db).await.unwrap();
     // The CLI's report: exactly the selected names.
     let rows =
         query("SELECT name, address.city, visits FROM customers WHERE name = 'Ann'").fetch_all(&db).await.unwrap();

@@ -13,4 +13,6 @@ struct User {
 
 fn main() {
     let _ = couch_sql!("SELECT users.name FROM users JOIN orders ON orders.user_id = users._id");
+    // With aliases: one error, for the JOIN, and none for the other table's alias.
+    let _ = couch_sql!("SELECT u.name, o.total FROM users u JOIN orders o ON o.user_id = u._id WHERE o.total > 1");
 }

@@ -180,6 +180,8 @@ pub(crate) fn simple_name(n: &ObjectName) -> Result<String, TranslateError> {
 pub(crate) struct Cx<'s> {
     schema: Option<&'s Schema>,
     table: Option<String>,
+    /// The table's alias (`FROM customers c`), which may qualify its columns.
+    table_alias: Option<String>,
     errors: TranslateErrors,
     /// Location of each `?`, in text order; a parameter's number is its index here.
     placeholders: Vec<(u64, u64)>,
@@ -207,7 +209,7 @@ impl<'s> Cx<'s> {
             }
         }
         let params = vec![None; placeholders.len()];
-        Cx { schema, table: None, errors, placeholders, params, scopes: Vec::new() }
+        Cx { schema, table_alias: None, table: None, errors, placeholders, params, scopes: Vec::new() }
     }
 
     /// Document fields of the model's non-`Option` columns (none without a model).
@@ -257,6 +259,18 @@ impl<'s> Cx<'s> {
     }
 
     /// Sets the statement's table, checking it against the schema.
+    /// The table of the statement and its alias, from a `FROM`/`UPDATE`/`DELETE` relation.
+    pub(crate) fn set_relation(&mut self, relation: &sqlparser::ast::TableFactor) -> bool {
+        let sqlparser::ast::TableFactor::Table { name, alias, .. } = relation else { return false };
+        if let Some(a) = alias {
+            if !a.columns.is_empty() {
+                self.error("a table alias cannot rename columns here: write `FROM users u`", Some(a.span()));
+            }
+            self.table_alias = Some(a.name.value.clone());
+        }
+        self.set_table(name)
+    }
+
     pub(crate) fn set_table(&mut self, name: &ObjectName) -> bool {
         match simple_name(name) {
             Ok(t) => {
@@ -323,8 +337,10 @@ impl<'s> Cx<'s> {
         }
         let table = self.table();
         let mut rest = &parts[..];
-        // `users.name`: the table's own name may qualify a column (unless a column has that name).
-        if parts.len() >= 2 && first.value == table && self.schema.is_none_or(|s| s.column(&table).is_none()) {
+        // `users.name` or `u.name`: the table's name or alias may qualify a column
+        // (unless a column has that name).
+        let qualifier = first.value == table || self.table_alias.as_deref() == Some(first.value.as_str());
+        if parts.len() >= 2 && qualifier && self.schema.is_none_or(|s| s.column(&first.value).is_none()) {
             rest = &parts[1..];
         } else if parts.len() >= 2 && self.schema.is_some_and(|s| s.column(&first.value).is_none()) {
             self.error(

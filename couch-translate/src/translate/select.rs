@@ -58,14 +58,16 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<crate::plan::Plan> {
         }
         [t] => {
             if let Some(j) = t.joins.first() {
+                // One error: the rest of the statement is about tables that cannot be read together.
                 cx.error(
                     "JOIN is not supported: CouchDB has no joins; Mango queries one table (documents of one `type`) at a time. Query each table and combine the rows in Rust",
                     Some(j.relation.span()),
                 );
+                return None;
             }
             match &t.relation {
-                TableFactor::Table { name, .. } => {
-                    cx.set_table(name);
+                TableFactor::Table { .. } => {
+                    cx.set_relation(&t.relation);
                 }
                 TableFactor::Derived { .. } => {
                     cx.error(subquery_message(), Some(t.relation.span()));

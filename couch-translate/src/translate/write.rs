@@ -124,11 +124,11 @@ fn op_tmpl(op: super::expr::Operand) -> Tmpl {
 }
 
 pub(super) fn update(cx: &mut Cx, u: &sqlparser::ast::Update) -> Option<Update> {
-    let Some(name) = relation_name(&u.table.relation) else {
+    if relation_name(&u.table.relation).is_none() {
         cx.error("UPDATE needs a table name", Some(u.table.span()));
         return None;
-    };
-    cx.set_table(&name);
+    }
+    cx.set_relation(&u.table.relation);
     if !u.table.joins.is_empty() || u.from.is_some() {
         cx.error("UPDATE … FROM / JOIN is not supported: CouchDB has no joins", Some(u.table.span()));
     }
@@ -190,11 +190,18 @@ pub(super) fn update(cx: &mut Cx, u: &sqlparser::ast::Update) -> Option<Update> 
 }
 
 pub(super) fn delete(cx: &mut Cx, d: &sqlparser::ast::Delete) -> Option<Delete> {
-    let Some(name) = delete_table(d) else {
+    let tables = match &d.from {
+        FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+    };
+    let [relation] = tables.as_slice() else {
         cx.error("DELETE needs one table: DELETE FROM users WHERE …", Some(d.span()));
         return None;
     };
-    cx.set_table(&name);
+    if relation_name(&relation.relation).is_none() {
+        cx.error("DELETE needs one table: DELETE FROM users WHERE …", Some(d.span()));
+        return None;
+    }
+    cx.set_relation(&relation.relation);
     if d.using.is_some() || d.returning.is_some() || !d.order_by.is_empty() || d.limit.is_some() || !d.tables.is_empty()
     {
         cx.error("DELETE supports FROM and WHERE only (no USING, RETURNING, ORDER BY or LIMIT)", Some(d.span()));
