@@ -43,6 +43,17 @@ pub enum Tmpl {
     TypeOf(usize),
     /// An `IN` list: parameters bound to NULL are left out (they never match).
     InList(Vec<Tmpl>),
+    /// The elements of parameter `n`, an array (`col = ANY(?)`), as a JSON array:
+    /// NULL elements are left out (they never match).
+    Elements(usize),
+    /// A selector that matches nothing when parameter `param` (an array) holds a
+    /// NULL (SQL: `x NOT IN (…, NULL)` is never true).
+    NoNullElement {
+        /// The array parameter.
+        param: usize,
+        /// The selector otherwise.
+        inner: Box<Tmpl>,
+    },
     /// A selector that matches nothing when any of `params` is NULL
     /// (SQL: a comparison with NULL is never true).
     Guard {
@@ -119,6 +130,8 @@ pub enum RenderError {
     MissingParam(usize),
     /// A `LIKE` parameter is not a string, or its pattern is malformed.
     BadLikePattern(String),
+    /// The parameter of `col = ANY(?)` is not an array.
+    NotAnArray(usize),
 }
 
 impl fmt::Display for RenderError {
@@ -126,6 +139,9 @@ impl fmt::Display for RenderError {
         match self {
             RenderError::MissingParam(i) => write!(f, "parameter {} is not bound", i + 1),
             RenderError::BadLikePattern(m) => write!(f, "bad LIKE pattern: {m}"),
+            RenderError::NotAnArray(i) => {
+                write!(f, "parameter {} of `= ANY(?)` must be an array (a Vec or a slice) of values", i + 1)
+            }
         }
     }
 }
@@ -253,6 +269,29 @@ fn write_in_list<T>(
     Ok(())
 }
 
+/// Parameter `i`'s elements (it must be an array).
+fn elements(params: &[Value], i: usize) -> Result<&[Value], RenderError> {
+    match param(params, i)? {
+        Value::Array(items) => Ok(items),
+        _ => Err(RenderError::NotAnArray(i)),
+    }
+}
+
+/// Parameter `i`'s elements as a JSON array, NULLs left out.
+fn write_elements(params: &[Value], i: usize, out: &mut Vec<u8>) -> Result<(), RenderError> {
+    out.push(b'[');
+    let mut first = true;
+    for v in elements(params, i)?.iter().filter(|v| !v.is_null()) {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut *out, v).expect("writing JSON to memory");
+    }
+    out.push(b']');
+    Ok(())
+}
+
 /// The Mango `$type` name of a JSON value.
 pub fn json_type_name(v: &Value) -> &'static str {
     match v {
@@ -315,6 +354,14 @@ impl Tmpl {
                 |t, out| t.render_in(params, dialect, out),
                 out,
             )?,
+            Tmpl::Elements(i) => write_elements(params, *i, out)?,
+            Tmpl::NoNullElement { param: i, inner } => {
+                if elements(params, *i)?.iter().any(Value::is_null) {
+                    write_never(out)
+                } else {
+                    inner.render_in(params, dialect, out)?
+                }
+            }
             Tmpl::Guard { params: guarded, inner } if !any_null(params, guarded)? => {
                 inner.render_in(params, dialect, out)?
             }
@@ -360,6 +407,8 @@ enum Seg {
     Like { pattern: Box<Tmpl>, negated: bool, escape: Option<char> },
     TypeOf(usize),
     InList(Vec<Compiled>),
+    Elements(usize),
+    NoNullElement { param: usize, inner: Compiled },
     Guard { params: Vec<usize>, inner: Compiled },
     Agree { pairs: Vec<(Tmpl, Tmpl)>, inner: Compiled },
 }
@@ -418,6 +467,14 @@ impl Tmpl {
                 flush(segs, lit);
                 segs.push(Seg::Guard { params: params.clone(), inner: inner.compile() });
             }
+            Tmpl::Elements(i) => {
+                flush(segs, lit);
+                segs.push(Seg::Elements(*i));
+            }
+            Tmpl::NoNullElement { param, inner } => {
+                flush(segs, lit);
+                segs.push(Seg::NoNullElement { param: *param, inner: inner.compile() });
+            }
             Tmpl::Agree { pairs, inner } => {
                 flush(segs, lit);
                 segs.push(Seg::Agree { pairs: pairs.clone(), inner: inner.compile() });
@@ -441,7 +498,9 @@ impl Compiled {
             .map(|s| match s {
                 Seg::Lit(b) => b.len(),
                 Seg::InList(items) => items.iter().map(Compiled::static_len).sum::<usize>() + 2,
-                Seg::Guard { inner, .. } | Seg::Agree { inner, .. } => inner.static_len(),
+                Seg::Guard { inner, .. } | Seg::Agree { inner, .. } | Seg::NoNullElement { inner, .. } => {
+                    inner.static_len()
+                }
                 _ => 0,
             })
             .sum()
@@ -469,6 +528,14 @@ impl Compiled {
                     |c, out| c.render_in(params, dialect, out),
                     out,
                 )?,
+                Seg::Elements(i) => write_elements(params, *i, out)?,
+                Seg::NoNullElement { param: i, inner } => {
+                    if elements(params, *i)?.iter().any(Value::is_null) {
+                        write_never(out)
+                    } else {
+                        inner.render_in(params, dialect, out)?
+                    }
+                }
                 Seg::Guard { params: guarded, inner } if !any_null(params, guarded)? => {
                     inner.render_in(params, dialect, out)?
                 }

@@ -150,3 +150,43 @@ async fn every_pair_of_conditions_on_one_column_under_or() {
     assert!(cases > 300, "{cases} cases");
     assert!(failures.is_empty(), "{} of {cases} wrong:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// `col = ANY(?)` with an array parameter (a `Vec` or a slice), compiled and at run time.
+#[tokio::test]
+async fn a_column_equals_any_element_of_an_array_parameter() {
+    let db = fresh_db("any_param").await;
+    seed(&db).await;
+    let labels_of = |rows: Vec<String>| {
+        let mut v = rows;
+        v.sort();
+        v.concat()
+    };
+    let rows = couch_sql!("SELECT label FROM items WHERE c = ANY(?)", vec!["Oslo", "Lima", "Rome"])
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(labels_of(rows.iter().map(|r| r.label.clone()).collect()), "ad");
+    let wanted: &[&str] = &["Lima"];
+    let rows = couch_sql!("SELECT label FROM items WHERE c = ANY(?) OR n = 5", wanted).fetch_all(&db).await.unwrap();
+    assert_eq!(labels_of(rows.iter().map(|r| r.label.clone()).collect()), "ad");
+    let ids = vec!["a".to_string(), "c".to_string(), "zz".to_string()];
+    let rows = couch_sql!("SELECT label FROM items WHERE _id = ANY(?)", &ids).fetch_all(&db).await.unwrap();
+    assert_eq!(labels_of(rows.iter().map(|r| r.label.clone()).collect()), "ac");
+    let empty: Vec<i64> = vec![];
+    assert!(couch_sql!("SELECT label FROM items WHERE n = ANY(?)", empty).fetch_all(&db).await.unwrap().is_empty());
+    // NOT: present, not NULL, none of them; never when an element is NULL.
+    let run = |sql: &'static str, arg: serde_json::Value| {
+        let db = db.clone();
+        async move {
+            let rows = query(sql).bind(arg).fetch_all(&db).await.unwrap();
+            let mut v: Vec<String> = rows.iter().map(|r| r["label"].as_str().unwrap().to_string()).collect();
+            v.sort();
+            v.concat()
+        }
+    };
+    assert_eq!(run("SELECT label FROM items WHERE NOT (n = ANY(?))", serde_json::json!([5])).await, "d");
+    assert_eq!(run("SELECT label FROM items WHERE NOT (n = ANY(?))", serde_json::json!([5, null])).await, "");
+    assert_eq!(run("SELECT label FROM items WHERE c = ANY(?)", serde_json::json!(["Oslo", null])).await, "a");
+    let err = query("SELECT label FROM items WHERE c = ANY(?)").bind("Oslo").fetch_all(&db).await.unwrap_err();
+    assert!(matches!(&err, couch_sql::Error::Param(m) if m.contains("must be an array")), "{err}");
+}

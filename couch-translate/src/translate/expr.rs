@@ -188,6 +188,11 @@ enum Test {
         items: Operand,
         negated: bool,
     },
+    /// `col = ANY(?)`: the column equals one of the elements of an array parameter.
+    InElements {
+        param: usize,
+        negated: bool,
+    },
     /// `CARDINALITY(array) = n`.
     Size {
         n: Operand,
@@ -347,6 +352,7 @@ impl Cond {
                     Test::Any { op, value, negated } => Test::Any { op, value, negated: !negated },
                     Test::Contains { items, negated } => Test::Contains { items, negated: !negated },
                     Test::Size { n, negated } => Test::Size { n, negated: !negated },
+                    Test::InElements { param, negated } => Test::InElements { param, negated: !negated },
                     Test::Elem { inner, scalar, negated } => Test::Elem { inner, scalar, negated: !negated },
                 };
                 Cond::atom(a)
@@ -519,6 +525,16 @@ fn atom_mango(a: &Atom) -> Tmpl {
             guarded(v.params(), cond(vec![("$type", type_guard(a, v)), ("$nin", Tmpl::Array(vec![v.tmpl()]))]))
         }
         Test::Cmp(op, v) => guarded(v.params(), cond(vec![("$type", type_guard(a, v)), (op.mango(), v.tmpl())])),
+        Test::InElements { param, negated: false } => cond(vec![("$in", Tmpl::Elements(*param))]),
+        Test::InElements { param, negated: true } => {
+            // Present, not NULL, of the column's kind, and none of the elements; never
+            // when an element is NULL (`x NOT IN (…, NULL)` is never true).
+            let guard = match &a.ty {
+                Some(t) if t.kind.is_scalar() => ("$type", Tmpl::Str(t.kind.json_type().into())),
+                _ => ("$gt", Tmpl::Null),
+            };
+            Tmpl::NoNullElement { param: *param, inner: Box::new(cond(vec![guard, ("$nin", Tmpl::Elements(*param))])) }
+        }
         Test::In { negated: false, items } => {
             // A NULL item never matches; CouchDB 3.4.3 also fails `$in` lists holding a
             // null with 500 function_clause (mango_idx_view:is_text_search), so it is left out.
@@ -1047,6 +1063,11 @@ impl Cx<'_> {
             self.error(format!("`{op} ANY(…)` is not supported: use = <> < <= > >="), Some(whole.span()));
             return None;
         };
+        if let Expr::Value(v) = right {
+            if matches!(&v.value, Value::Placeholder(p) if p == "?") {
+                return self.in_array_param(left, op, v.span, whole);
+            }
+        }
         let array = self.array_column(right, "ANY")?;
         let elem = element_column(&array);
         if elem.ty.as_ref().is_some_and(|t| !t.kind.is_scalar()) {
@@ -1071,6 +1092,63 @@ impl Cx<'_> {
             positions: array.positions,
             ty: array.ty,
             test: Test::Any { op, value, negated: false },
+        }))
+    }
+
+    /// `col = ANY(?)`: the column equals one of the elements of an array parameter
+    /// (a `Vec` or slice, checked against the column's type at compile time).
+    fn in_array_param(&mut self, left: &Expr, op: CmpOp, at: sqlparser::tokenizer::Span, whole: &Expr) -> Option<Cond> {
+        if op != CmpOp::Eq {
+            self.error(
+                "with a parameter, ANY takes `=`: `col = ANY(?)` is true when the column equals one of the array's elements",
+                Some(whole.span()),
+            );
+            return None;
+        }
+        if !is_column(left) {
+            self.error(
+                "`= ANY(?)` compares a column with the parameter's elements: write `col = ANY(?)`",
+                Some(left.span()),
+            );
+            return None;
+        }
+        let col = self.cond_column(left)?;
+        if let Some(t) = &col.ty {
+            if !t.kind.is_scalar() {
+                self.error(
+                    format!(
+                        "`{} = ANY(?)` compares whole values, but `{}` is {} (`{}`)",
+                        col.name,
+                        col.name,
+                        t.kind.describe(),
+                        t.rust
+                    ),
+                    Some(left.span()),
+                );
+                return None;
+            }
+        }
+        // The parameter is an array of the column's values.
+        let ty = col.ty.as_ref().map(|t| {
+            let mut element = t.clone();
+            element.nullable = false;
+            element.outer_null = false;
+            ColumnType {
+                kind: Kind::Array,
+                nullable: false,
+                rust: format!("Vec<{}>", element.base_rust()),
+                fields: vec![],
+                element: Some(Box::new(element)),
+                access: vec![],
+                outer_null: false,
+            }
+        });
+        let param = self.param(at, ParamUsage::Compare { column: col.name.clone(), ty })?;
+        Some(Cond::atom(Atom {
+            field: col.field,
+            positions: col.positions,
+            ty: col.ty,
+            test: Test::InElements { param, negated: false },
         }))
     }
 

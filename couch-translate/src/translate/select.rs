@@ -365,12 +365,18 @@ pub(super) fn merged_selector(head: Vec<(String, Tmpl)>, cond: Cond) -> Tmpl {
     // A NULL parameter in a top-level conjunct makes the whole AND false:
     // hoist the guards to the whole selector so the conjuncts can merge.
     let mut guards = Vec::new();
+    let mut no_null = Vec::new();
     let mut agree = Vec::new();
     let mut parts: std::collections::VecDeque<Tmpl> = parts.into();
     while let Some(p) = parts.pop_front() {
         let p = match p {
             Tmpl::Guard { params, inner } => {
                 guards.extend(params);
+                *inner
+            }
+            // Likewise a NULL element of a `NOT (col = ANY(?))` array.
+            Tmpl::NoNullElement { param, inner } => {
+                no_null.push(param);
                 *inner
             }
             p => p,
@@ -437,6 +443,8 @@ pub(super) fn merged_selector(head: Vec<(String, Tmpl)>, cond: Cond) -> Tmpl {
         Tmpl::Object(vec![("$and".to_string(), Tmpl::Array(super::expr::one_or(all)))])
     };
     let selector = if agree.is_empty() { selector } else { Tmpl::Agree { pairs: agree, inner: Box::new(selector) } };
+    let selector =
+        no_null.into_iter().fold(selector, |inner, param| Tmpl::NoNullElement { param, inner: Box::new(inner) });
     if guards.is_empty() {
         selector
     } else {
