@@ -1,7 +1,6 @@
 //! The README's live query: a SELECT watched through CouchDB's changes feed, on the
 //! embedded engine (no server). `cargo run --example live`.
-use couch_sql::{couch_sql, Change, CouchRow, Database};
-use futures_util::StreamExt;
+use couch_sql::{couch_sql, Change, CouchRow, Database, StreamExt};
 
 #[derive(CouchRow, Debug)]
 #[couch(table = "people")]

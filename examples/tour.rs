@@ -30,6 +30,11 @@ async fn main() -> couch_sql::Result<()> {
     for u in &left {
         println!("{n} deleted; left: {} ({}), email {:?}, id {:?}", u.name, u.age, u.email, u.id);
     }
-    // The same queries run without async: couch_sql::blocking::Database.
+    // The same queries without async (a plain `fn`, a thread): couch_sql::blocking::Database.
+    let total = tokio::task::spawn_blocking(|| -> couch_sql::Result<i64> {
+        let db = couch_sql::blocking::Database::connect("mem://tour")?;
+        Ok(couch_sql!("SELECT COUNT(*) FROM users").fetch_one(&db)?.count)
+    });
+    println!("{} user(s), counted without async", total.await.expect("the blocking task")?);
     Ok(())
 }

@@ -53,6 +53,8 @@ pub use couch_runtime::{
 /// Live queries: `couch_sql!(…).watch(&db)` (see [`Query::watch`]).
 #[cfg(feature = "embedded")]
 pub use couch_runtime::{Change, Watch, WatchIter};
+/// `next()` on a row stream (`fetch`) or a live query (`watch`): `use couch_sql::StreamExt;`.
+pub use couch_runtime::StreamExt;
 /// Reading documents that do not all fit the model: [`Query::skip_invalid`].
 pub use couch_runtime::{Checked, SkipInvalid, Skipped};
 
