@@ -44,6 +44,8 @@
 //! anchored `$regex`. See the README for the full mapping.
 
 pub use couch_macros::{couch_sql, couch_sql_as, test, CouchObject, CouchRow};
+/// `next()` on a row stream (`fetch`) or a live query (`watch`): `use couch_sql::StreamExt;`.
+pub use couch_runtime::StreamExt;
 /// The marks `couch_sql!` puts on a query's type: only a [`Watchable`] one can be watched.
 pub use couch_runtime::{Aggregated, CanWatch, Watchable, Windowed};
 pub use couch_runtime::{
@@ -53,8 +55,6 @@ pub use couch_runtime::{
 /// Live queries: `couch_sql!(…).watch(&db)` (see [`Query::watch`]).
 #[cfg(feature = "embedded")]
 pub use couch_runtime::{Change, Watch, WatchIter};
-/// `next()` on a row stream (`fetch`) or a live query (`watch`): `use couch_sql::StreamExt;`.
-pub use couch_runtime::StreamExt;
 /// Reading documents that do not all fit the model: [`Query::skip_invalid`].
 pub use couch_runtime::{Checked, SkipInvalid, Skipped};
 

@@ -346,8 +346,9 @@ async fn plan(statement: &Statement, apply: bool, url: Option<&str>) -> Result<(
         match &a.view {
             Some(v) => println!("aggregate: view path, design document _design/{}", v.ddoc),
             None => println!(
-                "aggregate: streaming path (run-time SQL has no model to read values by their kind; \
-                 compiled with couch_sql!, a WHERE of equalities and one range runs on a view)"
+                "aggregate: streaming path (a view serves a WHERE of ANDed `col = value` and one range, \
+                 and COUNT, SUM, AVG, or MIN/MAX of numbers; run-time SQL needs the range's bounds written \
+                 in the SQL, and has no model to know that a MIN/MAX column holds numbers)"
             ),
         }
     }
@@ -398,6 +399,13 @@ async fn serve(host: std::net::IpAddr, port: u16, dir: Option<&std::path::Path>)
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    // A closed pipe ends the process as it does `cat` or `grep` (Rust ignores SIGPIPE,
+    // so `println!` would panic instead).
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Translate { statement, compact, db } => translate(statement, *compact, db),

@@ -36,12 +36,12 @@ pub use client::{
     DEFAULT_WRITE_BATCH,
 };
 pub use dynamic::{query, query_as, DynQuery};
-/// `next()` on a row stream ([`Query::fetch`]) or a live query ([`Watch`]), without a
-/// `futures` dependency of your own.
-pub use futures_util::StreamExt;
 pub use error::{Error, Result};
 pub use exec::{ExplainIndex, Explanation, RequestSketch, SqlText};
 pub use executor::{BoxFuture, Executor};
+/// `next()` on a row stream ([`Query::fetch`]) or a live query ([`Watch`]), without a
+/// `futures` dependency of your own.
+pub use futures_util::StreamExt;
 pub use ids::new_id;
 #[doc(hidden)]
 pub use inventory;

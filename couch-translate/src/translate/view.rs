@@ -86,13 +86,28 @@ impl KeyConditions {
 
 /// A column and the value it is compared with, translated again as the WHERE
 /// was (the same parameter, the same normalised literal).
-fn column_and_value(cx: &mut Cx, col: &Expr, value: &Expr) -> Option<(String, Kind, Tmpl)> {
+///
+/// Without a model, a column's kind is the compared value's: a number, a string
+/// or a boolean written in the SQL (as the `$type` guard of the `_find` path). A
+/// parameter's kind is known only when it is bound, so such a range streams; an
+/// equality needs no kind (the key is the value itself, of whatever type).
+fn column_and_value(cx: &mut Cx, col: &Expr, value: &Expr, equality: bool) -> Option<(String, Kind, Tmpl)> {
     let col = cx.column(col)?;
-    let kind = col.ty.as_ref()?.kind;
-    if !kind.is_scalar() || col.field.starts_with('_') {
+    if col.field.starts_with('_') {
         return None;
     }
     let t = cx.operand(value, &col, Use::Compare)?.tmpl();
+    let kind = match col.ty.as_ref() {
+        Some(ty) if ty.kind.is_scalar() => ty.kind,
+        Some(_) => return None,
+        None => match &t {
+            Tmpl::Int(_) | Tmpl::Float(_) => Kind::Float,
+            Tmpl::Str(_) => Kind::Text,
+            Tmpl::Bool(_) => Kind::Bool,
+            Tmpl::Param(_) if equality => Kind::Json,
+            _ => return None,
+        },
+    };
     (t != Tmpl::Null).then_some((col.field, kind, t))
 }
 
@@ -104,8 +119,11 @@ fn key_conditions(cx: &mut Cx, e: &Expr, out: &mut KeyConditions) -> Option<()> 
             key_conditions(cx, right, out)
         }
         Expr::Between { expr, negated: false, low, high } if is_column(expr) => {
-            let (f, k, lo) = column_and_value(cx, expr, low)?;
-            let (_, _, hi) = column_and_value(cx, expr, high)?;
+            let (f, k, lo) = column_and_value(cx, expr, low, false)?;
+            let (_, k_hi, hi) = column_and_value(cx, expr, high, false)?;
+            if k != k_hi {
+                return None; // bounds of two kinds: no one key range
+            }
             out.bound(f.clone(), k, true, lo, true)?;
             out.bound(f, k, false, hi, true)
         }
@@ -115,7 +133,7 @@ fn key_conditions(cx: &mut Cx, e: &Expr, out: &mut KeyConditions) -> Option<()> 
                 (false, true) => (right, left, true),
                 _ => return None,
             };
-            let (f, k, v) = column_and_value(cx, col, value)?;
+            let (f, k, v) = column_and_value(cx, col, value, matches!(op, BinaryOperator::Eq))?;
             // `? < col` is `col > ?`.
             let (lower, inclusive) = match (op, flipped) {
                 (BinaryOperator::Eq, _) => {
@@ -136,7 +154,7 @@ fn key_conditions(cx: &mut Cx, e: &Expr, out: &mut KeyConditions) -> Option<()> 
 
 /// The views that answer an aggregate, when its WHERE and aggregates allow it.
 pub(super) fn plan(cx: &mut Cx, selection: Option<&Expr>, groups: &[GroupColumn], aggs: &[AggCall]) -> Option<AggView> {
-    cx.schema?; // kinds are needed to read values as SQL does
+    // Without a model a value is read as it is (`any`), and summed as a number.
     let mut conds = KeyConditions::default();
     if let Some(w) = selection {
         key_conditions(cx, w, &mut conds)?;
@@ -165,6 +183,9 @@ pub(super) fn plan(cx: &mut Cx, selection: Option<&Expr>, groups: &[GroupColumn]
     for (i, a) in aggs.iter().enumerate() {
         let field = a.field.as_ref();
         let numeric = field.is_some_and(|(_, k)| matches!(k, Kind::Integer | Kind::Float));
+        // SUM/AVG of a column without a model: its numbers (a map tests `typeof`).
+        let summed = field.map(|(f, k)| (f, if *k == Kind::Json { Kind::Float } else { *k }));
+        let numeric_sum = summed.is_some_and(|(_, k)| matches!(k, Kind::Integer | Kind::Float));
         let var = format!("a{i}");
         let slot = match a.func {
             AggFunc::CountAll => AggSlot::Count(0),
@@ -174,12 +195,12 @@ pub(super) fn plan(cx: &mut Cx, selection: Option<&Expr>, groups: &[GroupColumn]
                 value_spec.push(serde_json::json!({ "present": described(f, *k) }));
                 AggSlot::Count(values.len() - 1)
             }
-            AggFunc::Sum | AggFunc::Avg if numeric => {
-                let (f, k) = field.expect("numeric has a field");
+            AggFunc::Sum | AggFunc::Avg if numeric_sum => {
+                let (f, k) = summed.expect("numeric has a field");
                 values.push(format!("{var} === null ? 0 : 1"));
                 values.push(format!("{var} === null ? 0 : {var}"));
-                value_spec.push(serde_json::json!({ "present": described(f, *k) }));
-                value_spec.push(serde_json::json!({ "number": described(f, *k) }));
+                value_spec.push(serde_json::json!({ "present": described(f, k) }));
+                value_spec.push(serde_json::json!({ "number": described(f, k) }));
                 let (count, sum) = (values.len() - 2, values.len() - 1);
                 if a.func == AggFunc::Sum {
                     AggSlot::Sum { count, sum, integer: a.integer }
@@ -210,7 +231,12 @@ pub(super) fn plan(cx: &mut Cx, selection: Option<&Expr>, groups: &[GroupColumn]
     let reads: Vec<String> = aggs
         .iter()
         .enumerate()
-        .filter_map(|(i, a)| a.field.as_ref().map(|(f, k)| format!("var a{i} = {}; ", read(f, *k))))
+        .filter_map(|(i, a)| {
+            a.field.as_ref().map(|(f, k)| {
+                let summed = matches!(a.func, AggFunc::Sum | AggFunc::Avg) && *k == Kind::Json;
+                format!("var a{i} = {}; ", read(f, if summed { Kind::Float } else { *k }))
+            })
+        })
         .collect();
     let sums = format!(
         "function (doc) {{ {HELPERS}if ({}) {{ {}emit([{}], [{}]); }} }}",
