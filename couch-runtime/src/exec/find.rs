@@ -93,6 +93,7 @@ impl FindTemplate {
             require: Vec::new(),
             use_index: None,
             stats: false,
+            judge: None,
         })
     }
 }
@@ -208,6 +209,9 @@ pub(crate) struct FindRequest {
     use_index: Option<Vec<u8>>,
     /// Ask for `execution_stats`.
     pub(crate) stats: bool,
+    /// The planned index no index covers yet: this read measures whether it pays
+    /// (see `Pager::judge_planned_index`), with the choice's key.
+    judge: Option<(String, Arc<[String]>)>,
     /// The exact selector, when the server gets a relaxed one.
     client: Option<Arc<ClientMatch>>,
 }
@@ -330,26 +334,19 @@ impl FindRequest {
                         Some(i) => {
                             Some(IndexChoice::Use { ddoc: i.ddoc.clone(), name: i.name.clone(), require: vec![] })
                         }
-                        None if !create => None,
-                        None => Some(match db.ensure_index_reporting(&planned).await {
-                            // Built in the background: until it is ready, queries run as if it
-                            // were not there (an index CouchDB builds on the first query that
-                            // names it would make that query wait for the whole build).
-                            Ok(_) => {
-                                build_in_background(db, key.clone(), planned.to_vec(), self.selector.clone());
-                                IndexChoice::Building
-                            }
-                            // A planned index only speeds the query up: a user who may not create
-                            // indexes (design documents need a database admin) still gets the rows.
-                            Err(e) if e.is_refusal() => {
-                                tracing::warn!(error = %e, index = %crate::index_name(&planned), "could not create the planned index; queries run without it");
-                                IndexChoice::None
-                            }
-                            Err(e) => return Err(e),
-                        }),
+                        // Not made yet: a query that reads most of its table gains nothing
+                        // from an index, and building one would compete with it. This read
+                        // measures how selective the query is (see `judge_planned_index`).
+                        None => None,
                     })
                 };
-                let Some(choice) = choose_once(db, &key, choose).await? else { return Ok(()) };
+                let Some(choice) = choose_once(db, &key, choose).await? else {
+                    if create {
+                        self.stats = true;
+                        self.judge = Some((key, planned));
+                    }
+                    return Ok(());
+                };
                 self.apply(&choice, true);
             }
             IndexPolicy::Explicit => self.apply(&own_index(&planned), true),
@@ -449,6 +446,14 @@ async fn planner_sees(db: &Database, selector: &[u8], fields: &[String], tail: &
         tokio::time::sleep(std::time::Duration::from_millis(5 + attempt * 5)).await;
     }
     Ok(false)
+}
+
+/// Whether a read that examined `examined` documents to return `returned` rows
+/// would gain from an index: it read at least four documents per row (and a
+/// hundred more), so an index read (about three times a scan's cost per row,
+/// BENCHMARKS.md §9) is cheaper.
+fn selective(examined: u64, returned: u64) -> bool {
+    examined >= returned.saturating_mul(4).saturating_add(100)
 }
 
 /// The index couch-sql names after its fields (`couchsql-type-age`).
@@ -656,6 +661,53 @@ impl Pager {
         }
     }
 
+    /// At the end of a read that ran without its planned index (none covers it
+    /// yet): makes the index, in the background, when the read showed it would pay
+    /// (the server examined many more documents than it returned), so the query's
+    /// next run reads through it; otherwise decides nothing (a later run, with other
+    /// parameters, may be selective). Where the server gives no `execution_stats`
+    /// (pouchdb-server), the database's document count stands in for the documents
+    /// examined.
+    fn judge_planned_index(&mut self) {
+        let Some((key, fields)) = self.req.judge.take() else { return };
+        let (examined, returned) = match &self.stats {
+            Some(st) => (Some(st.total_docs_examined), st.results_returned),
+            None => (None, self.raw_fetched.max(self.fetched)),
+        };
+        let (db, selector) = (self.db.clone(), self.req.selector.clone());
+        tokio::spawn(async move {
+            let examined = match examined {
+                Some(n) => n,
+                None => match db.request("GET", "", None).await {
+                    Ok(info) => info.get("doc_count").and_then(Value::as_u64).unwrap_or(0),
+                    Err(_) => return,
+                },
+            };
+            if !selective(examined, returned) {
+                tracing::debug!(examined, returned, index = %crate::index_name(&fields), "not selective: the planned index is not made");
+                return;
+            }
+            let _chooser = db.index_lock(&key);
+            let _chooser = _chooser.lock().await;
+            if db.index_choice(&key).is_some() {
+                return; // another read decided already
+            }
+            match db.ensure_index_reporting(&fields).await {
+                Ok(_) => {
+                    db.choose_index(&key, IndexChoice::Building);
+                    build_in_background(&db, key, fields.to_vec(), selector);
+                }
+                // A planned index only speeds the query up: a user who may not create
+                // indexes (design documents need a database admin) still gets the rows.
+                Err(e) if e.is_refusal() => {
+                    tracing::warn!(error = %e, index = %crate::index_name(&fields), "could not create the planned index; queries run without it");
+                    db.choose_index(&key, IndexChoice::None);
+                }
+                Err(e) => tracing::debug!(error = %e, "making the planned index failed; the next query looks again"),
+            }
+        });
+    }
+
     /// The next page of rows, or `None` when every row has been read.
     pub(crate) async fn next_page<T: DeserializeOwned>(&mut self) -> Result<Option<Vec<T>>> {
         self.next_page_with(decode_page::<T>).await
@@ -676,6 +728,7 @@ impl Pager {
             };
             if self.done || want == 0 {
                 self.done = true;
+                self.judge_planned_index();
                 return Ok(None);
             }
             if self.paging.is_none() {
@@ -770,6 +823,9 @@ impl Pager {
                 self.done = true;
             }
             self.fetched += docs.len() as u64;
+            if self.done {
+                self.judge_planned_index();
+            }
             return Ok(Some(docs));
         }
     }
