@@ -673,6 +673,9 @@ pub(crate) enum IndexChoice {
     None,
     /// No index yet: the planned one is being built in the background.
     Building,
+    /// No index covers the query and none is made yet: each run measures whether
+    /// the planned one would pay (see `Pager::judge_planned_index`).
+    Measure,
 }
 
 /// A json index of a database, as `GET /db/_index` lists it.

@@ -14,6 +14,7 @@ mod documents;
 mod dynamic;
 mod embedded;
 mod like;
+mod mango_suite;
 mod models;
 mod named_rows;
 mod nesting;

@@ -334,19 +334,21 @@ impl FindRequest {
                         Some(i) => {
                             Some(IndexChoice::Use { ddoc: i.ddoc.clone(), name: i.name.clone(), require: vec![] })
                         }
+                        None if !create => None,
                         // Not made yet: a query that reads most of its table gains nothing
-                        // from an index, and building one would compete with it. This read
+                        // from an index, and building one would compete with it. Each run
                         // measures how selective the query is (see `judge_planned_index`).
-                        None => None,
+                        None => Some(IndexChoice::Measure),
                     })
                 };
-                let Some(choice) = choose_once(db, &key, choose).await? else {
+                let Some(choice) = choose_once(db, &key, choose).await? else { return Ok(()) };
+                if choice == IndexChoice::Measure {
                     if create {
                         self.stats = true;
                         self.judge = Some((key, planned));
                     }
                     return Ok(());
-                };
+                }
                 self.apply(&choice, true);
             }
             IndexPolicy::Explicit => self.apply(&own_index(&planned), true),
@@ -689,7 +691,7 @@ impl Pager {
             }
             let _chooser = db.index_lock(&key);
             let _chooser = _chooser.lock().await;
-            if db.index_choice(&key).is_some() {
+            if db.index_choice(&key).is_some_and(|c| c != IndexChoice::Measure) {
                 return; // another read decided already
             }
             match db.ensure_index_reporting(&fields).await {
