@@ -286,3 +286,106 @@ async fn couchdbs_mango_suite_as_sql() {
     assert!(failures.is_empty(), "{} of {checked} cases wrong:\n{}", failures.len(), failures.join("\n"));
     assert!(checked >= 110, "{checked} cases");
 }
+
+/// 04_key_test: field names holding a dot or a `$` (quoted identifiers are one
+/// name), and the same names as paths; doc 500 gets a table so SQL can read it.
+#[tokio::test]
+async fn couchdbs_key_tests_as_sql() {
+    let db = fresh_db("mango_keys").await;
+    crate::put_raw(
+        &db,
+        json!([
+            {"_id": "100", "type": "complex_key", "title": "normal key"},
+            {"_id": "200", "type": "complex_key", "title": "key with dot", "dot.key": "dot's value",
+             "none": {"dot": "none dot's value"}, "name.first": "Kvothe"},
+            {"_id": "300", "type": "complex_key", "title": "key with peso", "$key": "peso",
+             "deep": {"$key": "deep peso"}, "name": {"first": "Master Elodin"}},
+            {"_id": "400", "type": "complex_key", "title": "unicode key", "\u{f8ff}": "apple"},
+            {"_id": "500", "type": "internal", "title": "internal_fields_format", "utf8-1[]:string": "string",
+             "utf8-2[]:boolean[]": true, "utf8-3[]:number": 9, "utf8-3[]:null": null}
+        ]),
+    )
+    .await;
+    let titles = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            let rows = query(sql).fetch_all(&db).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let mut t: Vec<String> = rows.iter().map(|r| r["title"].as_str().unwrap_or("").to_string()).collect();
+            t.sort();
+            t
+        }
+    };
+    // dot key / peso key: the fields, selected.
+    let rows = query(r#"SELECT title, "dot.key", none.dot, "$key", deep."$key" FROM complex_key"#)
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 4);
+    let dot = rows.iter().find(|r| r["title"] == "key with dot").unwrap();
+    assert_eq!(dot["dot_key"], "dot's value");
+    assert_eq!(dot["none_dot"], "none dot's value");
+    let peso = rows.iter().find(|r| r["title"] == "key with peso").unwrap();
+    assert_eq!(peso["$key"], "peso");
+    assert_eq!(peso["deep_$key"], "deep peso");
+    // unicode in a field name.
+    assert_eq!(titles("SELECT title FROM complex_key WHERE \"\u{f8ff}\" = 'apple'").await, ["unicode key"]);
+    // escape period / object period.
+    assert_eq!(titles(r#"SELECT title FROM complex_key WHERE "name.first" = 'Kvothe'"#).await, ["key with dot"]);
+    assert!(titles("SELECT title FROM complex_key WHERE name.first = 'Kvothe'").await.is_empty());
+    assert_eq!(titles("SELECT title FROM complex_key WHERE name.first = 'Master Elodin'").await, ["key with peso"]);
+    assert!(titles(r#"SELECT title FROM complex_key WHERE "name.first" = 'Master Elodin'"#).await.is_empty());
+    assert_eq!(titles(r#"SELECT title FROM complex_key WHERE "$key" = 'peso'"#).await, ["key with peso"]);
+    assert_eq!(titles(r#"SELECT title FROM complex_key WHERE deep."$key" = 'deep peso'"#).await, ["key with peso"]);
+    // internal field tests.
+    for sql in [
+        r#"SELECT title FROM internal WHERE "utf8-1[]:string" = 'string'"#,
+        r#"SELECT title FROM internal WHERE "utf8-2[]:boolean[]" = true"#,
+        r#"SELECT title FROM internal WHERE "utf8-3[]:number" = 9"#,
+        r#"SELECT title FROM internal WHERE "utf8-3[]:null" IS NULL"#,
+    ] {
+        assert_eq!(titles(sql).await, ["internal_fields_format"], "{sql}");
+    }
+}
+
+/// 17-multi-type-value and 21-empty-selector, where SQL can say them.
+#[tokio::test]
+async fn couchdbs_multi_type_and_empty_selector_tests_as_sql() {
+    let db = fresh_db("mango_multi").await;
+    crate::put_raw(
+        &db,
+        json!([
+            {"_id": "1", "type": "multi", "name": "Jimi", "age": 10},
+            {"_id": "2", "type": "multi", "name": {"forename": "Eddie"}, "age": 20},
+            {"_id": "3", "type": "multi", "name": null, "age": 30},
+            {"_id": "4", "type": "multi", "name": 1, "age": 40},
+            {"_id": "5", "type": "multi", "forename": "Sam", "age": 50}
+        ]),
+    )
+    .await;
+    let got = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            let rows = query(sql).fetch_all(&db).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let mut ids: Vec<String> = rows.iter().map(|r| r["_id"].as_str().unwrap().to_string()).collect();
+            ids.sort();
+            ids
+        }
+    };
+    // $exists: 4 (null included); SQL's IS NOT NULL leaves the null out.
+    assert_eq!(got("SELECT _id FROM multi WHERE name IS NOT NULL").await, ["1", "2", "4"]);
+    assert_eq!(got("SELECT _id FROM multi WHERE name.forename IS NOT NULL").await, ["2"]);
+    // `$gte: 0` across types (Mango: 3); SQL compares a number with numbers only.
+    assert_eq!(got("SELECT _id FROM multi WHERE name >= 0").await, ["4"]);
+    assert_eq!(got("SELECT _id FROM multi WHERE age >= 0 AND age < 40 AND name >= 0").await, Vec::<String>::new());
+    assert_eq!(got("SELECT _id FROM multi WHERE age >= 0 AND age < 50 AND name >= 0").await, ["4"]);
+    // 21: empty lists.
+    let empty: Vec<String> = vec![];
+    let rows =
+        query("SELECT _id FROM multi WHERE age = 20 AND name = ANY(?)").bind(&empty).fetch_all(&db).await.unwrap();
+    assert!(rows.is_empty(), "`$in: []` matches nothing");
+    let rows = query("SELECT _id FROM multi WHERE NOT (age = ANY(?))").bind(&empty).fetch_all(&db).await.unwrap();
+    assert_eq!(rows.len(), 5, "`$nin: []` matches every row that has the field");
+    // `$all: []` matches nothing; SQL's `@> ARRAY[]` holds for any array, and `name` is none.
+    assert!(got("SELECT _id FROM multi WHERE age = 20 AND name @> ARRAY[]").await.is_empty());
+    assert_eq!(got("SELECT _id FROM multi").await.len(), 5, "the empty selector");
+}
