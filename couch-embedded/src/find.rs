@@ -447,7 +447,21 @@ fn scan(
                 m.insert("_rev".into(), Value::String(doc.rev()));
             }
         }
-        if mango::matches(&r.selector, &json) {
+        // The stored body is in `json` now: whatever happens while matching (a panic
+        // included), it goes back into the document before anything else.
+        let matched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| mango::matches(&r.selector, &json)));
+        let matched = match matched {
+            Ok(m) => m,
+            Err(panic) => {
+                if let Value::Object(mut m) = json {
+                    m.remove("_id");
+                    m.remove("_rev");
+                    doc.body = m;
+                }
+                std::panic::resume_unwind(panic);
+            }
+        };
+        if matched {
             let mut row = json.clone();
             if let Value::Object(m) = &mut row {
                 m.insert("_rev".into(), Value::String(doc.rev()));

@@ -271,7 +271,8 @@ fn operator(op: &str, arg: &Value, v: &Value, neg: bool, id: bool) -> bool {
         "$beginsWith" => flip(v.as_str().zip(arg.as_str()).is_some_and(|(s, p)| s.starts_with(p))),
         "$size" => flip(v.as_array().is_some_and(|a| Some(a.len() as u64) == arg.as_u64())),
         "$mod" => flip(match (v.as_i64(), list(arg)) {
-            (Some(x), [d, r]) => d.as_i64().filter(|d| *d != 0).is_some_and(|d| Some(x % d) == r.as_i64()),
+            // `wrapping_rem`: i64::MIN % -1 is 0 (a plain `%` overflows and panics).
+            (Some(x), [d, r]) => d.as_i64().filter(|d| *d != 0).is_some_and(|d| Some(x.wrapping_rem(d)) == r.as_i64()),
             _ => false,
         }),
         "$all" => flip(v.as_array().is_some_and(|items| {

@@ -91,3 +91,27 @@ proptest! {
         prop_assert!((200..600).contains(&status));
     }
 }
+
+/// `$mod` over the extreme integers: no overflow, and the documents stay whole.
+#[test]
+fn mod_of_the_extreme_integers_answers_and_loses_nothing() {
+    let e = Engine::new();
+    e.handle("PUT", "/db", b"");
+    e.handle(
+        "POST",
+        "/db/_bulk_docs",
+        format!(r#"{{"docs": [{{"_id": "a", "n": {}, "keep": "me"}}, {{"_id": "b", "n": {}}}]}}"#, i64::MIN, i64::MAX)
+            .as_bytes(),
+    );
+    for sel in [r#"{"n": {"$mod": [-1, 0]}}"#, r#"{"n": {"$mod": [2, 0]}}"#, r#"{"n": {"$mod": [-3, -2]}}"#] {
+        let (status, body) = e.handle("POST", "/db/_find", format!(r#"{{"selector": {sel}}}"#).as_bytes());
+        assert_eq!(status, 200, "{sel}: {}", String::from_utf8_lossy(&body));
+    }
+    let (_, body) = e.handle("POST", "/db/_find", br#"{"selector": {"n": {"$mod": [-1, 0]}}}"#);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["docs"].as_array().unwrap().len(), 2, "every integer is a multiple of -1: {v}");
+    let (_, a) = e.handle("GET", "/db/a", b"");
+    let a: serde_json::Value = serde_json::from_slice(&a).unwrap();
+    assert_eq!(a["keep"], "me", "the document is whole: {a}");
+    assert_eq!(a["n"], serde_json::json!(i64::MIN));
+}
