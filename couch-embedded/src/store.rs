@@ -131,6 +131,10 @@ impl Db {
         }
         let tx = file.begin_read().map_err(storage)?;
         let table = tx.open_table(DOCS).map_err(storage)?;
+        // Each document keeps the sequence of its latest revision, so the update
+        // sequence (their greatest) survives a restart and only grows: a changes
+        // feed resumed from a `since` taken before the restart misses nothing.
+        let mut unsequenced = Vec::new();
         for row in table.iter().map_err(storage)? {
             let (id, stored) = row.map_err(storage)?;
             let v: Value = serde_json::from_slice(stored.value()).map_err(storage)?;
@@ -142,10 +146,21 @@ impl Db {
                 body,
                 deleted: v["deleted"] == true,
             };
+            let id = id.value().to_string();
+            match v["seq"].as_u64() {
+                Some(seq) => {
+                    db.seq = db.seq.max(seq);
+                    db.changes.insert(seq, id.clone());
+                    db.seq_of.insert(id.clone(), seq);
+                }
+                None => unsequenced.push(id.clone()), // a file written before sequences were kept
+            }
+            db.docs.insert(id, doc);
+        }
+        for id in unsequenced {
             db.seq += 1;
-            db.changes.insert(db.seq, id.value().to_string());
-            db.seq_of.insert(id.value().to_string(), db.seq);
-            db.docs.insert(id.value().to_string(), doc);
+            db.changes.insert(db.seq, id.clone());
+            db.seq_of.insert(id, db.seq);
         }
         drop(table);
         drop(tx);
@@ -164,7 +179,8 @@ impl Db {
             let mut table = tx.open_table(DOCS).map_err(storage)?;
             for id in self.pending.drain(..) {
                 let d = &self.docs[&id];
-                let stored = json!({"rev": d.rev(), "deleted": d.deleted, "body": d.body});
+                let seq = self.seq_of.get(&id).copied().unwrap_or(self.seq);
+                let stored = json!({"rev": d.rev(), "deleted": d.deleted, "body": d.body, "seq": seq});
                 table.insert(id.as_str(), serde_json::to_vec(&stored).map_err(storage)?.as_slice()).map_err(storage)?;
             }
         }
