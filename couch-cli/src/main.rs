@@ -89,6 +89,9 @@ enum Command {
         /// Keep the databases in this directory (one redb file each); without it, in memory.
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
+        /// The largest request body in bytes; a larger one is 413 `too_large`.
+        #[arg(long, default_value_t = 64 << 20)]
+        max_request_size: usize,
     },
     /// Create, drop or list databases.
     Db {
@@ -382,13 +385,18 @@ async fn plan(statement: &Statement, apply: bool, url: Option<&str>) -> Result<(
 }
 
 /// `couch-sql serve`: the embedded engine over HTTP until the process is stopped.
-async fn serve(host: std::net::IpAddr, port: u16, dir: Option<&std::path::Path>) -> Result<(), Error> {
+async fn serve(
+    host: std::net::IpAddr,
+    port: u16,
+    dir: Option<&std::path::Path>,
+    limits: couch_embedded::serve::Limits,
+) -> Result<(), Error> {
     let engine = match dir {
         Some(d) => couch_embedded::Engine::open(d)
             .map_err(|e| Error::Invalid { what: "serve --dir", message: e.to_string() })?,
         None => couch_embedded::Engine::new(),
     };
-    couch_embedded::serve::serve(engine, std::net::SocketAddr::new(host, port), |bound| {
+    couch_embedded::serve::serve_with(engine, std::net::SocketAddr::new(host, port), limits, |bound| {
         use std::io::Write;
         println!("http://{bound}");
         let _ = std::io::stdout().flush();
@@ -413,7 +421,10 @@ async fn main() -> ExitCode {
         Command::Explain { server, statement } => explain(server, statement).await,
         Command::Watch { server, statement, since, count } => watch(server, statement, since.as_deref(), *count).await,
         Command::Plan { statement, apply, url } => plan(statement, *apply, url.as_deref()).await,
-        Command::Serve { port, host, dir } => serve(*host, *port, dir.as_deref()).await,
+        Command::Serve { port, host, dir, max_request_size } => {
+            let limits = couch_embedded::serve::Limits { max_request_bytes: *max_request_size };
+            serve(*host, *port, dir.as_deref(), limits).await
+        }
         Command::Db { action } => db(action).await,
     };
     match result {

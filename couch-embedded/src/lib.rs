@@ -157,6 +157,11 @@ impl Engine {
         if let Some(db) = dbs.get(name) {
             return Ok(db.clone());
         }
+        // Only a valid name has a file: `a%2Fb` (a `%` is no database name) must not
+        // open `a/b`, whose file it would name.
+        if !valid_db_name(name) {
+            return Err(ApiError::not_found("Database does not exist."));
+        }
         match self.file_of(name).filter(|f| f.exists()) {
             Some(file) => {
                 let db = Arc::new(Mutex::new(Db::open(&file)?));
@@ -276,6 +281,14 @@ impl Engine {
         if rest.is_empty() {
             return match method {
                 "PUT" => {
+                    // CouchDB's limit: a database's file name must fit the file system.
+                    if name.len() > 238 {
+                        return Err(ApiError::new(
+                            400,
+                            "database_name_too_long",
+                            format!("At least one path segment of `{name}` is too long."),
+                        ));
+                    }
                     if !valid_db_name(name) {
                         return Err(ApiError::new(
                             400,
@@ -358,6 +371,13 @@ impl Engine {
     /// `_changes`: `normal`, or `longpoll` (waits up to `timeout` ms for a change).
     /// Filters: `_selector` (`{"selector": …}` in the body) and `_doc_ids`.
     fn changes(&self, db: &Mutex<Db>, q: &HashMap<String, String>, body: &Value) -> Reply {
+        if let Some(h) = q.get("heartbeat").filter(|h| *h != "true") {
+            if !h.parse::<u64>().is_ok_and(|ms| ms > 0) {
+                return Err(ApiError::bad_request(
+                    "The heartbeat value should be a positive integer (in milliseconds).",
+                ));
+            }
+        }
         let include_docs = q.get("include_docs").is_some_and(|v| v == "true");
         let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(usize::MAX);
         let since = match q.get("since").map(String::as_str) {
@@ -473,6 +493,10 @@ impl Engine {
             }
             (_, ["_local", id]) => doc_route(db, method, &format!("_local/{id}"), q, body),
             (_, [id]) if !id.starts_with('_') => doc_route(db, method, id, q, body),
+            // A document id with a leading `_` that names no endpoint (CouchDB's answer).
+            ("PUT" | "DELETE", [_]) => {
+                Err(ApiError::new(400, "illegal_docid", "Only reserved document ids may start with underscore."))
+            }
             _ => Err(ApiError::not_found("missing")),
         }
     }

@@ -142,15 +142,37 @@ fn operator_arg(op: &str, arg: &Value) -> Result<(), Invalid> {
     }
 }
 
-/// A compiled regex, cached (every query's patterns are few).
+/// Compiled regexes kept: every query's patterns are few, and each compiled
+/// pattern's automata are bounded by `REGEX_SIZE_LIMIT`, so the cache is too.
+const REGEX_CACHE: usize = 64;
+
+/// The most memory one compiled pattern may take (its automata); a larger
+/// pattern matches nothing, as an invalid one does.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Backtracking steps one match may take before it gives up (and does not match):
+/// a catastrophic pattern costs bounded time.
+const REGEX_BACKTRACK_LIMIT: usize = 1_000_000;
+
+/// A compiled regex, cached.
 fn regex(pattern: &str) -> Option<fancy_regex::Regex> {
     static CACHE: Mutex<Option<HashMap<String, Option<fancy_regex::Regex>>>> = Mutex::new(None);
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     let cache = cache.get_or_insert_with(HashMap::new);
-    if cache.len() > 1024 {
+    if let Some(r) = cache.get(pattern) {
+        return r.clone();
+    }
+    if cache.len() >= REGEX_CACHE {
         cache.clear();
     }
-    cache.entry(pattern.to_string()).or_insert_with(|| fancy_regex::Regex::new(pattern).ok()).clone()
+    let compiled = fancy_regex::RegexBuilder::new(pattern)
+        .delegate_size_limit(REGEX_SIZE_LIMIT)
+        .delegate_dfa_size_limit(REGEX_SIZE_LIMIT)
+        .backtrack_limit(REGEX_BACKTRACK_LIMIT)
+        .build()
+        .ok();
+    cache.insert(pattern.to_string(), compiled.clone());
+    compiled
 }
 
 /// Whether `doc` matches `sel`.

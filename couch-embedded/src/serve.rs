@@ -64,12 +64,69 @@ fn whole(reply: HttpReply) -> Response<Body> {
     response(reply.status, reply.headers, Either::Left(Full::new(Bytes::from(reply.body))))
 }
 
-async fn answer(engine: Engine, req: Request<Incoming>) -> Result<Response<Body>, hyper::Error> {
+/// What `couch-sql serve` accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest request body, in bytes (CouchDB's `max_http_request_size`, whose
+    /// 4 GiB default is far more than a development server should hold in memory).
+    /// A larger one is 413 `too_large`.
+    pub max_request_bytes: usize,
+}
+
+impl Default for Limits {
+    /// 64 MiB per request.
+    fn default() -> Self {
+        Limits { max_request_bytes: 64 << 20 }
+    }
+}
+
+fn too_large() -> Response<Body> {
+    let body = br#"{"error":"too_large","reason":"the request entity is too large"}"#.to_vec();
+    whole(HttpReply { status: 413, headers: vec![], body })
+}
+
+async fn answer(engine: Engine, limits: Limits, req: Request<Incoming>) -> Result<Response<Body>, hyper::Error> {
     let method = req.method().as_str().to_string();
     let target = req.uri().path_and_query().map_or("/".to_string(), |p| p.as_str().to_string());
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (auth, cookie) = (header("authorization"), header("cookie"));
-    let body = req.into_body().collect().await?.to_bytes();
+    // As CouchDB: a POST's body is JSON, said so (a web page cannot post a form to the server).
+    if method == "POST" {
+        let kind = header("content-type").unwrap_or_default();
+        let kind = kind.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let session = target.split('?').next() == Some("/_session");
+        if kind != "application/json" && !(session && kind == "application/x-www-form-urlencoded") {
+            let reason = if session {
+                "Content-Type must be 'application/x-www-form-urlencoded' or 'application/json'"
+            } else {
+                "Content-Type must be application/json"
+            };
+            let body = serde_json::json!({"error": "bad_content_type", "reason": reason}).to_string();
+            return Ok(whole(HttpReply { status: 415, headers: vec![], body: body.into_bytes() }));
+        }
+    }
+    let declared = header("content-length").and_then(|l| l.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limits.max_request_bytes) {
+        // Read and dropped (nothing is kept), so that the client, still sending, gets
+        // the answer rather than a broken pipe; a body past 1 GiB is cut off.
+        let mut body = req.into_body();
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > 1 << 30 {
+                break;
+            }
+        }
+        return Ok(too_large());
+    }
+    let body = match http_body_util::Limited::new(req.into_body(), limits.max_request_bytes).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Ok(too_large()),
+        Err(e) => {
+            let body = serde_json::json!({"error": "bad_request", "reason": e.to_string()}).to_string();
+            return Ok(whole(HttpReply { status: 400, headers: vec![], body: body.into_bytes() }));
+        }
+    };
     if let Some(feed) = Feed::of(&target) {
         return Ok(feed.answer(engine, method, auth, cookie, body).await);
     }
@@ -102,8 +159,14 @@ impl Feed {
             params.iter().position(|(k, _)| k == key).map(|i| params.remove(i).1)
         };
         let feed = take(&mut params, "feed")?;
-        let heartbeat =
-            take(&mut params, "heartbeat").map(|h| if h == "true" { 60_000 } else { h.parse().unwrap_or(60_000) });
+        let heartbeat = match take(&mut params, "heartbeat") {
+            None => None,
+            Some(h) if h == "true" => Some(60_000),
+            Some(h) => match h.parse::<u64>() {
+                Ok(ms) if ms > 0 => Some(ms),
+                _ => return None, // the engine answers CouchDB's 400
+            },
+        };
         let continuous = feed == "continuous";
         let streamed = continuous || (feed == "longpoll" && heartbeat.is_some());
         if !streamed {
@@ -236,18 +299,44 @@ impl Page {
     }
 }
 
-/// Serves `engine` on `addr` until the process ends; calls `ready` with the bound address.
+/// Serves `engine` on `addr` until the process ends, with the default [`Limits`];
+/// calls `ready` with the bound address.
 pub async fn serve(engine: Engine, addr: SocketAddr, ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
+    serve_with(engine, addr, Limits::default(), ready).await
+}
+
+/// [`serve`], with these limits.
+pub async fn serve_with(
+    engine: Engine,
+    addr: SocketAddr,
+    limits: Limits,
+    ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     ready(listener.local_addr()?);
     loop {
-        let (stream, _) = listener.accept().await?;
+        // An accept that fails (out of file descriptors, a connection reset before it
+        // was taken) ends no server: wait a moment, then take the next one.
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                eprintln!("couch-sql serve: accepting a connection failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         let engine = engine.clone();
         tokio::spawn(async move {
             let io = hyper_util::rt::TokioIo::new(stream);
-            let service = hyper::service::service_fn(move |req| answer(engine.clone(), req));
+            let service = hyper::service::service_fn(move |req| answer(engine.clone(), limits, req));
             // A client that hangs up mid-request is its own business.
-            let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, service).await;
+            // A client that sends half a request head and stalls is cut after 30 s.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(30))
+                .keep_alive(true)
+                .serve_connection(io, service)
+                .await;
         });
     }
 }

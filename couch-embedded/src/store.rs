@@ -89,6 +89,21 @@ pub struct Db {
     /// The redb file of a persistent database, and the ids written since the last flush.
     file: Option<std::sync::Arc<redb::Database>>,
     pending: Vec<String>,
+    /// What the writes since the last flush replaced, to put back if the flush fails.
+    undo: Vec<Undo>,
+    /// The update sequence at the last flush.
+    flushed_seq: u64,
+    /// Makes the next commit fail, as a full disk would (tests).
+    #[cfg(test)]
+    fail_commit: bool,
+}
+
+/// One write's predecessor: the document and sequence an id had before it.
+#[derive(Debug)]
+struct Undo {
+    id: String,
+    doc: Option<Doc>,
+    seq: Option<u64>,
 }
 
 /// Documents by id: `{"rev", "deleted", "body"}` as JSON.
@@ -164,16 +179,57 @@ impl Db {
         }
         drop(table);
         drop(tx);
+        db.flushed_seq = db.seq;
         db.file = Some(std::sync::Arc::new(file));
         Ok(db)
     }
 
     /// Writes the documents changed since the last flush to the file, in one transaction.
     pub fn flush(&mut self) -> Result<(), ApiError> {
-        let Some(file) = &self.file else { return Ok(()) };
-        if self.pending.is_empty() {
+        if self.file.is_none() || self.pending.is_empty() {
             return Ok(());
         }
+        match self.commit() {
+            Ok(()) => {
+                self.undo.clear();
+                self.flushed_seq = self.seq;
+                Ok(())
+            }
+            Err(e) => {
+                self.roll_back();
+                Err(e)
+            }
+        }
+    }
+
+    /// Puts memory back as it was at the last flush: a write the file did not take
+    /// (a full disk, say) is not seen by anyone, and a retry is not a conflict.
+    fn roll_back(&mut self) {
+        for u in self.undo.drain(..).rev() {
+            if let Some(now) = self.seq_of.remove(&u.id) {
+                self.changes.remove(&now);
+            }
+            match u.doc {
+                Some(d) => self.docs.insert(u.id.clone(), d),
+                None => self.docs.remove(&u.id),
+            };
+            if let Some(seq) = u.seq {
+                self.seq_of.insert(u.id.clone(), seq);
+                self.changes.insert(seq, u.id);
+            }
+        }
+        self.pending.clear();
+        self.seq = self.flushed_seq;
+        self.index_cache.clear(); // indexes may hold the undone writes
+    }
+
+    /// One redb transaction with every pending document.
+    fn commit(&mut self) -> Result<(), ApiError> {
+        #[cfg(test)]
+        if std::mem::take(&mut self.fail_commit) {
+            return Err(storage("No space left on device (os error 28)"));
+        }
+        let Some(file) = &self.file else { return Ok(()) };
         let tx = file.begin_write().map_err(storage)?;
         {
             let mut table = tx.open_table(DOCS).map_err(storage)?;
@@ -209,6 +265,10 @@ impl Db {
             Some(cur) if given_rev.as_deref() == Some(cur.rev().as_str()) => cur.rev_num + 1,
             Some(_) => return Err(ApiError::conflict()),
         };
+        if self.file.is_some() {
+            let before = Undo { id: id.to_string(), doc: current.cloned(), seq: self.seq_of.get(id).copied() };
+            self.undo.push(before);
+        }
         let prev = current.map(Doc::rev).unwrap_or_default();
         let hash = rev_hash(&prev, &doc, deleted);
         self.seq += 1;
@@ -297,5 +357,46 @@ impl Db {
         // As CouchDB counts it: the changes after `last`, whatever the filter.
         let pending = self.changes.range(last + 1..).count();
         (out, last, pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    /// A commit the file refuses (a full disk) leaves memory as it was before the
+    /// write: nothing of it is seen, a retry is no conflict, and a reopen agrees.
+    #[test]
+    fn a_failed_commit_is_undone_in_memory() {
+        let path = std::env::temp_dir().join(format!("couch-embedded-undo-{}.redb", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let rev_after = {
+            let mut db = Db::open(&path).unwrap();
+            let rev_a = db.write("a", body(json!({"n": 1}))).unwrap();
+            db.flush().unwrap();
+            db.fail_commit = true;
+            db.write("a", body(json!({"_rev": rev_a, "n": 2}))).unwrap();
+            db.write("b", body(json!({"n": 3}))).unwrap();
+            assert_eq!(db.flush().unwrap_err().status, 500);
+            assert_eq!(db.get("a").unwrap().body["n"], 1, "the update is undone");
+            assert_eq!(db.get("a").unwrap().rev(), rev_a);
+            assert!(!db.docs.contains_key("b"), "the insert is undone");
+            assert_eq!(db.seq, 1);
+            assert_eq!(db.changes.len(), 1);
+            // The retry: no conflict.
+            let rev2 = db.write("a", body(json!({"_rev": rev_a, "n": 2}))).unwrap();
+            db.write("b", body(json!({"n": 3}))).unwrap();
+            db.flush().unwrap();
+            rev2
+        };
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.get("a").unwrap().rev(), rev_after);
+        assert_eq!(db.get("b").unwrap().body["n"], 3);
+        assert_eq!(db.seq, 3);
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -105,3 +105,49 @@ async fn urls_and_missing_file_databases_are_explained() {
     assert!(names.contains(&"shop".to_string()), "{names:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Requests CouchDB 3.4.3 refuses, refused the same way by `couch-sql serve`
+/// (pouchdb-server differs: it accepts them).
+#[tokio::test]
+async fn malformed_requests_get_couchdbs_answers() {
+    if crate::in_process() || crate::is_pouchdb().await {
+        return;
+    }
+    let db = crate::fresh_db("malformed").await;
+    let url = format!("{}/{}", crate::server_url(), db.name());
+    let http = reqwest::Client::new();
+    let answer = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        (status, r.json::<serde_json::Value>().await.unwrap_or_default())
+    };
+    // A POST whose body is not said to be JSON (a web page's form post).
+    let (status, body) =
+        answer(http.post(&url).header("content-type", "text/plain").body("{}").send().await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (415, Some("bad_content_type")), "{body}");
+    // A document id with a leading underscore that names no endpoint.
+    let (status, body) =
+        answer(http.put(format!("{url}/_foo")).json(&serde_json::json!({})).send().await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("illegal_docid")), "{body}");
+    // A database name over 238 characters.
+    let long = format!("{}/{}", crate::server_url(), "a".repeat(239));
+    let (status, body) = answer(http.put(&long).send().await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("database_name_too_long")), "{body}");
+    // A database named `a/b` is not reachable under a second name (`%252F` is `%2F`, not `/`).
+    let slash = format!("{}/{}", crate::server_url(), "t_a%2Fb");
+    assert!(http.put(&slash).send().await.unwrap().status().is_success());
+    let (status, _) = answer(http.get(format!("{}/t_a%252Fb", crate::server_url())).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    http.delete(&slash).send().await.unwrap();
+    // A heartbeat of 0.
+    let (status, body) =
+        answer(http.get(format!("{url}/_changes?feed=longpoll&heartbeat=0&timeout=100")).send().await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")), "{body}");
+    // A body over `couch-sql serve`'s limit (64 MiB by default; CouchDB's is 4 GiB).
+    if crate::is_embedded().await {
+        let big = vec![b' '; (64 << 20) + 1];
+        let r = http.post(format!("{url}/_bulk_docs")).header("content-type", "application/json").body(big);
+        let (status, body) = answer(r.send().await.unwrap()).await;
+        assert_eq!((status, body["error"].as_str()), (413, Some("too_large")), "{body}");
+        assert!(http.get(&url).send().await.unwrap().status().is_success(), "the server goes on");
+    }
+}
