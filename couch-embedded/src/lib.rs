@@ -20,6 +20,7 @@
 mod collate;
 mod find;
 pub mod mango;
+mod password;
 pub use find::Projection;
 mod store;
 mod views;
@@ -71,14 +72,6 @@ pub struct HttpReply {
     pub headers: Vec<(String, String)>,
     /// The JSON body (empty for `HEAD`).
     pub body: Vec<u8>,
-}
-
-/// A password as stored in a user document: salted, never in clear.
-fn password_hash(salt: &str, password: &str) -> String {
-    let h = format!("{salt}\u{0}{password}")
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    format!("{h:016x}")
 }
 
 type Reply = Result<(u16, Value), ApiError>;
@@ -218,8 +211,7 @@ impl Engine {
         let Ok(users) = self.db("_users") else { return false };
         let users = users.lock().unwrap_or_else(|e| e.into_inner());
         let Ok(doc) = users.get(&format!("org.couchdb.user:{name}")) else { return false };
-        let salt = doc.body.get("salt").and_then(Value::as_str).unwrap_or("");
-        doc.body.get("derived_key").and_then(Value::as_str) == Some(password_hash(salt, password).as_str())
+        password::verify(&doc.body, password)
     }
 
     fn authenticate(&self, authorization: Option<&str>, cookie: Option<&str>) -> Result<(), ApiError> {
@@ -252,7 +244,8 @@ impl Engine {
         if !self.check_password(name, password) {
             return Err(Self::unauthorized());
         }
-        let token = format!("{}{}", store::new_id(), store::new_id());
+        // 128 random bits from the operating system: a token cannot be guessed.
+        let token = password::random_hex(16);
         let until = std::time::Instant::now() + std::time::Duration::from_secs(SESSION_SECONDS);
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(token.clone(), (name.to_string(), until));
         Ok((token, json!({"ok": true, "name": name, "roles": []})))
@@ -483,10 +476,7 @@ impl Engine {
                 };
                 // The password is kept only salted and hashed, as CouchDB does.
                 if let Some(p) = doc.remove("password").and_then(|p| p.as_str().map(str::to_owned)) {
-                    let salt = store::new_id();
-                    doc.insert("derived_key".into(), json!(password_hash(&salt, &p)));
-                    doc.insert("salt".into(), json!(salt));
-                    doc.insert("password_scheme".into(), json!("couch-sql"));
+                    doc.extend(password::hashed(&p));
                 }
                 let rev = db.write(id, doc)?;
                 Ok((201, json!({"ok": true, "id": id, "rev": rev})))
