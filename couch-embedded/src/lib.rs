@@ -76,6 +76,15 @@ pub struct HttpReply {
 
 type Reply = Result<(u16, Value), ApiError>;
 
+/// A user document's clear `password`, replaced by its hash, on every way a user
+/// document is written (`PUT`, `POST /_users`, `_bulk_docs`), as CouchDB does.
+fn hash_password(doc: &mut Value) {
+    let Value::Object(doc) = doc else { return };
+    if let Some(p) = doc.remove("password").and_then(|p| p.as_str().map(str::to_owned)) {
+        doc.extend(password::hashed(&p));
+    }
+}
+
 fn decode(s: &str) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
@@ -333,7 +342,10 @@ impl Engine {
                 "POST" => {
                     let db = self.db(name)?;
                     let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
-                    let doc = parse_body(body)?;
+                    let mut doc = parse_body(body)?;
+                    if name == "_users" {
+                        hash_password(&mut doc);
+                    }
                     let results = db.bulk(&[doc]);
                     let r = &results[0];
                     match r.get("error").and_then(Value::as_str) {
@@ -451,6 +463,11 @@ impl Engine {
                     .get("docs")
                     .and_then(Value::as_array)
                     .ok_or_else(|| ApiError::bad_request("POST body must include `docs` parameter."))?;
+                if name == "_users" {
+                    let mut docs = docs.clone();
+                    docs.iter_mut().for_each(hash_password);
+                    return Ok((201, Value::Array(db.bulk(&docs))));
+                }
                 Ok((201, Value::Array(db.bulk(docs))))
             }
             ("GET" | "POST", ["_all_docs"]) => Ok((200, all_docs(db, q, &parse_body(body)?)?)),
@@ -471,13 +488,12 @@ impl Engine {
             }
             (_, ["_design", ddoc]) => doc_route(db, method, &format!("_design/{ddoc}"), q, body),
             ("PUT", [id]) if name == "_users" => {
-                let Value::Object(mut doc) = parse_body(body)? else {
+                // The password is kept only salted and hashed, as CouchDB does.
+                let mut doc = parse_body(body)?;
+                hash_password(&mut doc);
+                let Value::Object(doc) = doc else {
                     return Err(ApiError::bad_request("Document must be a JSON object"));
                 };
-                // The password is kept only salted and hashed, as CouchDB does.
-                if let Some(p) = doc.remove("password").and_then(|p| p.as_str().map(str::to_owned)) {
-                    doc.extend(password::hashed(&p));
-                }
                 let rev = db.write(id, doc)?;
                 Ok((201, json!({"ok": true, "id": id, "rev": rev})))
             }

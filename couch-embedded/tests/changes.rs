@@ -45,3 +45,30 @@ fn the_feed_lists_latest_revisions_filters_and_waits() {
     let empty = json(&engine.handle("GET", &format!("/db/_changes?feed=longpoll&since={now}&timeout=50"), b"").1);
     assert!(empty["results"].as_array().unwrap().is_empty());
 }
+
+/// A user document's clear password is hashed on every way it can be written
+/// (`PUT`, `POST /_users`, `_bulk_docs`), and logs in.
+#[test]
+fn user_passwords_are_hashed_on_every_write_path() {
+    let engine = Engine::new();
+    engine.handle(
+        "POST",
+        "/_users",
+        br#"{"_id": "org.couchdb.user:ann", "name": "ann", "type": "user", "roles": [], "password": "pw-ann"}"#,
+    );
+    engine.handle(
+        "POST",
+        "/_users/_bulk_docs",
+        br#"{"docs": [{"_id": "org.couchdb.user:bo", "name": "bo", "type": "user", "roles": [], "password": "pw-bo"}]}"#,
+    );
+    for (user, password) in [("ann", "pw-ann"), ("bo", "pw-bo")] {
+        let doc = json(&engine.handle("GET", &format!("/_users/org.couchdb.user:{user}"), b"").1);
+        assert!(doc.get("password").is_none(), "{doc}");
+        assert_eq!(doc["password_scheme"], "pbkdf2", "{doc}");
+        assert_eq!(doc["derived_key"].as_str().map(str::len), Some(64), "{doc}");
+        let login = format!(r#"{{"name": "{user}", "password": "{password}"}}"#);
+        assert_eq!(engine.handle("POST", "/_session", login.as_bytes()).0, 200, "{user} logs in");
+    }
+    let wrong = br#"{"name": "ann", "password": "pw-bo"}"#;
+    assert_eq!(engine.handle("POST", "/_session", wrong).0, 401);
+}
