@@ -24,8 +24,10 @@ pub struct Prepared {
     /// The SELECT's `_find` body with its static parts pre-rendered.
     find: OnceLock<exec::FindTemplate>,
     /// Rows are made of the SELECT's named columns by the runtime (run-time SQL,
-    /// which has no generated row type to read the document's fields).
+    /// which has no generated row type to read the document's fields): those
+    /// columns, known once the plan is.
     named_rows: bool,
+    row_columns: OnceLock<Option<exec::RowColumns>>,
 }
 
 impl std::fmt::Debug for exec::FindTemplate {
@@ -43,6 +45,7 @@ impl Prepared {
             plan: OnceLock::new(),
             find: OnceLock::new(),
             named_rows: false,
+            row_columns: OnceLock::new(),
         }
     }
 
@@ -54,16 +57,22 @@ impl Prepared {
             plan: OnceLock::from(Ok(plan)),
             find: OnceLock::new(),
             named_rows: true,
+            row_columns: OnceLock::new(),
         }
     }
 
     /// The columns a row is made of, when the runtime makes rows from documents
-    /// (run-time SQL with a column list): each column's value, under its name.
-    pub(crate) fn named_columns(&self) -> Option<&[couch_translate::Projected]> {
-        match self.plan() {
-            Ok(Plan::Select(s)) if self.named_rows => s.projection.as_deref(),
-            _ => None,
+    /// (run-time SQL with a column list).
+    pub(crate) fn named_columns(&self) -> Option<&exec::RowColumns> {
+        if !self.named_rows {
+            return None;
         }
+        self.row_columns
+            .get_or_init(|| match self.plan() {
+                Ok(Plan::Select(s)) => s.projection.as_deref().map(exec::RowColumns::of),
+                _ => None,
+            })
+            .as_ref()
     }
 
     /// The SQL text.

@@ -70,7 +70,7 @@ struct Feed {
     /// The SELECT's `fields`: a row is made of these, as `_find` would return it.
     fields: Option<couch_embedded::Projection>,
     /// Run-time SQL's columns: a row is made of them by name (see `exec::decode_row`).
-    named: Option<Vec<couch_translate::Projected>>,
+    named: Option<crate::exec::RowColumns>,
     /// The `_selector` filter narrowing the feed to the table, where the server has it.
     narrow: Option<Value>,
     since: String,
@@ -446,7 +446,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
             key: s.key.clone(),
             selector,
             fields: s.fields.as_deref().map(couch_embedded::Projection::new),
-            named: self.prepared.named_columns().map(<[_]>::to_vec),
+            named: self.prepared.named_columns().cloned(),
             narrow,
             since: since.clone(),
             replay_until,
@@ -459,7 +459,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         let stream = futures_util::stream::unfold(feed, |mut feed| async move {
             loop {
                 if let Some((item, seq)) = feed.ready.pop_front() {
-                    let named = feed.named.as_deref();
+                    let named = feed.named.as_ref();
                     let item = item.and_then(|c| match c {
                         ChangeJson::Removed(id) => Ok(Change::Removed { id }),
                         ChangeJson::Upsert(id, Value::Object(doc)) if named.is_some() => {

@@ -277,6 +277,11 @@ fn elements(params: &[Value], i: usize) -> Result<&[Value], RenderError> {
     }
 }
 
+/// Whether array parameter `i` holds a NULL.
+fn holds_null(params: &[Value], i: usize) -> Result<bool, RenderError> {
+    Ok(elements(params, i)?.iter().any(Value::is_null))
+}
+
 /// Parameter `i`'s elements as a JSON array, NULLs left out.
 fn write_elements(params: &[Value], i: usize, out: &mut Vec<u8>) -> Result<(), RenderError> {
     out.push(b'[');
@@ -355,13 +360,10 @@ impl Tmpl {
                 out,
             )?,
             Tmpl::Elements(i) => write_elements(params, *i, out)?,
-            Tmpl::NoNullElement { param: i, inner } => {
-                if elements(params, *i)?.iter().any(Value::is_null) {
-                    write_never(out)
-                } else {
-                    inner.render_in(params, dialect, out)?
-                }
+            Tmpl::NoNullElement { param: i, inner } if !holds_null(params, *i)? => {
+                inner.render_in(params, dialect, out)?
             }
+            Tmpl::NoNullElement { .. } => write_never(out),
             Tmpl::Guard { params: guarded, inner } if !any_null(params, guarded)? => {
                 inner.render_in(params, dialect, out)?
             }
@@ -529,13 +531,10 @@ impl Compiled {
                     out,
                 )?,
                 Seg::Elements(i) => write_elements(params, *i, out)?,
-                Seg::NoNullElement { param: i, inner } => {
-                    if elements(params, *i)?.iter().any(Value::is_null) {
-                        write_never(out)
-                    } else {
-                        inner.render_in(params, dialect, out)?
-                    }
+                Seg::NoNullElement { param: i, inner } if !holds_null(params, *i)? => {
+                    inner.render_in(params, dialect, out)?
                 }
+                Seg::NoNullElement { .. } => write_never(out),
                 Seg::Guard { params: guarded, inner } if !any_null(params, guarded)? => {
                     inner.render_in(params, dialect, out)?
                 }

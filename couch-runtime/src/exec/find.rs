@@ -993,20 +993,30 @@ pub(crate) fn decode_map<R: DeserializeOwned>(d: Map<String, Value>) -> Result<R
     serde_json::from_value::<R>(Value::Object(d)).map_err(|e| Error::decode(id, None, e))
 }
 
+/// The columns of a run-time SELECT, as the runtime makes rows of them: each
+/// column's name and the path it reads, split into segments once per statement.
+#[derive(Debug, Clone)]
+pub(crate) struct RowColumns(Vec<(String, Vec<String>)>);
+
+impl RowColumns {
+    pub(crate) fn of(cols: &[Projected]) -> Self {
+        RowColumns(cols.iter().map(|c| (c.name.clone(), couch_translate::path::segments(&c.field))).collect())
+    }
+}
+
 /// Decodes a document as a row: as it is (a compiled query's row type reads the
 /// document's fields itself), or, given the SELECT's columns (run-time SQL), first
 /// made into the row those columns name: each column's value under its name
 /// (`address.city` → `address_city`, or its alias), NULL where the path leads
 /// nowhere, and nothing unselected.
-pub(crate) fn decode_row<R: DeserializeOwned>(named: Option<&[Projected]>, d: Map<String, Value>) -> Result<R> {
-    let Some(cols) = named else { return decode_map(d) };
+pub(crate) fn decode_row<R: DeserializeOwned>(named: Option<&RowColumns>, d: Map<String, Value>) -> Result<R> {
+    let Some(RowColumns(cols)) = named else { return decode_map(d) };
     let id = d.get("_id").and_then(Value::as_str).map(str::to_owned);
     let row: Map<String, Value> = cols
         .iter()
-        .map(|c| {
-            let segs = couch_translate::path::segments(&c.field);
+        .map(|(name, segs)| {
             let v = crate::doc_path::walk(d.get(&segs[0]), segs[1..].iter().map(String::as_str));
-            (c.name.clone(), v.cloned().unwrap_or(Value::Null))
+            (name.clone(), v.cloned().unwrap_or(Value::Null))
         })
         .collect();
     serde_json::from_value::<R>(Value::Object(row)).map_err(|e| Error::decode(id, None, e))

@@ -14,7 +14,7 @@ pub(crate) use aggregate::{aggregate, create_view};
 pub(crate) use find::matching_ids;
 pub(crate) use find::{
     decode_map, decode_row, execution_stats, first_find_body, select, select_each, select_source, FindTemplate, Pager,
-    Source,
+    RowColumns, Source,
 };
 pub use sketch::{sketch, RequestSketch};
 pub(crate) use write::{delete, insert, prepare, update, Prepared as PreparedWrite};
