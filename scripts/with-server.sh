@@ -13,7 +13,8 @@
 # - COUCH_SQL_SERVER=couchdb: Apache CouchDB 3.4.3 from ../shared/couchdb/couchdb.sh (or the
 #   script named by COUCHDB_SH) is started with an empty data directory and stopped after.
 # - COUCH_SQL_SERVER=embedded: couch-sql's own engine, `couch-sql serve` (built with cargo;
-#   no node, no CouchDB), on a free loopback port, in memory, and stopped after.
+#   no node, no CouchDB), on a free loopback port, in memory, with the admin
+#   admin:password (as CouchDB's), and stopped after.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ -n "${COUCHDB_URL:-}" ]; then
@@ -39,7 +40,9 @@ case "${COUCH_SQL_SERVER:-embedded}" in
     mkdir -p "$root/target/embedded-server"
     out="$root/target/embedded-server/url"
     rm -f "$out"
-    "$root/target/debug/couch-sql" serve --port 0 >"$out" &
+    # The server admin the tests use, as CouchDB's script makes one (given in the
+    # environment, not on the command line, where `ps` would show it).
+    COUCH_SQL_ADMIN=admin:password "$root/target/debug/couch-sql" serve --port 0 >"$out" &
     pid=$!
     trap 'kill $pid 2>/dev/null || true' EXIT
     for _ in $(seq 1 100); do
@@ -48,6 +51,7 @@ case "${COUCH_SQL_SERVER:-embedded}" in
     done
     url="$(head -n1 "$out")"
     [ -n "$url" ] || { echo "with-server.sh: couch-sql serve did not start" >&2; exit 1; }
+    url="http://admin:password@${url#http://}"
     ;;
   *)
     echo "with-server.sh: COUCH_SQL_SERVER must be pouchdb, couchdb or embedded, not ${COUCH_SQL_SERVER}" >&2

@@ -92,6 +92,14 @@ enum Command {
         /// The largest request body in bytes; a larger one is 413 `too_large`.
         #[arg(long, default_value_t = 64 << 20)]
         max_request_size: usize,
+        /// The server admin, `NAME:PASSWORD`: clients authenticate as CouchDB 3's do
+        /// (Basic or a session cookie), and only admins create databases.
+        #[arg(long, env = "COUCH_SQL_ADMIN", hide_env_values = true, value_name = "NAME:PASSWORD")]
+        admin: Option<String>,
+        /// No authentication at all: anyone who reaches the port is an admin. For a
+        /// throwaway server on this machine only (refused with a non-loopback --host).
+        #[arg(long, conflicts_with = "admin")]
+        insecure_no_auth: bool,
     },
     /// Create, drop or list databases.
     Db {
@@ -384,18 +392,70 @@ async fn plan(statement: &Statement, apply: bool, url: Option<&str>) -> Result<(
     Ok(())
 }
 
+/// `couch-sql serve`'s admin (`None`: --insecure-no-auth, said loudly), or why it
+/// will not start: CouchDB 3 has no admin party, and neither does this server
+/// unless asked for one on this machine.
+fn serve_auth(
+    host: std::net::IpAddr,
+    admin: Option<&str>,
+    insecure_no_auth: bool,
+) -> Result<Option<(String, String)>, Error> {
+    let invalid = |message: String| Error::Invalid { what: "serve", message };
+    match admin {
+        Some(admin) => {
+            let (name, password) = admin
+                .split_once(':')
+                .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+                .ok_or_else(|| invalid("--admin is NAME:PASSWORD, both non-empty".into()))?;
+            if !host.is_loopback() {
+                eprintln!(
+                    "couch-sql serve: listening on {host}, reachable from other machines; \
+                     requests are authenticated, but travel unencrypted (no TLS): put a TLS proxy in front"
+                );
+            }
+            Ok(Some((name.to_string(), password.to_string())))
+        }
+        None if insecure_no_auth && !host.is_loopback() => Err(invalid(format!(
+            "--insecure-no-auth on {host} would let anyone on the network read and delete every database: \
+             give --admin NAME:PASSWORD, or listen on 127.0.0.1"
+        ))),
+        None if insecure_no_auth => {
+            eprintln!("################################################################");
+            eprintln!("# couch-sql serve --insecure-no-auth: NO AUTHENTICATION.        #");
+            eprintln!("# Anyone who can reach this port is an admin of every database. #");
+            eprintln!("################################################################");
+            Ok(None)
+        }
+        None => Err(invalid(
+            "a server admin is required (CouchDB 3 has no admin party): --admin NAME:PASSWORD \
+             or COUCH_SQL_ADMIN=NAME:PASSWORD; or --insecure-no-auth for a throwaway server on this machine"
+                .into(),
+        )),
+    }
+}
+
 /// `couch-sql serve`: the embedded engine over HTTP until the process is stopped.
 async fn serve(
     host: std::net::IpAddr,
     port: u16,
     dir: Option<&std::path::Path>,
     limits: couch_embedded::serve::Limits,
+    admin: Option<(String, String)>,
 ) -> Result<(), Error> {
     let engine = match dir {
         Some(d) => couch_embedded::Engine::open(d)
             .map_err(|e| Error::Invalid { what: "serve --dir", message: e.to_string() })?,
         None => couch_embedded::Engine::new(),
     };
+    let engine = match admin {
+        Some((name, password)) => engine.with_admin(&name, &password),
+        None => engine,
+    };
+    // CouchDB's users database exists from the start (kept in --dir with the others).
+    let (status, _) = engine.handle("PUT", "/_users", b"");
+    if ![201, 412].contains(&status) {
+        return Err(Error::Invalid { what: "serve --dir", message: format!("cannot create _users ({status})") });
+    }
     couch_embedded::serve::serve_with(engine, std::net::SocketAddr::new(host, port), limits, |bound| {
         use std::io::Write;
         println!("http://{bound}");
@@ -421,9 +481,12 @@ async fn main() -> ExitCode {
         Command::Explain { server, statement } => explain(server, statement).await,
         Command::Watch { server, statement, since, count } => watch(server, statement, since.as_deref(), *count).await,
         Command::Plan { statement, apply, url } => plan(statement, *apply, url.as_deref()).await,
-        Command::Serve { port, host, dir, max_request_size } => {
+        Command::Serve { port, host, dir, max_request_size, admin, insecure_no_auth } => {
             let limits = couch_embedded::serve::Limits { max_request_bytes: *max_request_size };
-            serve(*host, *port, dir.as_deref(), limits).await
+            match serve_auth(*host, admin.as_deref(), *insecure_no_auth) {
+                Ok(admin) => serve(*host, *port, dir.as_deref(), limits, admin).await,
+                Err(e) => Err(e),
+            }
         }
         Command::Db { action } => db(action).await,
     };

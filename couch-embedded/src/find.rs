@@ -71,7 +71,7 @@ fn field_name(v: &Value) -> Option<String> {
 }
 
 /// The entries of the json index `name` of design document `ddoc`, if there is one.
-pub fn index_entries(db: &mut Db, ddoc: &str, name: &str) -> Option<IndexEntries> {
+pub fn index_entries(db: &Db, ddoc: &str, name: &str) -> Option<IndexEntries> {
     let idx = json_indexes(db).into_iter().find(|i| i.ddoc == ddoc && i.name == name)?;
     Some(entries(db, &idx))
 }
@@ -99,16 +99,19 @@ fn entry_order(a: &(Vec<Value>, String), b: &(Vec<Value>, String)) -> Ordering {
 /// sequence: after a few writes the entries of the documents written are taken
 /// out and put back in place (O(n) moves, O(k log n) comparisons); after many, or
 /// after a design document changed, the index is built again.
-fn entries(db: &mut Db, idx: &JsonIndex) -> IndexEntries {
+fn entries(db: &Db, idx: &JsonIndex) -> IndexEntries {
     let cache_key = format!("{}\u{0}{}", idx.ddoc, idx.name);
-    if let Some((built_at, e)) = db.index_cache.get(&cache_key) {
-        if *built_at == db.seq {
-            return e.clone();
+    // Readers share the database: the cache has a lock of its own (two readers may
+    // both build a stale index; each gets a right one).
+    let cached = db.index_cache.lock().unwrap_or_else(|e| e.into_inner()).get(&cache_key).cloned();
+    if let Some((built_at, e)) = cached {
+        if built_at == db.seq {
+            return e;
         }
         let changed: Vec<String> = db.changes.range(built_at + 1..).map(|(_, id)| id.clone()).collect();
         let few = changed.len().saturating_mul(8) <= e.len().max(64);
         if few && !changed.iter().any(|id| id.starts_with("_design/")) {
-            let (_, old) = db.index_cache.remove(&cache_key).expect("looked up above");
+            let old = e;
             let mut old = Arc::try_unwrap(old).unwrap_or_else(|shared| (*shared).clone());
             // A sorted list, not a hash set: comparing an id usually stops at its first bytes.
             let mut gone: Vec<&str> = changed.iter().map(String::as_str).collect();
@@ -130,14 +133,14 @@ fn entries(db: &mut Db, idx: &JsonIndex) -> IndexEntries {
             }
             merged.extend(fresh.map(|(f, _)| f));
             let merged = Arc::new(merged);
-            db.index_cache.insert(cache_key, (db.seq, merged.clone()));
+            db.index_cache.lock().unwrap_or_else(|e| e.into_inner()).insert(cache_key, (db.seq, merged.clone()));
             return merged;
         }
     }
     let mut out: Vec<(Vec<Value>, String)> = db.docs.iter().filter_map(|(id, d)| entry(idx, id, d)).collect();
     out.sort_by(entry_order);
     let out = Arc::new(out);
-    db.index_cache.insert(cache_key, (db.seq, out.clone()));
+    db.index_cache.lock().unwrap_or_else(|e| e.into_inner()).insert(cache_key, (db.seq, out.clone()));
     out
 }
 
@@ -417,64 +420,19 @@ fn index_range(entries: &[(Vec<Value>, String)], idx: &JsonIndex, sel: &Value) -
 /// Where a page ends: the index key and id of its last row (what a bookmark holds).
 type Position = (Value, String);
 
-/// Runs a query from after `after` (or the start): the first `max` matching
-/// documents in the index's order with their positions, and the stats. A page
-/// never reads more than it returns and skips: memory O(page).
-fn scan(
-    db: &mut Db,
-    r: &Request,
-    chosen: &Chosen,
-    max: usize,
-    after: Option<&Position>,
-) -> (Vec<(Position, Value)>, usize, usize) {
+/// A document a query will read: its index key, id, revision and body.
+type Candidate = (Value, String, String, Arc<Map<String, Value>>);
+
+/// Where a query's read is: the ids still to read (the primary index), or the
+/// entries still to read of the json index it took at its start.
+enum Cursor {
+    Ids { lower: std::ops::Bound<String>, upper: std::ops::Bound<String>, desc: bool, done: bool },
+    Index { entries: IndexEntries, start: usize, end: usize, desc: bool },
+}
+
+/// The read of a query from after `after` (or the start).
+fn cursor(db: &Db, r: &Request, chosen: &Chosen, after: Option<&Position>) -> Cursor {
     use std::ops::Bound;
-    let mut keys = 0;
-    let mut examined = 0;
-    let mut out = Vec::new();
-    // `_rev` is added to the matched JSON only when the selector can look at it, or the
-    // document matches (a returned row carries it).
-    let reads_rev = names_field(&r.selector, "_rev");
-    let mut take = |keys: &mut usize, examined: &mut usize, key: Value, id: &str, doc: &mut crate::store::Doc| {
-        *keys += 1;
-        *examined += 1;
-        // Matched in place: the body moves into a JSON object with `_id` and `_rev`, and
-        // back, so a document that does not match is never copied. (A stored body has
-        // no field starting with `_` other than `_attachments`.)
-        let mut json = Value::Object(std::mem::take(&mut doc.body));
-        if let Value::Object(m) = &mut json {
-            m.insert("_id".into(), Value::String(id.to_string()));
-            if reads_rev {
-                m.insert("_rev".into(), Value::String(doc.rev()));
-            }
-        }
-        // The stored body is in `json` now: whatever happens while matching (a panic
-        // included), it goes back into the document before anything else.
-        let matched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| mango::matches(&r.selector, &json)));
-        let matched = match matched {
-            Ok(m) => m,
-            Err(panic) => {
-                if let Value::Object(mut m) = json {
-                    m.remove("_id");
-                    m.remove("_rev");
-                    doc.body = m;
-                }
-                std::panic::resume_unwind(panic);
-            }
-        };
-        if matched {
-            let mut row = json.clone();
-            if let Value::Object(m) = &mut row {
-                m.insert("_rev".into(), Value::String(doc.rev()));
-            }
-            out.push(((key, id.to_string()), row));
-        }
-        if let Value::Object(mut m) = json {
-            m.remove("_id");
-            m.remove("_rev");
-            doc.body = m;
-        }
-        out.len() >= max
-    };
     match chosen {
         Chosen::Special => {
             let (lo, hi) = bounds(&r.selector, "_id");
@@ -492,25 +450,13 @@ fn scan(
                     lower = Bound::Excluded(id.clone());
                 }
             }
-            let empty = match (&lower, &upper) {
+            let done = match (&lower, &upper) {
                 (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
                     a > b || a == b && !(matches!(lower, Bound::Included(_)) && matches!(upper, Bound::Included(_)))
                 }
                 _ => false,
             };
-            if !empty {
-                let range = db.docs.range_mut::<String, _>((lower, upper));
-                let iter: Box<dyn Iterator<Item = (&String, &mut crate::store::Doc)>> =
-                    if r.desc { Box::new(range.rev()) } else { Box::new(range) };
-                for (id, doc) in iter {
-                    if doc.deleted || id.starts_with("_design/") {
-                        continue;
-                    }
-                    if take(&mut keys, &mut examined, Value::Null, id, doc) {
-                        break;
-                    }
-                }
-            }
+            Cursor::Ids { lower, upper, desc: r.desc, done }
         }
         Chosen::Json(idx) => {
             let entries = entries(db, idx);
@@ -523,18 +469,103 @@ fn scan(
                     start = start.max(entries.partition_point(|e| before(e) != Ordering::Greater));
                 }
             }
-            let slice = &entries[start..end.max(start)];
-            let iter: Box<dyn Iterator<Item = &(Vec<Value>, String)>> =
-                if r.desc { Box::new(slice.iter().rev()) } else { Box::new(slice.iter()) };
-            for (key, id) in iter {
-                let Some(doc) = db.docs.get_mut(id) else { continue };
-                if take(&mut keys, &mut examined, Value::Array(key.clone()), id, doc) {
-                    break;
+            Cursor::Index { entries, start, end: end.max(start), desc: r.desc }
+        }
+    }
+}
+
+impl Cursor {
+    /// The next `n` documents of the read, taken under the database's read lock:
+    /// ids and shared bodies, nothing copied, so that matching runs with the lock
+    /// let go. Empty at the end.
+    fn next(&mut self, db: &Db, n: usize) -> Vec<Candidate> {
+        use std::ops::Bound;
+        let mut out = Vec::with_capacity(n);
+        let mut take = |key: Value, id: &String, doc: &crate::store::Doc| {
+            if !doc.deleted && !id.starts_with("_design/") {
+                out.push((key, id.clone(), doc.rev(), doc.body.clone()));
+            }
+        };
+        match self {
+            Cursor::Ids { done: true, .. } => {}
+            Cursor::Ids { lower, upper, desc, done } => {
+                let range = db.docs.range::<String, _>((lower.clone(), upper.clone()));
+                let iter: Box<dyn Iterator<Item = (&String, &crate::store::Doc)>> =
+                    if *desc { Box::new(range.rev()) } else { Box::new(range) };
+                let mut last = None;
+                for (read, (id, doc)) in iter.take(n).enumerate() {
+                    take(Value::Null, id, doc);
+                    last = Some((read, id.clone()));
+                }
+                match last {
+                    Some((read, id)) if read + 1 == n => {
+                        if *desc {
+                            *upper = Bound::Excluded(id);
+                        } else {
+                            *lower = Bound::Excluded(id);
+                        }
+                    }
+                    _ => *done = true,
+                }
+            }
+            Cursor::Index { entries, start, end, desc } => {
+                let k = n.min(*end - *start);
+                let slice = if *desc { &entries[*end - k..*end] } else { &entries[*start..*start + k] };
+                let mut each = |(key, id): &(Vec<Value>, String)| {
+                    if let Some(doc) = db.docs.get(id) {
+                        take(Value::Array(key.clone()), id, doc);
+                    }
+                };
+                if *desc {
+                    slice.iter().rev().for_each(&mut each);
+                    *end -= k;
+                } else {
+                    slice.iter().for_each(&mut each);
+                    *start += k;
                 }
             }
         }
+        out
     }
-    (out, keys, examined)
+
+    fn at_end(&self) -> bool {
+        match self {
+            Cursor::Ids { done, .. } => *done,
+            Cursor::Index { start, end, .. } => start >= end,
+        }
+    }
+}
+
+/// Matches a query's documents, a batch at a time, with no lock held while
+/// matching: the first `max` matching documents with their positions, and the
+/// stats. A long query (a slow `$regex`) holds up no reader and no writer; a
+/// short one (a LIMIT) reads little more than it returns.
+fn scan(db: &std::sync::RwLock<Db>, r: &Request, mut cursor: Cursor, max: usize) -> (Vec<(Position, Value)>, usize) {
+    let mut examined = 0;
+    let mut out = Vec::new();
+    // `_rev` is given to the matcher only when the selector can look at it.
+    let reads_rev = names_field(&r.selector, "_rev");
+    let mut batch = 64;
+    while out.len() < max && !cursor.at_end() {
+        let candidates = cursor.next(&db.read().unwrap_or_else(|e| e.into_inner()), batch);
+        batch = (batch * 4).min(4096);
+        for (key, id, rev, body) in candidates {
+            if out.len() >= max {
+                break;
+            }
+            examined += 1;
+            let (id, rev) = (Value::String(id), Value::String(rev));
+            if mango::matches_doc(&r.selector, &id, reads_rev.then_some(&rev), &body) {
+                let mut row = Map::with_capacity(body.len() + 2);
+                row.insert("_id".into(), id.clone());
+                row.insert("_rev".into(), rev);
+                row.extend(body.iter().map(|(k, v)| (k.clone(), v.clone())));
+                let Value::String(id) = id else { unreachable!("made a string above") };
+                out.push(((key, id), Value::Object(row)));
+            }
+        }
+    }
+    (out, examined)
 }
 
 /// Whether a selector names `field` anywhere (as a key, at any depth).
@@ -596,16 +627,25 @@ fn keep(doc: &mut Map<String, Value>, paths: &[&[String]]) {
 }
 
 /// `POST /db/_find`.
-pub fn find(db: &mut Db, req: &Value) -> Result<Value, ApiError> {
+///
+/// The documents to read are taken under the database's read lock; they are
+/// matched after it is let go.
+pub fn find(db: &std::sync::RwLock<Db>, req: &Value) -> Result<Value, ApiError> {
     let started = std::time::Instant::now();
     let r = parse(req)?;
-    let (chosen, mut warning) = choose(db, &r)?;
     let (from, after) = match &r.bookmark {
         Some(Bookmark::Offset(n)) => (*n, None),
         Some(Bookmark::After(pos)) => (0, Some(pos)),
         None => (r.skip, None),
     };
-    let (matched, keys, examined) = scan(db, &r, &chosen, from.saturating_add(r.limit), after);
+    let (chosen, mut warning, cursor) = {
+        let db = db.read().unwrap_or_else(|e| e.into_inner());
+        let (chosen, warning) = choose(&db, &r)?;
+        let cursor = cursor(&db, &r, &chosen, after);
+        (chosen, warning, cursor)
+    };
+    let (matched, examined) = scan(db, &r, cursor, from.saturating_add(r.limit));
+    let keys = examined;
     let page: Vec<(Position, Value)> = matched.into_iter().skip(from).take(r.limit).collect();
     let bookmark = match (page.last(), after) {
         (Some((pos, _)), _) => encode_bookmark(pos),
@@ -643,7 +683,7 @@ pub fn find(db: &mut Db, req: &Value) -> Result<Value, ApiError> {
 }
 
 /// `POST /db/_explain`.
-pub fn explain(db: &mut Db, dbname: &str, req: &Value) -> Result<Value, ApiError> {
+pub fn explain(db: &Db, dbname: &str, req: &Value) -> Result<Value, ApiError> {
     let r = parse(req)?;
     let (chosen, _) = choose(db, &r)?;
     let (index, start_key, end_key) = match &chosen {
@@ -729,7 +769,7 @@ pub fn create_index(db: &mut Db, req: &Value) -> Result<Value, ApiError> {
         def["partial_filter_selector"] = p.clone();
     }
     let view = json!({ "map": { "fields": def["fields"].clone() }, "reduce": "_count", "options": { "def": def } });
-    let existing = db.get(&ddoc).ok().map(|d| (d.body.clone(), d.rev()));
+    let existing = db.get(&ddoc).ok().map(|d| ((*d.body).clone(), d.rev()));
     let (mut body, rev) = existing.unwrap_or_else(|| (Map::new(), String::new()));
     let same =
         body.get("views").and_then(|v| v.get(&name)).is_some_and(|v| v["options"]["def"] == view["options"]["def"]);
@@ -750,7 +790,7 @@ pub fn create_index(db: &mut Db, req: &Value) -> Result<Value, ApiError> {
 pub fn delete_index(db: &mut Db, ddoc: &str, name: &str) -> Result<Value, ApiError> {
     let id = if ddoc.starts_with("_design/") { ddoc.to_string() } else { format!("_design/{ddoc}") };
     let doc = db.get(&id).map_err(|_| ApiError::not_found("Index not found"))?;
-    let mut body = doc.body.clone();
+    let mut body = (*doc.body).clone();
     let rev = doc.rev();
     let removed = body.get_mut("views").and_then(Value::as_object_mut).and_then(|v| v.remove(name));
     if removed.is_none() {

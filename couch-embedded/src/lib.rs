@@ -17,6 +17,7 @@
 //! assert!(String::from_utf8(found).unwrap().contains(r#""_id":"a""#));
 //! ```
 
+mod auth;
 mod collate;
 mod find;
 pub mod mango;
@@ -24,14 +25,16 @@ mod password;
 pub use find::Projection;
 mod store;
 mod views;
+mod written;
 
 #[cfg(feature = "http")]
 pub mod serve;
 
+use auth::{ServerAuth, Who};
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 pub use store::ApiError;
 use store::Db;
 
@@ -43,13 +46,13 @@ pub const VENDOR: &str = "couch-sql embedded";
 /// Databases, in memory.
 #[derive(Clone)]
 pub struct Engine {
-    dbs: Arc<Mutex<BTreeMap<String, Arc<Mutex<Db>>>>>,
-    /// Session cookies: token → (user name, expiry).
-    sessions: Arc<Mutex<HashMap<String, (String, std::time::Instant)>>>,
+    dbs: Arc<Mutex<BTreeMap<String, Arc<RwLock<Db>>>>>,
+    /// The server admins (none: every request is an admin's) and the cookie key.
+    auth: Arc<ServerAuth>,
     /// Where persistent databases live (`<dir>/<name>.redb`); `None`: in memory.
     dir: Option<std::path::PathBuf>,
     /// Bumped and notified on every write: what a `longpoll` changes feed waits on.
-    written: Arc<(Mutex<u64>, std::sync::Condvar)>,
+    written: Arc<written::Written>,
 }
 
 impl Default for Engine {
@@ -57,12 +60,42 @@ impl Default for Engine {
         let mut dbs = BTreeMap::new();
         // CouchDB's users database, so clients can make users and log in.
         dbs.insert("_users".to_string(), Arc::default());
-        Engine { dbs: Arc::new(Mutex::new(dbs)), sessions: Arc::default(), dir: None, written: Arc::default() }
+        let auth = Arc::new(ServerAuth::new());
+        Engine { dbs: Arc::new(Mutex::new(dbs)), auth, dir: None, written: Arc::default() }
     }
 }
 
-/// How long a session cookie lives (CouchDB's `[chttpd_auth] timeout` default).
-const SESSION_SECONDS: u64 = 600;
+/// Seconds since the Unix epoch.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A cookie's `Expires`, as CouchDB writes it: `Fri, 04-Dec-2026 14:37:30 GMT`.
+fn cookie_date(secs: u64) -> String {
+    let days = secs / 86_400;
+    let (h, m, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    let name = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][month as usize - 1];
+    format!("{weekday}, {day:02}-{name}-{year} {h:02}:{m:02}:{s:02} GMT")
+}
+
+fn session_cookie(value: &str, now: u64) -> String {
+    format!(
+        "AuthSession={value}; Version=1; Expires={}; Max-Age={}; Path=/; HttpOnly",
+        cookie_date(now + auth::SESSION_SECONDS),
+        auth::SESSION_SECONDS
+    )
+}
 
 /// A response: status, extra headers, JSON body.
 pub struct HttpReply {
@@ -128,7 +161,9 @@ impl Engine {
         if dir.exists() && !dir.is_dir() {
             return Err(std::io::Error::other(format!("{} is not a directory", dir.display())));
         }
-        Ok(Engine { dir: Some(dir), ..Engine::default() })
+        // `_users` is a file too (made by `PUT /_users`, as `couch-sql serve --dir` does
+        // at start): users and their passwords outlive the process.
+        Ok(Engine { dir: Some(dir), dbs: Arc::default(), ..Engine::default() })
     }
 
     /// The names of the databases: those open, and those on disk.
@@ -139,7 +174,7 @@ impl Engine {
                 let file = entry.file_name().to_string_lossy().into_owned();
                 if let Some(name) = file.strip_suffix(".redb") {
                     let name = name.replace("%2F", "/");
-                    if valid_db_name(&name) && !names.contains(&name) {
+                    if (valid_db_name(&name) || name == "_users") && !names.contains(&name) {
                         names.push(name);
                     }
                 }
@@ -154,19 +189,19 @@ impl Engine {
         self.dir.as_ref().map(|d| d.join(format!("{}.redb", name.replace('/', "%2F"))))
     }
 
-    fn db(&self, name: &str) -> Result<Arc<Mutex<Db>>, ApiError> {
+    fn db(&self, name: &str) -> Result<Arc<RwLock<Db>>, ApiError> {
         let mut dbs = self.dbs.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(db) = dbs.get(name) {
             return Ok(db.clone());
         }
         // Only a valid name has a file: `a%2Fb` (a `%` is no database name) must not
         // open `a/b`, whose file it would name.
-        if !valid_db_name(name) {
+        if !valid_db_name(name) && name != "_users" {
             return Err(ApiError::not_found("Database does not exist."));
         }
         match self.file_of(name).filter(|f| f.exists()) {
             Some(file) => {
-                let db = Arc::new(Mutex::new(Db::open(&file)?));
+                let db = Arc::new(RwLock::new(Db::open(&file)?));
                 dbs.insert(name.to_string(), db.clone());
                 Ok(db)
             }
@@ -174,16 +209,39 @@ impl Engine {
         }
     }
 
+    /// This engine, with a server admin: from now on an HTTP request
+    /// ([`Engine::handle_http`]) is authenticated and authorized as CouchDB 3.4.3
+    /// does it (no admin party): databases are made and dropped by admins, a
+    /// database is read by its `_security` members, design documents are written
+    /// by its admins. [`Engine::handle`] stays the process's own, admin, access.
+    ///
+    /// ```
+    /// let engine = couch_embedded::Engine::new().with_admin("admin", "s3cret");
+    /// assert_eq!(engine.handle_http("PUT", "/shop", None, None, b"").status, 401);
+    /// let basic = "Basic YWRtaW46czNjcmV0"; // admin:s3cret
+    /// assert_eq!(engine.handle_http("PUT", "/shop", Some(basic), None, b"").status, 201);
+    /// ```
+    pub fn with_admin(mut self, name: &str, password: &str) -> Engine {
+        Arc::make_mut(&mut self.auth).add_admin(name, password);
+        self
+    }
+
+    /// Whether HTTP requests must authenticate: the engine has a server admin.
+    pub fn requires_auth(&self) -> bool {
+        self.auth.has_admins()
+    }
+
     /// Answers one request as CouchDB would: `(status, JSON body)`, as the admin.
     /// `target` is the path with its query string (`/shop/_find`, `/shop/_all_docs?limit=2`).
     pub fn handle(&self, method: &str, target: &str, body: &[u8]) -> (u16, Vec<u8>) {
-        let r = self.handle_http(method, target, None, None, body);
+        let r = self.answer(Ok((Who::Admin(None), "")), method, target, body);
         (r.status, r.body)
     }
 
     /// Answers one HTTP request, with its `Authorization` and `Cookie` headers.
-    /// Without credentials a client is the admin (an admin party, as pouchdb-server);
-    /// credentials given must be a user's of `_users` (or a live session's cookie).
+    /// Without a server admin ([`Engine::with_admin`]) every request is an admin's
+    /// (an admin party, as pouchdb-server's), though credentials given must be
+    /// right; with one, as CouchDB 3.4.3.
     pub fn handle_http(
         &self,
         method: &str,
@@ -192,17 +250,33 @@ impl Engine {
         cookie: Option<&str>,
         body: &[u8],
     ) -> HttpReply {
+        let who = self.identify(authorization, cookie);
+        self.answer(who, method, target, body)
+    }
+
+    fn answer(&self, who: Result<(Who, &'static str), ApiError>, method: &str, target: &str, body: &[u8]) -> HttpReply {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(decode).collect();
+        let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
         let mut headers = Vec::new();
-        let result = match self.authenticate(authorization, cookie) {
-            Err(e) => Err(e),
-            Ok(()) if method == "POST" && segments == ["_session"] => self.login(body).map(|(cookie, value)| {
-                headers.push(("set-cookie".to_string(), format!("AuthSession={cookie}; Version=1; Path=/; HttpOnly")));
+        let result = who.and_then(|(who, how)| match (method, seg.as_slice()) {
+            ("POST", ["_session"]) => self.login(body).map(|(cookie, value)| {
+                headers.push(("set-cookie".to_string(), session_cookie(&cookie, now_secs())));
                 (200, value)
             }),
-            Ok(()) => self.route(method, &segments, &query_params(query), body),
-        };
+            ("DELETE", ["_session"]) => {
+                headers.push(("set-cookie".to_string(), session_cookie("", now_secs())));
+                Ok((200, json!({"ok": true})))
+            }
+            ("GET", ["_session"]) => {
+                let mut info = json!({"authentication_handlers": ["cookie", "default"]});
+                if !how.is_empty() {
+                    info["authenticated"] = json!(how);
+                }
+                Ok((200, json!({"ok": true, "userCtx": who.user_ctx(), "info": info})))
+            }
+            _ => self.route(&who, method, &seg, &query_params(query), body),
+        });
         let (status, value) = match result {
             Ok(r) => r,
             Err(e) => (e.status, e.body()),
@@ -215,29 +289,58 @@ impl Engine {
         ApiError::new(401, "unauthorized", "Name or password is incorrect.")
     }
 
-    /// Whether `name` has `password` in `_users`.
-    fn check_password(&self, name: &str, password: &str) -> bool {
-        let Ok(users) = self.db("_users") else { return false };
-        let users = users.lock().unwrap_or_else(|e| e.into_inner());
-        let Ok(doc) = users.get(&format!("org.couchdb.user:{name}")) else { return false };
-        password::verify(&doc.body, password)
+    /// The user document of `name`, if `_users` has one.
+    fn user_doc(&self, name: &str) -> Option<serde_json::Map<String, Value>> {
+        let users = self.db("_users").ok()?;
+        let users = read(&users);
+        users.get(&format!("org.couchdb.user:{name}")).ok().map(|d| (*d.body).clone())
     }
 
-    fn authenticate(&self, authorization: Option<&str>, cookie: Option<&str>) -> Result<(), ApiError> {
+    /// Who `name` is: a server admin, or a user of `_users` with its roles.
+    fn who_is(&self, name: &str, user: Option<&serde_json::Map<String, Value>>) -> Who {
+        if self.auth.admin(name).is_some() || !self.requires_auth() {
+            return Who::Admin(Some(name.to_string()));
+        }
+        let roles = user.and_then(|u| u.get("roles")).and_then(Value::as_array);
+        let roles = roles.into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
+        Who::User { name: name.to_string(), roles }
+    }
+
+    /// The user `name` is, if `password` is theirs. The hash is checked with no
+    /// lock held (it takes 600,000 rounds the first time).
+    fn check_password(&self, name: &str, password: &str) -> Option<Who> {
+        if let Some(hash) = self.auth.admin(name) {
+            return password::verify(hash, password).then(|| self.who_is(name, None));
+        }
+        let user = self.user_doc(name)?;
+        password::verify(&user, password).then(|| self.who_is(name, Some(&user)))
+    }
+
+    /// The salt of `name`'s password: what signs their cookies.
+    fn salt_of(&self, name: &str) -> Option<String> {
+        let salt = |m: &serde_json::Map<String, Value>| m.get("salt").and_then(Value::as_str).map(str::to_owned);
+        match self.auth.admin(name) {
+            Some(hash) => salt(hash),
+            None => salt(&self.user_doc(name)?),
+        }
+    }
+
+    /// Who sends a request: its Basic credentials (wrong ones are 401), else its
+    /// session cookie (an expired one is no one), else no one; and how it was known.
+    fn identify(&self, authorization: Option<&str>, cookie: Option<&str>) -> Result<(Who, &'static str), ApiError> {
         if let Some(basic) = authorization.and_then(|a| a.strip_prefix("Basic ")) {
-            let decoded = base64_decode(basic.trim()).ok_or_else(Self::unauthorized)?;
-            let (name, password) = decoded.split_once(':').ok_or_else(Self::unauthorized)?;
-            return if self.check_password(name, password) { Ok(()) } else { Err(Self::unauthorized()) };
+            let decoded = auth::base64_decode(basic.trim(), auth::STANDARD).and_then(|b| String::from_utf8(b).ok());
+            let (name, password) = decoded.as_deref().and_then(|d| d.split_once(':')).ok_or_else(Self::unauthorized)?;
+            return self.check_password(name, password).map(|who| (who, "default")).ok_or_else(Self::unauthorized);
         }
         let token = cookie.and_then(|c| c.split(';').map(str::trim).find_map(|p| p.strip_prefix("AuthSession=")));
         if let Some(token) = token.filter(|t| !t.is_empty()) {
-            let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-            return match sessions.get(token) {
-                Some((_, until)) if *until > std::time::Instant::now() => Ok(()),
-                _ => Err(ApiError::new(401, "unauthorized", "Your session has expired.")),
-            };
+            if let Some(name) = self.auth.check_cookie(token, now_secs(), |n| self.salt_of(n))? {
+                let user = self.user_doc(&name);
+                return Ok((self.who_is(&name, user.as_ref()), "cookie"));
+            }
         }
-        Ok(())
+        Ok((if self.requires_auth() { Who::Anonymous } else { Who::Admin(None) }, ""))
     }
 
     /// `POST /_session`: a cookie for a user's name and password.
@@ -250,36 +353,89 @@ impl Engine {
         let (Some(name), Some(password)) = (creds["name"].as_str(), creds["password"].as_str()) else {
             return Err(Self::unauthorized());
         };
-        if !self.check_password(name, password) {
-            return Err(Self::unauthorized());
-        }
-        // 128 random bits from the operating system: a token cannot be guessed.
-        let token = password::random_hex(16);
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(SESSION_SECONDS);
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(token.clone(), (name.to_string(), until));
-        Ok((token, json!({"ok": true, "name": name, "roles": []})))
+        let who = self.check_password(name, password).ok_or_else(Self::unauthorized)?;
+        let cookie = self.auth.cookie(name, &self.salt_of(name).unwrap_or_default(), now_secs());
+        Ok((cookie, json!({"ok": true, "name": name, "roles": who.user_ctx()["roles"]})))
     }
 
-    fn route(&self, method: &str, seg: &[String], q: &HashMap<String, String>, body: &[u8]) -> Reply {
-        let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
-        match (method, seg.as_slice()) {
+    /// Whether `who` may make this request of database `name`, as CouchDB decides it
+    /// from the database's `_security`; `Ok(true)` for one of its admins.
+    fn admit(
+        &self,
+        who: &Who,
+        db: &RwLock<Db>,
+        name: &str,
+        method: &str,
+        rest: &[&str],
+        body: &[u8],
+    ) -> Result<bool, ApiError> {
+        let security = read(db).security();
+        if !who.is_member(&security) {
+            return Err(match who {
+                Who::Anonymous => who.refused(auth::NOT_MEMBER_ANONYMOUS),
+                _ => who.refused(auth::NOT_MEMBER),
+            });
+        }
+        let db_admin = who.is_db_admin(&security);
+        if db_admin {
+            return Ok(true);
+        }
+        if name == "_users" {
+            // A user reads and writes their own document; the rest of `_users`
+            // (others' password hashes included) is the admins'.
+            let own = match who {
+                Who::User { name, .. } => format!("org.couchdb.user:{name}"),
+                _ => String::new(),
+            };
+            if !(matches!(method, "GET" | "HEAD" | "PUT") && rest == [own.as_str()]) {
+                return Err(who.refused("Only admins can access system databases."));
+            }
+        }
+        let designs = |v: &Value| v.get("_id").and_then(Value::as_str).is_some_and(|id| id.starts_with("_design/"));
+        let admins_only = match (method, rest) {
+            (_, ["_design", _, ..]) => !matches!(method, "GET" | "HEAD") && rest.get(2) != Some(&"_view"),
+            ("PUT", ["_security"]) => true,
+            ("POST" | "DELETE", ["_index", ..]) => true,
+            ("POST", []) => serde_json::from_slice::<Value>(body).is_ok_and(|d| designs(&d)),
+            _ => false,
+        };
+        if admins_only {
+            return Err(who.refused(auth::NOT_DB_ADMIN));
+        }
+        Ok(false)
+    }
+
+    fn route(&self, who: &Who, method: &str, seg: &[&str], q: &HashMap<String, String>, body: &[u8]) -> Reply {
+        match (method, seg) {
             ("GET", []) => Ok((
                 200,
                 json!({"couchdb": "Welcome", "version": COUCHDB_VERSION, "vendor": {"name": VENDOR}, "features": []}),
             )),
             ("GET", ["_up"]) => Ok((200, json!({"status": "ok"}))),
-            ("GET", ["_all_dbs"]) => Ok((200, json!(self.all_dbs()))),
-            ("GET" | "POST", ["_session"]) => {
-                Ok((200, json!({"ok": true, "userCtx": {"name": null, "roles": ["_admin"]}})))
-            }
+            ("GET", ["_all_dbs"]) if who.is_admin() => Ok((200, json!(self.all_dbs()))),
+            ("GET", ["_all_dbs"]) => Err(auth::not_server_admin()),
             (_, [name, rest @ ..]) if !name.starts_with('_') || *name == "_users" => {
-                self.db_route(method, name, rest, q, body)
+                self.db_route(who, method, name, rest, q, body)
             }
             _ => Err(ApiError::new(400, "illegal_database_name", "Name must begin with a letter.")),
         }
     }
 
-    fn db_route(&self, method: &str, name: &str, rest: &[&str], q: &HashMap<String, String>, body: &[u8]) -> Reply {
+    fn db_route(
+        &self,
+        who: &Who,
+        method: &str,
+        name: &str,
+        rest: &[&str],
+        q: &HashMap<String, String>,
+        body: &[u8],
+    ) -> Reply {
+        if rest.is_empty() && matches!(method, "PUT" | "DELETE") && !who.is_admin() {
+            return Err(auth::not_server_admin());
+        }
+        if rest.is_empty() && method != "PUT" {
+            self.admit(who, &*self.db(name)?, name, method, rest, body)?;
+        }
         if rest.is_empty() {
             return match method {
                 "PUT" => {
@@ -291,7 +447,7 @@ impl Engine {
                             format!("At least one path segment of `{name}` is too long."),
                         ));
                     }
-                    if !valid_db_name(name) {
+                    if !valid_db_name(name) && name != "_users" {
                         return Err(ApiError::new(
                             400,
                             "illegal_database_name",
@@ -307,7 +463,7 @@ impl Engine {
                             "The database could not be created, the file already exists.",
                         ));
                     }
-                    let db = match self.file_of(name) {
+                    let mut db = match self.file_of(name) {
                         Some(file) => {
                             if let Some(dir) = file.parent() {
                                 std::fs::create_dir_all(dir)
@@ -317,7 +473,8 @@ impl Engine {
                         }
                         None => Db::default(),
                     };
-                    dbs.insert(name.to_string(), Arc::new(Mutex::new(db)));
+                    db.set_security(auth::admin_only())?;
+                    dbs.insert(name.to_string(), Arc::new(RwLock::new(db)));
                     Ok((201, json!({"ok": true})))
                 }
                 "DELETE" => {
@@ -333,7 +490,7 @@ impl Engine {
                 }
                 "GET" | "HEAD" => {
                     let db = self.db(name)?;
-                    let db = db.lock().unwrap_or_else(|e| e.into_inner());
+                    let db = read(&db);
                     Ok((
                         200,
                         json!({"db_name": name, "doc_count": db.doc_count(), "update_seq": db.seq.to_string(), "instance_start_time": "0"}),
@@ -341,8 +498,8 @@ impl Engine {
                 }
                 "POST" => {
                     let db = self.db(name)?;
-                    let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
                     let mut doc = parse_body(body)?;
+                    let mut db = write(&db);
                     if name == "_users" {
                         hash_password(&mut doc);
                     }
@@ -358,24 +515,29 @@ impl Engine {
             };
         }
         let db = self.db(name)?;
+        let db_admin = self.admit(who, &db, name, method, rest, body)?;
         if rest == ["_changes"] {
             return self.changes(&db, q, &parse_body(body)?);
         }
-        let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
-        let reply = Self::db_request(&mut db, method, name, rest, q, body);
+        // Reads share the database; `_find` takes it only while it gathers documents.
+        if let ("POST", ["_find"]) = (method, rest) {
+            return Ok((200, find::find(&db, &parse_body(body)?)?));
+        }
+        if let Some(reply) = Self::db_read(&read(&db), method, name, rest, q, body) {
+            return reply;
+        }
+        let mut db = write(&db);
+        let reply = Self::db_request(&mut db, db_admin, method, name, rest, q, body);
         // Whatever the request wrote reaches the file before it is answered.
         db.flush()?;
-        if !matches!(method, "GET" | "HEAD") {
-            let (count, cv) = &*self.written;
-            *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-            cv.notify_all();
-        }
+        drop(db);
+        self.written.bump();
         reply
     }
 
     /// `_changes`: `normal`, or `longpoll` (waits up to `timeout` ms for a change).
     /// Filters: `_selector` (`{"selector": …}` in the body) and `_doc_ids`.
-    fn changes(&self, db: &Mutex<Db>, q: &HashMap<String, String>, body: &Value) -> Reply {
+    fn changes(&self, db: &RwLock<Db>, q: &HashMap<String, String>, body: &Value) -> Reply {
         if let Some(h) = q.get("heartbeat").filter(|h| *h != "true") {
             if !h.parse::<u64>().is_ok_and(|ms| ms > 0) {
                 return Err(ApiError::bad_request(
@@ -387,7 +549,7 @@ impl Engine {
         let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(usize::MAX);
         let since = match q.get("since").map(String::as_str) {
             None | Some("0") => 0,
-            Some("now") => db.lock().unwrap_or_else(|e| e.into_inner()).seq,
+            Some("now") => read(db).seq,
             Some(s) => s
                 .split('-')
                 .next()
@@ -432,24 +594,53 @@ impl Engine {
         });
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            let seen = *self.written.0.lock().unwrap_or_else(|e| e.into_inner());
-            let (results, last, pending) =
-                db.lock().unwrap_or_else(|e| e.into_inner()).changes_since(since, limit, include_docs, keep);
+            let seen = self.written.count();
+            let (results, last, pending) = read(db).changes_since(since, limit, include_docs, keep);
             let now = std::time::Instant::now();
             if !results.is_empty() || !longpoll || now >= deadline {
                 return Ok((200, json!({"results": results, "last_seq": last.to_string(), "pending": pending})));
             }
             // Wait for a write (to any database), then look again.
-            let (count, cv) = &*self.written;
-            let guard = count.lock().unwrap_or_else(|e| e.into_inner());
-            if *guard == seen {
-                let _ = cv.wait_timeout(guard, deadline - now);
-            }
+            self.written.wait(seen, deadline);
         }
+    }
+
+    /// A request that only reads, answered under the database's read lock; `None`
+    /// for one that writes.
+    fn db_read(
+        db: &Db,
+        method: &str,
+        name: &str,
+        rest: &[&str],
+        q: &HashMap<String, String>,
+        body: &[u8],
+    ) -> Option<Reply> {
+        let reply = match (method, rest) {
+            ("GET" | "POST", ["_all_docs"]) => (|| Ok((200, all_docs(db, q, &parse_body(body)?)?)))(),
+            ("POST", ["_explain"]) => (|| Ok((200, find::explain(db, name, &parse_body(body)?)?)))(),
+            ("GET", ["_index"]) => Ok((200, find::list_indexes(db))),
+            ("GET" | "HEAD", ["_security"]) => Ok((200, db.security())),
+            ("GET" | "POST", ["_design", ddoc, "_view", view]) => (|| {
+                let mut params = q.clone();
+                if let Some(obj) = parse_body(body)?.as_object() {
+                    for (k, v) in obj {
+                        params.insert(k.clone(), v.to_string());
+                    }
+                }
+                Ok((200, views::query(db, &format!("_design/{ddoc}"), view, &params)?))
+            })(),
+            ("GET" | "HEAD", ["_design", ddoc]) => get_doc(db, &format!("_design/{ddoc}")),
+            ("GET" | "HEAD", ["_local", id]) => get_doc(db, &format!("_local/{id}")),
+            ("GET" | "HEAD", [id]) if !id.starts_with('_') => get_doc(db, id),
+            ("GET" | "HEAD", _) => Err(ApiError::not_found("missing")),
+            _ => return None,
+        };
+        Some(reply)
     }
 
     fn db_request(
         db: &mut Db,
+        db_admin: bool,
         method: &str,
         name: &str,
         rest: &[&str],
@@ -468,24 +659,28 @@ impl Engine {
                     docs.iter_mut().for_each(hash_password);
                     return Ok((201, Value::Array(db.bulk(&docs))));
                 }
+                if !db_admin {
+                    // Design documents are the database admins'; the others are written.
+                    let results = docs.iter().map(|d| match d.get("_id").and_then(Value::as_str) {
+                        Some(id) if id.starts_with("_design/") => {
+                            json!({"id": id, "error": "forbidden", "reason": auth::NOT_DB_ADMIN})
+                        }
+                        _ => db.bulk(std::slice::from_ref(d)).remove(0),
+                    });
+                    return Ok((201, Value::Array(results.collect())));
+                }
                 Ok((201, Value::Array(db.bulk(docs))))
             }
-            ("GET" | "POST", ["_all_docs"]) => Ok((200, all_docs(db, q, &parse_body(body)?)?)),
-            ("POST", ["_find"]) => Ok((200, find::find(db, &parse_body(body)?)?)),
-            ("POST", ["_explain"]) => Ok((200, find::explain(db, name, &parse_body(body)?)?)),
-            ("GET", ["_index"]) => Ok((200, find::list_indexes(db))),
+            ("PUT", ["_security"]) => match parse_body(body)? {
+                sec @ Value::Object(_) => {
+                    db.set_security(sec)?;
+                    Ok((200, json!({"ok": true})))
+                }
+                _ => Err(ApiError::bad_request("Security object must be a JSON object")),
+            },
             ("POST", ["_index"]) => Ok((200, find::create_index(db, &parse_body(body)?)?)),
             ("DELETE", ["_index", ddoc, "json", index]) => Ok((200, find::delete_index(db, ddoc, index)?)),
             ("DELETE", ["_index", "_design", ddoc, "json", index]) => Ok((200, find::delete_index(db, ddoc, index)?)),
-            ("GET" | "POST", ["_design", ddoc, "_view", view]) => {
-                let mut params = q.clone();
-                if let Some(obj) = parse_body(body)?.as_object() {
-                    for (k, v) in obj {
-                        params.insert(k.clone(), v.to_string());
-                    }
-                }
-                Ok((200, views::query(db, &format!("_design/{ddoc}"), view, &params)?))
-            }
             (_, ["_design", ddoc]) => doc_route(db, method, &format!("_design/{ddoc}"), q, body),
             ("PUT", [id]) if name == "_users" => {
                 // The password is kept only salted and hashed, as CouchDB does.
@@ -508,33 +703,12 @@ impl Engine {
     }
 }
 
-/// Standard base64 (RFC 4648), as in `Authorization: Basic …`.
-fn base64_decode(s: &str) -> Option<String> {
-    let mut bits = 0u32;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in s.bytes().filter(|c| *c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        bits = (bits << 6) | u32::from(v);
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-        }
-    }
-    String::from_utf8(out).ok()
+fn get_doc(db: &Db, id: &str) -> Reply {
+    Ok((200, db.get(id)?.to_json(id)))
 }
 
 fn doc_route(db: &mut Db, method: &str, id: &str, q: &HashMap<String, String>, body: &[u8]) -> Reply {
     match method {
-        "GET" | "HEAD" => Ok((200, db.get(id)?.to_json(id))),
         "PUT" => {
             let Value::Object(mut doc) = parse_body(body)? else {
                 return Err(ApiError::bad_request("Document must be a JSON object"));
@@ -559,6 +733,17 @@ fn doc_route(db: &mut Db, method: &str, id: &str, q: &HashMap<String, String>, b
         }
         _ => Err(ApiError::new(405, "method_not_allowed", "Only DELETE,GET,HEAD,PUT allowed")),
     }
+}
+
+/// The database, shared with other readers (a panic elsewhere leaves no half-write:
+/// a write is whole before the lock is let go).
+fn read(db: &RwLock<Db>) -> std::sync::RwLockReadGuard<'_, Db> {
+    db.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The database, alone.
+fn write(db: &RwLock<Db>) -> std::sync::RwLockWriteGuard<'_, Db> {
+    db.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// `_all_docs`: by `keys`, or a range of ids in raw order.

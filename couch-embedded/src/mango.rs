@@ -177,10 +177,56 @@ fn regex(pattern: &str) -> Option<fancy_regex::Regex> {
 
 /// Whether `doc` matches `sel`.
 pub fn matches(sel: &Value, doc: &Value) -> bool {
-    selector(sel, doc, false)
+    selector(sel, Subject::Value(doc), false)
 }
 
-fn selector(sel: &Value, v: &Value, neg: bool) -> bool {
+/// Whether a stored document matches `sel`, read where it lies: `_id` and `_rev`
+/// beside its body, nothing copied (`rev` only if the selector may look at it).
+pub fn matches_doc(sel: &Value, id: &Value, rev: Option<&Value>, body: &Map<String, Value>) -> bool {
+    selector(sel, Subject::Doc { id, rev, body }, false)
+}
+
+/// What a selector is matched against: a JSON value, or a stored document.
+#[derive(Clone, Copy)]
+enum Subject<'a> {
+    Value(&'a Value),
+    Doc { id: &'a Value, rev: Option<&'a Value>, body: &'a Map<String, Value> },
+}
+
+impl<'a> Subject<'a> {
+    fn get(self, path: &[String]) -> Lookup<'a> {
+        match self {
+            Subject::Value(v) => get(v, path),
+            Subject::Doc { id, rev, body } => {
+                let Some((first, rest)) = path.split_first() else { return Lookup::BadPath };
+                let top = match first.as_str() {
+                    "_id" => Some(id),
+                    "_rev" => rev,
+                    field => body.get(field),
+                };
+                top.map_or(Lookup::NotFound, |x| get(x, rest))
+            }
+        }
+    }
+
+    /// The subject as one value (a document is assembled: only for an operator
+    /// applied to the whole document, which no field-based selector does).
+    fn with_value<R>(self, f: impl FnOnce(&Value) -> R) -> R {
+        match self {
+            Subject::Value(v) => f(v),
+            Subject::Doc { id, rev, body } => {
+                let mut m = body.clone();
+                m.insert("_id".into(), id.clone());
+                if let Some(rev) = rev {
+                    m.insert("_rev".into(), rev.clone());
+                }
+                f(&Value::Object(m))
+            }
+        }
+    }
+}
+
+fn selector(sel: &Value, v: Subject, neg: bool) -> bool {
     let Some(entries) = sel.as_object() else { return false };
     if entries.is_empty() {
         return !neg;
@@ -197,7 +243,7 @@ fn list(arg: &Value) -> &[Value] {
     arg.as_array().map_or(&[], Vec::as_slice)
 }
 
-fn entry(k: &str, arg: &Value, v: &Value, neg: bool) -> bool {
+fn entry(k: &str, arg: &Value, v: Subject, neg: bool) -> bool {
     match k {
         "$and" if neg => list(arg).iter().any(|s| selector(s, v, true)),
         "$and" => list(arg).iter().all(|s| selector(s, v, false)),
@@ -207,7 +253,7 @@ fn entry(k: &str, arg: &Value, v: &Value, neg: bool) -> bool {
         "$nor" => list(arg).iter().all(|s| selector(s, v, true)),
         "$not" => selector(arg, v, !neg),
         // An operator outside a field applies to the value itself (an `$elemMatch` element).
-        op if op.starts_with('$') => operator(op, arg, v, neg, false),
+        op if op.starts_with('$') => v.with_value(|v| operator(op, arg, v, neg, false)),
         field => {
             let path = segments(field);
             let id = field == "_id";
@@ -220,7 +266,7 @@ fn entry(k: &str, arg: &Value, v: &Value, neg: bool) -> bool {
                     inner.insert(field.to_string(), a.clone());
                     return selector(&Value::Object(inner), v, !neg);
                 }
-                match get(v, &path) {
+                match v.get(&path) {
                     Lookup::Found(x) => operator(op, a, x, neg, id),
                     // Only `{"$exists": false}` (after negation) matches a missing field.
                     Lookup::NotFound => op == "$exists" && a.as_bool() == Some(neg),
@@ -285,7 +331,7 @@ fn operator(op: &str, arg: &Value, v: &Value, neg: bool, id: bool) -> bool {
                 ops.iter().any(|(o, a)| operator(o, a, v, true, id))
             }
         }
-        "$sub" => selector(arg, v, neg),
+        "$sub" => selector(arg, Subject::Value(v), neg),
         "$type" => flip(arg.as_str() == Some(type_name(v))),
         "$regex" => flip(v.as_str().zip(arg.as_str()).is_some_and(|(s, p)| {
             regex(p).is_some_and(|r| r.is_match(s).unwrap_or(false)) // backtracking limit: no match, as PCRE
@@ -321,7 +367,7 @@ fn element(arg: &Value, el: &Value) -> bool {
     if o.keys().all(|k| k.starts_with('$') && !COMBINATORS.contains(&k.as_str())) {
         operators(arg).iter().all(|(op, a)| operator(op, a, el, false, false))
     } else {
-        selector(arg, el, false)
+        selector(arg, Subject::Value(el), false)
     }
 }
 

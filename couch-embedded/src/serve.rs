@@ -133,17 +133,18 @@ async fn answer(engine: Engine, limits: Limits, req: Request<Incoming>) -> Resul
     Ok(whole(call(&engine, &method, target, auth, cookie, body).await))
 }
 
-/// A `_changes` request CouchDB answers as a stream: `feed=continuous`, or
-/// `feed=longpoll` with a `heartbeat` (newlines while it waits, for as long as it takes).
-/// The engine answers each round as a whole longpoll of at most one heartbeat; this
-/// writes the rounds out as CouchDB does.
+/// A `_changes` request that waits: `feed=longpoll` (answered when a change comes,
+/// or at its timeout; with a `heartbeat`, newlines while it waits, however long),
+/// or `feed=continuous` (a line per change). Each round asks the engine for what is
+/// new (`feed=normal`, which never blocks); between rounds the feed waits as a task
+/// for a write, so waiting clients hold no thread: `/_up` answers beside 10,000 of them.
 struct Feed {
     path: String,
     /// The other query parameters, passed on to each round.
     params: Vec<(String, String)>,
     continuous: bool,
-    heartbeat: Option<u64>,
-    timeout: u64,
+    heartbeat: Option<std::time::Duration>,
+    timeout: std::time::Duration,
     limit: Option<usize>,
     since: String,
 }
@@ -159,6 +160,9 @@ impl Feed {
             params.iter().position(|(k, _)| k == key).map(|i| params.remove(i).1)
         };
         let feed = take(&mut params, "feed")?;
+        if feed != "continuous" && feed != "longpoll" {
+            return None; // answered whole by the engine
+        }
         let heartbeat = match take(&mut params, "heartbeat") {
             None => None,
             Some(h) if h == "true" => Some(60_000),
@@ -167,24 +171,23 @@ impl Feed {
                 _ => return None, // the engine answers CouchDB's 400
             },
         };
-        let continuous = feed == "continuous";
-        let streamed = continuous || (feed == "longpoll" && heartbeat.is_some());
-        if !streamed {
-            return None; // answered whole by the engine
-        }
         let timeout = take(&mut params, "timeout").and_then(|t| t.parse().ok()).unwrap_or(60_000);
         let limit = params.iter().find(|(k, _)| k == "limit").and_then(|(_, l)| l.parse().ok());
         let since = take(&mut params, "since").unwrap_or_else(|| "0".into());
-        Some(Feed { path: path.to_string(), params, continuous, heartbeat, timeout, limit, since })
+        Some(Feed {
+            path: path.to_string(),
+            params,
+            continuous: feed == "continuous",
+            heartbeat: heartbeat.map(std::time::Duration::from_millis),
+            timeout: std::time::Duration::from_millis(timeout),
+            limit,
+            since,
+        })
     }
 
-    /// The next round's request: a longpoll from `since` that waits at most one heartbeat.
-    fn round(&self, wait: u64) -> String {
-        let mut t = format!(
-            "{}?feed=longpoll&timeout={wait}&since={}",
-            self.path,
-            utf8_percent_encode(&self.since, NON_ALPHANUMERIC)
-        );
+    /// The next round's request: what changed after `since`, at once.
+    fn round(&self) -> String {
+        let mut t = format!("{}?feed=normal&since={}", self.path, utf8_percent_encode(&self.since, NON_ALPHANUMERIC));
         for (k, v) in &self.params {
             t.push_str(&format!(
                 "&{}={}",
@@ -203,26 +206,45 @@ impl Feed {
         cookie: Option<String>,
         body: Bytes,
     ) -> Response<Body> {
-        let wait = self.heartbeat.unwrap_or(self.timeout).max(1);
-        let first = call(&engine, &method, self.round(wait), auth.clone(), cookie.clone(), body.clone()).await;
-        let Some(mut page) = Page::of(&first) else { return whole(first) };
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut seen = engine.written.count();
+        let mut reply = call(&engine, &method, self.round(), auth.clone(), cookie.clone(), body.clone()).await;
+        let Some(mut page) = Page::of(&reply) else { return whole(reply) };
+        if !self.continuous && self.heartbeat.is_none() {
+            // A longpoll without heartbeats: one whole answer, when there is something
+            // to say or at the timeout.
+            while page.results.is_empty() && tokio::time::Instant::now() < deadline {
+                if let Some(seq) = page.last_seq.take() {
+                    self.since = seq; // `since=now` is a sequence from the first round on
+                }
+                let _ = tokio::time::timeout_at(deadline, engine.written.after(seen)).await;
+                seen = engine.written.count();
+                reply = call(&engine, &method, self.round(), auth.clone(), cookie.clone(), body.clone()).await;
+                match Page::of(&reply) {
+                    Some(p) => page = p,
+                    None => break,
+                }
+            }
+            return whole(reply);
+        }
         if !self.continuous && !page.results.is_empty() {
-            return whole(first); // a longpoll with changes to give: at once, whole
+            return whole(reply); // a longpoll with changes to give: at once, whole
         }
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
-        let headers = first.headers.clone();
+        let headers = reply.headers.clone();
         tokio::spawn(async move {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_millis(self.timeout);
             let mut sent = 0usize;
             if !self.continuous && tx.send(Bytes::from_static(b"{\"results\":[\n")).await.is_err() {
                 return;
             }
+            let mut next_beat = self.heartbeat.map(|h| tokio::time::Instant::now() + h);
             loop {
                 if let Some(seq) = page.last_seq.take() {
                     self.since = seq;
                 }
                 if page.results.is_empty() {
-                    if self.heartbeat.is_none() && std::time::Instant::now() >= deadline {
+                    let now = tokio::time::Instant::now();
+                    if self.heartbeat.is_none() && now >= deadline {
                         // A continuous feed without a heartbeat ends at its timeout.
                         let end = format!(
                             "{{\"last_seq\":{},\"pending\":0}}\n",
@@ -231,8 +253,19 @@ impl Feed {
                         let _ = tx.send(Bytes::from(end)).await;
                         return;
                     }
-                    if self.heartbeat.is_some() && tx.send(Bytes::from_static(b"\n")).await.is_err() {
-                        return; // the client hung up
+                    if let (Some(beat), Some(every)) = (next_beat, self.heartbeat) {
+                        if now >= beat {
+                            if tx.send(Bytes::from_static(b"\n")).await.is_err() {
+                                return; // the client hung up
+                            }
+                            next_beat = Some(now + every);
+                        }
+                    }
+                    // Wait for a write, the next heartbeat or the end; or the client leaving.
+                    let until = next_beat.unwrap_or(deadline);
+                    tokio::select! {
+                        _ = tokio::time::timeout_at(until, engine.written.after(seen)) => {}
+                        _ = tx.closed() => return,
                     }
                 } else if self.continuous {
                     for row in std::mem::take(&mut page.results) {
@@ -264,7 +297,8 @@ impl Feed {
                     let _ = tx.send(Bytes::from(end)).await;
                     return;
                 }
-                let next = call(&engine, &method, self.round(wait), auth.clone(), cookie.clone(), body.clone()).await;
+                seen = engine.written.count();
+                let next = call(&engine, &method, self.round(), auth.clone(), cookie.clone(), body.clone()).await;
                 match Page::of(&next) {
                     Some(p) => page = p,
                     None => return, // the database went away mid-feed: end the stream

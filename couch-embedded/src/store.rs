@@ -47,8 +47,9 @@ impl ApiError {
 pub struct Doc {
     pub rev_num: u64,
     pub rev_hash: String,
-    /// The body without `_id` and `_rev`.
-    pub body: Map<String, Value>,
+    /// The body without `_id` and `_rev`, shared: a query takes the bodies it will
+    /// read and lets the database go (writers replace a body, never change one).
+    pub body: std::sync::Arc<Map<String, Value>>,
     pub deleted: bool,
 }
 
@@ -62,7 +63,7 @@ impl Doc {
         let mut m = Map::with_capacity(self.body.len() + 2);
         m.insert("_id".into(), Value::String(id.to_string()));
         m.insert("_rev".into(), Value::String(self.rev()));
-        for (k, v) in &self.body {
+        for (k, v) in self.body.iter() {
             m.insert(k.clone(), v.clone());
         }
         if self.deleted {
@@ -85,7 +86,8 @@ pub struct Db {
     /// The sequence of each document's latest revision.
     seq_of: std::collections::HashMap<String, u64>,
     /// Per index name: its entries sorted by key, and the sequence they were built at.
-    pub index_cache: std::collections::HashMap<String, (u64, IndexEntries)>,
+    /// Behind its own lock: readers, sharing the database, build and keep them.
+    pub index_cache: std::sync::Mutex<std::collections::HashMap<String, (u64, IndexEntries)>>,
     /// The redb file of a persistent database, and the ids written since the last flush.
     file: Option<std::sync::Arc<redb::Database>>,
     pending: Vec<String>,
@@ -93,6 +95,8 @@ pub struct Db {
     undo: Vec<Undo>,
     /// The update sequence at the last flush.
     flushed_seq: u64,
+    /// The `_security` object; `None` (a file from before it was kept): admins only.
+    security: Option<Value>,
     /// Makes the next commit fail, as a full disk would (tests).
     #[cfg(test)]
     fail_commit: bool,
@@ -108,6 +112,8 @@ struct Undo {
 
 /// Documents by id: `{"rev", "deleted", "body"}` as JSON.
 const DOCS: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("docs");
+/// The database's own properties (`security`), as JSON.
+const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
 
 fn storage(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(500, "storage_error", e.to_string())
@@ -142,9 +148,13 @@ impl Db {
         {
             let tx = file.begin_write().map_err(storage)?;
             tx.open_table(DOCS).map_err(storage)?; // exists from now on
+            tx.open_table(META).map_err(storage)?;
             tx.commit().map_err(storage)?;
         }
         let tx = file.begin_read().map_err(storage)?;
+        if let Some(sec) = tx.open_table(META).map_err(storage)?.get("security").map_err(storage)? {
+            db.security = Some(serde_json::from_slice(sec.value()).map_err(storage)?);
+        }
         let table = tx.open_table(DOCS).map_err(storage)?;
         // Each document keeps the sequence of its latest revision, so the update
         // sequence (their greatest) survives a restart and only grows: a changes
@@ -158,7 +168,7 @@ impl Db {
             let doc = Doc {
                 rev_num: num.parse().unwrap_or(1),
                 rev_hash: hash.to_string(),
-                body,
+                body: std::sync::Arc::new(body),
                 deleted: v["deleted"] == true,
             };
             let id = id.value().to_string();
@@ -182,6 +192,26 @@ impl Db {
         db.flushed_seq = db.seq;
         db.file = Some(std::sync::Arc::new(file));
         Ok(db)
+    }
+
+    /// The `_security` object (CouchDB 3's admins-only one until another is set).
+    pub fn security(&self) -> Value {
+        self.security.clone().unwrap_or_else(crate::auth::admin_only)
+    }
+
+    /// `PUT /db/_security`: kept at once (in its own transaction, on a file).
+    pub fn set_security(&mut self, security: Value) -> Result<(), ApiError> {
+        if let Some(file) = &self.file {
+            let tx = file.begin_write().map_err(storage)?;
+            {
+                let mut table = tx.open_table(META).map_err(storage)?;
+                let bytes = serde_json::to_vec(&security).map_err(storage)?;
+                table.insert("security", bytes.as_slice()).map_err(storage)?;
+            }
+            tx.commit().map_err(storage)?;
+        }
+        self.security = Some(security);
+        Ok(())
     }
 
     /// Writes the documents changed since the last flush to the file, in one transaction.
@@ -220,7 +250,8 @@ impl Db {
         }
         self.pending.clear();
         self.seq = self.flushed_seq;
-        self.index_cache.clear(); // indexes may hold the undone writes
+        // Indexes may hold the undone writes.
+        self.index_cache.get_mut().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// One redb transaction with every pending document.
@@ -236,7 +267,7 @@ impl Db {
             for id in self.pending.drain(..) {
                 let d = &self.docs[&id];
                 let seq = self.seq_of.get(&id).copied().unwrap_or(self.seq);
-                let stored = json!({"rev": d.rev(), "deleted": d.deleted, "body": d.body, "seq": seq});
+                let stored = json!({"rev": d.rev(), "deleted": d.deleted, "body": &*d.body, "seq": seq});
                 table.insert(id.as_str(), serde_json::to_vec(&stored).map_err(storage)?.as_slice()).map_err(storage)?;
             }
         }
@@ -272,7 +303,7 @@ impl Db {
         let prev = current.map(Doc::rev).unwrap_or_default();
         let hash = rev_hash(&prev, &doc, deleted);
         self.seq += 1;
-        let entry = Doc { rev_num: num, rev_hash: hash, body: doc, deleted };
+        let entry = Doc { rev_num: num, rev_hash: hash, body: std::sync::Arc::new(doc), deleted };
         let rev = entry.rev();
         if let Some(old) = self.seq_of.insert(id.to_string(), self.seq) {
             self.changes.remove(&old);

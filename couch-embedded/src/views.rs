@@ -166,7 +166,7 @@ fn reduce(kind: &str, values: &[&Value]) -> Value {
 
 /// A json index read as a view: its cached, sorted entries within the key range;
 /// reduced, the `_count` of that range.
-fn index_view(db: &mut Db, ddoc: &str, view: &str, params: &HashMap<String, String>) -> Result<Value, ApiError> {
+fn index_view(db: &Db, ddoc: &str, view: &str, params: &HashMap<String, String>) -> Result<Value, ApiError> {
     let entries =
         crate::find::index_entries(db, ddoc, view).ok_or_else(|| ApiError::not_found("missing_named_view"))?;
     let json_param = |k: &str| -> Result<Option<Value>, ApiError> {
@@ -203,7 +203,7 @@ fn index_view(db: &mut Db, ddoc: &str, view: &str, params: &HashMap<String, Stri
 }
 
 /// `GET /db/_design/{ddoc}/_view/{view}`.
-pub fn query(db: &mut Db, ddoc: &str, view: &str, params: &HashMap<String, String>) -> Result<Value, ApiError> {
+pub fn query(db: &Db, ddoc: &str, view: &str, params: &HashMap<String, String>) -> Result<Value, ApiError> {
     let doc = db.get(ddoc).map_err(|_| ApiError::not_found("missing"))?.body.clone();
     let json_param = |k: &str| -> Result<Option<Value>, ApiError> {
         params

@@ -26,6 +26,7 @@ mod production;
 mod proxy;
 mod resilience;
 mod scale;
+mod security;
 mod semantics;
 mod test_attr;
 mod watch;
@@ -80,10 +81,10 @@ pub async fn is_embedded() -> bool {
     Database::connect_lazy(&format!("{}/probe", server_url())).unwrap().ping().await.unwrap().is_embedded()
 }
 
-/// Every client is an admin (pouchdb-server and the embedded engine have no
-/// database security or per-user rights).
+/// Every client is an admin: pouchdb-server has no database security or per-user
+/// rights. (`couch-sql serve` has CouchDB 3's, with the admin the test script gives it.)
 pub async fn is_admin_party() -> bool {
-    is_pouchdb().await || is_embedded().await
+    is_pouchdb().await
 }
 
 /// Writes documents as another program would, bypassing couch-sql's checks.
