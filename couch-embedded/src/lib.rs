@@ -20,6 +20,7 @@
 mod auth;
 mod collate;
 mod find;
+pub mod json;
 pub mod mango;
 mod password;
 pub use find::Projection;
@@ -140,10 +141,38 @@ fn valid_db_name(name: &str) -> bool {
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
-    if body.is_empty() {
-        return Ok(Value::Null);
+    json::parse(body)
+}
+
+/// The largest document, as JSON, in bytes: CouchDB's `[couchdb] max_document_size`.
+pub const MAX_DOCUMENT_BYTES: usize = 8_000_000;
+
+/// CouchDB's 413 for a document over [`MAX_DOCUMENT_BYTES`] (`reason`: its id, if
+/// the body named one). `body_len` bounds the documents' sizes: only a body that
+/// large has any to measure.
+fn check_size<'a>(docs: impl IntoIterator<Item = &'a Value>, body_len: usize) -> Result<(), ApiError> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
-    serde_json::from_slice(body).map_err(|_| ApiError::new(400, "bad_request", "invalid UTF-8 JSON"))
+    if body_len <= MAX_DOCUMENT_BYTES {
+        return Ok(());
+    }
+    for doc in docs {
+        let mut size = Count(0);
+        let _ = serde_json::to_writer(&mut size, doc);
+        if size.0 > MAX_DOCUMENT_BYTES {
+            let id = doc.get("_id").and_then(Value::as_str).unwrap_or("");
+            return Err(ApiError::new(413, "document_too_large", id));
+        }
+    }
+    Ok(())
 }
 
 impl Engine {
@@ -499,6 +528,7 @@ impl Engine {
                 "POST" => {
                     let db = self.db(name)?;
                     let mut doc = parse_body(body)?;
+                    check_size([&doc], body.len())?;
                     let mut db = write(&db);
                     if name == "_users" {
                         hash_password(&mut doc);
@@ -654,6 +684,8 @@ impl Engine {
                     .get("docs")
                     .and_then(Value::as_array)
                     .ok_or_else(|| ApiError::bad_request("POST body must include `docs` parameter."))?;
+                // One document too large refuses the whole request, as CouchDB does.
+                check_size(docs, body.len())?;
                 if name == "_users" {
                     let mut docs = docs.clone();
                     docs.iter_mut().for_each(hash_password);
@@ -685,6 +717,7 @@ impl Engine {
             ("PUT", [id]) if name == "_users" => {
                 // The password is kept only salted and hashed, as CouchDB does.
                 let mut doc = parse_body(body)?;
+                check_size([&doc], body.len())?;
                 hash_password(&mut doc);
                 let Value::Object(doc) = doc else {
                     return Err(ApiError::bad_request("Document must be a JSON object"));
@@ -710,7 +743,11 @@ fn get_doc(db: &Db, id: &str) -> Reply {
 fn doc_route(db: &mut Db, method: &str, id: &str, q: &HashMap<String, String>, body: &[u8]) -> Reply {
     match method {
         "PUT" => {
-            let Value::Object(mut doc) = parse_body(body)? else {
+            let doc = parse_body(body)?;
+            // CouchDB names no id here (the id is the URL's).
+            check_size([&doc], body.len())
+                .map_err(|e| ApiError::new(e.status, &e.error, ""))?;
+            let Value::Object(mut doc) = doc else {
                 return Err(ApiError::bad_request("Document must be a JSON object"));
             };
             if let Some(rev) = q.get("rev") {

@@ -162,7 +162,7 @@ impl Db {
         let mut unsequenced = Vec::new();
         for row in table.iter().map_err(storage)? {
             let (id, stored) = row.map_err(storage)?;
-            let v: Value = serde_json::from_slice(stored.value()).map_err(storage)?;
+            let v: Value = crate::json::unbounded(stored.value()).map_err(storage)?;
             let (num, hash) = v["rev"].as_str().and_then(|r| r.split_once('-')).unwrap_or(("1", ""));
             let body = v["body"].as_object().cloned().unwrap_or_default();
             let doc = Doc {

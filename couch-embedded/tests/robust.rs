@@ -115,3 +115,57 @@ fn mod_of_the_extreme_integers_answers_and_loses_nothing() {
     assert_eq!(a["keep"], "me", "the document is whole: {a}");
     assert_eq!(a["n"], serde_json::json!(i64::MIN));
 }
+
+/// A document nested as deep as the engine takes ([`couch_embedded::json::MAX_DEPTH`])
+/// is written, read, matched, listed and reloaded from its file on a thread with a
+/// 2 MiB stack (a worker's); one level deeper, and 100,000 levels, are a 400 with
+/// the limit in the reason.
+#[test]
+fn deep_documents_are_kept_without_overflowing_a_stack() {
+    let dir = std::env::temp_dir().join(format!("couch-embedded-deep-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = {
+        let dir = dir.clone();
+        move || {
+            let max = couch_embedded::json::MAX_DEPTH;
+            // The document's object is one level; its field holds the rest.
+            let nested = |levels: usize| format!("{}7{}", "[".repeat(levels), "]".repeat(levels));
+            let doc = format!(r#"{{"type": "deep", "v": {}}}"#, nested(max - 1));
+            let engine = Engine::open(&dir).unwrap();
+            assert_eq!(engine.handle("PUT", "/db", b"").0, 201);
+            let (status, body) = engine.handle("PUT", "/db/deep", doc.as_bytes());
+            assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+            let (status, got) = engine.handle("GET", "/db/deep", b"");
+            assert_eq!(status, 200);
+            assert!(got.len() > 2 * max);
+            let (status, found) = engine.handle("POST", "/db/_find", br#"{"selector": {"v": {"$type": "array"}}}"#);
+            assert_eq!(status, 200);
+            assert!(String::from_utf8_lossy(&found).contains(r#""_id":"deep""#));
+            let (status, _) = engine.handle("POST", "/db/_find", format!(r#"{{"selector": {{"v": {}}}}}"#, nested(max - 3)).as_bytes());
+            assert_eq!(status, 200);
+            // A selector as deep: `$and` in `$and` (two levels each), and `$not` in `$not`.
+            let ands = format!(r#"{}{{"type": "deep"}}{}"#, r#"{"$and": ["#.repeat(max / 2 - 1), "]}".repeat(max / 2 - 1));
+            let nots = format!(r#"{{"type": {}"deep"{}}}"#, r#"{"$not": "#.repeat(max - 2), "}".repeat(max - 2));
+            for selector in [ands, nots] {
+                let (status, body) = engine.handle("POST", "/db/_find", format!(r#"{{"selector": {selector}}}"#).as_bytes());
+                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+            }
+            assert_eq!(engine.handle("GET", "/db/_all_docs?include_docs=true", b"").0, 200);
+            assert_eq!(engine.handle("GET", "/db/_changes?include_docs=true", b"").0, 200);
+            drop(engine);
+            let engine = Engine::open(&dir).unwrap();
+            assert_eq!(engine.handle("GET", "/db/deep", b""), (200, got), "reloaded from the file");
+            for levels in [max, 100_000] {
+                let (status, body) =
+                    engine.handle("PUT", "/db/deeper", format!(r#"{{"v": {}}}"#, nested(levels)).as_bytes());
+                let body = String::from_utf8_lossy(&body);
+                assert_eq!(status, 400, "{body}");
+                assert!(body.contains(&max.to_string()), "{body}");
+            }
+        }
+    };
+    let worker = std::thread::Builder::new().stack_size(2 << 20).spawn(run).unwrap();
+    let outcome = worker.join();
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome.unwrap();
+}

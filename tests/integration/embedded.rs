@@ -142,6 +142,15 @@ async fn malformed_requests_get_couchdbs_answers() {
     let (status, body) =
         answer(http.get(format!("{url}/_changes?feed=longpoll&heartbeat=0&timeout=100")).send().await.unwrap()).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")), "{body}");
+    // A document over 8 MB (CouchDB's max_document_size): 413, alone or in a batch,
+    // where it refuses the whole batch.
+    let big = serde_json::json!({"s": "x".repeat(8_100_000)});
+    let (status, body) = answer(http.put(format!("{url}/big")).json(&big).send().await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (413, Some("document_too_large")), "{body}");
+    let batch = serde_json::json!({"docs": [{"_id": "small"}, {"_id": "big", "s": big["s"]}]});
+    let (status, body) = answer(http.post(format!("{url}/_bulk_docs")).json(&batch).send().await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str(), body["reason"].as_str()), (413, Some("document_too_large"), Some("big")));
+    assert_eq!(http.get(format!("{url}/small")).send().await.unwrap().status(), 404, "nothing of it written");
     // A body over `couch-sql serve`'s limit (64 MiB by default; CouchDB's is 4 GiB).
     if crate::is_embedded().await {
         let big = vec![b' '; (64 << 20) + 1];
