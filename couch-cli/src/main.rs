@@ -434,6 +434,36 @@ fn serve_auth(
     }
 }
 
+/// Holds `dir/.couch-sql.lock` for as long as the returned file is open.
+fn lock_directory(dir: &std::path::Path) -> Result<std::fs::File, Error> {
+    let invalid = |message: String| Error::Invalid { what: "serve --dir", message };
+    std::fs::create_dir_all(dir).map_err(|e| invalid(format!("{}: {e}", dir.display())))?;
+    let path = dir.join(".couch-sql.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    // flock(2) (`File::try_lock` needs Rust 1.89; this crate builds with 1.85).
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor this function owns; it reads no memory.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(invalid(match e.kind() {
+                std::io::ErrorKind::WouldBlock => format!(
+                    "{} is locked: another couch-sql serve uses this directory (one server per directory)",
+                    path.display()
+                ),
+                _ => format!("{}: {e}", path.display()),
+            }));
+        }
+    }
+    Ok(file)
+}
+
 /// `couch-sql serve`: the embedded engine over HTTP until the process is stopped.
 async fn serve(
     host: std::net::IpAddr,
@@ -442,6 +472,12 @@ async fn serve(
     limits: couch_embedded::serve::Limits,
     admin: Option<(String, String)>,
 ) -> Result<(), Error> {
+    // One server per directory: a second one is refused here, clearly (each
+    // database file has its own lock too, which any other process meets).
+    let _lock = match dir {
+        Some(d) => Some(lock_directory(d)?),
+        None => None,
+    };
     let engine = match dir {
         Some(d) => couch_embedded::Engine::open(d)
             .map_err(|e| Error::Invalid { what: "serve --dir", message: e.to_string() })?,

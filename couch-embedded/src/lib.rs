@@ -745,8 +745,7 @@ fn doc_route(db: &mut Db, method: &str, id: &str, q: &HashMap<String, String>, b
         "PUT" => {
             let doc = parse_body(body)?;
             // CouchDB names no id here (the id is the URL's).
-            check_size([&doc], body.len())
-                .map_err(|e| ApiError::new(e.status, &e.error, ""))?;
+            check_size([&doc], body.len()).map_err(|e| ApiError::new(e.status, &e.error, ""))?;
             let Value::Object(mut doc) = doc else {
                 return Err(ApiError::bad_request("Document must be a JSON object"));
             };

@@ -141,13 +141,19 @@ fn deep_documents_are_kept_without_overflowing_a_stack() {
             let (status, found) = engine.handle("POST", "/db/_find", br#"{"selector": {"v": {"$type": "array"}}}"#);
             assert_eq!(status, 200);
             assert!(String::from_utf8_lossy(&found).contains(r#""_id":"deep""#));
-            let (status, _) = engine.handle("POST", "/db/_find", format!(r#"{{"selector": {{"v": {}}}}}"#, nested(max - 3)).as_bytes());
+            let (status, _) = engine.handle(
+                "POST",
+                "/db/_find",
+                format!(r#"{{"selector": {{"v": {}}}}}"#, nested(max - 3)).as_bytes(),
+            );
             assert_eq!(status, 200);
             // A selector as deep: `$and` in `$and` (two levels each), and `$not` in `$not`.
-            let ands = format!(r#"{}{{"type": "deep"}}{}"#, r#"{"$and": ["#.repeat(max / 2 - 1), "]}".repeat(max / 2 - 1));
+            let ands =
+                format!(r#"{}{{"type": "deep"}}{}"#, r#"{"$and": ["#.repeat(max / 2 - 1), "]}".repeat(max / 2 - 1));
             let nots = format!(r#"{{"type": {}"deep"{}}}"#, r#"{"$not": "#.repeat(max - 2), "}".repeat(max - 2));
             for selector in [ands, nots] {
-                let (status, body) = engine.handle("POST", "/db/_find", format!(r#"{{"selector": {selector}}}"#).as_bytes());
+                let (status, body) =
+                    engine.handle("POST", "/db/_find", format!(r#"{{"selector": {selector}}}"#).as_bytes());
                 assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
             }
             assert_eq!(engine.handle("GET", "/db/_all_docs?include_docs=true", b"").0, 200);

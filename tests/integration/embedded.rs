@@ -149,7 +149,10 @@ async fn malformed_requests_get_couchdbs_answers() {
     assert_eq!((status, body["error"].as_str()), (413, Some("document_too_large")), "{body}");
     let batch = serde_json::json!({"docs": [{"_id": "small"}, {"_id": "big", "s": big["s"]}]});
     let (status, body) = answer(http.post(format!("{url}/_bulk_docs")).json(&batch).send().await.unwrap()).await;
-    assert_eq!((status, body["error"].as_str(), body["reason"].as_str()), (413, Some("document_too_large"), Some("big")));
+    assert_eq!(
+        (status, body["error"].as_str(), body["reason"].as_str()),
+        (413, Some("document_too_large"), Some("big"))
+    );
     assert_eq!(http.get(format!("{url}/small")).send().await.unwrap().status(), 404, "nothing of it written");
     // A body over `couch-sql serve`'s limit (64 MiB by default; CouchDB's is 4 GiB).
     if crate::is_embedded().await {
