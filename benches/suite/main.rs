@@ -7,6 +7,7 @@
 //! COUCHDB_URL=… cargo bench --bench suite -- --prefix-only       # section 10 alone
 //! COUCHDB_URL=… cargo bench --bench suite -- --aggregate-only    # section 11 alone
 //! scripts/with-server.sh cargo bench --bench suite -- --engine-only   # section 12: the embedded engine vs that server
+//! LOAD_PID=… LOAD_NAME=… COUCHDB_URL=… cargo bench --bench suite -- --load-only   # section 13: 200 clients, 30 s
 //! ```
 //!
 //! Prints Markdown tables (kept in BENCHMARKS.md). Each comparison runs its two
@@ -985,8 +986,106 @@ fn nested_compile_cost(base: &std::path::Path, build: &dyn Fn(&str, bool) -> f64
     println!("| debug | {} | {} | **{per:.2}** |", fmt(&wo, 0), fmt(&w, 0));
 }
 
+/// The resident memory of process `pid`, in MiB (Linux).
+fn rss_mib(pid: Option<u32>) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Section 13: `LOAD_CLIENTS` clients (200) for `LOAD_SECS` (30 s), each sending
+/// `_find` (3 in 4) and 10-document `_bulk_docs` (1 in 4) back to back; errors,
+/// throughput, latency, and the server's RSS (`LOAD_PID`) before and after.
+async fn load(server: &str) {
+    let clients: usize = std::env::var("LOAD_CLIENTS").ok().and_then(|c| c.parse().ok()).unwrap_or(200);
+    let secs: u64 = std::env::var("LOAD_SECS").ok().and_then(|c| c.parse().ok()).unwrap_or(30);
+    let pid: Option<u32> = std::env::var("LOAD_PID").ok().and_then(|p| p.parse().ok());
+    let name = format!("bench_load_{}", std::process::id());
+    let db = fresh(server, &name).await;
+    seed(server, &db, 2000, 0).await;
+    let url = format!("{server}/{name}");
+    let index = serde_json::json!({"index": {"fields": ["type", "n"]}, "name": "type-n"});
+    assert!(reqwest::Client::new()
+        .post(format!("{url}/_index"))
+        .json(&index)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
+    let rss_before = rss_mib(pid);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move {
+                let (mut ok, mut errors, mut latencies) = (0u64, 0u64, Vec::new());
+                let mut i = 0u64;
+                while std::time::Instant::now() < until {
+                    i += 1;
+                    let started = std::time::Instant::now();
+                    let r = if i % 4 == 0 {
+                        let docs: Vec<serde_json::Value> = (0..10)
+                            .map(|k| serde_json::json!({"type": "bench_rows", "name": format!("load{c}-{i}-{k}"), "n": k}))
+                            .collect();
+                        http.post(format!("{url}/_bulk_docs")).json(&serde_json::json!({"docs": docs})).send().await
+                    } else {
+                        let q = serde_json::json!({"selector": {"type": "bench_rows", "n": {"$gte": (i * 7 + c as u64) % 2000}}, "limit": 20});
+                        http.post(format!("{url}/_find")).json(&q).send().await
+                    };
+                    let answered = match r {
+                        Ok(resp) => resp.status().is_success() && resp.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if answered {
+                        ok += 1;
+                    } else {
+                        errors += 1;
+                    }
+                    latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                }
+                (ok, errors, latencies)
+            })
+        })
+        .collect();
+    let (mut ok, mut errors, mut latencies) = (0, 0, Vec::new());
+    for t in tasks {
+        let (o, e, l) = t.await.unwrap();
+        ok += o;
+        errors += e;
+        latencies.extend(l);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let rss = |r: Option<f64>| r.map_or("—".to_string(), |m| format!("{m:.0} MiB"));
+    println!("\n## 13. Load: {clients} clients, {secs} s, _find 3 : _bulk_docs 1\n");
+    println!("| server | requests | errors | req/s | p50 ms | p99 ms | RSS before | RSS after |");
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {server_name} | {ok} | {errors} | {:.0} | {:.1} | {:.1} | {} | {} |",
+        ok as f64 / secs as f64,
+        pct(0.5),
+        pct(0.99),
+        rss(rss_before),
+        rss(rss_mib(pid)),
+        server_name = std::env::var("LOAD_NAME").unwrap_or_else(|_| "server".into()),
+    );
+    let _ = db.drop_database().await;
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--load-only") {
+        let server = std::env::var("COUCHDB_URL").expect("--load-only needs a server: COUCHDB_URL");
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        return rt.block_on(load(&server));
+    }
     if std::env::args().any(|a| a == "--compile-only") {
         return compile_cost();
     }

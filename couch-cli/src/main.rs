@@ -5,7 +5,7 @@
 //! couch-sql query --url http://127.0.0.1:5984/shop "SELECT name, age FROM users" --table
 //! couch-sql explain --url http://127.0.0.1:5984/shop "SELECT name FROM users WHERE age > 18"
 //! couch-sql watch --url http://127.0.0.1:5984/shop "SELECT name FROM users WHERE age > ?" -p 18
-//! couch-sql serve --port 5984        # the embedded engine over HTTP, in memory
+//! couch-sql serve --port 5984 --admin admin:pw   # the embedded engine over HTTP, in memory
 //! couch-sql db create http://admin:pw@127.0.0.1:5984/shop
 //! ```
 //!

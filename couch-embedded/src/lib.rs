@@ -423,7 +423,7 @@ impl Engine {
         let designs = |v: &Value| v.get("_id").and_then(Value::as_str).is_some_and(|id| id.starts_with("_design/"));
         let admins_only = match (method, rest) {
             (_, ["_design", _, ..]) => !matches!(method, "GET" | "HEAD") && rest.get(2) != Some(&"_view"),
-            ("PUT", ["_security"]) => true,
+            ("PUT", ["_security"]) | ("POST", ["_compact", ..]) => true,
             ("POST" | "DELETE", ["_index", ..]) => true,
             ("POST", []) => serde_json::from_slice::<Value>(body).is_ok_and(|d| designs(&d)),
             _ => false,
@@ -522,7 +522,7 @@ impl Engine {
                     let db = read(&db);
                     Ok((
                         200,
-                        json!({"db_name": name, "doc_count": db.doc_count(), "update_seq": db.seq.to_string(), "instance_start_time": "0"}),
+                        json!({"db_name": name, "doc_count": db.doc_count(), "doc_del_count": db.deleted_count(), "update_seq": db.seq.to_string(), "instance_start_time": "0"}),
                     ))
                 }
                 "POST" => {
@@ -703,6 +703,10 @@ impl Engine {
                 }
                 Ok((201, Value::Array(db.bulk(docs))))
             }
+            ("POST", ["_compact"]) => {
+                db.compact()?;
+                Ok((202, json!({"ok": true})))
+            }
             ("PUT", ["_security"]) => match parse_body(body)? {
                 sec @ Value::Object(_) => {
                     db.set_security(sec)?;
@@ -755,10 +759,16 @@ fn doc_route(db: &mut Db, method: &str, id: &str, q: &HashMap<String, String>, b
             if id.starts_with("_design/") {
                 views::check_design(&doc)?;
             }
+            // A document written deleted is answered 200, as a DELETE is (CouchDB).
+            let status = if doc.get("_deleted") == Some(&Value::Bool(true)) { 200 } else { 201 };
             let rev = db.write(id, doc)?;
-            Ok((201, json!({"ok": true, "id": id, "rev": rev})))
+            Ok((status, json!({"ok": true, "id": id, "rev": rev})))
         }
         "DELETE" => {
+            // Deleting what never was is 404 (a tombstone is made only by a write that asks).
+            if !id.starts_with("_local/") && !db.docs.contains_key(id) {
+                return Err(ApiError::not_found("missing"));
+            }
             let mut doc = serde_json::Map::new();
             if let Some(rev) = q.get("rev") {
                 doc.insert("_rev".into(), json!(rev));
@@ -806,7 +816,11 @@ fn all_docs(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Value,
             let Some(id) = k.as_str() else { continue };
             match db.docs.get(id) {
                 Some(d) if d.deleted => {
-                    rows.push(json!({"id": id, "key": id, "value": {"rev": d.rev(), "deleted": true}, "doc": null}))
+                    let mut r = json!({"id": id, "key": id, "value": {"rev": d.rev(), "deleted": true}});
+                    if include_docs {
+                        r["doc"] = Value::Null;
+                    }
+                    rows.push(r)
                 }
                 Some(d) => rows.push(row(id, d)),
                 None => rows.push(json!({"key": id, "error": "not_found"})),

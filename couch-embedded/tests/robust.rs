@@ -92,6 +92,117 @@ proptest! {
     }
 }
 
+/// A path: segments from what the engine routes on and what it must refuse.
+fn path_text() -> impl Strategy<Value = String> {
+    let segment = prop_oneof![
+        Just("db".to_string()),
+        Just("_users".to_string()),
+        Just("_all_dbs".to_string()),
+        Just("_session".to_string()),
+        Just("_security".to_string()),
+        Just("_find".to_string()),
+        Just("_bulk_docs".to_string()),
+        Just("_all_docs".to_string()),
+        Just("_changes".to_string()),
+        Just("_index".to_string()),
+        Just("_design".to_string()),
+        Just("_view".to_string()),
+        Just("_local".to_string()),
+        Just("org.couchdb.user:bob".to_string()),
+        Just("..".to_string()),
+        Just("a%2Fb".to_string()),
+        Just("%ff%fe".to_string()),
+        Just("Upper".to_string()),
+        "[a-z_$()+/-]{0,8}",
+        "\\PC{0,4}",
+    ];
+    let param = prop_oneof![
+        Just("limit"),
+        Just("skip"),
+        Just("since"),
+        Just("feed"),
+        Just("timeout"),
+        Just("heartbeat"),
+        Just("startkey"),
+        Just("endkey"),
+        Just("keys"),
+        Just("include_docs"),
+        Just("descending"),
+        Just("filter"),
+        Just("rev"),
+        Just("group_level"),
+        Just("reduce")
+    ];
+    let value = prop_oneof![
+        Just("-1".to_string()),
+        Just("0".to_string()),
+        Just("18446744073709551616".to_string()),
+        Just("true".to_string()),
+        Just("now".to_string()),
+        Just("normal".to_string()),
+        Just("%5B1%5D".to_string()),
+        Just("%22a%22".to_string()),
+        Just("_selector".to_string()),
+        Just("_doc_ids".to_string()),
+        "[a-z0-9%-]{0,6}",
+    ];
+    (proptest::collection::vec(segment, 0..5), proptest::collection::vec((param, value), 0..4)).prop_map(
+        |(segments, params)| {
+            let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            // Longpolls answer at once: a fuzzer must not wait a minute per case.
+            format!("/{}?{}&timeout=0", segments.join("/"), query.join("&"))
+        },
+    )
+}
+
+/// The engine with an admin, shared by every case (its state grows as cases write).
+fn guarded() -> &'static Engine {
+    static ENGINE: std::sync::LazyLock<Engine> = std::sync::LazyLock::new(|| {
+        let e = Engine::new().with_admin("admin", "password");
+        e.handle("PUT", "/db", b"");
+        e
+    });
+    &ENGINE
+}
+
+proptest! {
+    // `FUZZ_CASES=1000000` for a long run (the issue's notes give its figures).
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("FUZZ_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(3000),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Random requests (method × path × query × body × credentials) at the engine as
+    /// `couch-sql serve` calls it: an answer with a 1xx–5xx status and a JSON body,
+    /// never a panic, whatever comes in.
+    #[test]
+    fn random_http_requests_are_answered_never_panicked_on(
+        method in prop_oneof![Just("GET"), Just("POST"), Just("PUT"), Just("DELETE"), Just("HEAD"), Just("COPY"), Just("PATCH")],
+        path in path_text(),
+        body in prop_oneof![
+            json_text().prop_map(String::into_bytes),
+            proptest::collection::vec(any::<u8>(), 0..64),
+            Just(br#"{"docs": [{"_id": "_design/x", "views": {"v": {"map": "function(doc){}"}}}, {"_id": "a", "n": 1}]}"#.to_vec()),
+            Just(br#"{"members": {"names": ["bob"]}, "admins": {"roles": ["r"]}}"#.to_vec()),
+        ],
+        auth in prop_oneof![
+            Just(None),
+            Just(Some("Basic YWRtaW46cGFzc3dvcmQ=")), // admin:password
+            Just(Some("Basic Ym9iOnB3")), // bob:pw, no such user
+            Just(Some("Basic !!!")),
+            Just(Some("Bearer x")),
+        ],
+        cookie in prop_oneof![Just(None), Just(Some("AuthSession=garbage")), Just(Some("AuthSession=YWRtaW46MDow"))],
+    ) {
+        let reply = guarded().handle_http(method, &path, auth, cookie, &body);
+        prop_assert!((100..600).contains(&reply.status));
+        if method != "HEAD" {
+            prop_assert!(serde_json::from_slice::<serde_json::Value>(&reply.body).is_ok());
+        }
+    }
+}
+
 /// `$mod` over the extreme integers: no overflow, and the documents stay whole.
 #[test]
 fn mod_of_the_extreme_integers_answers_and_loses_nothing() {
