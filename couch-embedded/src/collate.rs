@@ -17,6 +17,7 @@ fn rank(v: &Value) -> u8 {
         Value::Bool(false) => 1,
         Value::Bool(true) => 2,
         Value::Number(_) => 3,
+        Value::String(_) if crate::json::big(v).is_some() => 3,
         Value::String(_) => 4,
         Value::Array(_) => 5,
         Value::Object(_) => 6,
@@ -38,8 +39,48 @@ fn numbers(a: &serde_json::Number, b: &serde_json::Number) -> Ordering {
     }
 }
 
+/// Two integers beyond 64 bits, by their digits (no leading zeros: JSON has none).
+fn big_integers(a: &str, b: &str) -> Ordering {
+    let (na, da) = a.strip_prefix('-').map_or((false, a), |d| (true, d));
+    let (nb, db) = b.strip_prefix('-').map_or((false, b), |d| (true, d));
+    let magnitude = da.len().cmp(&db.len()).then_with(|| da.cmp(db));
+    match (na, nb) {
+        (false, false) => magnitude,
+        (true, true) => magnitude.reverse(),
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+    }
+}
+
+/// A number (of any size) against another.
+fn any_numbers(a: &Value, b: &Value) -> Ordering {
+    use crate::json::big;
+    match (a, b, big(a), big(b)) {
+        (Value::Number(x), Value::Number(y), _, _) => numbers(x, y),
+        (_, _, Some(x), Some(y)) => big_integers(x, y),
+        // One beyond 64 bits, one integer within: the big one is the farther from 0.
+        (_, Value::Number(y), Some(x), None) if y.is_i64() || y.is_u64() => {
+            if x.starts_with('-') {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
+        }
+        (Value::Number(_), _, None, Some(_)) if a.is_i64() || a.is_u64() => any_numbers(b, a).reverse(),
+        // One beyond 64 bits, one double: as doubles, which tells them apart unless
+        // the double is as large.
+        _ => {
+            let f = |v: &Value| big(v).and_then(|d| d.parse::<f64>().ok()).or_else(|| v.as_f64()).unwrap_or(0.0);
+            f(a).partial_cmp(&f(b)).unwrap_or(Ordering::Equal)
+        }
+    }
+}
+
 /// CouchDB's order of two JSON values.
 pub fn compare(a: &Value, b: &Value) -> Ordering {
+    if rank(a) == 3 && rank(b) == 3 {
+        return any_numbers(a, b);
+    }
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => numbers(x, y),
         (Value::String(x), Value::String(y)) => strings(x, y),
@@ -90,5 +131,19 @@ mod tests {
         assert_eq!(strings("a", "A"), Ordering::Less);
         assert_eq!(raw(&json!("a"), &json!("B")), Ordering::Greater);
         assert_eq!(compare(&json!(1), &json!(1.0)), Ordering::Equal);
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_sort_among_numbers() {
+        let v = crate::json::parse(
+            b"[-100000000000000000000000, -9223372036854775809, -5, 2.5, 18446744073709551615, 18446744073709551616, 100000000000000000000000, 1e300, \"a\"]",
+        )
+        .unwrap();
+        let items = v.as_array().unwrap();
+        for w in items.windows(2) {
+            assert_eq!(compare(&w[0], &w[1]), Ordering::Less, "{} < {}", w[0], w[1]);
+        }
+        let again = crate::json::parse(b"100000000000000000000000").unwrap();
+        assert_eq!(compare(&items[6], &again), Ordering::Equal);
     }
 }

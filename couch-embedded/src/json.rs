@@ -1,9 +1,15 @@
-//! Request bodies read as CouchDB reads them, within what this engine keeps
-//! exactly and safely: nesting up to [`MAX_DEPTH`] (CouchDB's parser has no
-//! depth limit; every recursive step here — parsing, matching, copying, writing —
-//! is bounded by this one, so a deep document never overflows a thread's stack),
-//! and integers no larger than 64 bits (CouchDB keeps larger ones exactly; a
-//! double would silently change them, so they are refused instead).
+//! Request bodies read as CouchDB reads them, and answers written as it writes
+//! them: nesting up to [`MAX_DEPTH`] (CouchDB's parser has no depth limit; every
+//! recursive step here — parsing, matching, copying, writing — is bounded by this
+//! one, so a deep document never overflows a thread's stack), and integers of any
+//! size kept exactly, as CouchDB keeps them.
+//!
+//! `serde_json` (without `arbitrary_precision`, which would change number handling
+//! in every crate of a user's build) reads an integer beyond 64 bits as a double,
+//! changing it. So such an integer is carried inside the engine as a string with a
+//! reserved prefix ([`big`]), which collation and Mango treat as the number it is,
+//! and written out as the number's own digits. Strings a client sends may not start
+//! with that prefix (U+10FFFF, a noncharacter).
 
 use crate::store::ApiError;
 use serde::Deserialize;
@@ -12,13 +18,82 @@ use serde_json::Value;
 /// The deepest nesting of arrays and objects a body may have.
 pub const MAX_DEPTH: usize = 1000;
 
+/// The prefix of a string that stands for an integer beyond 64 bits.
+const BIG: &str = "\u{10FFFF}#";
+
+/// The digits of an integer beyond 64 bits that `v` carries.
+pub(crate) fn big(v: &Value) -> Option<&str> {
+    v.as_str()?.strip_prefix(BIG)
+}
+
+/// A string's text, unless it carries a number.
+pub(crate) fn text(v: &Value) -> Option<&str> {
+    v.as_str().filter(|s| !s.starts_with(BIG))
+}
+
 /// A body's JSON (`null` for an empty body).
 pub(crate) fn parse(body: &[u8]) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Ok(Value::Null);
     }
-    check(body)?;
-    unbounded(body).map_err(|_| ApiError::bad_request("invalid UTF-8 JSON"))
+    let bigs = check(body)?;
+    if bigs.is_empty() {
+        return unbounded(body).map_err(|_| ApiError::bad_request("invalid UTF-8 JSON"));
+    }
+    // The body names U+10FFFF (as UTF-8, or escaped): it may be the reserved prefix.
+    let reserved = body.windows(4).any(|w| w == "\u{10FFFF}".as_bytes())
+        || body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\udbff"));
+    if reserved {
+        return Err(ApiError::bad_request(
+            "a string starting with U+10FFFF beside an integer beyond 64 bits: the engine reserves that prefix",
+        ));
+    }
+    let mut text = Vec::with_capacity(body.len() + bigs.len() * 8);
+    let mut at = 0;
+    for (start, end) in bigs {
+        text.extend_from_slice(&body[at..start]);
+        text.push(b'"');
+        text.extend_from_slice(BIG.as_bytes());
+        text.extend_from_slice(&body[start..end]);
+        text.push(b'"');
+        at = end;
+    }
+    text.extend_from_slice(&body[at..]);
+    unbounded(&text).map_err(|_| ApiError::bad_request("invalid UTF-8 JSON"))
+}
+
+/// JSON text of `v`, an integer beyond 64 bits written as its digits.
+pub fn to_vec(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(&Out(v)).unwrap_or_default()
+}
+
+/// [`to_vec`]'s view of a value.
+struct Out<'a>(&'a Value);
+
+impl serde::Serialize for Out<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Out(item))?;
+                }
+                seq.end()
+            }
+            Value::Object(fields) => {
+                let mut map = s.serialize_map(Some(fields.len()))?;
+                for (k, v) in fields {
+                    map.serialize_entry(k, &Out(v))?;
+                }
+                map.end()
+            }
+            v => match big(v).and_then(|digits| serde_json::value::RawValue::from_string(digits.to_string()).ok()) {
+                Some(raw) => raw.serialize(s),
+                None => v.serialize(s),
+            },
+        }
+    }
 }
 
 /// JSON the engine wrote itself (a stored document): checked when it came in.
@@ -30,9 +105,10 @@ pub(crate) fn unbounded(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     Ok(v)
 }
 
-/// One pass over the text, outside strings: the nesting depth, and every integer
-/// literal too large for 64 bits.
-fn check(body: &[u8]) -> Result<(), ApiError> {
+/// One pass over the text, outside strings: the nesting depth, and where the
+/// integer literals too large for 64 bits are.
+fn check(body: &[u8]) -> Result<Vec<(usize, usize)>, ApiError> {
+    let mut bigs = Vec::new();
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     let mut i = 0;
     while i < body.len() {
@@ -68,11 +144,12 @@ fn check(body: &[u8]) -> Result<(), ApiError> {
                 let integer = !literal.iter().any(|c| matches!(c, b'.' | b'e' | b'E'));
                 if integer && literal.len() > 18 {
                     let text = String::from_utf8_lossy(literal);
-                    if text.parse::<i64>().is_err() && text.parse::<u64>().is_err() {
-                        return Err(ApiError::bad_request(format!(
-                            "the number {text} is beyond 64 bits: the embedded engine would not keep it exactly \
-                             (CouchDB does); store it as a string"
-                        )));
+                    let digits = text.strip_prefix('-').unwrap_or(&text);
+                    let well_formed = !digits.is_empty()
+                        && digits.bytes().all(|c| c.is_ascii_digit())
+                        && !(digits.len() > 1 && digits.starts_with('0'));
+                    if well_formed && text.parse::<i64>().is_err() && text.parse::<u64>().is_err() {
+                        bigs.push((start, i));
                     }
                 }
                 continue;
@@ -81,7 +158,7 @@ fn check(body: &[u8]) -> Result<(), ApiError> {
         }
         i += 1;
     }
-    Ok(())
+    Ok(bigs)
 }
 
 #[cfg(test)]
@@ -100,10 +177,23 @@ mod tests {
         // Brackets inside strings are text.
         assert!(parse(format!(r#"{{"s": "{}\"["}}"#, "[".repeat(5000)).as_bytes()).is_ok());
         assert_eq!(parse(b"[18446744073709551615, -9223372036854775808]").unwrap()[0], u64::MAX);
-        let e = parse(br#"{"n": 123456789012345678901234567890}"#).unwrap_err();
-        assert!(e.reason.contains("123456789012345678901234567890"), "{}", e.reason);
-        assert!(parse(b"[-9223372036854775809]").is_err());
-        assert!(parse(br#"{"n": "123456789012345678901234567890", "f": 1.5e300}"#).is_ok());
         assert_eq!(parse(b"{").unwrap_err().reason, "invalid UTF-8 JSON");
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_kept_exactly() {
+        let body = br#"{"n": 123456789012345678901234567890, "m": [-9223372036854775809], "s": "123456789012345678901234567890", "f": 1.5e300}"#;
+        let v = parse(body).unwrap();
+        assert_eq!(big(&v["n"]), Some("123456789012345678901234567890"));
+        assert_eq!(text(&v["n"]), None);
+        assert_eq!(text(&v["s"]), Some("123456789012345678901234567890"), "a string stays a string");
+        let out = String::from_utf8(to_vec(&v)).unwrap();
+        assert!(out.contains(r#""n":123456789012345678901234567890"#), "{out}");
+        assert!(out.contains(r#""m":[-9223372036854775809]"#), "{out}");
+        assert!(out.contains(r#""s":"123456789012345678901234567890""#), "{out}");
+        // The prefix is reserved: a client's string cannot pose as a number.
+        let posing = "{\"n\": 123456789012345678901234567890, \"s\": \"\u{10FFFF}#1\"}";
+        assert_eq!(parse(posing.as_bytes()).unwrap_err().status, 400);
+        assert_eq!(parse(br#"{"n": 123456789012345678901234567890, "s": "\udbff\udfff#1"}"#).unwrap_err().status, 400);
     }
 }

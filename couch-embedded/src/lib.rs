@@ -310,7 +310,7 @@ impl Engine {
             Ok(r) => r,
             Err(e) => (e.status, e.body()),
         };
-        let body = if method == "HEAD" { Vec::new() } else { serde_json::to_vec(&value).unwrap_or_default() };
+        let body = if method == "HEAD" { Vec::new() } else { json::to_vec(&value) };
         HttpReply { status, headers, body }
     }
 

@@ -295,6 +295,9 @@ fn operators(cond: &Value) -> Vec<(String, Value)> {
 }
 
 fn type_name(v: &Value) -> &'static str {
+    if crate::json::big(v).is_some() {
+        return "number";
+    }
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -333,10 +336,10 @@ fn operator(op: &str, arg: &Value, v: &Value, neg: bool, id: bool) -> bool {
         }
         "$sub" => selector(arg, Subject::Value(v), neg),
         "$type" => flip(arg.as_str() == Some(type_name(v))),
-        "$regex" => flip(v.as_str().zip(arg.as_str()).is_some_and(|(s, p)| {
+        "$regex" => flip(crate::json::text(v).zip(arg.as_str()).is_some_and(|(s, p)| {
             regex(p).is_some_and(|r| r.is_match(s).unwrap_or(false)) // backtracking limit: no match, as PCRE
         })),
-        "$beginsWith" => flip(v.as_str().zip(arg.as_str()).is_some_and(|(s, p)| s.starts_with(p))),
+        "$beginsWith" => flip(crate::json::text(v).zip(arg.as_str()).is_some_and(|(s, p)| s.starts_with(p))),
         "$size" => flip(v.as_array().is_some_and(|a| Some(a.len() as u64) == arg.as_u64())),
         "$mod" => flip(match (v.as_i64(), list(arg)) {
             // `wrapping_rem`: i64::MIN % -1 is 0 (a plain `%` overflows and panics).

@@ -269,7 +269,7 @@ impl Feed {
                     }
                 } else if self.continuous {
                     for row in std::mem::take(&mut page.results) {
-                        let mut line = serde_json::to_vec(&row).unwrap_or_default();
+                        let mut line = crate::json::to_vec(&row);
                         line.push(b'\n');
                         if tx.send(Bytes::from(line)).await.is_err() {
                             return;
@@ -286,8 +286,11 @@ impl Feed {
                         }
                     }
                 } else {
-                    let rows: Vec<String> =
-                        page.results.iter().map(|r| serde_json::to_string(r).unwrap_or_default()).collect();
+                    let rows: Vec<String> = page
+                        .results
+                        .iter()
+                        .map(|r| String::from_utf8_lossy(&crate::json::to_vec(r)).into_owned())
+                        .collect();
                     let end = format!(
                         "{}\n],\n\"last_seq\":{},\"pending\":{}}}\n",
                         rows.join(",\n"),
@@ -322,7 +325,7 @@ impl Page {
         if reply.status != 200 {
             return None;
         }
-        let mut v: serde_json::Value = serde_json::from_slice(&reply.body).ok()?;
+        let mut v = crate::json::parse(&reply.body).ok()?;
         let results = match v.get_mut("results").map(serde_json::Value::take) {
             Some(serde_json::Value::Array(r)) => r,
             _ => Vec::new(),

@@ -121,3 +121,38 @@ fn compaction_shrinks_the_file_and_keeps_everything() {
     assert_eq!((doc["_rev"].as_str(), doc["round"].as_u64()), (Some(last.as_str()), Some(3)));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Integers beyond 64 bits are kept exactly, as CouchDB keeps them: written, read,
+/// matched and sorted as numbers, and reloaded from the file digit for digit.
+#[test]
+fn integers_beyond_64_bits_are_kept_exactly() {
+    let dir = std::env::temp_dir().join(format!("couch-embedded-bigint-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    {
+        let engine = Engine::open(&dir).unwrap();
+        engine.handle("PUT", "/shop", b"");
+        let docs = br#"{"docs": [{"_id": "big", "n": 123456789012345678901234567890}, {"_id": "neg", "n": -98765432109876543210}, {"_id": "small", "n": 5}, {"_id": "s", "n": "123456789012345678901234567890"}]}"#;
+        assert_eq!(engine.handle("POST", "/shop/_bulk_docs", docs).0, 201);
+    }
+    let engine = Engine::open(&dir).unwrap();
+    let (_, got) = engine.handle("GET", "/shop/big", b"");
+    assert!(text(got).contains(r#""n":123456789012345678901234567890"#));
+    let sorted = br#"{"selector": {"n": {"$gt": -100000000000000000000000}}, "sort": ["n"]}"#;
+    engine.handle("POST", "/shop/_index", br#"{"index": {"fields": ["n"]}}"#);
+    let (status, found) = engine.handle("POST", "/shop/_find", sorted);
+    assert_eq!(status, 200);
+    let found = text(found);
+    let order: Vec<usize> =
+        ["\"neg\"", "\"small\"", "\"big\""].iter().map(|id| found.find(id).expect(&found)).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "numbers in order: {found}");
+    assert!(found.contains(r#""n":-98765432109876543210"#), "{found}");
+    let (_, typed) = engine.handle(
+        "POST",
+        "/shop/_find",
+        br#"{"selector": {"n": {"$type": "number", "$gt": 123456789012345678901234567889}}}"#,
+    );
+    let typed = text(typed);
+    assert!(typed.contains("\"big\"") && !typed.contains("\"s\""), "{typed}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

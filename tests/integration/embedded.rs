@@ -163,3 +163,25 @@ async fn malformed_requests_get_couchdbs_answers() {
         assert!(http.get(&url).send().await.unwrap().status().is_success(), "the server goes on");
     }
 }
+
+/// An integer beyond 64 bits comes back digit for digit (CouchDB keeps it exactly;
+/// pouchdb-server rounds it to a double, docs/servers.md), and is matched as a number.
+#[tokio::test]
+async fn integers_beyond_64_bits_come_back_as_written() {
+    if crate::in_process() || crate::is_pouchdb().await {
+        return;
+    }
+    let db = crate::fresh_db("bigint").await;
+    let url = format!("{}/{}", crate::server_url(), db.name());
+    let http = reqwest::Client::new();
+    let doc = r#"{"n": 123456789012345678901234567890, "m": -98765432109876543210}"#;
+    let put = http.put(format!("{url}/big")).header("content-type", "application/json").body(doc);
+    assert_eq!(put.send().await.unwrap().status(), 201);
+    let got = http.get(format!("{url}/big")).send().await.unwrap().text().await.unwrap();
+    assert!(got.contains(r#""n":123456789012345678901234567890"#), "{got}");
+    assert!(got.contains(r#""m":-98765432109876543210"#), "{got}");
+    let q = r#"{"selector": {"n": {"$gt": 123456789012345678901234567889}, "m": {"$lt": -98765432109876543209}}}"#;
+    let found = http.post(format!("{url}/_find")).header("content-type", "application/json").body(q);
+    let found = found.send().await.unwrap().text().await.unwrap();
+    assert!(found.contains(r#""_id":"big""#), "{found}");
+}
