@@ -7,7 +7,7 @@
 //! COUCHDB_URL=… cargo bench --bench suite -- --prefix-only       # section 10 alone
 //! COUCHDB_URL=… cargo bench --bench suite -- --aggregate-only    # section 11 alone
 //! scripts/with-server.sh cargo bench --bench suite -- --engine-only   # section 12: the embedded engine vs that server
-//! LOAD_PID=… LOAD_NAME=… COUCHDB_URL=… cargo bench --bench suite -- --load-only   # section 13: 200 clients, 30 s
+//! LOAD_PID=… LOAD_NAME=… COUCHDB_URL=… cargo bench --bench suite -- --load-only   # section 15: 200 clients, 30 s
 //! ```
 //!
 //! Prints Markdown tables (kept in BENCHMARKS.md). Each comparison runs its two
@@ -993,7 +993,7 @@ fn rss_mib(pid: Option<u32>) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// Section 13: `LOAD_CLIENTS` clients (200) for `LOAD_SECS` (30 s), each sending
+/// Section 15: `LOAD_CLIENTS` clients (200) for `LOAD_SECS` (30 s), each sending
 /// `_find` (3 in 4) and 10-document `_bulk_docs` (1 in 4) back to back; errors,
 /// throughput, latency, and the server's RSS (`LOAD_PID`) before and after.
 async fn load(server: &str) {
@@ -1064,7 +1064,7 @@ async fn load(server: &str) {
             .unwrap_or(0.0)
     };
     let rss = |r: Option<f64>| r.map_or("—".to_string(), |m| format!("{m:.0} MiB"));
-    println!("\n## 13. Load: {clients} clients, {secs} s, _find 3 : _bulk_docs 1\n");
+    println!("\n## 15. Load: {clients} clients, {secs} s, _find 3 : _bulk_docs 1\n");
     println!("| server | requests | errors | req/s | p50 ms | p99 ms | RSS before | RSS after |");
     println!("|---|---|---|---|---|---|---|---|");
     println!(

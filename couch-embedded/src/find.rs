@@ -101,11 +101,13 @@ fn entry_order(a: &(Vec<Value>, String), b: &(Vec<Value>, String)) -> Ordering {
 /// after a design document changed, the index is built again.
 fn entries(db: &Db, idx: &JsonIndex) -> IndexEntries {
     let cache_key = format!("{}\u{0}{}", idx.ddoc, idx.name);
-    // Readers share the database: the cache has a lock of its own (two readers may
-    // both build a stale index; each gets a right one).
-    let cached = db.index_cache.lock().unwrap_or_else(|e| e.into_inner()).get(&cache_key).cloned();
-    if let Some((built_at, e)) = cached {
+    // Readers share the database; the cache has a lock of its own, held while an
+    // index is brought up to date: one reader does it, the others wait and share the
+    // result (200 readers each copying a stale index would hold 200 copies).
+    let mut cache = db.index_cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((built_at, e)) = cache.remove(&cache_key) {
         if built_at == db.seq {
+            cache.insert(cache_key, (built_at, e.clone()));
             return e;
         }
         let changed: Vec<String> = db.changes.range(built_at + 1..).map(|(_, id)| id.clone()).collect();
@@ -133,14 +135,14 @@ fn entries(db: &Db, idx: &JsonIndex) -> IndexEntries {
             }
             merged.extend(fresh.map(|(f, _)| f));
             let merged = Arc::new(merged);
-            db.index_cache.lock().unwrap_or_else(|e| e.into_inner()).insert(cache_key, (db.seq, merged.clone()));
+            cache.insert(cache_key, (db.seq, merged.clone()));
             return merged;
         }
     }
     let mut out: Vec<(Vec<Value>, String)> = db.docs.iter().filter_map(|(id, d)| entry(idx, id, d)).collect();
     out.sort_by(entry_order);
     let out = Arc::new(out);
-    db.index_cache.lock().unwrap_or_else(|e| e.into_inner()).insert(cache_key, (db.seq, out.clone()));
+    cache.insert(cache_key, (db.seq, out.clone()));
     out
 }
 
@@ -169,15 +171,22 @@ struct Request {
 }
 
 fn parse(req: &Value) -> Result<Request, ApiError> {
-    let selector =
-        req.get("selector").cloned().ok_or_else(|| ApiError::bad_request("Missing required key: selector"))?;
+    let selector = req
+        .get("selector")
+        .cloned()
+        .ok_or_else(|| ApiError::new(400, "missing_required_key", "Missing required key: selector"))?;
+    if !selector.is_object() {
+        let reason = format!("Selector must be a JSON object, not: {}", crate::json::to_text(&selector));
+        return Err(ApiError::new(400, "invalid_selector_json", reason));
+    }
     mango::validate(&selector).map_err(|e| ApiError::new(400, "invalid_operator", e.0))?;
     let count = |k: &str, default: usize| -> Result<usize, ApiError> {
         match req.get(k) {
             None => Ok(default),
-            Some(v) => {
-                v.as_u64().map(|n| n as usize).ok_or_else(|| ApiError::bad_request(format!("Invalid value for {k}")))
-            }
+            Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| {
+                let reason = format!("{} is not an integer greater than or equal to zero", crate::json::to_text(v));
+                ApiError::new(400, "invalid_non_neg_integer", reason)
+            }),
         }
     };
     let mut sort = Vec::new();
@@ -210,7 +219,13 @@ fn parse(req: &Value) -> Result<Request, ApiError> {
         .map(|fs| fs.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect());
     let bookmark = match req.get("bookmark").and_then(Value::as_str) {
         None | Some("nil") => None,
-        Some(b) => Some(decode_bookmark(b).ok_or_else(|| ApiError::bad_request("Invalid bookmark value"))?),
+        Some(b) => Some(decode_bookmark(b).ok_or_else(|| {
+            ApiError::new(
+                400,
+                "invalid_bookmark",
+                format!("Invalid bookmark value: {}", crate::json::to_text(&json!(b))),
+            )
+        })?),
     };
     let use_index = match req.get("use_index") {
         Some(Value::String(s)) if !s.is_empty() => Some(split_ddoc(s, None)),

@@ -67,6 +67,11 @@ pub fn to_vec(v: &Value) -> Vec<u8> {
     serde_json::to_vec(&Out(v)).unwrap_or_default()
 }
 
+/// [`to_vec`], as text.
+pub fn to_text(v: &Value) -> String {
+    String::from_utf8_lossy(&to_vec(v)).into_owned()
+}
+
 /// [`to_vec`]'s view of a value.
 struct Out<'a>(&'a Value);
 

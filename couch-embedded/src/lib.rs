@@ -575,6 +575,12 @@ impl Engine {
                 ));
             }
         }
+        let feeds = ["normal", "continuous", "live", "longpoll", "eventsource"];
+        if q.get("feed").is_some_and(|f| !feeds.contains(&f.as_str())) {
+            return Err(ApiError::bad_request(
+                "Supported `feed` types: normal, continuous, live, longpoll, eventsource",
+            ));
+        }
         let include_docs = q.get("include_docs").is_some_and(|v| v == "true");
         let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(usize::MAX);
         let since = match q.get("since").map(String::as_str) {
@@ -584,7 +590,7 @@ impl Engine {
                 .split('-')
                 .next()
                 .and_then(|n| n.parse::<u64>().ok())
-                .ok_or_else(|| ApiError::bad_request("Malformed since"))?,
+                .ok_or_else(|| ApiError::bad_request("Malformed sequence supplied in 'since' parameter."))?,
         };
         let selector = match q.get("filter").map(String::as_str) {
             Some("_selector") => {
@@ -792,16 +798,36 @@ fn write(db: &RwLock<Db>) -> std::sync::RwLockWriteGuard<'_, Db> {
     db.write().unwrap_or_else(|e| e.into_inner())
 }
 
+/// CouchDB's 400 for a query parameter it cannot read.
+fn query_parse_error(reason: String) -> ApiError {
+    ApiError::new(400, "query_parse_error", reason)
+}
+
+/// A count parameter (`limit`, `skip`): a non-negative integer, as CouchDB reads it.
+fn count(q: &HashMap<String, String>, k: &str) -> Result<Option<usize>, ApiError> {
+    let Some(v) = q.get(k) else { return Ok(None) };
+    match v.parse::<i128>() {
+        Ok(n) if n < 0 => Err(query_parse_error(format!("Invalid value for positive integer: {v:?}"))),
+        Ok(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+        Err(_) => Err(query_parse_error(format!("Invalid value for integer: {v:?}"))),
+    }
+}
+
 /// `_all_docs`: by `keys`, or a range of ids in raw order.
 fn all_docs(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Value, ApiError> {
-    let json_param = |k: &str| -> Result<Option<Value>, ApiError> {
-        q.get(k)
-            .map(|v| serde_json::from_str(v).map_err(|_| ApiError::bad_request(format!("Invalid value for {k}"))))
-            .transpose()
+    let json_param =
+        |k: &str| -> Result<Option<Value>, ApiError> { q.get(k).map(|v| json::parse(v.as_bytes())).transpose() };
+    let flag = |k: &str| -> Result<bool, ApiError> {
+        match q.get(k).map(String::as_str) {
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(query_parse_error(format!("Invalid boolean parameter: {:?}", other))),
+            None => Ok(body.get(k) == Some(&Value::Bool(true))),
+        }
     };
-    let flag = |k: &str| q.get(k).is_some_and(|v| v == "true") || body.get(k) == Some(&Value::Bool(true));
-    let include_docs = flag("include_docs");
-    let descending = flag("descending");
+    let include_docs = flag("include_docs")?;
+    let descending = flag("descending")?;
+    let inclusive_end = flag("inclusive_end").map(|f| f || !q.contains_key("inclusive_end"))?;
     let keys = body.get("keys").or(None).cloned().or(json_param("keys")?);
     let row = |id: &str, d: &store::Doc| {
         let mut r = json!({"id": id, "key": id, "value": {"rev": d.rev()}});
@@ -829,9 +855,8 @@ fn all_docs(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Value,
     } else {
         let start = json_param("startkey")?.or(json_param("start_key")?).and_then(|v| v.as_str().map(str::to_owned));
         let end = json_param("endkey")?.or(json_param("end_key")?).and_then(|v| v.as_str().map(str::to_owned));
-        let inclusive_end = q.get("inclusive_end").is_none_or(|v| v != "false");
-        let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(usize::MAX);
-        let skip = q.get("skip").and_then(|l| l.parse::<usize>().ok()).unwrap_or(0);
+        let limit = count(q, "limit")?.unwrap_or(usize::MAX);
+        let skip = count(q, "skip")?.unwrap_or(0);
         let live = db.docs.iter().filter(|(_, d)| !d.deleted);
         let in_range = |id: &str| {
             let (lo, hi) =

@@ -35,6 +35,15 @@ async fn call(
     cookie: Option<String>,
     body: Bytes,
 ) -> HttpReply {
+    // The engine works in memory, so more threads than cores buy nothing; each
+    // thread's allocations, though, are memory kept (200 clients on 200 threads held
+    // 1 GB). Requests beyond the limit wait their turn, as tasks.
+    static SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let slots = std::env::var("COUCH_SQL_ENGINE_THREADS").ok().and_then(|n| n.parse().ok());
+        tokio::sync::Semaphore::new(slots.unwrap_or((cores * 4).max(8)))
+    });
+    let _slot = SLOTS.acquire().await;
     let (engine, method) = (engine.clone(), method.to_string());
     tokio::task::spawn_blocking(move || engine.handle_http(&method, &target, auth.as_deref(), cookie.as_deref(), &body))
         .await

@@ -142,6 +142,28 @@ async fn malformed_requests_get_couchdbs_answers() {
     let (status, body) =
         answer(http.get(format!("{url}/_changes?feed=longpoll&heartbeat=0&timeout=100")).send().await.unwrap()).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")), "{body}");
+    // Bad parameters and bodies: CouchDB's error names.
+    for (path, error) in [
+        ("_all_docs?limit=-1", "query_parse_error"),
+        ("_all_docs?skip=abc", "query_parse_error"),
+        ("_all_docs?descending=maybe", "query_parse_error"),
+        ("_all_docs?startkey=notjson", "bad_request"),
+        ("_changes?since=abc", "bad_request"),
+        ("_changes?feed=bogus", "bad_request"),
+    ] {
+        let (status, body) = answer(http.get(format!("{url}/{path}")).send().await.unwrap()).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some(error)), "{path}: {body}");
+    }
+    for (find, error) in [
+        (serde_json::json!({"selector": {}, "limit": -1}), "invalid_non_neg_integer"),
+        (serde_json::json!({"selector": {}, "skip": "x"}), "invalid_non_neg_integer"),
+        (serde_json::json!({"selector": {}, "bookmark": "garbage"}), "invalid_bookmark"),
+        (serde_json::json!({"selector": []}), "invalid_selector_json"),
+        (serde_json::json!({}), "missing_required_key"),
+    ] {
+        let (status, body) = answer(http.post(format!("{url}/_find")).json(&find).send().await.unwrap()).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some(error)), "{find}: {body}");
+    }
     // A document over 8 MB (CouchDB's max_document_size): 413, alone or in a batch,
     // where it refuses the whole batch.
     let big = serde_json::json!({"s": "x".repeat(8_100_000)});
