@@ -92,6 +92,9 @@ enum Command {
         /// The largest request body in bytes; a larger one is 413 `too_large`.
         #[arg(long, default_value_t = 64 << 20)]
         max_request_size: usize,
+        /// Seconds a connection may sit idle (or take to send a request head) before it is closed.
+        #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+        idle_timeout: u64,
         /// The server admin, `NAME:PASSWORD`: clients authenticate as CouchDB 3's do
         /// (Basic or a session cookie), and only admins create databases.
         #[arg(long, env = "COUCH_SQL_ADMIN", hide_env_values = true, value_name = "NAME:PASSWORD")]
@@ -517,8 +520,11 @@ async fn main() -> ExitCode {
         Command::Explain { server, statement } => explain(server, statement).await,
         Command::Watch { server, statement, since, count } => watch(server, statement, since.as_deref(), *count).await,
         Command::Plan { statement, apply, url } => plan(statement, *apply, url.as_deref()).await,
-        Command::Serve { port, host, dir, max_request_size, admin, insecure_no_auth } => {
-            let limits = couch_embedded::serve::Limits { max_request_bytes: *max_request_size };
+        Command::Serve { port, host, dir, max_request_size, idle_timeout, admin, insecure_no_auth } => {
+            let limits = couch_embedded::serve::Limits {
+                max_request_bytes: *max_request_size,
+                idle_timeout: std::time::Duration::from_secs((*idle_timeout).max(1)),
+            };
             match serve_auth(*host, admin.as_deref(), *insecure_no_auth) {
                 Ok(admin) => serve(*host, *port, dir.as_deref(), limits, admin).await,
                 Err(e) => Err(e),

@@ -307,3 +307,25 @@ fn a_slow_query_blocks_neither_reads_nor_writes() {
     eprintln!("a read, a write and a quick query took {others:?} beside a query of {query:?}");
     assert!(others < query / 3, "a read and a write took {others:?} beside a query of {query:?}");
 }
+
+/// A connection that sits idle, or sends half a request head and stalls, is closed
+/// after `--idle-timeout` (30 s by default), and the server goes on.
+#[test]
+fn stalled_and_idle_connections_are_closed() {
+    if !once() {
+        return;
+    }
+    let server = serve(&["--idle-timeout", "1"], true);
+    let idle = TcpStream::connect(&server.addr).unwrap();
+    let mut half = TcpStream::connect(&server.addr).unwrap();
+    half.write_all(b"GET /_up HTTP/1.1\r\nHost: x\r\n").unwrap(); // and never the blank line
+    for (name, mut s) in [("idle", idle), ("half-sent", half)] {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let closed = s.read_to_end(&mut rest).is_ok();
+        assert!(closed, "{name}: still open after {:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_secs(5), "{name}: closed after {:?}", started.elapsed());
+    }
+    assert_eq!(request(&server.addr, "GET", "/_up", None, None).unwrap().0, 200);
+}

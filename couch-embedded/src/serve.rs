@@ -80,12 +80,15 @@ pub struct Limits {
     /// 4 GiB default is far more than a development server should hold in memory).
     /// A larger one is 413 `too_large`.
     pub max_request_bytes: usize,
+    /// How long a connection may sit idle, or take to send a request's head, before
+    /// it is closed (a client that stalls holds nothing for long).
+    pub idle_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
-    /// 64 MiB per request.
+    /// 64 MiB per request; 30 s idle.
     fn default() -> Self {
-        Limits { max_request_bytes: 64 << 20 }
+        Limits { max_request_bytes: 64 << 20, idle_timeout: std::time::Duration::from_secs(30) }
     }
 }
 
@@ -379,7 +382,7 @@ pub async fn serve_with(
             // A client that sends half a request head and stalls is cut after 30 s.
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(std::time::Duration::from_secs(30))
+                .header_read_timeout(limits.idle_timeout)
                 .keep_alive(true)
                 .serve_connection(io, service)
                 .await;
