@@ -7,7 +7,7 @@
 //! `serde_json` (without `arbitrary_precision`, which would change number handling
 //! in every crate of a user's build) reads an integer beyond 64 bits as a double,
 //! changing it. So such an integer is carried inside the engine as a string with a
-//! reserved prefix ([`big`]), which collation and Mango treat as the number it is,
+//! reserved prefix, which collation and Mango treat as the number it is,
 //! and written out as the number's own digits. Strings a client sends may not start
 //! with that prefix (U+10FFFF, a noncharacter).
 
