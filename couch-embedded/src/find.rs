@@ -179,7 +179,7 @@ fn parse(req: &Value) -> Result<Request, ApiError> {
         let reason = format!("Selector must be a JSON object, not: {}", crate::json::to_text(&selector));
         return Err(ApiError::new(400, "invalid_selector_json", reason));
     }
-    mango::validate(&selector).map_err(|e| ApiError::new(400, "invalid_operator", e.0))?;
+    mango::validate(&selector)?;
     let count = |k: &str, default: usize| -> Result<usize, ApiError> {
         match req.get(k) {
             None => Ok(default),

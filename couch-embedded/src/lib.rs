@@ -598,7 +598,7 @@ impl Engine {
                     .get("selector")
                     .cloned()
                     .ok_or_else(|| ApiError::bad_request("Selector must be specified in POST payload"))?;
-                mango::validate(&sel).map_err(|e| ApiError::new(400, "invalid_operator", e.0))?;
+                mango::validate(&sel)?;
                 Some(sel)
             }
             _ => None,

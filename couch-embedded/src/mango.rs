@@ -10,20 +10,19 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// The segments of a Mango field path: `.` separates, `\` escapes.
+/// The segments of a Mango field path, as CouchDB's `mango_util:parse_field` reads
+/// it: a `.` not right after a `\` separates; every `\` is then dropped (so `a\.b` is
+/// one segment `a.b`, and `a\\b` is `ab`).
 pub fn segments(field: &str) -> Vec<String> {
     let mut out = vec![String::new()];
-    let mut chars = field.chars();
-    while let Some(c) = chars.next() {
+    let mut after_backslash = false;
+    for c in field.chars() {
         match c {
-            '\\' => {
-                if let Some(n) = chars.next() {
-                    out.last_mut().expect("never empty").push(n);
-                }
-            }
-            '.' => out.push(String::new()),
+            '.' if !after_backslash => out.push(String::new()),
+            '\\' => {}
             c => out.last_mut().expect("never empty").push(c),
         }
+        after_backslash = c == '\\';
     }
     out
 }
@@ -55,6 +54,24 @@ pub fn get<'a>(v: &'a Value, path: &[String]) -> Lookup<'a> {
 #[derive(Debug)]
 pub struct Invalid(pub String);
 
+impl From<Invalid> for crate::ApiError {
+    /// CouchDB's 400: `invalid_field_name` for a path with an empty segment, else
+    /// `invalid_operator`.
+    fn from(e: Invalid) -> Self {
+        let error = if e.0.starts_with(FIELD_NAME) {
+            "invalid_field_name"
+        } else if e.0 == NO_FIELD_NAME {
+            "invalid_selector"
+        } else {
+            "invalid_operator"
+        };
+        crate::ApiError::new(400, error, e.0)
+    }
+}
+
+const FIELD_NAME: &str = "Invalid field name: ";
+const NO_FIELD_NAME: &str = "One or more conditions is missing a field name.";
+
 const COMBINATORS: [&str; 4] = ["$and", "$or", "$nor", "$not"];
 const OPERATORS: [&str; 20] = [
     "$eq",
@@ -81,31 +98,46 @@ const OPERATORS: [&str; 20] = [
 
 /// Checks operators and their arguments, as CouchDB does before running a query.
 pub fn validate(sel: &Value) -> Result<(), Invalid> {
+    validate_under(sel, None)
+}
+
+/// [`validate`] for a selector on the field `parent` (a sub-object's keys are fields
+/// under it, as CouchDB joins them: `{"a": {"": 1}}` is the field `a.`).
+fn validate_under(sel: &Value, parent: Option<&str>) -> Result<(), Invalid> {
     let Value::Object(m) = sel else { return Err(Invalid("selector must be a JSON object".into())) };
     for (k, v) in m {
         if COMBINATORS.contains(&k.as_str()) {
             match (k.as_str(), v) {
-                ("$not", Value::Object(_)) => validate(v)?,
+                ("$not", Value::Object(_)) => validate_under(v, parent)?,
                 ("$not", _) => return Err(Invalid("Bad argument for operator $not".into())),
-                (_, Value::Array(items)) => items.iter().try_for_each(validate)?,
+                (_, Value::Array(items)) => items.iter().try_for_each(|i| validate_under(i, parent))?,
                 _ => return Err(Invalid(format!("Bad argument for operator {k}"))),
             }
         } else if k.starts_with('$') {
             operator_arg(k, v)?;
         } else {
-            condition(v)?;
+            let field = parent.map_or_else(|| k.clone(), |p| format!("{p}.{k}"));
+            if field.is_empty() {
+                return Err(Invalid(NO_FIELD_NAME.into()));
+            }
+            if segments(&field).iter().any(String::is_empty) {
+                return Err(Invalid(format!("{FIELD_NAME}{field}")));
+            }
+            condition(v, Some(&field))?;
         }
     }
     Ok(())
 }
 
-fn condition(cond: &Value) -> Result<(), Invalid> {
+/// A field's condition (`field`: its path; `None` inside `$elemMatch` and its
+/// kin, whose fields are the element's).
+fn condition(cond: &Value, field: Option<&str>) -> Result<(), Invalid> {
     match cond {
         Value::Object(o) if o.keys().all(|k| k.starts_with('$')) => {
             for (op, arg) in o {
                 if COMBINATORS.contains(&op.as_str()) && op != "$not" {
                     match arg {
-                        Value::Array(items) => items.iter().try_for_each(condition)?,
+                        Value::Array(items) => items.iter().try_for_each(|i| condition(i, field))?,
                         _ => return Err(Invalid(format!("Bad argument for operator {op}"))),
                     }
                 } else {
@@ -114,7 +146,7 @@ fn condition(cond: &Value) -> Result<(), Invalid> {
             }
             Ok(())
         }
-        Value::Object(_) => validate(cond),
+        Value::Object(_) => validate_under(cond, field),
         _ => Ok(()),
     }
 }
@@ -137,7 +169,7 @@ fn operator_arg(op: &str, arg: &Value) -> Result<(), Invalid> {
         "$mod" if !matches!(arg.as_array().map(|a| a.as_slice()), Some([d, _]) if d.as_i64().is_some_and(|d| d != 0)) => {
             bad()
         }
-        "$elemMatch" | "$allMatch" | "$keyMapMatch" | "$not" => condition(arg),
+        "$elemMatch" | "$allMatch" | "$keyMapMatch" | "$not" => condition(arg, None),
         _ => Ok(()),
     }
 }
@@ -431,6 +463,27 @@ pub fn field_value<'a>(doc: &'a Map<String, Value>, field: &str) -> Option<&'a V
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn paths_are_read_as_couchdbs_parse_field() {
+        // mango_util's own cases, and its rule for other backslashes (all dropped).
+        assert_eq!(segments("ab"), ["ab"]);
+        assert_eq!(segments("a.b"), ["a", "b"]);
+        assert_eq!(segments("a\\.b"), ["a.b"]);
+        assert_eq!(segments("a.b\\.c"), ["a", "b.c"]);
+        assert_eq!(segments("a\\b"), ["ab"]);
+        assert_eq!(segments("a\\\\b"), ["ab"]);
+        assert_eq!(segments("a\\\\.b"), ["a.b"]);
+        assert_eq!(segments("é.ü"), ["é", "ü"]);
+        for bad in ["a..b", ".a", "a."] {
+            let e = crate::ApiError::from(validate(&json!({ bad: 1 })).unwrap_err());
+            assert_eq!((e.error.as_str(), e.reason), ("invalid_field_name", format!("Invalid field name: {bad}")));
+        }
+        let e = crate::ApiError::from(validate(&json!({"": 1})).unwrap_err());
+        assert_eq!(e.error, "invalid_selector");
+        let e = crate::ApiError::from(validate(&json!({"a": {"": 1}})).unwrap_err());
+        assert_eq!(e.reason, "Invalid field name: a.");
+    }
 
     #[test]
     fn negations_fail_on_missing_fields_as_couchdb() {

@@ -319,3 +319,42 @@ async fn a_documents_life_is_answered_as_couchdb_answers_it() {
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 49, "{statuses:?}");
 }
+
+/// Field paths as CouchDB reads them (`mango_util:parse_field`): a `.` not right after a
+/// `\` separates, then every `\` is dropped; an empty segment is `invalid_field_name`.
+/// The same answers from the server and from the engine in this process.
+#[tokio::test]
+async fn field_paths_are_read_as_couchdb_reads_them() {
+    if crate::in_process() || crate::is_pouchdb().await {
+        return; // pouchdb-server has its own path reader (docs/servers.md)
+    }
+    let db = fresh_db("paths").await;
+    let url = format!("{}/{}", server_url(), db.name());
+    let docs = json!({"docs": [
+        {"_id": "plain", "ab": 1},
+        {"_id": "backslash", "a\\b": 1},
+        {"_id": "dotted", "a.b": 1},
+        {"_id": "nested", "a": {"b": 1}},
+    ]});
+    let http = reqwest::Client::new();
+    assert!(http.post(format!("{url}/_bulk_docs")).json(&docs).send().await.unwrap().status().is_success());
+    let engine = couch_embedded::Engine::new();
+    engine.handle("PUT", "/d", b"");
+    engine.handle("POST", "/d/_bulk_docs", docs.to_string().as_bytes());
+    let fields = ["ab", "a.b", "a\\.b", "a\\b", "a\\\\b", "a\\\\.b", "a..b", ".a", "a.", ""];
+    let selectors = fields
+        .iter()
+        .map(|f| json!({*f: {"$exists": true}}))
+        .chain([json!({"a": {"": 1}}), json!({"a": {"b\\.c": 1}})]);
+    for selector in selectors {
+        let field = selector.to_string();
+        let q = json!({"selector": selector, "fields": ["_id"]});
+        let resp = http.post(format!("{url}/_find")).json(&q).send().await.unwrap();
+        let server = (resp.status().as_u16(), resp.json::<Value>().await.unwrap());
+        let (status, body) = engine.handle("POST", "/d/_find", q.to_string().as_bytes());
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(server.0, status, "{field:?}: server {} engine {body}", server.1);
+        assert_eq!(ids(&server.1), ids(&body), "{field:?}");
+        assert_eq!(server.1["error"], body["error"], "{field:?}");
+    }
+}
