@@ -20,6 +20,26 @@ async fn answer(r: reqwest::RequestBuilder) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// Sets a database's `_security` and waits until it is in force: on a CouchDB
+/// cluster each shard copy takes it in its own time.
+async fn set_security(http: &reqwest::Client, db_url: &str, security: &Value) {
+    assert_eq!(answer(http.put(format!("{db_url}/_security")).json(security)).await.0, 200);
+    for _ in 0..100 {
+        // Several reads in a row agree: every copy read has it.
+        let mut agreed = 0;
+        for _ in 0..6 {
+            if answer(http.get(format!("{db_url}/_security"))).await.1 == *security {
+                agreed += 1;
+            }
+        }
+        if agreed == 6 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("_security {security} never took effect");
+}
+
 /// The status and `error` of an answer.
 fn code(a: &(u16, Value)) -> (u16, &str) {
     (a.0, a.1["error"].as_str().unwrap_or(""))
@@ -76,8 +96,7 @@ async fn only_admins_and_members_get_in_as_couchdb_3_decides() {
 
     // A member by name reads and writes documents, not design documents nor `_security`.
     let sec = json!({"members": {"names": [bob], "roles": []}, "admins": {"names": [], "roles": []}});
-    assert_eq!(answer(http.put(format!("{admin_db}/_security")).json(&sec)).await.0, 200);
-    assert_eq!(answer(http.get(format!("{admin_db}/_security"))).await.1, sec, "kept as given");
+    set_security(&http, &admin_db, &sec).await;
     assert_eq!(answer(http.get(&bob_db)).await.0, 200);
     let r = answer(http.put(format!("{bob_db}/doc")).json(&json!({"a": 1}))).await;
     assert_eq!(r.0, 201, "{}", r.1);
@@ -98,15 +117,15 @@ async fn only_admins_and_members_get_in_as_couchdb_3_decides() {
 
     // A member by role.
     let by_role = json!({"members": {"names": [], "roles": ["staff"]}, "admins": {"names": [], "roles": []}});
-    assert_eq!(answer(http.put(format!("{admin_db}/_security")).json(&by_role)).await.0, 200);
+    set_security(&http, &admin_db, &by_role).await;
     assert_eq!(answer(http.get(&bob_db)).await.0, 200);
     // A database admin by name writes design documents.
     let db_admin = json!({"members": {"names": [], "roles": []}, "admins": {"names": [bob], "roles": []}});
-    assert_eq!(answer(http.put(format!("{admin_db}/_security")).json(&db_admin)).await.0, 200);
+    set_security(&http, &admin_db, &db_admin).await;
     assert_eq!(answer(http.put(format!("{bob_db}/_design/y")).json(&json!({"views": {}}))).await.0, 201);
 
     // Public (`{}`): anyone reads and writes documents; design documents stay the admins'.
-    assert_eq!(answer(http.put(format!("{admin_db}/_security")).json(&json!({}))).await.0, 200);
+    set_security(&http, &admin_db, &json!({})).await;
     assert_eq!(answer(http.get(format!("{anon_db}/doc"))).await.1["a"], 1);
     assert_eq!(answer(http.put(format!("{anon_db}/anon")).json(&json!({}))).await.0, 201);
     let r = answer(http.put(format!("{anon_db}/_design/w")).json(&json!({}))).await;
