@@ -233,6 +233,14 @@ fn a_second_process_on_the_same_directory_is_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A longpoll that waits up to 10 minutes for the next change of `feeds`.
+fn longpoll(close: bool) -> String {
+    let connection = if close { "Connection: close\r\n" } else { "" };
+    format!(
+        "GET /feeds/_changes?feed=longpoll&since=now&timeout=600000 HTTP/1.1\r\nHost: x\r\nAuthorization: {ADMIN}\r\n{connection}\r\n"
+    )
+}
+
 /// 600 clients waiting on longpoll feeds (more than the 512 threads tokio would
 /// lend them) hold no thread: `/_up`, reads and writes are answered at once, the
 /// waiting feeds get the write, and the server answers after they leave.
@@ -246,10 +254,7 @@ fn waiting_feeds_hold_no_thread() {
     let mut waiting = Vec::new();
     for _ in 0..600 {
         let mut s = TcpStream::connect(&server.addr).unwrap();
-        let req = format!(
-            "GET /feeds/_changes?feed=longpoll&since=now&timeout=600000 HTTP/1.1\r\nHost: x\r\nAuthorization: {ADMIN}\r\nConnection: close\r\n\r\n"
-        );
-        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(longpoll(true).as_bytes()).unwrap();
         waiting.push(s);
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -267,10 +272,7 @@ fn waiting_feeds_hold_no_thread() {
     // And 600 that leave without waiting for an answer leave nothing held.
     for _ in 0..600 {
         let mut s = TcpStream::connect(&server.addr).unwrap();
-        let req = format!(
-            "GET /feeds/_changes?feed=longpoll&since=now&timeout=600000 HTTP/1.1\r\nHost: x\r\nAuthorization: {ADMIN}\r\n\r\n"
-        );
-        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(longpoll(false).as_bytes()).unwrap();
     }
     assert_eq!(request(&server.addr, "GET", "/_up", None, None).unwrap().0, 200);
 }

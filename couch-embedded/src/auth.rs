@@ -19,7 +19,7 @@ pub(crate) const SESSION_SECONDS: u64 = 600;
 #[derive(Clone)]
 pub(crate) struct ServerAuth {
     /// Admin name → the password's hash (the fields a user document keeps).
-    admins: HashMap<String, Map<String, Value>>,
+    admins: HashMap<String, std::sync::Arc<Map<String, Value>>>,
     /// Signs cookies; made at start, so a restart ends every session.
     secret: [u8; 32],
 }
@@ -32,7 +32,7 @@ impl ServerAuth {
     }
 
     pub(crate) fn add_admin(&mut self, name: &str, password: &str) {
-        self.admins.insert(name.to_string(), password::hashed(password));
+        self.admins.insert(name.to_string(), std::sync::Arc::new(password::hashed(password)));
     }
 
     pub(crate) fn has_admins(&self) -> bool {
@@ -40,7 +40,7 @@ impl ServerAuth {
     }
 
     /// The stored hash of admin `name`.
-    pub(crate) fn admin(&self, name: &str) -> Option<&Map<String, Value>> {
+    pub(crate) fn admin(&self, name: &str) -> Option<&std::sync::Arc<Map<String, Value>>> {
         self.admins.get(name)
     }
 
@@ -62,12 +62,13 @@ impl ServerAuth {
     }
 
     /// A cookie's user name, if its signature holds and it has not expired.
-    /// `salt_of` finds a user's salt. A cookie that is not one at all is CouchDB's 400.
+    /// `salt_of` finds the user's salt (called once). A cookie that is not one at all
+    /// is CouchDB's 400.
     pub(crate) fn check_cookie(
         &self,
         cookie: &str,
         now: u64,
-        salt_of: impl Fn(&str) -> Option<String>,
+        salt_of: impl FnOnce(&str) -> Option<String>,
     ) -> Result<Option<String>, ApiError> {
         let malformed = || ApiError::bad_request("Malformed AuthSession cookie. Please clear your cookies.");
         let bytes = base64_decode(cookie, URL).ok_or_else(malformed)?;

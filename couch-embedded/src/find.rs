@@ -435,8 +435,9 @@ fn index_range(entries: &[(Vec<Value>, String)], idx: &JsonIndex, sel: &Value) -
 /// Where a page ends: the index key and id of its last row (what a bookmark holds).
 type Position = (Value, String);
 
-/// A document a query will read: its index key, id, revision and body.
-type Candidate = (Value, String, String, Arc<Map<String, Value>>);
+/// A document a query will read: where its json index entry is (its key is copied
+/// only if it matches), its id, revision and body.
+type Candidate = (Option<usize>, String, String, Arc<Map<String, Value>>);
 
 /// Where a query's read is: the ids still to read (the primary index), or the
 /// entries still to read of the json index it took at its start.
@@ -496,9 +497,9 @@ impl Cursor {
     fn next(&mut self, db: &Db, n: usize) -> Vec<Candidate> {
         use std::ops::Bound;
         let mut out = Vec::with_capacity(n);
-        let mut take = |key: Value, id: &String, doc: &crate::store::Doc| {
+        let mut take = |at: Option<usize>, id: &String, doc: &crate::store::Doc| {
             if !doc.deleted && !id.starts_with("_design/") {
-                out.push((key, id.clone(), doc.rev(), doc.body.clone()));
+                out.push((at, id.clone(), doc.rev(), doc.body.clone()));
             }
         };
         match self {
@@ -509,7 +510,7 @@ impl Cursor {
                     if *desc { Box::new(range.rev()) } else { Box::new(range) };
                 let mut last = None;
                 for (read, (id, doc)) in iter.take(n).enumerate() {
-                    take(Value::Null, id, doc);
+                    take(None, id, doc);
                     last = Some((read, id.clone()));
                 }
                 match last {
@@ -525,22 +526,31 @@ impl Cursor {
             }
             Cursor::Index { entries, start, end, desc } => {
                 let k = n.min(*end - *start);
-                let slice = if *desc { &entries[*end - k..*end] } else { &entries[*start..*start + k] };
-                let mut each = |(key, id): &(Vec<Value>, String)| {
+                let range = if *desc { *end - k..*end } else { *start..*start + k };
+                let mut each = |at: usize| {
+                    let id = &entries[at].1;
                     if let Some(doc) = db.docs.get(id) {
-                        take(Value::Array(key.clone()), id, doc);
+                        take(Some(at), id, doc);
                     }
                 };
                 if *desc {
-                    slice.iter().rev().for_each(&mut each);
+                    range.rev().for_each(&mut each);
                     *end -= k;
                 } else {
-                    slice.iter().for_each(&mut each);
+                    range.for_each(&mut each);
                     *start += k;
                 }
             }
         }
         out
+    }
+
+    /// The index key of a candidate (`null` on the primary index).
+    fn key(&self, at: Option<usize>) -> Value {
+        match (self, at) {
+            (Cursor::Index { entries, .. }, Some(at)) => Value::Array(entries[at].0.clone()),
+            _ => Value::Null,
+        }
     }
 
     fn at_end(&self) -> bool {
@@ -564,7 +574,7 @@ fn scan(db: &std::sync::RwLock<Db>, r: &Request, mut cursor: Cursor, max: usize)
     while out.len() < max && !cursor.at_end() {
         let candidates = cursor.next(&db.read().unwrap_or_else(|e| e.into_inner()), batch);
         batch = (batch * 4).min(4096);
-        for (key, id, rev, body) in candidates {
+        for (at, id, rev, body) in candidates {
             if out.len() >= max {
                 break;
             }
@@ -576,7 +586,7 @@ fn scan(db: &std::sync::RwLock<Db>, r: &Request, mut cursor: Cursor, max: usize)
                 row.insert("_rev".into(), rev);
                 row.extend(body.iter().map(|(k, v)| (k.clone(), v.clone())));
                 let Value::String(id) = id else { unreachable!("made a string above") };
-                out.push(((key, id), Value::Object(row)));
+                out.push(((cursor.key(at), id), Value::Object(row)));
             }
         }
     }

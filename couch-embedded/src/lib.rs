@@ -66,6 +66,11 @@ impl Default for Engine {
     }
 }
 
+/// The salt of a stored password hash: what signs its owner's cookies.
+fn salt(hash: &serde_json::Map<String, Value>) -> String {
+    hash.get("salt").and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
 /// Seconds since the Unix epoch.
 fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -318,40 +323,26 @@ impl Engine {
         ApiError::new(401, "unauthorized", "Name or password is incorrect.")
     }
 
-    /// The user document of `name`, if `_users` has one.
-    fn user_doc(&self, name: &str) -> Option<serde_json::Map<String, Value>> {
-        let users = self.db("_users").ok()?;
-        let users = read(&users);
-        users.get(&format!("org.couchdb.user:{name}")).ok().map(|d| (*d.body).clone())
-    }
-
-    /// Who `name` is: a server admin, or a user of `_users` with its roles.
-    fn who_is(&self, name: &str, user: Option<&serde_json::Map<String, Value>>) -> Who {
-        if self.auth.admin(name).is_some() || !self.requires_auth() {
-            return Who::Admin(Some(name.to_string()));
-        }
-        let roles = user.and_then(|u| u.get("roles")).and_then(Value::as_array);
-        let roles = roles.into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
-        Who::User { name: name.to_string(), roles }
-    }
-
-    /// The user `name` is, if `password` is theirs. The hash is checked with no
-    /// lock held (it takes 600,000 rounds the first time).
-    fn check_password(&self, name: &str, password: &str) -> Option<Who> {
+    /// Who `name` is, and the stored hash of their password (a server admin's, or
+    /// their user document: `derived_key`, `salt`, `roles`, …), shared, not copied.
+    fn account(&self, name: &str) -> Option<(Who, Arc<serde_json::Map<String, Value>>)> {
         if let Some(hash) = self.auth.admin(name) {
-            return password::verify(hash, password).then(|| self.who_is(name, None));
+            return Some((Who::Admin(Some(name.to_string())), hash.clone()));
         }
-        let user = self.user_doc(name)?;
-        password::verify(&user, password).then(|| self.who_is(name, Some(&user)))
+        let users = self.db("_users").ok()?;
+        let user = read(&users).get(&format!("org.couchdb.user:{name}")).ok()?.body.clone();
+        if !self.requires_auth() {
+            return Some((Who::Admin(Some(name.to_string())), user));
+        }
+        let roles = user.get("roles").and_then(Value::as_array);
+        let roles = roles.into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
+        Some((Who::User { name: name.to_string(), roles }, user))
     }
 
-    /// The salt of `name`'s password: what signs their cookies.
-    fn salt_of(&self, name: &str) -> Option<String> {
-        let salt = |m: &serde_json::Map<String, Value>| m.get("salt").and_then(Value::as_str).map(str::to_owned);
-        match self.auth.admin(name) {
-            Some(hash) => salt(hash),
-            None => salt(&self.user_doc(name)?),
-        }
+    /// The account of `name`, if `password` is theirs. The hash is checked with no
+    /// lock held (it takes 600,000 rounds the first time).
+    fn check_password(&self, name: &str, password: &str) -> Option<(Who, Arc<serde_json::Map<String, Value>>)> {
+        self.account(name).filter(|(_, hash)| password::verify(hash, password))
     }
 
     /// Who sends a request: its Basic credentials (wrong ones are 401), else its
@@ -360,13 +351,21 @@ impl Engine {
         if let Some(basic) = authorization.and_then(|a| a.strip_prefix("Basic ")) {
             let decoded = auth::base64_decode(basic.trim(), auth::STANDARD).and_then(|b| String::from_utf8(b).ok());
             let (name, password) = decoded.as_deref().and_then(|d| d.split_once(':')).ok_or_else(Self::unauthorized)?;
-            return self.check_password(name, password).map(|who| (who, "default")).ok_or_else(Self::unauthorized);
+            return self.check_password(name, password).map(|(who, _)| (who, "default")).ok_or_else(Self::unauthorized);
         }
         let token = cookie.and_then(|c| c.split(';').map(str::trim).find_map(|p| p.strip_prefix("AuthSession=")));
         if let Some(token) = token.filter(|t| !t.is_empty()) {
-            if let Some(name) = self.auth.check_cookie(token, now_secs(), |n| self.salt_of(n))? {
-                let user = self.user_doc(&name);
-                return Ok((self.who_is(&name, user.as_ref()), "cookie"));
+            // The cookie's account is looked up once: its salt checks the signature.
+            let mut signer = None;
+            let salt_of = |n: &str| {
+                let (who, hash) = self.account(n)?;
+                signer = Some(who);
+                Some(salt(&hash))
+            };
+            if self.auth.check_cookie(token, now_secs(), salt_of)?.is_some() {
+                if let Some(who) = signer {
+                    return Ok((who, "cookie"));
+                }
             }
         }
         Ok((if self.requires_auth() { Who::Anonymous } else { Who::Admin(None) }, ""))
@@ -382,8 +381,8 @@ impl Engine {
         let (Some(name), Some(password)) = (creds["name"].as_str(), creds["password"].as_str()) else {
             return Err(Self::unauthorized());
         };
-        let who = self.check_password(name, password).ok_or_else(Self::unauthorized)?;
-        let cookie = self.auth.cookie(name, &self.salt_of(name).unwrap_or_default(), now_secs());
+        let (who, hash) = self.check_password(name, password).ok_or_else(Self::unauthorized)?;
+        let cookie = self.auth.cookie(name, &salt(&hash), now_secs());
         Ok((cookie, json!({"ok": true, "name": name, "roles": who.user_ctx()["roles"]})))
     }
 
@@ -398,6 +397,9 @@ impl Engine {
         rest: &[&str],
         body: &[u8],
     ) -> Result<bool, ApiError> {
+        if who.is_admin() {
+            return Ok(true); // a server admin (everyone, in process): nothing to look up
+        }
         let security = read(db).security();
         if !who.is_member(&security) {
             return Err(match who {
