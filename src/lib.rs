@@ -53,10 +53,11 @@ pub use couch_runtime::{
     ExplainIndex, Explanation, Query, QueryAs, Result, RetryPolicy, RowStream, Rows, ServerInfo,
 };
 /// Live queries: `couch_sql!(…).watch(&db)` (see [`Query::watch`]).
-#[cfg(feature = "embedded")]
 pub use couch_runtime::{Change, Watch, WatchIter};
 /// Reading documents that do not all fit the model: [`Query::skip_invalid`].
 pub use couch_runtime::{Checked, SkipInvalid, Skipped};
+/// What couch-sql knows of the server behind a handle ([`Database::profile`]), and how it orders text.
+pub use couch_runtime::{Collation, ServerProfile};
 
 /// Compile-time index planning: what the program's queries need, and the policy for using it.
 pub use couch_runtime::{planned_indexes, planned_views, EnsuredIndex, IndexPolicy, IndexSpec, ViewSpec};

@@ -3,8 +3,9 @@
 //! warning, `execution_stats`).
 
 use crate::collate::compare;
-use crate::mango::{self, field_value};
+use crate::mango;
 use crate::store::{ApiError, Db, IndexEntries};
+use couch_semantics::path::field_value;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -602,55 +603,6 @@ fn names_field(selector: &Value, field: &str) -> bool {
     }
 }
 
-/// `_find`'s `fields`: keeps only those paths of a document (dotted paths keep
-/// nested objects), moving the values rather than copying them. A path through a
-/// missing or non-object step keeps nothing.
-///
-/// ```
-/// let p = couch_embedded::Projection::new(&["a.b".to_string(), "x".to_string()]);
-/// let doc = serde_json::json!({"_id": "d", "a": {"b": 1, "c": 2}, "x": 3, "y": 4});
-/// assert_eq!(p.apply(doc), serde_json::json!({"a": {"b": 1}, "x": 3}));
-/// ```
-#[derive(Debug, Clone)]
-pub struct Projection {
-    paths: Vec<Vec<String>>,
-}
-
-impl Projection {
-    /// The projection of these fields (Mango paths: `a.b`, `a\.b` for a dotted name).
-    pub fn new(fields: &[String]) -> Projection {
-        Projection { paths: fields.iter().map(|f| mango::segments(f)).collect() }
-    }
-
-    /// The document with only the projection's fields.
-    pub fn apply(&self, mut doc: Value) -> Value {
-        if let Value::Object(m) = &mut doc {
-            let paths: Vec<&[String]> = self.paths.iter().map(Vec::as_slice).collect();
-            keep(m, &paths);
-        }
-        doc
-    }
-}
-
-fn keep(doc: &mut Map<String, Value>, paths: &[&[String]]) {
-    doc.retain(|key, value| {
-        let deeper: Vec<&[String]> = paths.iter().filter(|p| p.first() == Some(key)).map(|p| &p[1..]).collect();
-        if deeper.is_empty() {
-            return false;
-        }
-        if deeper.iter().any(|p| p.is_empty()) {
-            return true; // the whole value is asked for
-        }
-        match value {
-            Value::Object(inner) => {
-                keep(inner, &deeper);
-                !inner.is_empty()
-            }
-            _ => false,
-        }
-    });
-}
-
 /// `POST /db/_find`.
 ///
 /// The documents to read are taken under the database's read lock; they are
@@ -677,7 +629,7 @@ pub fn find(db: &std::sync::RwLock<Db>, req: &Value) -> Result<Value, ApiError> 
         (None, Some(pos)) => encode_bookmark(pos),
         (None, None) => "nil".to_string(),
     };
-    let projection = r.fields.as_deref().map(Projection::new);
+    let projection = r.fields.as_deref().map(couch_semantics::Projection::new);
     let docs: Vec<Value> = page
         .into_iter()
         .map(|(_, d)| match &projection {
@@ -827,28 +779,4 @@ pub fn delete_index(db: &mut Db, ddoc: &str, name: &str) -> Result<Value, ApiErr
     }
     db.write(&id, body)?;
     Ok(json!({ "ok": true }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What `_find`'s `fields` keeps, path by path.
-    #[test]
-    fn projections_keep_what_find_keeps() {
-        let doc = json!({"_id": "d", "a": {"b": 1, "c": 2, "e": {}}, "x": 3, "s": "t", "n": null, "o": {"p": 1}});
-        let cases: &[(&[&str], Value)] = &[
-            (&["a.b"], json!({"a": {"b": 1}})),
-            (&["a", "a.b"], json!({"a": {"b": 1, "c": 2, "e": {}}})),
-            (&["s.t", "x"], json!({"x": 3})),
-            (&["a.e.f", "o.p"], json!({"o": {"p": 1}})),
-            (&["n", "a.c", "_id"], json!({"_id": "d", "a": {"c": 2}, "n": null})),
-            (&["a.zz"], json!({})),
-            (&[], json!({})),
-        ];
-        for (fields, want) in cases {
-            let fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-            assert_eq!(Projection::new(&fields).apply(doc.clone()), *want, "{fields:?}");
-        }
-    }
 }

@@ -18,18 +18,7 @@ use serde_json::Value;
 /// The deepest nesting of arrays and objects a body may have.
 pub const MAX_DEPTH: usize = 1000;
 
-/// The prefix of a string that stands for an integer beyond 64 bits.
-const BIG: &str = "\u{10FFFF}#";
-
-/// The digits of an integer beyond 64 bits that `v` carries.
-pub(crate) fn big(v: &Value) -> Option<&str> {
-    v.as_str()?.strip_prefix(BIG)
-}
-
-/// A string's text, unless it carries a number.
-pub(crate) fn text(v: &Value) -> Option<&str> {
-    v.as_str().filter(|s| !s.starts_with(BIG))
-}
+use couch_semantics::value::{big, BIG_PREFIX as BIG};
 
 /// A body's JSON (`null` for an empty body).
 pub(crate) fn parse(body: &[u8]) -> Result<Value, ApiError> {
@@ -190,8 +179,12 @@ mod tests {
         let body = br#"{"n": 123456789012345678901234567890, "m": [-9223372036854775809], "s": "123456789012345678901234567890", "f": 1.5e300}"#;
         let v = parse(body).unwrap();
         assert_eq!(big(&v["n"]), Some("123456789012345678901234567890"));
-        assert_eq!(text(&v["n"]), None);
-        assert_eq!(text(&v["s"]), Some("123456789012345678901234567890"), "a string stays a string");
+        assert_eq!(couch_semantics::value::text(&v["n"]), None);
+        assert_eq!(
+            couch_semantics::value::text(&v["s"]),
+            Some("123456789012345678901234567890"),
+            "a string stays a string"
+        );
         let out = String::from_utf8(to_vec(&v)).unwrap();
         assert!(out.contains(r#""n":123456789012345678901234567890"#), "{out}");
         assert!(out.contains(r#""m":[-9223372036854775809]"#), "{out}");

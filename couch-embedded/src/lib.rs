@@ -18,12 +18,11 @@
 //! ```
 
 mod auth;
-mod collate;
 mod find;
 pub mod json;
-pub mod mango;
 mod password;
-pub use find::Projection;
+// CouchDB's meaning (collation, paths, matching) lives in one crate, shared with the runtime.
+use couch_semantics::{collate, mango};
 mod store;
 mod views;
 mod written;
@@ -42,7 +41,7 @@ use store::Db;
 /// The version this engine answers as, and follows.
 pub const COUCHDB_VERSION: &str = "3.4.3";
 /// The vendor name in `GET /`, by which clients tell the engine from CouchDB.
-pub const VENDOR: &str = "couch-sql embedded";
+pub const VENDOR: &str = couch_semantics::ENGINE_VENDOR;
 
 /// Databases, in memory.
 #[derive(Clone)]

@@ -15,6 +15,13 @@ pub struct ApiError {
     pub reason: String,
 }
 
+impl From<couch_semantics::mango::Invalid> for ApiError {
+    /// CouchDB's 400 for a selector it refuses.
+    fn from(e: couch_semantics::mango::Invalid) -> Self {
+        ApiError::new(400, e.error(), e.0)
+    }
+}
+
 impl ApiError {
     /// An error with this status, `error` and `reason`.
     pub fn new(status: u16, error: &str, reason: impl Into<String>) -> Self {
@@ -136,15 +143,6 @@ fn rev_hash(prev: &str, body: &Map<String, Value>, deleted: bool) -> String {
         b = (b ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(5);
     }
     format!("{a:016x}{b:016x}")
-}
-
-/// A new document id (32 hex digits, like CouchDB's).
-pub fn new_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{:016x}{:016x}", (t as u64) ^ 0x5bd1_e995_9e37_79b9, n)
 }
 
 impl Db {
@@ -440,7 +438,7 @@ impl Db {
                 let id = match m.get("_id") {
                     Some(Value::String(s)) => s.clone(),
                     Some(_) => return json!({"error": "bad_request", "reason": "Document id must be a string"}),
-                    None => new_id(),
+                    None => couch_semantics::ids::new_id(),
                 };
                 match self.write(&id, m.clone()) {
                     Ok(rev) => json!({"ok": true, "id": id, "rev": rev}),

@@ -5,6 +5,8 @@
 
 use crate::collate::compare;
 use crate::store::{ApiError, Db};
+use couch_semantics::view::ViewSpec;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -22,6 +24,15 @@ pub fn check_design(doc: &Map<String, Value>) -> Result<(), ApiError> {
         ));
     }
     let described = doc.get("couchsql").and_then(Value::as_object);
+    for (name, spec) in described.into_iter().flatten() {
+        if let Err(e) = ViewSpec::deserialize(spec) {
+            return Err(ApiError::new(
+                400,
+                "invalid_design_doc",
+                format!("`couchsql.{name}` is not a couch-sql view description: {e}"),
+            ));
+        }
+    }
     for (name, view) in doc.get("views").and_then(Value::as_object).into_iter().flatten() {
         if view.get("map").is_some_and(Value::is_string) && described.is_none_or(|d| !d.contains_key(name)) {
             return Err(ApiError::new(
@@ -34,93 +45,15 @@ pub fn check_design(doc: &Map<String, Value>) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A value as SQL reads it at `path`, of `kind` (`int`, `num`, `str`, `bool`, `any`), or null.
-fn read(doc: &Map<String, Value>, spec: &Value) -> Value {
-    let mut steps = spec["path"].as_array().into_iter().flatten();
-    let Some(mut v) = steps.next().and_then(Value::as_str).and_then(|first| doc.get(first)) else {
-        return Value::Null;
-    };
-    for step in steps {
-        let Some(step) = step.as_str() else { return Value::Null };
-        v = match v {
-            Value::Object(m) => match m.get(step) {
-                Some(x) => x,
-                None => return Value::Null,
-            },
-            Value::Array(a) => {
-                match step.parse::<usize>().ok().filter(|n| n.to_string() == step).and_then(|n| a.get(n)) {
-                    Some(x) => x,
-                    None => return Value::Null,
-                }
-            }
-            _ => return Value::Null,
-        };
-    }
-    let fits = match spec["kind"].as_str().unwrap_or("any") {
-        "int" => v.as_f64().is_some_and(|f| f.is_finite() && f.fract() == 0.0),
-        "num" => v.is_number(),
-        "str" => v.is_string(),
-        "bool" => v.is_boolean(),
-        _ => true,
-    };
-    if fits {
-        v.clone()
-    } else {
-        Value::Null
-    }
-}
-
-fn in_table(id: &str, doc: &Map<String, Value>, table: &Value) -> bool {
-    if let Some(prefix) = table.get("id_prefix").and_then(Value::as_str) {
-        return id.starts_with(prefix);
-    }
-    match (table.get("field").and_then(Value::as_str), table.get("value")) {
-        (Some(f), Some(v)) => doc.get(f) == Some(v),
-        _ => false,
-    }
-}
-
-/// The rows `(key, id, value)` a declarative view emits, sorted by key then id.
-fn emit(db: &Db, spec: &Value) -> Vec<(Value, String, Value)> {
-    let mut rows = Vec::new();
-    for (id, d) in &db.docs {
-        if d.deleted || id.starts_with("_design/") {
-            continue;
-        }
+/// The rows `(key, id, value)` a described view emits, sorted by key then id.
+fn emit(db: &Db, spec: &ViewSpec) -> Vec<(Value, String, Value)> {
+    let mut rows: Vec<(Value, String, Value)> = db
+        .docs
+        .iter()
+        .filter(|(id, d)| !d.deleted && !id.starts_with("_design/"))
         // Read in place: no copy of the document per row.
-        let doc = &d.body;
-        if !in_table(id, doc, &spec["table"]) {
-            continue;
-        }
-        let key = Value::Array(spec["keys"].as_array().into_iter().flatten().map(|k| read(doc, k)).collect());
-        let value = if let Some(items) = spec["value"]["sum"].as_array() {
-            Value::Array(
-                items
-                    .iter()
-                    .map(|item| {
-                        if let Some(p) = item.get("present") {
-                            json!(i64::from(!read(doc, p).is_null()))
-                        } else if let Some(n) = item.get("number") {
-                            match read(doc, n) {
-                                Value::Null => json!(0),
-                                v => v,
-                            }
-                        } else {
-                            json!(1)
-                        }
-                    })
-                    .collect(),
-            )
-        } else if let Some(s) = spec["value"].get("stats") {
-            match read(doc, s) {
-                Value::Null => continue,
-                v => v,
-            }
-        } else {
-            Value::Null
-        };
-        rows.push((key, id.clone(), value));
-    }
+        .filter_map(|(id, d)| spec.emit(id, &d.body).map(|(k, v)| (k, id.clone(), v)))
+        .collect();
     rows.sort_by(|a, b| compare(&a.0, &b.0).then_with(|| a.1.cmp(&b.1)));
     rows
 }
@@ -222,8 +155,11 @@ pub fn query(db: &Db, ddoc: &str, view: &str, params: &HashMap<String, String>) 
                     ApiError::not_found("missing_named_view")
                 }
             })?;
+            let spec: ViewSpec = serde_json::from_value(spec.clone()).map_err(|e| {
+                ApiError::new(400, "invalid_design_doc", format!("`couchsql.{view}` is not a couch-sql view: {e}"))
+            })?;
             let reduce = doc["views"][view]["reduce"].as_str().unwrap_or("_sum").to_string();
-            (emit(db, spec), reduce)
+            (emit(db, &spec), reduce)
         };
     let start = json_param("startkey")?.or(json_param("start_key")?);
     let end = json_param("endkey")?.or(json_param("end_key")?);

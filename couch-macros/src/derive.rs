@@ -114,6 +114,13 @@ fn read_fields(
             ));
             continue;
         }
+        if !couch_translate::path::can_escape(&field) {
+            errors.push(syn::Error::new(
+                ident.span(),
+                format!("CouchDB drops every `\\` of a field path, so no query can reach a field named `{field}`; rename it without a backslash"),
+            ));
+            continue;
+        }
         let (ty, hole) = match column_type(&f.ty, json) {
             Ok(t) => t,
             Err(m) => {

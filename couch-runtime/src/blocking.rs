@@ -45,7 +45,6 @@ impl Database {
     }
 
     /// The runtime this handle blocks on.
-    #[cfg(feature = "embedded")]
     pub(crate) fn runtime(&self) -> Arc<tokio::runtime::Runtime> {
         self.rt.clone()
     }

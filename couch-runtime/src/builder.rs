@@ -1,8 +1,9 @@
 //! Configuring a connection: credentials, session auth, timeouts, retries, TLS roots.
 
-use crate::client::{validate_db_name, Auth, Credentials, Database, Shared};
+use crate::client::{validate_db_name, Auth, Database, Shared};
 use crate::error::{Error, Result};
-use crate::ids::random_u64;
+use crate::transport::Credentials;
+use couch_semantics::ids::random_u64;
 use std::time::Duration;
 
 /// When and how requests that may safely be repeated are retried.
@@ -156,14 +157,14 @@ impl DatabaseBuilder {
         }
         let invalid = |message: String| Error::Invalid { what: "CouchDB URL", message };
         if let Some(name) = self.url.strip_prefix("mem://") {
-            return memory(name.trim_matches('/'), None, self.retry);
+            return in_process(name.trim_matches('/'), None, self.retry);
         }
         if let Some(path) = self.url.strip_prefix("file://") {
             let path = path.trim_end_matches('/');
             let Some((dir, name)) = path.rsplit_once('/').filter(|(d, n)| !d.is_empty() && !n.is_empty()) else {
                 return Err(invalid("a file URL names a directory and a database: file:///var/lib/app/shop".into()));
             };
-            return memory(name, Some(std::path::Path::new(dir)), self.retry);
+            return in_process(name, Some(std::path::Path::new(dir)), self.retry);
         }
         // Never echo the URL itself: it may hold a password.
         let mut parsed = reqwest::Url::parse(&self.url)
@@ -206,20 +207,9 @@ impl DatabaseBuilder {
         for root in self.roots {
             http = http.add_root_certificate(root);
         }
-        let http = http.build().map_err(Error::transport)?;
-        let shared = Shared {
-            http,
-            base: parsed.to_string(),
-            auth,
-            retry: self.retry,
-            chosen: Default::default(),
-            choosing: Default::default(),
-            requests: Default::default(),
-            server: Default::default(),
-            #[cfg(feature = "embedded")]
-            engine: None,
-        };
-        Ok(Database::from_parts(shared, name))
+        let client = http.build().map_err(Error::transport)?;
+        let transport = Box::new(crate::transport::http::Http { client, base: parsed.to_string() });
+        Ok(Database::from_parts(Shared::new(transport, auth, self.retry), name))
     }
 
     /// Builds the handle and checks that the server answers (and accepts the credentials).
@@ -233,29 +223,19 @@ impl DatabaseBuilder {
 /// A `mem://name` database (the process's embedded engine), or with `dir` a
 /// `file://` one (the engine of that directory, its databases redb files).
 #[cfg(feature = "embedded")]
-fn memory(name: &str, dir: Option<&std::path::Path>, retry: RetryPolicy) -> Result<Database> {
+fn in_process(name: &str, dir: Option<&std::path::Path>, retry: RetryPolicy) -> Result<Database> {
+    use crate::transport::engine::InProcess;
     let name = percent_decode(name);
     validate_db_name(&name)?;
-    let engine = match dir {
-        None => crate::client::process_engine(),
-        Some(d) => crate::client::directory_engine(d)?,
+    let transport = match dir {
+        None => InProcess::memory(),
+        Some(d) => InProcess::directory(d)?,
     };
-    let shared = Shared {
-        http: reqwest::Client::new(),
-        base: "mem:///".into(),
-        auth: Auth::None,
-        retry,
-        chosen: Default::default(),
-        choosing: Default::default(),
-        requests: Default::default(),
-        server: Default::default(),
-        engine: Some(engine),
-    };
-    Ok(Database::from_parts(shared, name))
+    Ok(Database::from_parts(Shared::new(Box::new(transport), Auth::None, retry), name))
 }
 
 #[cfg(not(feature = "embedded"))]
-fn memory(_: &str, _: Option<&std::path::Path>, _: RetryPolicy) -> Result<Database> {
+fn in_process(_: &str, _: Option<&std::path::Path>, _: RetryPolicy) -> Result<Database> {
     Err(Error::Invalid {
         what: "CouchDB URL",
         message: "mem:// and file:// need couch-sql's `embedded` feature".into(),

@@ -1,7 +1,10 @@
-//! The connection to one CouchDB database: URL, credentials, pooled HTTP client.
+//! The connection to one CouchDB database: its name, credentials, retries and
+//! the server's profile, over one [`Transport`].
 
 use crate::builder::{DatabaseBuilder, RetryPolicy};
 use crate::error::{Error, Result};
+use crate::profile::{ServerInfo, ServerProfile};
+use crate::transport::{Credential, Credentials, Request, Transport};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -16,20 +19,16 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'
 
 /// How many documents one `_find` page of a stream asks for, unless configured.
 pub const DEFAULT_PAGE_SIZE: usize = 1000;
-/// Rows per page of a read that keeps every row, on CouchDB: each page is one more request
-/// and one more seek, and a scan of 100,000 rows measured 0.93–0.95× a one-request client.
-const READ_ALL_COUCHDB: usize = 100_000;
-/// On pouchdb-server: everything at once (each page re-filters from its start key).
-pub(crate) const READ_ALL_POUCHDB: usize = 1 << 30;
 /// How long UPDATE/DELETE keep retrying a document that keeps conflicting, unless configured.
 pub const DEFAULT_WRITE_RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 /// How many documents one `_bulk_docs` request carries, unless configured.
 pub const DEFAULT_WRITE_BATCH: usize = 1000;
 
-/// A CouchDB database, reached over HTTP.
+/// A CouchDB database, reached over HTTP (or, with the `embedded` feature, in
+/// process: `mem://`, `file://`).
 ///
-/// Cheap to clone: clones share one pooled HTTP client (keep-alive
-/// connections) and one cache of the indexes already ensured.
+/// Cheap to clone: clones share one transport (for HTTP, a pooled client with
+/// keep-alive connections) and one cache of the indexes already ensured.
 ///
 /// ```no_run
 /// # async fn demo() -> couch_runtime::Result<()> {
@@ -77,9 +76,7 @@ pub enum IndexPolicy {
 }
 
 pub(crate) struct Shared {
-    pub(crate) http: reqwest::Client,
-    /// Server root without credentials, ending in `/`.
-    pub(crate) base: String,
+    pub(crate) transport: Box<dyn Transport>,
     pub(crate) auth: Auth,
     pub(crate) retry: RetryPolicy,
     /// The index each query shape reads through: "db\u{0}key".
@@ -89,43 +86,22 @@ pub(crate) struct Shared {
     pub(crate) choosing: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// HTTP requests sent (every attempt counts).
     pub(crate) requests: std::sync::atomic::AtomicU64,
-    /// What the server says about itself (`GET /`), learned once: whether it is
-    /// pouchdb-server, and so what its `_find` understands.
-    pub(crate) server: std::sync::OnceLock<ServerInfo>,
-    /// `mem://` databases: the process's embedded engine, called instead of HTTP.
-    #[cfg(feature = "embedded")]
-    pub(crate) engine: Option<couch_embedded::Engine>,
+    /// What the server is and how couch-sql talks to it, learned once (`GET /`).
+    pub(crate) profile: std::sync::OnceLock<ServerProfile>,
 }
 
-/// The engine every `mem://` handle of this process shares (as pouchdb's memory
-/// adapter does): two handles on `mem://shop` see the same documents.
-#[cfg(feature = "embedded")]
-pub(crate) fn process_engine() -> couch_embedded::Engine {
-    static ENGINE: std::sync::LazyLock<couch_embedded::Engine> = std::sync::LazyLock::new(couch_embedded::Engine::new);
-    ENGINE.clone()
-}
-
-/// The engine of the directory `dir` (`file://` databases), one per directory per process.
-#[cfg(feature = "embedded")]
-pub(crate) fn directory_engine(dir: &std::path::Path) -> Result<couch_embedded::Engine> {
-    static ENGINES: Mutex<Option<std::collections::HashMap<std::path::PathBuf, couch_embedded::Engine>>> =
-        Mutex::new(None);
-    let mut engines = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
-    let engines = engines.get_or_insert_with(Default::default);
-    if let Some(e) = engines.get(dir) {
-        return Ok(e.clone());
+impl Shared {
+    pub(crate) fn new(transport: Box<dyn Transport>, auth: Auth, retry: RetryPolicy) -> Shared {
+        Shared {
+            transport,
+            auth,
+            retry,
+            chosen: Default::default(),
+            choosing: Default::default(),
+            requests: Default::default(),
+            profile: Default::default(),
+        }
     }
-    let engine = couch_embedded::Engine::open(dir)
-        .map_err(|e| Error::Invalid { what: "database directory", message: e.to_string() })?;
-    engines.insert(dir.to_path_buf(), engine.clone());
-    Ok(engine)
-}
-
-/// User name and password; never printed.
-#[derive(Clone)]
-pub(crate) struct Credentials {
-    pub(crate) user: String,
-    pub(crate) password: String,
 }
 
 /// How requests authenticate.
@@ -152,49 +128,11 @@ impl Auth {
 impl fmt::Debug for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Database")
-            .field("server", &self.shared.base)
+            .field("server", &self.shared.transport.base())
             .field("name", &self.name)
             .field("user", &self.shared.auth.user())
             .field("password", &self.shared.auth.user().map(|_| "<hidden>"))
             .finish()
-    }
-}
-
-/// What the server says about itself (`GET /`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct ServerInfo {
-    /// The server's version.
-    pub version: Option<String>,
-    /// `"Welcome"` on Apache CouchDB.
-    pub couchdb: Option<String>,
-    /// Present on pouchdb-server.
-    #[serde(rename = "express-pouchdb")]
-    pub express_pouchdb: Option<String>,
-    /// `{"name": "couch-sql embedded"}` on the embedded engine.
-    #[serde(default)]
-    pub vendor: Option<serde_json::Value>,
-}
-
-impl ServerInfo {
-    /// True when the server is pouchdb-server rather than Apache CouchDB.
-    pub fn is_pouchdb(&self) -> bool {
-        self.express_pouchdb.is_some()
-    }
-
-    /// True on couch-sql's embedded engine (in process, or `couch-sql serve`).
-    pub fn is_embedded(&self) -> bool {
-        self.vendor.as_ref().and_then(|v| v.get("name")).and_then(|n| n.as_str()) == Some("couch-sql embedded")
-    }
-
-    /// How queries are written for this server (its regex engine, `$beginsWith`).
-    pub fn dialect(&self) -> couch_translate::Dialect {
-        if self.is_pouchdb() {
-            couch_translate::Dialect::pouchdb()
-        } else if self.is_embedded() {
-            couch_translate::Dialect::embedded()
-        } else {
-            couch_translate::Dialect::couchdb(self.version.as_deref())
-        }
     }
 }
 
@@ -278,23 +216,18 @@ impl Database {
         self
     }
 
-    /// Whether requests are answered in this process (`mem://`, `file://`).
-    #[cfg(feature = "embedded")]
-    pub(crate) fn in_process(&self) -> bool {
-        self.shared.engine.is_some()
+    /// The longest one waiting request may wait on this handle's transport.
+    pub(crate) fn longest_wait(&self) -> Option<std::time::Duration> {
+        self.shared.transport.longest_wait()
     }
 
-    /// Whether the server is known to be pouchdb-server.
-    pub(crate) fn shared_is_pouchdb(&self) -> bool {
-        self.shared.server.get().is_some_and(ServerInfo::is_pouchdb)
-    }
-
-    /// What the server says about itself: asks it once per handle.
-    pub(crate) async fn server_info(&self) -> Result<ServerInfo> {
-        match self.shared.server.get() {
-            Some(info) => Ok(info.clone()),
-            None => self.ping().await,
+    /// What the server is and how couch-sql talks to it: asks the server once per
+    /// handle (and its clones).
+    pub async fn profile(&self) -> Result<&ServerProfile> {
+        if self.shared.profile.get().is_none() {
+            self.ping().await?;
         }
+        Ok(self.shared.profile.get().expect("set by ping"))
     }
 
     /// Rows per page of a stream.
@@ -307,7 +240,7 @@ impl Database {
         if let Some(n) = self.page_size {
             return Ok(n);
         }
-        Ok(if self.server_info().await?.is_pouchdb() { READ_ALL_POUCHDB } else { READ_ALL_COUCHDB })
+        Ok(self.profile().await?.read_all_page.unwrap_or(crate::profile::EVERYTHING))
     }
 
     /// Documents per `_bulk_docs` request (default 1000).
@@ -344,19 +277,13 @@ impl Database {
     pub async fn ping(&self) -> Result<ServerInfo> {
         let body = self.send_raw(Method::GET, String::new(), None).await?;
         let info: ServerInfo = serde_json::from_slice(&body).map_err(|e| Error::decode(None, None, e))?;
-        let _ = self.shared.server.set(info.clone());
+        let _ = self.shared.profile.set(ServerProfile::of(&info));
         Ok(info)
     }
 
     /// The same handle, giving up on an answer that goes silent for `idle`.
-    #[cfg(feature = "embedded")]
     pub(crate) fn with_idle_limit(&self, idle: std::time::Duration) -> Database {
         Database { idle_limit: Some(idle), ..self.clone() }
-    }
-
-    /// What the server's `_find` understands: asks the server once per handle.
-    pub(crate) async fn dialect(&self) -> Result<couch_translate::Dialect> {
-        Ok(self.server_info().await?.dialect())
     }
 
     /// When planned indexes are created and used (default [`IndexPolicy::Auto`]).
@@ -369,10 +296,10 @@ impl Database {
     pub async fn index_policy(&self) -> Result<IndexPolicy> {
         Ok(match self.index_policy {
             IndexPolicy::Auto => {
-                if self.server_info().await?.is_pouchdb() {
-                    IndexPolicy::Never
-                } else {
+                if self.profile().await?.planned_indexes {
                     IndexPolicy::Lazy
+                } else {
+                    IndexPolicy::Never
                 }
             }
             p => p,
@@ -480,14 +407,13 @@ impl Database {
     }
 
     async fn send_with_retries(&self, method: Method, path: &str, body: Option<bytes::Bytes>) -> Result<bytes::Bytes> {
-        let url = format!("{}{}", self.shared.base, path);
         let idempotent = is_idempotent(&method, path);
         let policy = &self.shared.retry;
         let mut attempt = 0u32;
         let mut renewed = false;
         loop {
             let started = Instant::now();
-            let result = self.send_once(&method, &url, body.clone()).await;
+            let result = self.send_once(&method, path, body.clone()).await;
             let ms = started.elapsed().as_secs_f64() * 1e3;
             let retryable = match &result {
                 Ok((status, body)) => {
@@ -519,98 +445,52 @@ impl Database {
         }
     }
 
+    /// One request through the transport, with this handle's credentials.
     async fn send_once(
         &self,
         method: &Method,
-        url: &str,
+        path: &str,
         body: Option<bytes::Bytes>,
     ) -> Result<(StatusCode, bytes::Bytes)> {
         self.shared.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        #[cfg(feature = "embedded")]
-        if let Some(engine) = &self.shared.engine {
-            // The same request, answered in process: paging, retries and error mapping stay one path.
-            let target = url.strip_prefix("mem://").unwrap_or(url).to_string();
-            let body = body.unwrap_or_default();
-            let (engine, method) = (engine.clone(), method.as_str().to_string());
-            // The engine answers synchronously: off the async worker threads.
-            let reply = tokio::task::spawn_blocking(move || engine.handle_http(&method, &target, None, None, &body))
-                .await
-                .map_err(|e| Error::Invalid { what: "embedded engine", message: e.to_string() })?;
-            let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return Ok((status, bytes::Bytes::from(reply.body)));
-        }
-        let mut req = self.shared.http.request(method.clone(), url).header("accept", "application/json");
-        match &self.shared.auth {
-            Auth::None => {}
-            Auth::Basic(c) => req = req.basic_auth(&c.user, Some(&c.password)),
+        let credential = match &self.shared.auth {
+            Auth::None => None,
+            Auth::Basic(c) => Some(Credential::Basic(c)),
             Auth::Session { cookie, .. } => {
                 let current = cookie.lock().expect("session cookie").clone();
-                match current {
-                    Some(c) => req = req.header("cookie", c),
+                let current = match current {
+                    Some(c) => Some(c),
                     None => {
                         self.login().await?;
-                        if let Some(c) = cookie.lock().expect("session cookie").clone() {
-                            req = req.header("cookie", c);
-                        }
+                        cookie.lock().expect("session cookie").clone()
                     }
-                }
+                };
+                current.map(Credential::Cookie)
             }
-        }
-        if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b);
-        }
-        if self.idle_limit.is_some() {
-            // A feed that waits for changes may wait long: silence is what ends it,
-            // not the handle's request timeout.
-            req = req.timeout(std::time::Duration::from_secs(365 * 24 * 3600));
-        }
-        let mut resp = match self.idle_limit {
-            None => req.send().await,
-            Some(idle) => tokio::time::timeout(idle, req.send()).await.map_err(|_| Error::Timeout)?,
-        }
-        .map_err(Error::transport)?;
-        let status = resp.status();
-        let Some(idle) = self.idle_limit else {
-            return Ok((status, resp.bytes().await.map_err(Error::transport)?));
         };
-        // Read chunk by chunk: a server that goes silent for `idle` (no data, not
-        // even a heartbeat newline) is given up on, as CouchDB's clients do.
-        let mut body = Vec::new();
-        while let Some(chunk) =
-            tokio::time::timeout(idle, resp.chunk()).await.map_err(|_| Error::Timeout)?.map_err(Error::transport)?
-        {
-            body.extend_from_slice(&chunk);
-        }
-        Ok((status, bytes::Bytes::from(body)))
+        let req = Request { method, path, body, credential, idle: self.idle_limit };
+        let reply = self.shared.transport.send(req).await?;
+        let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Ok((status, reply.body))
     }
 
     /// `POST /_session`: trades the credentials for an `AuthSession` cookie.
     async fn login(&self) -> Result<()> {
         let Auth::Session { credentials, cookie } = &self.shared.auth else { return Ok(()) };
         let body = serde_json::json!({ "name": credentials.user, "password": credentials.password });
-        let resp = self
-            .shared
-            .http
-            .post(format!("{}_session", self.shared.base))
-            .header("content-type", "application/json")
-            .header("accept", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(Error::transport)?;
-        let status = resp.status();
-        let set_cookie = resp
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("AuthSession="))
-            .map(|v| v.split(';').next().unwrap_or(v).to_string());
-        let bytes = resp.bytes().await.map_err(Error::transport)?;
+        let req = Request {
+            method: &Method::POST,
+            path: "_session",
+            body: Some(body.to_string().into()),
+            credential: None,
+            idle: None,
+        };
+        let reply = self.shared.transport.send(req).await?;
+        let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if !status.is_success() {
-            return Err(error_from_response(status, &bytes));
+            return Err(error_from_response(status, &reply.body));
         }
-        let Some(c) = set_cookie else {
+        let Some(c) = reply.session else {
             return Err(Error::Unauthorized {
                 reason: "the server answered /_session without a session cookie".into(),
             });
@@ -800,7 +680,7 @@ mod tests {
         assert!(!dbg.contains("p@ss") && !dbg.contains("p%40ss"), "{dbg}");
         assert!(dbg.contains("http://127.0.0.1:5984/"), "{dbg}");
         let nested = Database::connect_lazy("https://h/couch/shop/").unwrap();
-        assert_eq!(nested.shared.base, "https://h/couch/");
+        assert_eq!(nested.shared.transport.base(), "https://h/couch/");
     }
 
     #[test]

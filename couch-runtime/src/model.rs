@@ -43,7 +43,7 @@ pub fn from_path<T: DeserializeOwned, E: serde::de::Error>(
     path: &[&str],
     name: &str,
 ) -> Result<T, E> {
-    let cur = crate::doc_path::walk(top, path.iter().copied());
+    let cur = couch_semantics::path::walk(top, path.iter().copied());
     let null = Value::Null;
     T::deserialize(cur.unwrap_or(&null)).map_err(|e| E::custom(format_args!("{name}: {e}")))
 }

@@ -46,7 +46,7 @@ fn db_name(test: &str) -> String {
         "t_{base}_{}_{}_{:x}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed),
-        crate::ids::random_u64() & 0xffff_ffff
+        couch_semantics::ids::random_u64() & 0xffff_ffff
     )
 }
 

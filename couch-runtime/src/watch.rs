@@ -3,7 +3,7 @@
 //! The feed is read with `longpoll` requests (with a heartbeat) from the last
 //! sequence seen, so a dropped connection, a silent one or a restarted server
 //! resumes there. The query's WHERE is evaluated here, on each changed document,
-//! with CouchDB's Mango semantics (the embedded engine's evaluator), so that
+//! with CouchDB's Mango semantics (`couch_semantics::mango`), so that
 //! `Removed` is right on every server; where the server has the `_selector`
 //! filter, the feed is narrowed there, as far as that stays exact (`Feed::narrowed`).
 
@@ -51,9 +51,6 @@ impl<R> Change<R> {
 /// The heartbeat asked of the server by default.
 const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// The longest wait of one request to the in-process engine, in milliseconds.
-const IN_PROCESS_WAIT_MS: u64 = 500;
-
 /// The most known ids a narrowed feed names (see `Feed::narrowed`).
 const NARROW_KNOWN_IDS: usize = 64;
 
@@ -68,7 +65,7 @@ struct Feed {
     /// The selector (the table's condition AND the WHERE), parameters bound.
     selector: Value,
     /// The SELECT's `fields`: a row is made of these, as `_find` would return it.
-    fields: Option<couch_embedded::Projection>,
+    fields: Option<couch_semantics::Projection>,
     /// Run-time SQL's columns: a row is made of them by name (see `exec::decode_row`).
     named: Option<crate::exec::RowColumns>,
     /// The `_selector` filter narrowing the feed to the table, where the server has it.
@@ -136,10 +133,9 @@ impl Feed {
         let mut delay = Duration::from_millis(100);
         loop {
             let mut heartbeat = self.heartbeat.load(Ordering::Relaxed).max(1);
-            if self.db.in_process() {
-                // The engine's wait holds a blocking thread, which a dropped watch cannot
-                // interrupt (and a runtime shutting down waits for): keep it short.
-                heartbeat = heartbeat.min(IN_PROCESS_WAIT_MS);
+            if let Some(longest) = self.db.longest_wait() {
+                // The transport needs waits short (the in-process engine's holds a thread).
+                heartbeat = heartbeat.min(longest.as_millis() as u64);
             }
             let db = self.db.with_idle_limit(Duration::from_millis(heartbeat * 3));
             let mut path = format!(
@@ -236,7 +232,7 @@ impl Feed {
         // A tombstone keeps the body it was deleted with: couch-sql's DELETE
         // leaves the type field in it, so its table is still known.
         let of_table = doc.as_object().is_some_and(|d| self.key.holds(&self.table, d));
-        if of_table && !deleted && couch_embedded::mango::matches(&self.selector, &doc) {
+        if of_table && !deleted && couch_semantics::mango::matches(&self.selector, &doc) {
             let rev = doc.get("_rev").and_then(Value::as_str).map(str::to_owned);
             if rev.is_some() && self.known.get(&id).is_some_and(|r| *r == rev) {
                 return None; // this revision was delivered already (a feed that rewound)
@@ -412,12 +408,8 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         let mut rendered = Vec::new();
         s.selector.render_in(&self.params, Dialect::embedded(), &mut rendered).map_err(crate::exec::render_error)?;
         let selector: Value = serde_json::from_slice(&rendered).map_err(|e| Error::decode(None, None, e))?;
-        let server = db.server_info().await?;
-        let narrow = if server.is_pouchdb() {
-            None // pouchdb-server has no `_selector` filter (and a request for one stops it)
-        } else {
-            Some(narrowing(&s.key, &s.table, server.dialect())?)
-        };
+        let profile = db.profile().await?;
+        let narrow = if profile.changes_selector { Some(narrowing(&s.key, &s.table, profile.dialect)?) } else { None };
         // The documents matching now, at a sequence no later than the seed: their
         // deletion or change is `Removed` though this stream never delivered them.
         let mut start = update_seq(db).await?;
@@ -445,7 +437,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
             table: s.table.clone(),
             key: s.key.clone(),
             selector,
-            fields: s.fields.as_deref().map(couch_embedded::Projection::new),
+            fields: s.fields.as_deref().map(couch_semantics::Projection::new),
             named: self.prepared.named_columns().cloned(),
             narrow,
             since: since.clone(),

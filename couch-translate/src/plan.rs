@@ -291,7 +291,7 @@ pub struct AggView {
     /// The same views described as data (`"couchsql"` in the design document), for
     /// engines that run no JavaScript, such as couch-sql's embedded engine.
     #[serde(default)]
-    pub spec: serde_json::Value,
+    pub spec: couch_semantics::view::ViewSpecs,
     /// The equality conditions of the WHERE, the leading key values.
     pub prefix: Vec<Tmpl>,
     /// A range condition on the next key column, if the WHERE has one.

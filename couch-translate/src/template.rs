@@ -299,14 +299,7 @@ fn write_elements(params: &[Value], i: usize, out: &mut Vec<u8>) -> Result<(), R
 
 /// The Mango `$type` name of a JSON value.
 pub fn json_type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
+    couch_semantics::value::type_name(v)
 }
 
 impl Tmpl {

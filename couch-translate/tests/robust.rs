@@ -159,7 +159,8 @@ fn t(b: bool) -> T {
 fn cmp_lit(v: Option<&Value>, l: &Lit) -> Option<Ordering> {
     match (v?, l) {
         (Value::Number(n), Lit::Int(i)) => n.as_i64().map(|x| x.cmp(i)),
-        (Value::String(s), Lit::Str(x)) => Some(s.as_str().cmp(x.as_str())),
+        // SQL compares text as the server collates it (CouchDB: ICU).
+        (Value::String(s), Lit::Str(x)) => Some(couch_semantics::collate::strings(s, x)),
         (Value::Bool(b), Lit::Bool(x)) => Some(b.cmp(x)),
         _ => None,
     }

@@ -550,7 +550,7 @@ proptest! {
             let want = e.eval(doc) == Some(true);
             let d = Value::Object(doc.clone());
             // CouchDB's reading is the embedded engine's evaluator, written from mango_selector.erl.
-            prop_assert_eq!(couch_embedded::mango::matches(&couch, &d), want, "CouchDB\n{}\nselector {}\ndoc {}", sql, couch, d);
+            prop_assert_eq!(couch_semantics::mango::matches(&couch, &d), want, "CouchDB\n{}\nselector {}\ndoc {}", sql, couch, d);
             if let Some(relaxed) = &relaxed {
                 // The server's answer holds every row, and the client keeps exactly the rows.
                 // (A stored document always has an `_id`, which "always" tests.)
@@ -559,7 +559,7 @@ proptest! {
                 let server = pouchdb::find(relaxed, &Value::Object(stored));
                 prop_assert!(server.is_ok(), "pouchdb-server fails on the relaxed selector\n{}\n{}\ndoc {}", sql, relaxed, d);
                 prop_assert!(!want || server == Ok(true), "the relaxed selector loses a row\n{}\n{}\ndoc {}", sql, relaxed, d);
-                prop_assert_eq!(couch_embedded::mango::matches(&exact, &d), want, "client\n{}\nselector {}\ndoc {}", sql, exact, d);
+                prop_assert_eq!(couch_semantics::mango::matches(&exact, &d), want, "client\n{}\nselector {}\ndoc {}", sql, exact, d);
                 continue;
             }
             match pouchdb::find(&pouch, &d) {

@@ -3,8 +3,9 @@
 //! on more documents than one page.
 
 use crate::{fresh_db, put_raw};
-use couch_sql::{couch_sql, CouchRow, Database, IndexPolicy};
+use couch_sql::{couch_sql, Collation, CouchRow, Database, IndexPolicy};
 use serde_json::{json, Value};
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 #[derive(CouchRow, Debug, Clone, PartialEq)]
@@ -108,6 +109,26 @@ fn by_city(docs: &[Value], keep: impl Fn(&Value) -> bool) -> BTreeMap<Option<Str
     m
 }
 
+/// ORDER BY city as the server sorts it (its collation; NULL first).
+fn city_order(c: Collation, a: &Option<String>, b: &Option<String>) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => c.strings(x, y),
+        _ => a.is_some().cmp(&b.is_some()),
+    }
+}
+
+/// The groups of [`by_city`] in the server's order of cities.
+fn in_city_order(m: BTreeMap<Option<String>, Stats>, c: Collation) -> Vec<(Option<String>, Stats)> {
+    let mut v: Vec<_> = m.into_iter().collect();
+    v.sort_by(|a, b| city_order(c, &a.0, &b.0));
+    v
+}
+
+/// The server's collation: MIN, MAX and ORDER BY of text computed in the client agree with it.
+async fn collation(db: &Database) -> Collation {
+    db.profile().await.unwrap().collation
+}
+
 fn close(a: Option<f64>, b: Option<f64>) -> bool {
     match (a, b) {
         (None, None) => true,
@@ -123,8 +144,9 @@ async fn group_by_having_order_by_limit_match_the_oracle_on_both_paths() {
     let (db, docs) = seeded("agg_groups").await;
     let oracle = by_city(&docs, |d| d["active"] == true);
     let mut want: Vec<(&Option<String>, &Stats)> = oracle.iter().filter(|(_, s)| s.n >= 2).collect();
-    // n DESC, then city ascending with NULL first.
-    want.sort_by(|a, b| b.1.n.cmp(&a.1.n).then_with(|| a.0.cmp(b.0)));
+    // n DESC, then city ascending (in the server's order) with NULL first.
+    let c = collation(&db).await;
+    want.sort_by(|a, b| b.1.n.cmp(&a.1.n).then_with(|| city_order(c, a.0, b.0)));
     want.truncate(10);
     let streaming = db.clone().with_index_policy(IndexPolicy::Never);
     for (path, db) in [("view", &db), ("streaming", &streaming)] {
@@ -189,11 +211,12 @@ async fn counts_distinct_and_empty_tables() {
     assert_eq!(all.count_age, docs.iter().filter(|d| int(d, "age").is_some()).count() as i64);
     let sum: f64 = docs.iter().filter_map(|d| float(d, "score")).sum();
     assert!(close(all.sum_score, Some(sum)));
-    assert_eq!(all.min_name.as_deref(), docs.iter().filter_map(|d| d["name"].as_str()).min());
-    assert_eq!(all.max_city, docs.iter().filter_map(|d| text(d, "city")).max());
+    let c = collation(&db).await;
+    assert_eq!(all.min_name.as_deref(), docs.iter().filter_map(|d| d["name"].as_str()).min_by(|a, b| c.strings(a, b)));
+    assert_eq!(all.max_city, docs.iter().filter_map(|d| text(d, "city")).max_by(|a, b| c.strings(a, b)));
 
     let cities = couch_sql!("SELECT DISTINCT city FROM people ORDER BY city").fetch_all(&db).await.unwrap();
-    let want: Vec<Option<String>> = by_city(&docs, |_| true).into_keys().collect();
+    let want: Vec<Option<String>> = in_city_order(by_city(&docs, |_| true), c).into_iter().map(|(k, _)| k).collect();
     assert_eq!(cities.iter().map(|r| r.city.clone()).collect::<Vec<_>>(), want);
 
     // Two grouping columns, ORDER BY an aggregate not selected, OFFSET.
@@ -232,21 +255,9 @@ async fn counts_distinct_and_empty_tables() {
             None => counts.push((c, 1)),
         }
     }
-    // NULL, then numbers, then strings (code point order).
-    let rank = |v: &Value| {
-        (
-            if v.is_null() {
-                0
-            } else if v.is_number() {
-                1
-            } else {
-                2
-            },
-            v.as_str().unwrap_or("").to_string(),
-        )
-    };
+    // NULL, then numbers, then strings (in the server's collation).
     counts.retain(|(_, n)| *n > 100);
-    counts.sort_by_key(|(k, _)| rank(k));
+    counts.sort_by(|a, b| c.compare(&a.0, &b.0));
     let got: Vec<(Value, i64)> = dynamic.iter().map(|r| (r["city"].clone(), r["n"].as_i64().unwrap())).collect();
     assert_eq!(got, counts);
 }
@@ -308,7 +319,10 @@ async fn ranges_on_the_view_path_match_the_streaming_path() {
             .fetch_all(db)
             .await
             .unwrap();
-            let oracle = by_city(&docs, |d| d["active"] == true && int(d, "age").is_some_and(|a| a >= lo && a <= hi));
+            let oracle = in_city_order(
+                by_city(&docs, |d| d["active"] == true && int(d, "age").is_some_and(|a| a >= lo && a <= hi)),
+                collation(db).await,
+            );
             let got: Vec<CityRow> = rows.iter().map(|r| (r.city.clone(), r.n, r.s, r.lo)).collect();
             let want: Vec<CityRow> = oracle.iter().map(|(c, s)| (c.clone(), s.n, s.total, s.youngest)).collect();
             assert_eq!(got, want, "BETWEEN {lo} AND {hi}");

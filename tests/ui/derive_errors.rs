@@ -9,6 +9,8 @@ struct Event {
     r#type: String,
     #[couch(primary)]
     name: String,
+    #[couch(rename = "a\\b")]
+    slashed: String,
 }
 
 fn main() {}

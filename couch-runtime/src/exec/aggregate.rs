@@ -4,8 +4,9 @@
 
 use super::{count, select_source, FindTemplate, Source, SqlText};
 use crate::client::Database;
-use crate::collate::{compare_nullable, compare_values};
 use crate::error::{Error, Result};
+use crate::sort::compare_nullable;
+use couch_semantics::collate::Collation;
 use couch_translate::{AggCall, AggFunc, AggSlot, AggValue, AggView, Aggregate, Having, HavingTerm, Kind};
 use reqwest::Method;
 use serde_json::{Map, Value};
@@ -73,7 +74,7 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, call: &AggCall, doc: &Map<String, Value>) -> Result<()> {
+    fn add(&mut self, call: &AggCall, doc: &Map<String, Value>, collation: Collation) -> Result<()> {
         let v = match &call.field {
             None => {
                 if let Acc::Count(n) = self {
@@ -81,7 +82,7 @@ impl Acc {
                 }
                 return Ok(());
             }
-            Some((field, kind)) => match sql_value(crate::doc_path::get(doc, field), *kind) {
+            Some((field, kind)) => match sql_value(couch_semantics::path::field_value(doc, field), *kind) {
                 Some(v) => v,
                 None => return Ok(()), // aggregates skip NULL
             },
@@ -126,7 +127,7 @@ impl Acc {
                 let better = match best {
                     None => true,
                     Some(b) => {
-                        let o = compare_values(v, b);
+                        let o = collation.compare(v, b);
                         if call.func == AggFunc::Min {
                             o == Ordering::Less
                         } else {
@@ -187,26 +188,32 @@ impl GroupRow {
 /// Folds documents into groups.
 struct Folder<'p> {
     plan: &'p Aggregate,
+    /// The server's order: MIN and MAX of strings agree with its sorts.
+    collation: Collation,
     groups: HashMap<Vec<Value>, Vec<Acc>>,
     /// Groups in first-seen order, so results without ORDER BY are stable.
     order: Vec<Vec<Value>>,
 }
 
 impl<'p> Folder<'p> {
-    fn new(plan: &'p Aggregate) -> Self {
-        Folder { plan, groups: HashMap::new(), order: Vec::new() }
+    fn new(plan: &'p Aggregate, collation: Collation) -> Self {
+        Folder { plan, collation, groups: HashMap::new(), order: Vec::new() }
     }
 
     fn add(&mut self, doc: &Map<String, Value>) -> Result<()> {
-        let key: Vec<Value> =
-            self.plan.groups.iter().map(|g| sql_owned(crate::doc_path::get(doc, &g.field), g.kind)).collect();
+        let key: Vec<Value> = self
+            .plan
+            .groups
+            .iter()
+            .map(|g| sql_owned(couch_semantics::path::field_value(doc, &g.field), g.kind))
+            .collect();
         if !self.groups.contains_key(&key) {
             self.order.push(key.clone());
             self.groups.insert(key.clone(), self.plan.aggs.iter().map(Acc::new).collect());
         }
         let accs = self.groups.get_mut(&key).expect("inserted above");
         for (acc, call) in accs.iter_mut().zip(&self.plan.aggs) {
-            acc.add(call, doc)?;
+            acc.add(call, doc, self.collation)?;
         }
         Ok(())
     }
@@ -244,7 +251,7 @@ fn describe(call: &AggCall) -> String {
 }
 
 /// SQL's three-valued HAVING.
-fn having(h: &Having, row: &GroupRow, params: &[Value]) -> Result<Option<bool>> {
+fn having(h: &Having, row: &GroupRow, params: &[Value], collation: Collation) -> Result<Option<bool>> {
     let term = |t: &HavingTerm| -> Result<Value> {
         Ok(match t {
             HavingTerm::Value(v) => row.get(*v).clone(),
@@ -252,24 +259,24 @@ fn having(h: &Having, row: &GroupRow, params: &[Value]) -> Result<Option<bool>> 
         })
     };
     Ok(match h {
-        Having::And(a, b) => match (having(a, row, params)?, having(b, row, params)?) {
+        Having::And(a, b) => match (having(a, row, params, collation)?, having(b, row, params, collation)?) {
             (Some(false), _) | (_, Some(false)) => Some(false),
             (Some(true), Some(true)) => Some(true),
             _ => None,
         },
-        Having::Or(a, b) => match (having(a, row, params)?, having(b, row, params)?) {
+        Having::Or(a, b) => match (having(a, row, params, collation)?, having(b, row, params, collation)?) {
             (Some(true), _) | (_, Some(true)) => Some(true),
             (Some(false), Some(false)) => Some(false),
             _ => None,
         },
-        Having::Not(a) => having(a, row, params)?.map(|b| !b),
+        Having::Not(a) => having(a, row, params, collation)?.map(|b| !b),
         Having::IsNull(t, negated) => Some(term(t)?.is_null() != *negated),
         Having::Cmp(op, a, b) => {
             let (a, b) = (term(a)?, term(b)?);
             if a.is_null() || b.is_null() {
                 None
             } else {
-                let o = compare_values(&a, &b);
+                let o = collation.compare(&a, &b);
                 Some(match op.as_str() {
                     "=" => o == Ordering::Equal,
                     "<>" => o != Ordering::Equal,
@@ -292,7 +299,7 @@ async fn stream(
     page_size: usize,
     sql: &SqlText,
 ) -> Result<Vec<GroupRow>> {
-    let mut folder = Folder::new(plan);
+    let mut folder = Folder::new(plan, db.profile().await?.collation);
     match select_source(db, &plan.read, tmpl, params, None, page_size, sql).await? {
         Source::Sorted(docs) => {
             for d in &docs {
@@ -497,10 +504,10 @@ async fn from_view(db: &Database, plan: &Aggregate, view: &AggView, params: &[Va
                 r.value.get("max").cloned().unwrap_or(Value::Null),
             );
             let e = by_group.entry(group_key(&r)).or_insert_with(|| (min.clone(), max.clone()));
-            if compare_values(&min, &e.0) == Ordering::Less {
+            if Collation::Icu.compare(&min, &e.0) == Ordering::Less {
                 e.0 = min;
             }
-            if compare_values(&max, &e.1) == Ordering::Greater {
+            if Collation::Icu.compare(&max, &e.1) == Ordering::Greater {
                 e.1 = max;
             }
         }
@@ -565,11 +572,12 @@ pub(crate) async fn aggregate(
         },
         _ => stream(db, plan, tmpl, params, page_size, sql).await?,
     };
+    let collation = db.profile().await?.collation;
     let mut rows = Vec::new();
     for row in groups {
         let keep = match &plan.having {
             None => true,
-            Some(h) => having(h, &row, params)? == Some(true),
+            Some(h) => having(h, &row, params, collation)? == Some(true),
         };
         if keep {
             rows.push(row);
@@ -579,7 +587,9 @@ pub(crate) async fn aggregate(
         rows.sort_by(|a, b| {
             plan.order_by
                 .iter()
-                .map(|k| compare_nullable(non_null(a.get(k.by)), non_null(b.get(k.by)), k.desc, k.nulls_first))
+                .map(|k| {
+                    compare_nullable(collation, non_null(a.get(k.by)), non_null(b.get(k.by)), k.desc, k.nulls_first)
+                })
                 .find(|o| o.is_ne())
                 .unwrap_or(Ordering::Equal)
         });

@@ -2,9 +2,11 @@
 
 use super::{by_id, count, render_error, SqlText};
 use crate::client::{covering, Database, IndexChoice, IndexPolicy};
-use crate::collate::compare_docs;
 use crate::error::{Error, Result};
+use crate::profile::ServerProfile;
 use crate::rows::{decode_page, ExecutionStats};
+use crate::sort::compare_docs;
+use couch_semantics::Projection;
 use couch_translate::{Compiled, Dialect, Projected, Select, Tmpl};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -18,7 +20,6 @@ pub(crate) struct FindTemplate {
     tail: Arc<[u8]>,
     /// The tail without `fields`: whole documents, for a selector matched in the client.
     tail_whole: Arc<[u8]>,
-    #[cfg_attr(not(feature = "embedded"), allow(dead_code))]
     fields: Option<Arc<[String]>>,
     /// Fields of the json index the sort needs.
     index: Option<Arc<[String]>>,
@@ -77,11 +78,11 @@ impl FindTemplate {
     }
 
     /// Renders the parts of the body that stay the same from page to page.
-    pub(crate) fn request(&self, params: &[Value], dialect: Dialect) -> Result<FindRequest> {
+    pub(crate) fn request(&self, params: &[Value], profile: &ServerProfile) -> Result<FindRequest> {
         // Room for the parameters, so rendering never reallocates.
         let mut selector = Vec::with_capacity(self.selector.static_len() + 64);
-        self.selector.render_in(params, dialect, &mut selector).map_err(render_error)?;
-        let (selector, client) = self.match_in_client(selector, params, dialect)?;
+        self.selector.render_in(params, profile.dialect, &mut selector).map_err(render_error)?;
+        let (selector, client) = self.match_in_client(selector, params, profile)?;
         Ok(FindRequest {
             selector,
             tail: if client.is_some() { self.tail_whole.clone() } else { self.tail.clone() },
@@ -102,15 +103,14 @@ impl FindTemplate {
     /// On a server that gets `$elemMatch` wrong (pouchdb-server), a selector holding
     /// it is sent relaxed (a superset) and matched exactly here, with CouchDB's
     /// semantics; `fields` are then applied here too.
-    #[cfg(feature = "embedded")]
     fn match_in_client(
         &self,
         rendered: Vec<u8>,
         params: &[Value],
-        dialect: Dialect,
+        profile: &ServerProfile,
     ) -> Result<(Vec<u8>, Option<Arc<ClientMatch>>)> {
         let holds = |op: &[u8]| rendered.windows(op.len()).any(|w| w == op);
-        if !dialect.elem_match_in_client || !(holds(b"\"$elemMatch\"") || holds(b"\"$allMatch\"")) {
+        if !profile.elem_match_in_client() || !(holds(b"\"$elemMatch\"") || holds(b"\"$allMatch\"")) {
             return Ok((rendered, None));
         }
         let as_sent: Value = serde_json::from_slice(&rendered).map_err(|e| Error::decode(None, None, e))?;
@@ -118,31 +118,18 @@ impl FindTemplate {
         let mut exact = Vec::new();
         self.selector.render_in(params, Dialect::embedded(), &mut exact).map_err(render_error)?;
         let selector = serde_json::from_slice(&exact).map_err(|e| Error::decode(None, None, e))?;
-        let fields = self.fields.as_deref().map(couch_embedded::Projection::new);
+        let fields = self.fields.as_deref().map(Projection::new);
         let client = ClientMatch { selector, fields };
         Ok((serde_json::to_vec(&relaxed).expect("JSON serializes"), Some(Arc::new(client))))
     }
-
-    #[cfg(not(feature = "embedded"))]
-    fn match_in_client(
-        &self,
-        rendered: Vec<u8>,
-        _: &[Value],
-        _: Dialect,
-    ) -> Result<(Vec<u8>, Option<Arc<ClientMatch>>)> {
-        Ok((rendered, None))
-    }
 }
 
-/// The exact selector of a request whose server gets a relaxed one (built only
-/// with the `embedded` feature, whose evaluator it needs).
-#[cfg_attr(not(feature = "embedded"), allow(dead_code))]
+/// The exact selector of a request whose server gets a relaxed one.
 pub(crate) struct ClientMatch {
-    /// Rendered for CouchDB's semantics (the embedded engine's evaluator).
+    /// Rendered for CouchDB's semantics (`couch_semantics::mango`).
     selector: Value,
     /// The SELECT's `fields`, applied after matching.
-    #[cfg(feature = "embedded")]
-    fields: Option<couch_embedded::Projection>,
+    fields: Option<Projection>,
 }
 
 impl ClientMatch {
@@ -172,22 +159,15 @@ impl ClientMatch {
         Ok((serde_json::to_vec(&page).expect("JSON serializes").into(), sent, last_id))
     }
 
-    #[cfg(feature = "embedded")]
     fn matches(&self, doc: &Value) -> bool {
-        couch_embedded::mango::matches(&self.selector, doc)
-    }
-
-    #[cfg(not(feature = "embedded"))]
-    fn matches(&self, _: &Value) -> bool {
-        true
+        couch_semantics::mango::matches(&self.selector, doc)
     }
 
     fn project(&self, doc: Value) -> Value {
-        #[cfg(feature = "embedded")]
-        if let Some(p) = &self.fields {
-            return p.apply(doc);
+        match &self.fields {
+            Some(p) => p.apply(doc),
+            None => doc,
         }
-        doc
     }
 }
 
@@ -310,7 +290,7 @@ impl FindRequest {
                     },
                     // Without its index the server refuses the sort: made even for EXPLAIN.
                     None => {
-                        if db.ensure_index_reporting(&index).await? && !db.shared_is_pouchdb() {
+                        if db.ensure_index_reporting(&index).await? && db.profile().await?.confirm_new_indexes {
                             // Pages must all read through it (see `planner_sees`).
                             planner_sees(db, &self.selector, &index, &self.tail).await?;
                         }
@@ -609,7 +589,7 @@ impl Pager {
         if self.limit.is_some_and(|l| l + self.offset <= 1_000) {
             return true;
         }
-        if self.db.shared_is_pouchdb() {
+        if !self.db.profile().await.is_ok_and(|p| p.estimates_index_reads) {
             // pouchdb-server reads through a json index about six times slower per row than
             // it scans (BENCHMARKS.md §9), and cannot count a key range: large reads scan.
             return false;
@@ -739,7 +719,7 @@ impl Pager {
                     self.req.use_index = None;
                 }
                 let one_request = (self.limit.is_some_and(|l| l <= self.page_size) && self.req.client.is_none())
-                    || self.page_size >= crate::client::READ_ALL_POUCHDB as u64;
+                    || self.page_size >= crate::profile::EVERYTHING as u64;
                 self.paging = Some(if self.req.use_index.is_some() || self.req.index.is_some() {
                     Paging::Bookmark(None)
                 } else if one_request {
@@ -934,14 +914,16 @@ pub(crate) async fn select_source(
         let docs = by_id::docs(db, &plan.table, &plan.key, ids, params).await?;
         return Ok(Source::Sorted(window(docs, offset, limit)));
     }
-    let req = tmpl.request(params, db.dialect().await?)?;
+    let profile = db.profile().await?;
+    let req = tmpl.request(params, profile)?;
     if plan.server_sort || plan.order_by.is_empty() {
         return Ok(Source::Pages(Box::new(Pager::new(db, req, limit, offset, page_size, sql))));
     }
     // The server cannot sort this (nullable key or mixed directions): read every
     // matching document, sort here, then apply OFFSET and LIMIT.
     let mut docs: Vec<Map<String, Value>> = Pager::new(db, req, None, 0, page_size, sql).all().await?;
-    docs.sort_by(|a, b| compare_docs(a, b, &plan.order_by));
+    let collation = profile.collation;
+    docs.sort_by(|a, b| compare_docs(collation, a, b, &plan.order_by));
     Ok(Source::Sorted(window(docs, offset, limit)))
 }
 
@@ -959,7 +941,7 @@ pub(crate) fn first_find_body(
 ) -> Result<Vec<u8>> {
     let limit = count(plan.limit, params, "LIMIT")?;
     let offset = count(plan.offset, params, "OFFSET")?.unwrap_or(0);
-    let req = tmpl.request(params, Dialect::default())?;
+    let req = tmpl.request(params, &ServerProfile::offline())?;
     let want = limit.map_or(page_size as u64, |l| l.min(page_size as u64));
     Ok(req.body(want, offset, None))
 }
@@ -980,7 +962,7 @@ pub(crate) async fn execution_stats(
     let sorted_here = !plan.server_sort && !plan.order_by.is_empty();
     let limit = if sorted_here { None } else { count(plan.limit, params, "LIMIT")? };
     let offset = if sorted_here { 0 } else { count(plan.offset, params, "OFFSET")?.unwrap_or(0) };
-    let mut req = tmpl.request(params, db.dialect().await?)?;
+    let mut req = tmpl.request(params, db.profile().await?)?;
     req.stats = true;
     let mut pager = Pager::new(db, req, limit, offset, page_size, sql);
     while pager.next_page::<serde::de::IgnoredAny>().await?.is_some() {}
@@ -1015,7 +997,7 @@ pub(crate) fn decode_row<R: DeserializeOwned>(named: Option<&RowColumns>, d: Map
     let row: Map<String, Value> = cols
         .iter()
         .map(|(name, segs)| {
-            let v = crate::doc_path::walk(d.get(&segs[0]), segs[1..].iter().map(String::as_str));
+            let v = couch_semantics::path::walk(d.get(&segs[0]), segs[1..].iter().map(String::as_str));
             (name.clone(), v.cloned().unwrap_or(Value::Null))
         })
         .collect();
@@ -1078,7 +1060,7 @@ pub(crate) async fn matching(
     planned: Option<&[String]>,
     sql: &SqlText,
 ) -> Result<Vec<Map<String, Value>>> {
-    let req = FindTemplate::new(selector, fields, None, planned).request(params, db.dialect().await?)?;
+    let req = FindTemplate::new(selector, fields, None, planned).request(params, db.profile().await?)?;
     Pager::new(db, req, None, 0, db.read_all_page_size().await?, sql).all().await
 }
 
@@ -1087,7 +1069,6 @@ pub(crate) async fn matching(
 /// `_id` is asked for, so CouchDB 3.4 answers from the index alone when it holds
 /// every field the selector names (a covered read), and bookmark pages suffice,
 /// since a repeated id changes no set. Otherwise a read like any other.
-#[cfg(feature = "embedded")]
 pub(crate) async fn matching_ids(
     db: &Database,
     selector: &Tmpl,
@@ -1103,7 +1084,7 @@ pub(crate) async fn matching_ids(
     const PAGE: u64 = 10_000;
     let fields = ["_id".to_string()];
     let template = FindTemplate::new(selector, Some(&fields), None, planned);
-    let mut req = template.request(params, db.dialect().await?)?;
+    let mut req = template.request(params, db.profile().await?)?;
     req.prepare_index(db, true).await?;
     if req.use_index.is_some() {
         let mut ids = std::collections::HashSet::new();
@@ -1127,7 +1108,7 @@ pub(crate) async fn matching_ids(
             return Ok(ids);
         }
     }
-    let req = template.request(params, db.dialect().await?)?;
+    let req = template.request(params, db.profile().await?)?;
     let docs: Vec<Id> = Pager::new(db, req, None, 0, db.read_all_page_size().await?, sql).all().await?;
     Ok(docs.into_iter().map(|d| d.id).collect())
 }

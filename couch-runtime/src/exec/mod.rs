@@ -10,7 +10,6 @@ mod write;
 pub(crate) use admin::{create_index, drop_index, explain, explain_plan};
 pub use admin::{ExplainIndex, Explanation};
 pub(crate) use aggregate::{aggregate, create_view};
-#[cfg(feature = "embedded")]
 pub(crate) use find::matching_ids;
 pub(crate) use find::{
     decode_map, decode_row, execution_stats, first_find_body, select, select_each, select_source, FindTemplate, Pager,

@@ -3,8 +3,8 @@
 use super::{by_id, find::matching, render_error, SqlText};
 use crate::client::Database;
 use crate::error::{Error, Result};
-use crate::ids::{new_id, random_u64};
 use crate::write::{DocOutcome, ExecuteResult};
+use couch_semantics::ids::{new_id, random_u64};
 use couch_translate::{Arith, ArithOp, Delete, Insert, Plan, SetValue, TableKey, Tmpl, Update};
 use reqwest::Method;
 use serde_json::{Map, Number, Value};
@@ -158,9 +158,8 @@ impl Num {
 /// Evaluates arithmetic on a document; `Ok(None)` is SQL NULL.
 fn eval(doc: &Map<String, Value>, a: &Arith, params: &[Value]) -> std::result::Result<Option<Num>, String> {
     Ok(match a {
-        Arith::Field(f) => {
-            Num::of(crate::doc_path::get(doc, f).unwrap_or(&Value::Null)).map_err(|e| format!("`{f}`: {e}"))?
-        }
+        Arith::Field(f) => Num::of(couch_semantics::path::field_value(doc, f).unwrap_or(&Value::Null))
+            .map_err(|e| format!("`{f}`: {e}"))?,
         Arith::Value(t) => Num::of(&t.to_value(params).map_err(|e| e.to_string())?)?,
         Arith::Neg(x) => eval(doc, x, params)?.map(|n| match n {
             Num::Int(i) => i.checked_neg().map(Num::Int).unwrap_or(Num::Float(-(i as f64))),
@@ -236,7 +235,7 @@ impl Change<'_> {
                     .map(|(f, v)| Ok((f, set_value(&doc, v, params)?)))
                     .collect::<std::result::Result<_, String>>()?;
                 for (f, v) in values {
-                    crate::doc_path::set(&mut doc, f, v)?;
+                    couch_semantics::path::set(&mut doc, f, v)?;
                 }
                 Ok(doc)
             }

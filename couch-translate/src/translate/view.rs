@@ -7,29 +7,36 @@ use super::Cx;
 use crate::plan::{AggCall, AggFunc, AggSlot, AggView, GroupColumn, KeyRange};
 use crate::schema::{Kind, TableKey};
 use crate::template::Tmpl;
+use couch_semantics::view::{Read, ReadKind, SumItem, TableTest, ViewSpec, ViewSpecs, ViewValue};
 use sqlparser::ast::{BinaryOperator, Expr};
 
 /// A JavaScript expression reading `path` from `doc` as a value of `kind`, or `null`.
 fn read(field: &str, kind: Kind) -> String {
     let steps: Vec<String> =
         crate::path::segments(field).iter().map(|s| serde_json::to_string(s).expect("a string serializes")).collect();
-    format!("norm(at(doc, [{}]), {})", steps.join(", "), serde_json::to_string(kind_tag(kind)).expect("serializes"))
+    format!("norm(at(doc, [{}]), {})", steps.join(", "), serde_json::to_string(&kind_tag(kind)).expect("serializes"))
 }
 
 /// The same read, described as data for engines without JavaScript (couch-sql's
-/// embedded engine): `{"path": [...], "kind": "int"}`.
-fn described(field: &str, kind: Kind) -> serde_json::Value {
-    serde_json::json!({ "path": crate::path::segments(field), "kind": kind_tag(kind) })
+/// embedded engine).
+fn described(field: &str, kind: Kind) -> Read {
+    Read { path: crate::path::segments(field), kind: read_kind(kind) }
 }
 
-fn kind_tag(kind: Kind) -> &'static str {
+fn read_kind(kind: Kind) -> ReadKind {
     match kind {
-        Kind::Integer => "int",
-        Kind::Float => "num",
-        Kind::Text | Kind::DateTime => "str",
-        Kind::Bool => "bool",
-        _ => "any",
+        Kind::Integer => ReadKind::Int,
+        Kind::Float => ReadKind::Num,
+        Kind::Text | Kind::DateTime => ReadKind::Str,
+        Kind::Bool => ReadKind::Bool,
+        _ => ReadKind::Any,
     }
+}
+
+/// A kind's name in the generated JavaScript (`norm`'s second argument): the
+/// description's own name for it.
+fn kind_tag(kind: Kind) -> String {
+    serde_json::to_value(read_kind(kind)).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// The helpers every generated map starts with: a path walk that only steps into
@@ -170,16 +177,16 @@ pub(super) fn plan(cx: &mut Cx, selection: Option<&Expr>, groups: &[GroupColumn]
         .chain(groups.iter().map(|g| (&g.field, g.kind)))
         .collect();
     let keys: Vec<String> = key_fields.iter().map(|(f, k)| read(f, *k)).collect();
-    let key_spec: Vec<serde_json::Value> = key_fields.iter().map(|(f, k)| described(f, *k)).collect();
+    let key_spec: Vec<Read> = key_fields.iter().map(|(f, k)| described(f, *k)).collect();
     let table_spec = match &key {
-        TableKey::Field(f) => serde_json::json!({ "field": f, "value": table }),
-        TableKey::IdPrefix(p) => serde_json::json!({ "id_prefix": p }),
+        TableKey::Field(f) => TableTest::Field { field: f.clone(), value: table.clone() },
+        TableKey::IdPrefix(p) => TableTest::IdPrefix { id_prefix: p.clone() },
     };
     let mut values = vec!["1".to_string()];
-    let mut value_spec = vec![serde_json::json!("one")];
+    let mut value_spec = vec![SumItem::One];
     let mut slots = Vec::new();
     let mut stats: Vec<String> = Vec::new();
-    let mut stats_spec: Vec<serde_json::Value> = Vec::new();
+    let mut stats_spec: Vec<ViewSpec> = Vec::new();
     for (i, a) in aggs.iter().enumerate() {
         let field = a.field.as_ref();
         let numeric = field.is_some_and(|(_, k)| matches!(k, Kind::Integer | Kind::Float));
@@ -192,15 +199,15 @@ pub(super) fn plan(cx: &mut Cx, selection: Option<&Expr>, groups: &[GroupColumn]
             AggFunc::Count => {
                 let (f, k) = field.expect("COUNT(col) has a field");
                 values.push(format!("{var} === null ? 0 : 1"));
-                value_spec.push(serde_json::json!({ "present": described(f, *k) }));
+                value_spec.push(SumItem::Present(described(f, *k)));
                 AggSlot::Count(values.len() - 1)
             }
             AggFunc::Sum | AggFunc::Avg if numeric_sum => {
                 let (f, k) = summed.expect("numeric has a field");
                 values.push(format!("{var} === null ? 0 : 1"));
                 values.push(format!("{var} === null ? 0 : {var}"));
-                value_spec.push(serde_json::json!({ "present": described(f, k) }));
-                value_spec.push(serde_json::json!({ "number": described(f, k) }));
+                value_spec.push(SumItem::Present(described(f, k)));
+                value_spec.push(SumItem::Number(described(f, k)));
                 let (count, sum) = (values.len() - 2, values.len() - 1);
                 if a.func == AggFunc::Sum {
                     AggSlot::Sum { count, sum, integer: a.integer }
@@ -218,7 +225,11 @@ pub(super) fn plan(cx: &mut Cx, selection: Option<&Expr>, groups: &[GroupColumn]
                 );
                 let view = stats.iter().position(|m| *m == map).unwrap_or_else(|| {
                     stats.push(map);
-                    stats_spec.push(serde_json::json!({ "table": table_spec, "keys": key_spec, "value": { "stats": described(f, *k) } }));
+                    stats_spec.push(ViewSpec {
+                        table: table_spec.clone(),
+                        keys: key_spec.clone(),
+                        value: ViewValue::Stats(described(f, *k)),
+                    });
                     stats.len() - 1
                 });
                 AggSlot::Stats { view, max: a.func == AggFunc::Max }
@@ -251,16 +262,14 @@ pub(super) fn plan(cx: &mut Cx, selection: Option<&Expr>, groups: &[GroupColumn]
         views.insert(format!("stats{i}"), serde_json::json!({ "map": m, "reduce": "_stats" }));
     }
     let views = serde_json::Value::Object(views);
-    let mut spec = serde_json::Map::new();
-    spec.insert(
-        "sums".into(),
-        serde_json::json!({ "table": table_spec, "keys": key_spec, "value": { "sum": value_spec } }),
-    );
+    let mut spec = ViewSpecs::new();
+    spec.insert("sums".into(), ViewSpec { table: table_spec, keys: key_spec, value: ViewValue::Sum(value_spec) });
     for (i, s) in stats_spec.into_iter().enumerate() {
         spec.insert(format!("stats{i}"), s);
     }
-    let spec = serde_json::Value::Object(spec);
-    let ddoc = format!("couchsql-agg-{:016x}", content_hash(&format!("{views}{spec}")));
+    // Named by the JSON text of both, keys sorted (as a `serde_json::Value` writes them).
+    let spec_text = serde_json::to_value(&spec).expect("a view description serializes").to_string();
+    let ddoc = format!("couchsql-agg-{:016x}", content_hash(&format!("{views}{spec_text}")));
     Some(AggView {
         ddoc,
         views,

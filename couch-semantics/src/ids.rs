@@ -1,15 +1,16 @@
-//! Client-generated document ids.
+//! Document ids, as CouchDB's "sequential" uuid algorithm makes them: a random
+//! prefix per process and a counter, which keeps B-trees append-friendly.
 //!
-//! Inserts carry their own `_id`, so a retried `_bulk_docs` can never create
-//! a duplicate. Ids follow CouchDB's "sequential" scheme: a random prefix per
-//! process and a counter, which keeps CouchDB's B-trees append-friendly.
+//! couch-sql's inserts carry their own `_id` (so a retried `_bulk_docs` can never
+//! create a duplicate), and its engine names a `POST`ed document with one.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-pub(crate) fn random_u64() -> u64 {
+/// 64 fresh random bits (seeded from the OS; not for secrets).
+pub fn random_u64() -> u64 {
     // RandomState is seeded from the OS; hashing the time through it gives fresh bits.
     let mut h = RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
@@ -22,6 +23,12 @@ fn prefix() -> &'static str {
 }
 
 /// A new id: 20 random hex digits, then a 12-digit counter (32 in all).
+///
+/// ```
+/// let (a, b) = (couch_semantics::ids::new_id(), couch_semantics::ids::new_id());
+/// assert_eq!(a.len(), 32);
+/// assert!(a < b);
+/// ```
 pub fn new_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);

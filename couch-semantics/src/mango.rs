@@ -5,69 +5,38 @@
 //! `$exists: false`.
 
 use crate::collate::{compare, raw};
+use crate::path::{get, segments, Lookup};
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// The segments of a Mango field path, as CouchDB's `mango_util:parse_field` reads
-/// it: a `.` not right after a `\` separates; every `\` is then dropped (so `a\.b` is
-/// one segment `a.b`, and `a\\b` is `ab`).
-pub fn segments(field: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut after_backslash = false;
-    for c in field.chars() {
-        match c {
-            '.' if !after_backslash => out.push(String::new()),
-            '\\' => {}
-            c => out.last_mut().expect("never empty").push(c),
-        }
-        after_backslash = c == '\\';
-    }
-    out
-}
-
-/// A value at a path.
-pub enum Lookup<'a> {
-    /// The value there.
-    Found(&'a Value),
-    /// The last step names a field the object does not have.
-    NotFound,
-    /// A step goes through a value that is not an object (or an array, by position).
-    BadPath,
-}
-
-/// `mango_doc:get_field`: objects by name, arrays by position.
-pub fn get<'a>(v: &'a Value, path: &[String]) -> Lookup<'a> {
-    let Some((first, rest)) = path.split_first() else { return Lookup::Found(v) };
-    match v {
-        Value::Object(m) => m.get(first).map_or(Lookup::NotFound, |x| get(x, rest)),
-        Value::Array(a) => match first.parse::<usize>().ok().and_then(|i| a.get(i)) {
-            Some(x) => get(x, rest),
-            None => Lookup::BadPath,
-        },
-        _ => Lookup::BadPath,
-    }
-}
-
-/// A selector that CouchDB would refuse.
-#[derive(Debug)]
+/// A selector that CouchDB would refuse; the text is CouchDB's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid(pub String);
 
-impl From<Invalid> for crate::ApiError {
-    /// CouchDB's 400: `invalid_field_name` for a path with an empty segment, else
+impl Invalid {
+    /// CouchDB's name for the error (its 400's `error`): `invalid_field_name` for a
+    /// path with an empty segment, `invalid_selector` for a missing field name, else
     /// `invalid_operator`.
-    fn from(e: Invalid) -> Self {
-        let error = if e.0.starts_with(FIELD_NAME) {
+    pub fn error(&self) -> &'static str {
+        if self.0.starts_with(FIELD_NAME) {
             "invalid_field_name"
-        } else if e.0 == NO_FIELD_NAME {
+        } else if self.0 == NO_FIELD_NAME {
             "invalid_selector"
         } else {
             "invalid_operator"
-        };
-        crate::ApiError::new(400, error, e.0)
+        }
     }
 }
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
 
 const FIELD_NAME: &str = "Invalid field name: ";
 const NO_FIELD_NAME: &str = "One or more conditions is missing a field name.";
@@ -117,12 +86,7 @@ fn validate_under(sel: &Value, parent: Option<&str>) -> Result<(), Invalid> {
             operator_arg(k, v)?;
         } else {
             let field = parent.map_or_else(|| k.clone(), |p| format!("{p}.{k}"));
-            if field.is_empty() {
-                return Err(Invalid(NO_FIELD_NAME.into()));
-            }
-            if segments(&field).iter().any(String::is_empty) {
-                return Err(Invalid(format!("{FIELD_NAME}{field}")));
-            }
+            crate::path::parse(&field).map_err(|e| Invalid(e.to_string()))?;
             condition(v, Some(&field))?;
         }
     }
@@ -326,20 +290,6 @@ fn operators(cond: &Value) -> Vec<(String, Value)> {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
-    if crate::json::big(v).is_some() {
-        return "number";
-    }
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 fn operator(op: &str, arg: &Value, v: &Value, neg: bool, id: bool) -> bool {
     let cmp = || if id { raw(v, arg) } else { compare(v, arg) };
     let flip = |b: bool| b != neg;
@@ -367,11 +317,11 @@ fn operator(op: &str, arg: &Value, v: &Value, neg: bool, id: bool) -> bool {
             }
         }
         "$sub" => selector(arg, Subject::Value(v), neg),
-        "$type" => flip(arg.as_str() == Some(type_name(v))),
-        "$regex" => flip(crate::json::text(v).zip(arg.as_str()).is_some_and(|(s, p)| {
+        "$type" => flip(arg.as_str() == Some(crate::value::type_name(v))),
+        "$regex" => flip(crate::value::text(v).zip(arg.as_str()).is_some_and(|(s, p)| {
             regex(p).is_some_and(|r| r.is_match(s).unwrap_or(false)) // backtracking limit: no match, as PCRE
         })),
-        "$beginsWith" => flip(crate::json::text(v).zip(arg.as_str()).is_some_and(|(s, p)| s.starts_with(p))),
+        "$beginsWith" => flip(crate::value::text(v).zip(arg.as_str()).is_some_and(|(s, p)| s.starts_with(p))),
         "$size" => flip(v.as_array().is_some_and(|a| Some(a.len() as u64) == arg.as_u64())),
         "$mod" => flip(match (v.as_i64(), list(arg)) {
             // `wrapping_rem`: i64::MIN % -1 is 0 (a plain `%` overflows and panics).
@@ -449,40 +399,19 @@ pub fn field_conditions(sel: &Value, field: &str) -> Vec<(String, Value)> {
     out
 }
 
-/// The value of a document at a dotted field, for projections and index keys.
-pub fn field_value<'a>(doc: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
-    let path = segments(field);
-    let (first, rest) = path.split_first()?;
-    match get(doc.get(first)?, rest) {
-        Lookup::Found(v) => Some(v),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     #[test]
-    fn paths_are_read_as_couchdbs_parse_field() {
-        // mango_util's own cases, and its rule for other backslashes (all dropped).
-        assert_eq!(segments("ab"), ["ab"]);
-        assert_eq!(segments("a.b"), ["a", "b"]);
-        assert_eq!(segments("a\\.b"), ["a.b"]);
-        assert_eq!(segments("a.b\\.c"), ["a", "b.c"]);
-        assert_eq!(segments("a\\b"), ["ab"]);
-        assert_eq!(segments("a\\\\b"), ["ab"]);
-        assert_eq!(segments("a\\\\.b"), ["a.b"]);
-        assert_eq!(segments("é.ü"), ["é", "ü"]);
+    fn bad_field_names_are_couchdbs_errors() {
         for bad in ["a..b", ".a", "a."] {
-            let e = crate::ApiError::from(validate(&json!({ bad: 1 })).unwrap_err());
-            assert_eq!((e.error.as_str(), e.reason), ("invalid_field_name", format!("Invalid field name: {bad}")));
+            let e = validate(&json!({ bad: 1 })).unwrap_err();
+            assert_eq!((e.error(), e.0), ("invalid_field_name", format!("Invalid field name: {bad}")));
         }
-        let e = crate::ApiError::from(validate(&json!({"": 1})).unwrap_err());
-        assert_eq!(e.error, "invalid_selector");
-        let e = crate::ApiError::from(validate(&json!({"a": {"": 1}})).unwrap_err());
-        assert_eq!(e.reason, "Invalid field name: a.");
+        assert_eq!(validate(&json!({"": 1})).unwrap_err().error(), "invalid_selector");
+        assert_eq!(validate(&json!({"a": {"": 1}})).unwrap_err().0, "Invalid field name: a.");
     }
 
     #[test]
