@@ -7,12 +7,13 @@
 //! ORDER BY — which cannot know whether a column may be NULL — is always
 //! finished in the client (correct for missing fields, but it reads every match).
 
+use crate::command::{Command, Explain};
 use crate::error::{Error, Result};
-use crate::exec::{self, RequestSketch};
 use crate::executor::Executor;
-use crate::query::{Command, Explain, Prepared, Query, RowStream, Stmt};
+use crate::outcome::ExecuteResult;
+use crate::query::{Prepared, Query, RowStream, Stmt};
 use crate::rows::Rows;
-use crate::write::ExecuteResult;
+use crate::run::{self, RequestSketch};
 use crate::Explanation;
 use couch_translate::{Plan, Translation};
 use serde::de::DeserializeOwned;
@@ -108,7 +109,7 @@ impl<R: DeserializeOwned + Send + 'static> DynQuery<R> {
         for i in params.len()..t.params.len() {
             params.push(Value::String(format!("?{}", i + 1)));
         }
-        exec::sketch(&t.plan, &params, database, self.page_size.unwrap_or(page_size))
+        run::sketch(&t.plan, &params, database, self.page_size.unwrap_or(page_size))
     }
 
     /// Checks the statement as running it would, without a server: the SQL

@@ -97,11 +97,11 @@ pub enum Error {
     #[error("{}", write_message(.result))]
     Write {
         /// Every document's outcome.
-        result: crate::write::ExecuteResult,
+        result: crate::outcome::ExecuteResult,
     },
 }
 
-fn write_message(result: &crate::write::ExecuteResult) -> String {
+fn write_message(result: &crate::outcome::ExecuteResult) -> String {
     let failed: Vec<_> = result.failures().collect();
     let mut s = format!("{} of {} documents were not written", failed.len(), result.outcomes().len());
     if let Some(f) = failed.first() {
@@ -151,7 +151,7 @@ impl Error {
     }
 
     /// The per-document outcomes of a write that was not complete.
-    pub fn write_result(&self) -> Option<&crate::write::ExecuteResult> {
+    pub fn write_result(&self) -> Option<&crate::outcome::ExecuteResult> {
         match self {
             Error::Write { result } => Some(result),
             _ => None,
@@ -187,5 +187,34 @@ impl Error {
 
     pub(crate) fn decode(doc_id: Option<String>, field: Option<String>, message: impl fmt::Display) -> Error {
         Error::Decode { doc_id, field, message: message.to_string() }
+    }
+}
+
+/// What a write's outcomes mean as a `Result` (here, beside the errors they become).
+impl crate::outcome::ExecuteResult {
+    /// `Ok(self)` if every document was written (or `allow` is set), else [`Error::Write`].
+    pub(crate) fn or_partial(self, allow: bool) -> Result<Self> {
+        if allow || self.is_complete() {
+            Ok(self)
+        } else {
+            Err(Error::Write { result: self })
+        }
+    }
+
+    /// `Ok(self)` if every document was written, else the first failure as an error.
+    pub fn check(self) -> Result<Self> {
+        let err = match self.failures().next() {
+            Some(crate::outcome::DocOutcome { id, error: Some((error, reason)), .. }) => Some(if error == "conflict" {
+                Error::Conflict { id: Some(id.clone()), reason: reason.clone() }
+            } else {
+                let status = if error == "forbidden" { 403 } else { 400 };
+                Error::from_status(status, error.clone(), format!("{id}: {reason}"))
+            }),
+            _ => None,
+        };
+        match err {
+            Some(e) => Err(e),
+            None => Ok(self),
+        }
     }
 }

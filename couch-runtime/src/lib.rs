@@ -10,48 +10,49 @@
 pub mod blocking;
 mod builder;
 mod client;
+mod command;
 mod dynamic;
 mod error;
-mod exec;
 mod executor;
+mod indexes;
 #[doc(hidden)]
 pub mod model;
+mod outcome;
 pub mod param;
 mod planned;
 mod profile;
 mod query;
+mod retry;
 mod rows;
+mod run;
 mod sort;
 #[doc(hidden)]
 pub mod testing;
 mod transport;
 mod watch;
-mod write;
 
-pub use builder::{DatabaseBuilder, RetryPolicy};
+pub use builder::DatabaseBuilder;
 #[cfg(feature = "chrono")]
 #[doc(hidden)]
 pub use chrono as __chrono;
-pub use client::{
-    encode_segment, index_name, validate_db_name, Database, IndexPolicy, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_BATCH,
-};
+pub use client::{encode_segment, validate_db_name, Database, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_BATCH};
+pub use command::{Batch, Command, Explain};
 pub use couch_semantics::collate::Collation;
 pub use couch_semantics::ids::new_id;
 pub use dynamic::{query, query_as, DynQuery};
 pub use error::{Error, Result};
-pub use exec::{ExplainIndex, Explanation, RequestSketch, SqlText};
 pub use executor::{BoxFuture, Executor};
 /// `next()` on a row stream ([`Query::fetch`]) or a live query ([`Watch`]), without a
 /// `futures` dependency of your own.
 pub use futures_util::StreamExt;
+pub use indexes::{index_name, IndexPolicy};
 #[doc(hidden)]
 pub use inventory;
+pub use outcome::{DocOutcome, ExecuteResult};
 pub use planned::{planned_indexes, planned_views, EnsuredIndex, IndexSpec, PlannedIndex, PlannedView, ViewSpec};
 pub use profile::{ServerInfo, ServerProfile};
-pub use query::{
-    Aggregated, Batch, CanWatch, Command, Explain, Prepared, Query, QueryAs, RowStream, SkipInvalid, Watchable,
-    Windowed,
-};
+pub use query::{Aggregated, CanWatch, Prepared, Query, QueryAs, RowStream, SkipInvalid, Watchable, Windowed};
+pub use retry::RetryPolicy;
 pub use rows::{decode_find_response, Checked, ExecutionStats, FieldKey, Rows, Skipped};
+pub use run::{ExplainIndex, Explanation, RequestSketch, SqlText};
 pub use watch::{Change, Watch, WatchIter};
-pub use write::{DocOutcome, ExecuteResult};

@@ -6,8 +6,9 @@
 //! [`Database::ensure_indexes`](crate::Database::ensure_indexes) from the
 //! application's own binary.
 
-use crate::client::{index_name, Database};
+use crate::client::Database;
 use crate::error::Result;
+use crate::indexes::index_name;
 
 /// One query's planned index, as `couch_sql!` registers it.
 #[doc(hidden)]
@@ -38,7 +39,7 @@ impl PlannedIndex {
     pub async fn explain(&self, db: &Database) -> Result<crate::Explanation> {
         let params: Vec<serde_json::Value> =
             serde_json::from_str(self.example_params).map_err(|e| crate::Error::Param(e.to_string()))?;
-        crate::exec::explain_plan(db, self.prepared.plan()?, &params).await
+        crate::run::explain_plan(db, self.prepared.plan()?, &params).await
     }
 }
 
@@ -147,7 +148,7 @@ impl Database {
             done.push(p.ddoc);
             if let couch_translate::Plan::Aggregate(a) = p.prepared.plan()? {
                 if let Some(view) = &a.view {
-                    let created = crate::exec::create_view(self, view).await?;
+                    let created = crate::run::create_view(self, view).await?;
                     out.push(EnsuredIndex { name: view.ddoc.clone(), created });
                 }
             }

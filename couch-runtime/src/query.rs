@@ -2,11 +2,10 @@
 
 use crate::client::Database;
 use crate::error::{Error, Result};
-use crate::exec;
-use crate::exec::{Explanation, SqlText};
 use crate::executor::Executor;
 use crate::rows::{ExecutionStats, Rows};
-use crate::write::ExecuteResult;
+use crate::run;
+use crate::run::SqlText;
 use couch_translate::{Plan, Select};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -22,15 +21,15 @@ pub struct Prepared {
     plan_json: &'static str,
     plan: OnceLock<std::result::Result<Plan, String>>,
     /// The SELECT's `_find` body with its static parts pre-rendered.
-    find: OnceLock<exec::FindTemplate>,
+    find: OnceLock<run::FindTemplate>,
     /// Rows are made of the SELECT's named columns by the runtime (run-time SQL,
     /// which has no generated row type to read the document's fields): those
     /// columns, known once the plan is.
     named_rows: bool,
-    row_columns: OnceLock<Option<exec::RowColumns>>,
+    row_columns: OnceLock<Option<run::RowColumns>>,
 }
 
-impl std::fmt::Debug for exec::FindTemplate {
+impl std::fmt::Debug for run::FindTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("FindTemplate")
     }
@@ -63,13 +62,13 @@ impl Prepared {
 
     /// The columns a row is made of, when the runtime makes rows from documents
     /// (run-time SQL with a column list).
-    pub(crate) fn named_columns(&self) -> Option<&exec::RowColumns> {
+    pub(crate) fn named_columns(&self) -> Option<&run::RowColumns> {
         if !self.named_rows {
             return None;
         }
         self.row_columns
             .get_or_init(|| match self.plan() {
-                Ok(Plan::Select(s)) => s.projection.as_deref().map(exec::RowColumns::of),
+                Ok(Plan::Select(s)) => s.projection.as_deref().map(run::RowColumns::of),
                 _ => None,
             })
             .as_ref()
@@ -81,17 +80,17 @@ impl Prepared {
     }
 
     /// The aggregate plan and the `_find` template of its read, if it is one.
-    pub(crate) fn aggregate(&self) -> Result<Option<(&couch_translate::Aggregate, &exec::FindTemplate)>> {
+    pub(crate) fn aggregate(&self) -> Result<Option<(&couch_translate::Aggregate, &run::FindTemplate)>> {
         Ok(match self.plan()? {
-            Plan::Aggregate(a) => Some((a, self.find.get_or_init(|| exec::FindTemplate::of(&a.read)))),
+            Plan::Aggregate(a) => Some((a, self.find.get_or_init(|| run::FindTemplate::of(&a.read)))),
             _ => None,
         })
     }
 
     /// The SELECT plan and its `_find` template.
-    pub(crate) fn select(&self) -> Result<(&Select, &exec::FindTemplate)> {
+    pub(crate) fn select(&self) -> Result<(&Select, &run::FindTemplate)> {
         match self.plan()? {
-            Plan::Select(s) => Ok((s, self.find.get_or_init(|| exec::FindTemplate::of(s)))),
+            Plan::Select(s) => Ok((s, self.find.get_or_init(|| run::FindTemplate::of(s)))),
             _ => Err(Error::Invalid { what: "query", message: "not a SELECT".into() }),
         }
     }
@@ -214,7 +213,7 @@ impl<R: DeserializeOwned + Send + 'static, W: 'static> Query<R, W> {
     /// with `page_size` rows per page (for logging, tests and benchmarks).
     pub fn find_body(&self, page_size: usize) -> Result<Vec<u8>> {
         let (s, tmpl) = self.prepared.select()?;
-        exec::first_find_body(s, tmpl, &self.params, self.page_size.unwrap_or(page_size))
+        run::first_find_body(s, tmpl, &self.params, self.page_size.unwrap_or(page_size))
     }
 
     /// The page size of a read that keeps every row: the query's own, else the database's.
@@ -229,17 +228,17 @@ impl<R: DeserializeOwned + Send + 'static, W: 'static> Query<R, W> {
         crate::param::check_finite(&self.params)?;
         let page_size = self.read_all_page_size(db).await?;
         if let Some((a, tmpl)) = self.prepared.aggregate()? {
-            let rows = exec::aggregate(db, a, tmpl, &self.params, page_size, &self.prepared.sql).await?;
+            let rows = run::aggregate(db, a, tmpl, &self.params, page_size, &self.prepared.sql).await?;
             let cap = cap.map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
-            return rows.into_iter().take(cap).map(exec::decode_map).collect();
+            return rows.into_iter().take(cap).map(run::decode_map).collect();
         }
         let (s, tmpl) = self.prepared.select()?;
         if let Some(cols) = self.prepared.named_columns() {
             let docs: Vec<serde_json::Map<String, Value>> =
-                exec::select(db, s, tmpl, &self.params, cap, page_size, &self.prepared.sql).await?;
-            return docs.into_iter().map(|d| exec::decode_row(Some(cols), d)).collect();
+                run::select(db, s, tmpl, &self.params, cap, page_size, &self.prepared.sql).await?;
+            return docs.into_iter().map(|d| run::decode_row(Some(cols), d)).collect();
         }
-        exec::select(db, s, tmpl, &self.params, cap, page_size, &self.prepared.sql).await
+        run::select(db, s, tmpl, &self.params, cap, page_size, &self.prepared.sql).await
     }
 
     /// Reads every matching row (paging as needed) into memory.
@@ -266,7 +265,7 @@ impl<R: DeserializeOwned + Send + 'static, W: 'static> Query<R, W> {
             crate::param::check_finite(&self.params)?;
             let page_size = self.read_all_page_size(inner).await?;
             let (s, tmpl) = self.prepared.select()?;
-            exec::execution_stats(inner, s, tmpl, &self.params, page_size, &self.prepared.sql).await
+            run::execution_stats(inner, s, tmpl, &self.params, page_size, &self.prepared.sql).await
         }))
     }
 
@@ -320,7 +319,7 @@ impl<R: DeserializeOwned + Send + 'static, W: 'static> Query<R, W> {
         use futures_util::StreamExt;
         enum State<R> {
             Start(Query<R>, Database),
-            Paging(Box<exec::Pager>, Stmt),
+            Paging(Box<run::Pager>, Stmt),
             Done,
         }
         let state = State::Start(self.remark(), db.clone());
@@ -339,12 +338,12 @@ impl<R: DeserializeOwned + Send + 'static, W: 'static> Query<R, W> {
                         crate::param::check_finite(&q.params)?;
                         let (plan, tmpl) = q.prepared.select()?;
                         let page_size = q.page_size.unwrap_or(db.stream_page_size());
-                        match exec::select_source(&db, plan, tmpl, &q.params, None, page_size, &q.prepared.sql).await? {
-                            exec::Source::Pages(p) => (p, q.prepared),
-                            exec::Source::Sorted(docs) => {
+                        match run::select_source(&db, plan, tmpl, &q.params, None, page_size, &q.prepared.sql).await? {
+                            run::Source::Pages(p) => (p, q.prepared),
+                            run::Source::Sorted(docs) => {
                                 let named = q.prepared.named_columns();
                                 let rows: Vec<Result<R>> =
-                                    docs.into_iter().map(|d| exec::decode_row(named, d)).collect();
+                                    docs.into_iter().map(|d| run::decode_row(named, d)).collect();
                                 return Ok((rows, State::Done));
                             }
                         }
@@ -354,9 +353,7 @@ impl<R: DeserializeOwned + Send + 'static, W: 'static> Query<R, W> {
                     Some(cols) => pager
                         .next_page_with(crate::rows::decode_page_each::<serde_json::Map<String, Value>>)
                         .await?
-                        .map(|docs| {
-                            docs.into_iter().map(|d| d.and_then(|d| exec::decode_row(Some(cols), d))).collect()
-                        }),
+                        .map(|docs| docs.into_iter().map(|d| d.and_then(|d| run::decode_row(Some(cols), d))).collect()),
                     None => pager.next_page_with(crate::rows::decode_page_each::<R>).await?,
                 };
                 match rows {
@@ -456,7 +453,7 @@ impl<R: DeserializeOwned + Send + 'static> SkipInvalid<R> {
             let page_size = q.read_all_page_size(inner).await?;
             let (s, tmpl) = q.prepared.select()?;
             let all = match q.prepared.named_columns() {
-                Some(cols) => exec::select_each::<serde_json::Map<String, Value>>(
+                Some(cols) => run::select_each::<serde_json::Map<String, Value>>(
                     inner,
                     s,
                     tmpl,
@@ -466,219 +463,11 @@ impl<R: DeserializeOwned + Send + 'static> SkipInvalid<R> {
                 )
                 .await?
                 .into_iter()
-                .map(|d| d.and_then(|d| exec::decode_row(Some(cols), d)))
+                .map(|d| d.and_then(|d| run::decode_row(Some(cols), d)))
                 .collect(),
-                None => exec::select_each::<R>(inner, s, tmpl, &q.params, page_size, &q.prepared.sql).await?,
+                None => run::select_each::<R>(inner, s, tmpl, &q.params, page_size, &q.prepared.sql).await?,
             };
             crate::rows::Checked::split(all)
         }))
-    }
-}
-
-/// An `INSERT`, `UPDATE` or `DELETE` with its parameters bound. Run it with `execute`.
-#[must_use = "a statement does nothing until it is executed"]
-pub struct Command {
-    prepared: Stmt,
-    params: Vec<Value>,
-    allow_partial: bool,
-}
-
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Command").field("sql", &self.prepared.sql).field("params", &self.params).finish()
-    }
-}
-
-impl Command {
-    #[doc(hidden)]
-    pub fn new(prepared: &'static Prepared, params: Vec<Value>) -> Self {
-        Command { prepared: Stmt::Static(prepared), params, allow_partial: false }
-    }
-
-    pub(crate) fn from_stmt(prepared: Stmt, params: Vec<Value>) -> Self {
-        Command { prepared, params, allow_partial: false }
-    }
-
-    /// Lets `execute` return `Ok` when some documents could not be written, with
-    /// every document's outcome in the [`ExecuteResult`] (see
-    /// [`ExecuteResult::failures`]). Without it such a statement is
-    /// [`Error::Write`](crate::Error::Write).
-    ///
-    /// ```no_run
-    /// # async fn demo(db: &couch_runtime::Database, a: couch_runtime::Command, b: couch_runtime::Command) -> couch_runtime::Result<()> {
-    /// // By default a document left unwritten is an error that carries every outcome…
-    /// if let Err(couch_runtime::Error::Write { result }) = a.execute(db).await {
-    ///     for f in result.failures() {
-    ///         eprintln!("{} not written: {:?}", f.id, f.error);
-    ///     }
-    /// }
-    /// // …or, opted in, the same outcomes as `Ok`.
-    /// let r = b.allow_partial().execute(db).await?;
-    /// println!("{} written, {} not", r.rows_affected(), r.failures().count());
-    /// # Ok(()) }
-    /// ```
-    pub fn allow_partial(mut self) -> Self {
-        self.allow_partial = true;
-        self
-    }
-
-    /// The SQL text of the statement.
-    pub fn sql(&self) -> &str {
-        self.prepared.sql()
-    }
-
-    /// Runs the statement. UPDATE and DELETE first read every matching
-    /// document, then write them back with their `_rev` through `_bulk_docs`.
-    ///
-    /// `Ok` means every document was written. When any was not (a duplicate
-    /// `_id`, a conflict that outlasted the retries, a `validate_doc_update`
-    /// refusal, a value the column cannot hold) the result is
-    /// [`Error::Write`](crate::Error::Write), which carries every document's
-    /// outcome, the written ones included: CouchDB writes each document on its
-    /// own, so the others did land. [`Command::allow_partial`] returns them as `Ok`.
-    pub fn execute<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, ExecuteResult> {
-        let inner = db.database();
-        let allow_partial = self.allow_partial;
-        db.run(Box::pin(async move { self.execute_on(inner).await?.or_partial(allow_partial) }))
-    }
-
-    async fn execute_on(self, db: &Database) -> Result<ExecuteResult> {
-        crate::param::check_finite(&self.params)?;
-        let sql = &self.prepared.sql;
-        match self.prepared.plan()? {
-            Plan::Insert(i) => exec::insert(db, i, &self.params).await,
-            Plan::Update(u) => exec::update(db, u, &self.params, sql).await,
-            Plan::Delete(d) => exec::delete(db, d, &self.params, sql).await,
-            Plan::CreateIndex(i) => exec::create_index(db, i).await,
-            Plan::DropIndex(i) => exec::drop_index(db, i).await,
-            Plan::Select(_) | Plan::Explain(_) | Plan::Aggregate(_) => {
-                Err(Error::Invalid { what: "statement", message: "a SELECT is fetched, not executed".into() })
-            }
-        }
-    }
-
-    /// The statement's documents, read and changed but not yet written (for [`Batch`]).
-    async fn prepare(self, db: &Database) -> Result<exec::PreparedWrite> {
-        crate::param::check_finite(&self.params)?;
-        exec::prepare(db, self.prepared.plan()?, &self.params, &self.prepared.sql).await
-    }
-}
-
-/// `EXPLAIN SELECT …`: asks the server which index the SELECT would use.
-#[must_use = "an EXPLAIN does nothing until it is run"]
-#[derive(Debug)]
-pub struct Explain {
-    prepared: Stmt,
-    params: Vec<Value>,
-}
-
-impl Explain {
-    #[doc(hidden)]
-    pub fn new(prepared: &'static Prepared, params: Vec<Value>) -> Self {
-        Explain { prepared: Stmt::Static(prepared), params }
-    }
-
-    pub(crate) fn from_stmt(prepared: Stmt, params: Vec<Value>) -> Self {
-        Explain { prepared, params }
-    }
-
-    /// The name of the json index planned for the SELECT, if any.
-    pub fn planned_index(&self) -> Option<String> {
-        self.prepared.planned_index()
-    }
-
-    /// Sends the SELECT's first-page `_find` body to `_explain`.
-    pub fn explain<'a, E: Executor + ?Sized>(self, db: &'a E) -> E::Output<'a, Explanation> {
-        let inner = db.database();
-        db.run(Box::pin(async move {
-            crate::param::check_finite(&self.params)?;
-            match self.prepared.plan()? {
-                Plan::Explain(s) => exec::explain(inner, s, &self.params, inner.stream_page_size()).await,
-                _ => Err(Error::Invalid { what: "statement", message: "not an EXPLAIN".into() }),
-            }
-        }))
-    }
-}
-
-/// Several INSERT, UPDATE and DELETE statements sent as one `_bulk_docs` on
-/// [`Batch::commit`] — what the Python dialect called a transaction.
-///
-/// **CouchDB has no multi-document atomicity.** A batch saves round trips, not
-/// consistency: each document succeeds or fails on its own, and the result
-/// lists every document's outcome. UPDATE and DELETE read their documents
-/// when the batch commits; a document changed by two statements of one batch
-/// conflicts on the second. A batch dropped without `commit` sends nothing.
-///
-/// ```no_run
-/// # async fn demo(db: &couch_runtime::Database, a: couch_runtime::Command, b: couch_runtime::Command) -> couch_runtime::Result<()> {
-/// let mut batch = db.batch();
-/// batch.add(a);
-/// batch.add(b);
-/// let result = batch.commit().await?;
-/// assert!(result.is_complete());
-/// # Ok(()) }
-/// ```
-#[must_use = "a batch sends nothing until it is committed"]
-pub struct Batch<'a, E: Executor + ?Sized> {
-    db: &'a E,
-    commands: Vec<Command>,
-    allow_partial: bool,
-}
-
-impl<'a, E: Executor + ?Sized> Batch<'a, E> {
-    pub(crate) fn new(db: &'a E) -> Self {
-        Batch { db, commands: Vec::new(), allow_partial: false }
-    }
-
-    /// Lets `commit` return `Ok` when some documents could not be written (see
-    /// [`Command::allow_partial`]).
-    pub fn allow_partial(&mut self) -> &mut Self {
-        self.allow_partial = true;
-        self
-    }
-
-    /// Queues a statement.
-    pub fn add(&mut self, command: Command) -> &mut Self {
-        self.commands.push(command);
-        self
-    }
-
-    /// How many statements are queued.
-    /// The number of statements in the batch.
-    pub fn len(&self) -> usize {
-        self.commands.len()
-    }
-
-    /// Whether the batch has no statements.
-    pub fn is_empty(&self) -> bool {
-        self.commands.is_empty()
-    }
-
-    /// Reads what UPDATE/DELETE need, then sends every write in one `_bulk_docs`.
-    /// Like [`Command::execute`], `Ok` only when every document was written.
-    pub fn commit(self) -> E::Output<'a, ExecuteResult> {
-        let db = self.db.database();
-        let (commands, allow_partial) = (self.commands, self.allow_partial);
-        self.db.run(Box::pin(async move {
-            let mut all = exec::PreparedWrite::default();
-            for c in commands {
-                all.extend(c.prepare(db).await?);
-            }
-            all.write(db).await?.or_partial(allow_partial)
-        }))
-    }
-}
-
-impl Database {
-    /// Starts a [`Batch`] of writes.
-    pub fn batch(&self) -> Batch<'_, Database> {
-        Batch::new(self)
-    }
-}
-
-impl crate::blocking::Database {
-    /// Starts a [`Batch`] of writes.
-    pub fn batch(&self) -> Batch<'_, crate::blocking::Database> {
-        Batch::new(self)
     }
 }

@@ -66,8 +66,8 @@ struct Feed {
     selector: Value,
     /// The SELECT's `fields`: a row is made of these, as `_find` would return it.
     fields: Option<couch_semantics::Projection>,
-    /// Run-time SQL's columns: a row is made of them by name (see `exec::decode_row`).
-    named: Option<crate::exec::RowColumns>,
+    /// Run-time SQL's columns: a row is made of them by name (see `run::decode_row`).
+    named: Option<crate::run::RowColumns>,
     /// The `_selector` filter narrowing the feed to the table, where the server has it.
     narrow: Option<Value>,
     since: String,
@@ -118,7 +118,7 @@ fn seq_number(seq: &Value) -> Option<u64> {
 /// `Feed::narrowed` adds the ids the stream knows.
 fn narrowing(key: &TableKey, table: &str, dialect: Dialect) -> Result<Value> {
     let mut rendered = Vec::new();
-    key.selector(table).compile().render_in(&[], dialect, &mut rendered).map_err(crate::exec::render_error)?;
+    key.selector(table).compile().render_in(&[], dialect, &mut rendered).map_err(crate::run::render_error)?;
     let table_only: Value = serde_json::from_slice(&rendered).map_err(|e| Error::decode(None, None, e))?;
     Ok(match key {
         TableKey::Field(_) => json!({ "$or": [table_only, { "_deleted": true }] }),
@@ -406,7 +406,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
             });
         }
         let mut rendered = Vec::new();
-        s.selector.render_in(&self.params, Dialect::embedded(), &mut rendered).map_err(crate::exec::render_error)?;
+        s.selector.render_in(&self.params, Dialect::embedded(), &mut rendered).map_err(crate::run::render_error)?;
         let selector: Value = serde_json::from_slice(&rendered).map_err(|e| Error::decode(None, None, e))?;
         let profile = db.profile().await?;
         let narrow = if profile.changes_selector { Some(narrowing(&s.key, &s.table, profile.dialect)?) } else { None };
@@ -416,7 +416,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
         let mut seed;
         let mut tries = 0;
         loop {
-            seed = crate::exec::matching_ids(db, &s.selector, &self.params, s.planned.as_deref(), &self.prepared.sql)
+            seed = crate::run::matching_ids(db, &s.selector, &self.params, s.planned.as_deref(), &self.prepared.sql)
                 .await?;
             let after = update_seq(db).await?;
             tries += 1;
@@ -455,7 +455,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
                     let item = item.and_then(|c| match c {
                         ChangeJson::Removed(id) => Ok(Change::Removed { id }),
                         ChangeJson::Upsert(id, Value::Object(doc)) if named.is_some() => {
-                            crate::exec::decode_row::<R>(named, doc).map(|row| Change::Upsert { id, row })
+                            crate::run::decode_row::<R>(named, doc).map(|row| Change::Upsert { id, row })
                         }
                         ChangeJson::Upsert(id, doc) => serde_json::from_value::<R>(doc)
                             .map(|row| Change::Upsert { id: id.clone(), row })

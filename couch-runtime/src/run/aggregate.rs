@@ -341,7 +341,7 @@ pub(crate) async fn create_view(db: &Database, view: &AggView) -> Result<bool> {
 async fn ensure_view(db: &Database, view: &AggView) -> Result<bool> {
     let key = format!("view\u{0}{}", view.ddoc);
     if let Some(c) = db.index_choice(&key) {
-        return Ok(c != crate::client::IndexChoice::None);
+        return Ok(c != crate::indexes::IndexChoice::None);
     }
     let made = if db.index_policy == crate::IndexPolicy::Explicit {
         let path = format!("_design/{}", crate::encode_segment(&view.ddoc));
@@ -362,9 +362,9 @@ async fn ensure_view(db: &Database, view: &AggView) -> Result<bool> {
         Err(e) => return Err(e),
     };
     let choice = if ok {
-        crate::client::IndexChoice::Use { ddoc: view.ddoc.clone(), name: view.ddoc.clone(), require: vec![] }
+        crate::indexes::IndexChoice::Use { ddoc: view.ddoc.clone(), name: view.ddoc.clone(), require: vec![] }
     } else {
-        crate::client::IndexChoice::None
+        crate::indexes::IndexChoice::None
     };
     db.choose_index(&key, choice);
     Ok(ok)

@@ -1,7 +1,5 @@
 //! The outcome of INSERT, UPDATE and DELETE.
 
-use crate::error::{Error, Result};
-
 /// What happened to one document of a write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocOutcome {
@@ -30,7 +28,7 @@ impl DocOutcome {
 /// CouchDB writes each document on its own (`_bulk_docs` is not a
 /// transaction), so some documents can succeed while others conflict. Nothing
 /// is dropped: every failure is listed in [`ExecuteResult::failures`]. An
-/// `execute` that left a document unwritten is an [`Error::Write`] carrying
+/// `execute` that left a document unwritten is an [`Error::Write`](crate::Error::Write) carrying
 /// this result, unless the statement was run with `allow_partial()`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExecuteResult {
@@ -70,31 +68,5 @@ impl ExecuteResult {
     /// True when every document was written.
     pub fn is_complete(&self) -> bool {
         self.outcomes.iter().all(DocOutcome::is_ok)
-    }
-
-    /// `Ok(self)` if every document was written (or `allow` is set), else [`Error::Write`].
-    pub(crate) fn or_partial(self, allow: bool) -> Result<Self> {
-        if allow || self.is_complete() {
-            Ok(self)
-        } else {
-            Err(Error::Write { result: self })
-        }
-    }
-
-    /// `Ok(self)` if every document was written, else the first failure as an error.
-    pub fn check(self) -> Result<Self> {
-        let err = match self.failures().next() {
-            Some(DocOutcome { id, error: Some((error, reason)), .. }) => Some(if error == "conflict" {
-                Error::Conflict { id: Some(id.clone()), reason: reason.clone() }
-            } else {
-                let status = if error == "forbidden" { 403 } else { 400 };
-                Error::from_status(status, error.clone(), format!("{id}: {reason}"))
-            }),
-            _ => None,
-        };
-        match err {
-            Some(e) => Err(e),
-            None => Ok(self),
-        }
     }
 }

@@ -4,8 +4,8 @@ mod admin;
 mod aggregate;
 mod by_id;
 mod find;
+mod modify;
 mod sketch;
-mod write;
 
 pub(crate) use admin::{create_index, drop_index, explain, explain_plan};
 pub use admin::{ExplainIndex, Explanation};
@@ -15,8 +15,8 @@ pub(crate) use find::{
     decode_map, decode_row, execution_stats, first_find_body, select, select_each, select_source, FindTemplate, Pager,
     RowColumns, Source,
 };
+pub(crate) use modify::{delete, insert, prepare, update, PendingDocs};
 pub use sketch::{sketch, RequestSketch};
-pub(crate) use write::{delete, insert, prepare, update, Prepared as PreparedWrite};
 
 use crate::error::{Error, Result};
 use std::fmt;

@@ -3,7 +3,7 @@
 use super::find::FindTemplate;
 use crate::client::{encode_segment, Database};
 use crate::error::{Error, Result};
-use crate::write::{DocOutcome, ExecuteResult};
+use crate::outcome::{DocOutcome, ExecuteResult};
 use couch_translate::{IndexDef, Select};
 use reqwest::Method;
 use serde::Deserialize;

@@ -3,7 +3,7 @@
 use super::{by_id, find::matching, render_error, SqlText};
 use crate::client::Database;
 use crate::error::{Error, Result};
-use crate::write::{DocOutcome, ExecuteResult};
+use crate::outcome::{DocOutcome, ExecuteResult};
 use couch_semantics::ids::{new_id, random_u64};
 use couch_translate::{Arith, ArithOp, Delete, Insert, Plan, SetValue, TableKey, Tmpl, Update};
 use reqwest::Method;
@@ -61,20 +61,20 @@ pub(crate) async fn bulk_write(db: &Database, docs: Vec<Vec<u8>>, ids: Vec<Strin
 
 /// Documents ready for `_bulk_docs`, and the documents that could not be prepared.
 #[derive(Default)]
-pub(crate) struct Prepared {
+pub(crate) struct PendingDocs {
     pub docs: Vec<Vec<u8>>,
     pub ids: Vec<String>,
     pub failed: Vec<DocOutcome>,
 }
 
-impl Prepared {
+impl PendingDocs {
     fn push(&mut self, id: String, doc: Vec<u8>) {
         self.ids.push(id);
         self.docs.push(doc);
     }
 
     /// Appends another statement's documents (a batch).
-    pub(crate) fn extend(&mut self, other: Prepared) {
+    pub(crate) fn extend(&mut self, other: PendingDocs) {
         self.docs.extend(other.docs);
         self.ids.extend(other.ids);
         self.failed.extend(other.failed);
@@ -89,8 +89,8 @@ impl Prepared {
     }
 }
 
-fn prepare_insert(plan: &Insert, params: &[Value]) -> Result<Prepared> {
-    let mut out = Prepared::default();
+fn prepare_insert(plan: &Insert, params: &[Value]) -> Result<PendingDocs> {
+    let mut out = PendingDocs::default();
     for row in &plan.rows {
         let Tmpl::Object(entries) = row else {
             return Err(Error::Param("an INSERT row must be an object".into()));
@@ -295,8 +295,8 @@ impl Target<'_> {
         }
     }
 
-    fn prepare(&self, docs: Vec<Map<String, Value>>, params: &[Value]) -> Result<Prepared> {
-        let mut out = Prepared::default();
+    fn prepare(&self, docs: Vec<Map<String, Value>>, params: &[Value]) -> Result<PendingDocs> {
+        let mut out = PendingDocs::default();
         for doc in docs {
             let id = doc.get("_id").and_then(Value::as_str).unwrap_or_default().to_string();
             match self.change.apply(doc, params) {
@@ -389,7 +389,7 @@ pub(crate) async fn delete(db: &Database, plan: &Delete, params: &[Value], sql: 
 }
 
 /// A write statement's documents, read and changed but not yet sent (for a batch).
-pub(crate) async fn prepare(db: &Database, plan: &Plan, params: &[Value], sql: &SqlText) -> Result<Prepared> {
+pub(crate) async fn prepare(db: &Database, plan: &Plan, params: &[Value], sql: &SqlText) -> Result<PendingDocs> {
     match plan {
         Plan::Insert(i) => prepare_insert(i, params),
         Plan::Update(u) => {
