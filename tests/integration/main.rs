@@ -6,6 +6,7 @@
 
 mod aggregates;
 mod blocking;
+mod collation;
 mod conventions;
 mod couchdb;
 mod crud;
@@ -21,6 +22,7 @@ mod nesting;
 mod nulls;
 mod ordering;
 mod paging;
+mod paths;
 mod planning;
 mod production;
 mod proxy;
