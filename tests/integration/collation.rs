@@ -8,7 +8,7 @@
 use crate::{fresh_db, is_pouchdb};
 use couch_sql::{couch_sql, Collation, CouchRow, Database, IndexPolicy, Plan};
 
-#[derive(CouchRow, Debug, Clone)]
+#[derive(CouchRow, Debug, Clone, PartialEq)]
 #[couch(table = "words")]
 pub struct Word {
     /// Never NULL: `ORDER BY name` is sorted by the server.
