@@ -16,6 +16,7 @@
 //! let (_, found) = engine.handle("POST", "/shop/_find", br#"{"selector": {"n": {"$gt": 0}}}"#);
 //! assert!(String::from_utf8(found).unwrap().contains(r#""_id":"a""#));
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth;
 mod find;
@@ -28,6 +29,7 @@ mod views;
 mod written;
 
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod serve;
 
 use auth::{ServerAuth, Who};

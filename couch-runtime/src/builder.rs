@@ -114,6 +114,7 @@ impl DatabaseBuilder {
 
     /// Trusts extra root certificates (PEM, one or several), e.g. a private CA.
     #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Self {
         // A PEM without a certificate would be accepted silently, and TLS would fail later: refuse it now.
         match reqwest::Certificate::from_pem_bundle(pem) {

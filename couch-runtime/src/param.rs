@@ -237,6 +237,7 @@ impl<C, T: Encode<Vec<C>>> Encode<Option<Vec<C>>> for Option<T> {
 
 /// Stored date-times: fixed-width RFC 3339 UTC text with microseconds.
 #[cfg(feature = "chrono")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
 pub mod datetime {
     use chrono::{DateTime, SecondsFormat, Utc};
 
