@@ -1112,6 +1112,14 @@ fn main() {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         return rt.block_on(live_queries(&server, quick));
     }
+    if std::env::args().any(|a| a == "--core-only") {
+        // §1–3: request building, row decoding, and end to end against COUCHDB_URL.
+        request_building(quick);
+        row_decoding(quick);
+        let server = std::env::var("COUCHDB_URL").expect("--core-only needs a server: COUCHDB_URL");
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        return rt.block_on(end_to_end(&server, quick));
+    }
     if std::env::args().any(|a| a == "--decode-only") {
         row_decoding(quick);
         return nested_row_decoding(quick);

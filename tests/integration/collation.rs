@@ -5,7 +5,7 @@
 //! order is the one the handle's profile names: ICU on Apache CouchDB and the
 //! engine, code points on pouchdb-server (docs/servers.md).
 
-use crate::{fresh_db, is_pouchdb};
+use crate::{fresh_db, is_embedded, is_pouchdb};
 use couch_sql::{couch_sql, Collation, CouchRow, Database, IndexPolicy, Plan};
 
 #[derive(CouchRow, Debug, Clone, PartialEq)]
@@ -126,4 +126,44 @@ async fn client_side_orders_are_the_servers_order() {
     let want: Vec<String> =
         server.iter().filter(|w| WORDS.iter().position(|x| x == w).unwrap() % 2 == 0).cloned().collect();
     assert_eq!(even, want, "an element match, ORDER BY in the client");
+}
+
+/// On Apache CouchDB, the engine beside it (in process) sorts the same words the
+/// same way: the engine's ICU order is CouchDB's.
+#[tokio::test]
+async fn the_engine_sorts_text_as_couchdb_does() {
+    if is_pouchdb().await || is_embedded().await {
+        return; // the comparison is with Apache CouchDB
+    }
+    let couchdb = seeded("collation_couchdb").await;
+    let name = format!("collation_engine_{}", std::process::id());
+    let engine = Database::connect(&format!("mem://{name}")).await.unwrap();
+    engine.create_if_missing().await.unwrap();
+    for w in WORDS {
+        couch_sql!(
+            "INSERT INTO words (name, label, tags) VALUES (?, ?, ?)",
+            w,
+            Some(w.to_string()),
+            Vec::<String>::new()
+        )
+        .execute(&engine)
+        .await
+        .unwrap();
+    }
+    let by_couchdb: Vec<String> = couch_sql!("SELECT name FROM words ORDER BY name")
+        .fetch_all(&couchdb)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
+    let by_engine: Vec<String> = couch_sql!("SELECT name FROM words ORDER BY name")
+        .fetch_all(&engine)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
+    assert_eq!(by_engine, by_couchdb, "the engine's _find sort is CouchDB's");
+    engine.drop_database().await.unwrap();
 }
