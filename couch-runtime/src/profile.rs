@@ -124,9 +124,12 @@ impl ServerProfile {
     /// The profile requests are written for when no server is asked (a sketch of
     /// the requests, the first `_find` body): Apache CouchDB, with the translator's
     /// default dialect.
-    pub(crate) fn offline() -> ServerProfile {
-        let info = ServerInfo { version: None, couchdb: None, express_pouchdb: None, vendor: None };
-        ServerProfile { dialect: Dialect::default(), ..ServerProfile::of(&info) }
+    pub(crate) fn offline() -> &'static ServerProfile {
+        static OFFLINE: std::sync::LazyLock<ServerProfile> = std::sync::LazyLock::new(|| {
+            let info = ServerInfo { version: None, couchdb: None, express_pouchdb: None, vendor: None };
+            ServerProfile { dialect: Dialect::default(), ..ServerProfile::of(&info) }
+        });
+        &OFFLINE
     }
 
     /// Whether a selector holding `$elemMatch`/`$allMatch` is relaxed for the

@@ -49,14 +49,25 @@ const WORDS: [&str; 24] = [
 
 async fn seeded(tag: &str) -> Database {
     let db = fresh_db(tag).await;
+    seed(&db).await;
+    db
+}
+
+async fn seed(db: &Database) {
     for (i, w) in WORDS.iter().enumerate() {
         let tags = if i % 2 == 0 { vec!["even".to_string()] } else { vec!["odd".to_string()] };
         couch_sql!("INSERT INTO words (name, label, tags) VALUES (?, ?, ?)", *w, Some(w.to_string()), tags)
-            .execute(&db)
+            .execute(db)
             .await
             .unwrap();
     }
-    db
+}
+
+/// The `name` column of a query's rows, in order.
+macro_rules! names {
+    ($query:expr, $db:expr) => {
+        $query.fetch_all($db).await.unwrap().iter().map(|r| r.name.clone()).collect::<Vec<String>>()
+    };
 }
 
 fn sorted(c: Collation) -> Vec<String> {
@@ -73,13 +84,7 @@ async fn client_side_orders_are_the_servers_order() {
     assert_eq!(collation, want, "the profile names the server's collation");
 
     // The server's own sort.
-    let server: Vec<String> = couch_sql!("SELECT name FROM words ORDER BY name")
-        .fetch_all(&db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.name.clone())
-        .collect();
+    let server = names!(couch_sql!("SELECT name FROM words ORDER BY name"), &db);
     assert_eq!(server, sorted(collation), "the server sorts text as its profile says");
     // The two orders really differ here: a client-side order by the other one fails.
     let other = if collation == Collation::Icu { Collation::CodePoint } else { Collation::Icu };
@@ -92,13 +97,7 @@ async fn client_side_orders_are_the_servers_order() {
     let rows = dynamic.fetch_all(&db).await.unwrap();
     let got: Vec<String> = rows.iter().map(|r| r["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(got, server, "run-time ORDER BY");
-    let compiled: Vec<String> = couch_sql!("SELECT name FROM words ORDER BY label DESC")
-        .fetch_all(&db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.name.clone())
-        .collect();
+    let compiled = names!(couch_sql!("SELECT name FROM words ORDER BY label DESC"), &db);
     assert_eq!(compiled, server.iter().rev().cloned().collect::<Vec<_>>(), "ORDER BY a nullable column, DESC");
 
     // The streaming aggregate: GROUP BY's order, MIN and MAX.
@@ -116,13 +115,7 @@ async fn client_side_orders_are_the_servers_order() {
     );
 
     // An element match (matched in the client on pouchdb-server), sorted.
-    let even: Vec<String> = couch_sql!("SELECT name FROM words WHERE 'even' = ANY(tags) ORDER BY label")
-        .fetch_all(&db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.name.clone())
-        .collect();
+    let even = names!(couch_sql!("SELECT name FROM words WHERE 'even' = ANY(tags) ORDER BY label"), &db);
     let want: Vec<String> =
         server.iter().filter(|w| WORDS.iter().position(|x| x == w).unwrap() % 2 == 0).cloned().collect();
     assert_eq!(even, want, "an element match, ORDER BY in the client");
@@ -139,31 +132,9 @@ async fn the_engine_sorts_text_as_couchdb_does() {
     let name = format!("collation_engine_{}", std::process::id());
     let engine = Database::connect(&format!("mem://{name}")).await.unwrap();
     engine.create_if_missing().await.unwrap();
-    for w in WORDS {
-        couch_sql!(
-            "INSERT INTO words (name, label, tags) VALUES (?, ?, ?)",
-            w,
-            Some(w.to_string()),
-            Vec::<String>::new()
-        )
-        .execute(&engine)
-        .await
-        .unwrap();
-    }
-    let by_couchdb: Vec<String> = couch_sql!("SELECT name FROM words ORDER BY name")
-        .fetch_all(&couchdb)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.name.clone())
-        .collect();
-    let by_engine: Vec<String> = couch_sql!("SELECT name FROM words ORDER BY name")
-        .fetch_all(&engine)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.name.clone())
-        .collect();
+    seed(&engine).await;
+    let by_couchdb = names!(couch_sql!("SELECT name FROM words ORDER BY name"), &couchdb);
+    let by_engine = names!(couch_sql!("SELECT name FROM words ORDER BY name"), &engine);
     assert_eq!(by_engine, by_couchdb, "the engine's _find sort is CouchDB's");
     engine.drop_database().await.unwrap();
 }

@@ -44,7 +44,7 @@ fn find(db: &str, plan: &Select, params: &[Value], page_size: usize) -> Result<V
     }
     let tmpl = FindTemplate::of(plan);
     let mut out = Vec::new();
-    if let Some(index) = tmpl.request(params, &crate::profile::ServerProfile::offline())?.index() {
+    if let Some(index) = tmpl.request(params, crate::profile::ServerProfile::offline())?.index() {
         out.push(RequestSketch {
             method: "POST",
             path: format!("/{db}/_index"),

@@ -69,7 +69,7 @@ pub(crate) fn first_find_body(
 ) -> Result<Vec<u8>> {
     let limit = count(plan.limit, params, "LIMIT")?;
     let offset = count(plan.offset, params, "OFFSET")?.unwrap_or(0);
-    let req = tmpl.request(params, &ServerProfile::offline())?;
+    let req = tmpl.request(params, ServerProfile::offline())?;
     let want = limit.map_or(page_size as u64, |l| l.min(page_size as u64));
     Ok(req.body(want, offset, None))
 }
