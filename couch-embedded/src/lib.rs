@@ -446,6 +446,13 @@ impl Engine {
             ("GET", ["_up"]) => Ok((200, json!({"status": "ok"}))),
             ("GET", ["_all_dbs"]) if who.is_admin() => Ok((200, json!(self.all_dbs()))),
             ("GET", ["_all_dbs"]) => Err(auth::not_server_admin()),
+            // CouchDB's replicator endpoint: replications are run by a replicator pointed at
+            // this server (CouchDB's, PouchDB's), not by the engine itself.
+            (_, ["_replicate" | "_replicator" | "_scheduler", ..]) => Err(ApiError::new(
+                501,
+                "not_implemented",
+                "couch-sql's engine runs no replications itself: point a replicator (CouchDB's, PouchDB's) at it",
+            )),
             (_, [name, rest @ ..]) if !name.starts_with('_') || *name == "_users" => {
                 self.db_route(who, method, name, rest, q, body)
             }
@@ -693,8 +700,16 @@ impl Engine {
                     .get("docs")
                     .and_then(Value::as_array)
                     .ok_or_else(|| ApiError::bad_request("POST body must include `docs` parameter."))?;
-                // One document too large refuses the whole request, as CouchDB does.
+                // One document too large, or one CouchDB would not accept (an id or a
+                // special member), refuses the whole request, as CouchDB does.
                 check_size(docs, body.len())?;
+                for d in docs {
+                    if let (Some(m), Some(Value::String(id))) = (d.as_object(), d.get("_id")) {
+                        store::check_doc(id, m)?;
+                    } else if let Some(m) = d.as_object() {
+                        store::check_doc("generated", m)?;
+                    }
+                }
                 if name == "_users" {
                     let mut docs = docs.clone();
                     docs.iter_mut().for_each(hash_password);
@@ -832,6 +847,10 @@ fn all_docs(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Value,
     let descending = flag("descending")?;
     let inclusive_end = flag("inclusive_end").map(|f| f || !q.contains_key("inclusive_end"))?;
     let keys = body.get("keys").or(None).cloned().or(json_param("keys")?);
+    let limit = count(q, "limit")?.unwrap_or(usize::MAX);
+    let skip = count(q, "skip")?.unwrap_or(0);
+    // `key=k` is the range from k to k.
+    let key = json_param("key")?;
     let row = |id: &str, d: &store::Doc| {
         let mut r = json!({"id": id, "key": id, "value": {"rev": d.rev()}});
         if include_docs {
@@ -840,8 +859,9 @@ fn all_docs(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Value,
         r
     };
     let mut rows = Vec::new();
+    let mut offset = Value::Null; // CouchDB's for `keys`
     if let Some(keys) = keys {
-        for k in keys.as_array().into_iter().flatten() {
+        for k in keys.as_array().into_iter().flatten().skip(skip).take(limit) {
             let Some(id) = k.as_str() else { continue };
             match db.docs.get(id) {
                 Some(d) if d.deleted => {
@@ -856,10 +876,17 @@ fn all_docs(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Value,
             }
         }
     } else {
-        let start = json_param("startkey")?.or(json_param("start_key")?).and_then(|v| v.as_str().map(str::to_owned));
-        let end = json_param("endkey")?.or(json_param("end_key")?).and_then(|v| v.as_str().map(str::to_owned));
-        let limit = count(q, "limit")?.unwrap_or(usize::MAX);
-        let skip = count(q, "skip")?.unwrap_or(0);
+        let start = match &key {
+            Some(k) => Some(k.clone()),
+            None => json_param("startkey")?.or(json_param("start_key")?),
+        }
+        .and_then(|v| v.as_str().map(str::to_owned));
+        let end = match &key {
+            Some(k) => Some(k.clone()),
+            None => json_param("endkey")?.or(json_param("end_key")?),
+        }
+        .and_then(|v| v.as_str().map(str::to_owned));
+        let inclusive_end = inclusive_end || key.is_some();
         let live = db.docs.iter().filter(|(_, d)| !d.deleted);
         let in_range = |id: &str| {
             let (lo, hi) =
@@ -878,7 +905,21 @@ fn all_docs(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Value,
         } else {
             live.filter(|(id, _)| in_range(id)).collect()
         };
+        // The position of the first row in the whole index, in the direction read.
+        let before = match start.as_deref() {
+            Some(s) => db
+                .docs
+                .iter()
+                .filter(|(id, d)| !d.deleted && if descending { id.as_str() > s } else { id.as_str() < s })
+                .count(),
+            None => 0,
+        };
+        offset = json!((before + skip).min(db.doc_count()));
         rows = ids.into_iter().skip(skip).take(limit).map(|(id, d)| row(id, d)).collect();
     }
-    Ok(json!({"total_rows": db.doc_count(), "offset": 0, "rows": rows}))
+    let mut out = json!({"total_rows": db.doc_count(), "offset": offset, "rows": rows});
+    if flag("update_seq")? {
+        out["update_seq"] = json!(db.seq.to_string());
+    }
+    Ok(out)
 }

@@ -311,16 +311,12 @@ impl Db {
 
     /// Writes one document (`PUT /db/id`, one entry of `_bulk_docs`): the new revision.
     pub fn write(&mut self, id: &str, mut doc: Map<String, Value>) -> Result<String, ApiError> {
-        if id.is_empty() {
-            return Err(ApiError::bad_request("Document id must not be empty"));
-        }
-        if id.starts_with('_') && !id.starts_with("_design/") && !id.starts_with("_local/") {
-            return Err(ApiError::bad_request("Only reserved document ids may start with underscore."));
-        }
+        check_doc(id, &doc)?;
         let given_rev = doc.remove("_rev").and_then(|r| r.as_str().map(str::to_owned));
         doc.remove("_id");
         let deleted = doc.remove("_deleted").is_some_and(|d| d == Value::Bool(true));
-        doc.retain(|k, _| !k.starts_with('_') || k == "_attachments");
+        // What CouchDB keeps in the body; the other special members are read or dropped.
+        doc.retain(|k, _| !k.starts_with('_') || k == "_attachments" || k.starts_with("_replication_"));
         if id.starts_with("_local/") {
             return self.write_local(id, given_rev, doc, deleted);
         }
@@ -446,6 +442,42 @@ impl Db {
                 }
             })
             .collect()
+    }
+}
+
+/// The special (`_`) members CouchDB keeps or reads (`couch_doc:transfer_fields`).
+const SPECIAL_MEMBERS: [&str; 13] = [
+    "_id",
+    "_rev",
+    "_deleted",
+    "_attachments",
+    "_revisions",
+    "_revs_info",
+    "_conflicts",
+    "_deleted_conflicts",
+    "_local_seq",
+    "_replication_state",
+    "_replication_state_time",
+    "_replication_state_reason",
+    "_replication_id",
+];
+
+/// What CouchDB refuses before writing a document: an id it reserves or an empty
+/// one (400 `illegal_docid`), and a special member it does not know (400
+/// `doc_validation`).
+pub fn check_doc(id: &str, doc: &Map<String, Value>) -> Result<(), ApiError> {
+    if id.is_empty() {
+        return Err(ApiError::new(400, "illegal_docid", "Document id must not be empty"));
+    }
+    if id.starts_with('_') && !id.starts_with("_design/") && !id.starts_with("_local/") {
+        return Err(ApiError::new(400, "illegal_docid", "Only reserved document ids may start with underscore."));
+    }
+    match doc
+        .keys()
+        .find(|k| k.starts_with('_') && !SPECIAL_MEMBERS.contains(&k.as_str()) && *k != "_replication_stats")
+    {
+        Some(k) => Err(ApiError::new(400, "doc_validation", format!("Bad special document member: {k}"))),
+        None => Ok(()),
     }
 }
 

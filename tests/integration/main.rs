@@ -25,6 +25,7 @@ mod paging;
 mod paths;
 mod planning;
 mod production;
+mod protocol;
 mod proxy;
 mod resilience;
 mod scale;
