@@ -662,7 +662,8 @@ impl Engine {
         body: &[u8],
     ) -> Option<Reply> {
         let reply = match (method, rest) {
-            ("GET" | "POST", ["_all_docs"]) => (|| Ok((200, all_docs(db, q, &parse_body(body)?)?)))(),
+            ("GET" | "POST", ["_all_docs"]) => (|| Ok((200, all_docs(db, false, q, &parse_body(body)?)?)))(),
+            ("GET" | "POST", ["_local_docs"]) => (|| Ok((200, all_docs(db, true, q, &parse_body(body)?)?)))(),
             ("POST", ["_explain"]) => (|| Ok((200, find::explain(db, name, &parse_body(body)?)?)))(),
             ("GET", ["_index"]) => Ok((200, find::list_indexes(db))),
             ("GET" | "HEAD", ["_security"]) => Ok((200, db.security())),
@@ -832,7 +833,10 @@ fn count(q: &HashMap<String, String>, k: &str) -> Result<Option<usize>, ApiError
 }
 
 /// `_all_docs`: by `keys`, or a range of ids in raw order.
-fn all_docs(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Value, ApiError> {
+/// `_all_docs`, or with `local` `_local_docs` (the `_local/` documents, which CouchDB
+/// lists without `total_rows` and `offset`).
+fn all_docs(db: &Db, local: bool, q: &HashMap<String, String>, body: &Value) -> Result<Value, ApiError> {
+    let docs = if local { &db.locals } else { &db.docs };
     let json_param =
         |k: &str| -> Result<Option<Value>, ApiError> { q.get(k).map(|v| json::parse(v.as_bytes())).transpose() };
     let flag = |k: &str| -> Result<bool, ApiError> {
@@ -863,7 +867,7 @@ fn all_docs(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Value,
     if let Some(keys) = keys {
         for k in keys.as_array().into_iter().flatten().skip(skip).take(limit) {
             let Some(id) = k.as_str() else { continue };
-            match db.docs.get(id) {
+            match docs.get(id) {
                 Some(d) if d.deleted => {
                     let mut r = json!({"id": id, "key": id, "value": {"rev": d.rev(), "deleted": true}});
                     if include_docs {
@@ -887,7 +891,7 @@ fn all_docs(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Value,
         }
         .and_then(|v| v.as_str().map(str::to_owned));
         let inclusive_end = inclusive_end || key.is_some();
-        let live = db.docs.iter().filter(|(_, d)| !d.deleted);
+        let live = docs.iter().filter(|(_, d)| !d.deleted);
         let in_range = |id: &str| {
             let (lo, hi) =
                 if descending { (end.as_deref(), start.as_deref()) } else { (start.as_deref(), end.as_deref()) };
@@ -917,7 +921,11 @@ fn all_docs(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Value,
         offset = json!((before + skip).min(db.doc_count()));
         rows = ids.into_iter().skip(skip).take(limit).map(|(id, d)| row(id, d)).collect();
     }
-    let mut out = json!({"total_rows": db.doc_count(), "offset": offset, "rows": rows});
+    let total = if local { Value::Null } else { json!(db.doc_count()) };
+    if local {
+        offset = Value::Null;
+    }
+    let mut out = json!({"total_rows": total, "offset": offset, "rows": rows});
     if flag("update_seq")? {
         out["update_seq"] = json!(db.seq.to_string());
     }

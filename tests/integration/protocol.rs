@@ -60,3 +60,24 @@ async fn a_bulk_write_with_a_document_couchdb_refuses_writes_nothing() {
     let k = db.request("GET", "k", None).await.unwrap();
     assert_eq!((k.get("_conflicts"), &k["_replication_id"], &k["v"]), (None, &json!("r"), &json!(1)));
 }
+
+#[tokio::test]
+async fn local_docs_are_listed_apart_as_couchdb_lists_them() {
+    if is_pouchdb().await {
+        return;
+    }
+    let db = fresh_db("localdocs").await;
+    for id in ["a", "b", "c"] {
+        db.request("PUT", &format!("_local/{id}"), Some(&json!({ "n": id }))).await.unwrap();
+    }
+    put_raw(&db, json!([{"_id": "d"}])).await;
+    let page = db.request("GET", "_local_docs?include_docs=true&limit=2&skip=1", None).await.unwrap();
+    assert_eq!(ids(&page), ["_local/b", "_local/c"]);
+    assert_eq!((&page["total_rows"], &page["offset"]), (&Value::Null, &Value::Null));
+    assert_eq!(page["rows"][0]["doc"], json!({"_id": "_local/b", "_rev": "0-1", "n": "b"}));
+    let from_b = db.request("GET", "_local_docs?startkey=%22_local%2Fb%22", None).await.unwrap();
+    assert_eq!(ids(&from_b), ["_local/b", "_local/c"]);
+    // And they are not documents: not in _all_docs, nor counted.
+    let all = db.request("GET", "_all_docs", None).await.unwrap();
+    assert_eq!((ids(&all), &all["total_rows"]), (vec!["d"], &json!(1)));
+}
