@@ -1,6 +1,7 @@
 //! CouchDB's meaning, written once: how values collate, how a field path is
 //! read and walked, how a Mango selector matches, how `fields` projects a
-//! document, how ids are made, and how couch-sql describes its aggregate views.
+//! document, how ids are made, how revisions form a tree (and which one wins), and
+//! how couch-sql describes its aggregate views.
 //!
 //! Pure: no I/O, no HTTP. The SQL translator, the runtime (its client-side
 //! sorts, groups and live-query matching) and the embedded engine all use this
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod mango;
 pub mod path;
 mod projection;
+pub mod revs;
 pub mod value;
 pub mod view;
 
