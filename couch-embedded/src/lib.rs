@@ -426,7 +426,7 @@ impl Engine {
         let designs = |v: &Value| v.get("_id").and_then(Value::as_str).is_some_and(|id| id.starts_with("_design/"));
         let admins_only = match (method, rest) {
             (_, ["_design", _, ..]) => !matches!(method, "GET" | "HEAD") && rest.get(2) != Some(&"_view"),
-            ("PUT", ["_security"]) | ("POST", ["_compact", ..]) => true,
+            ("PUT", ["_security" | "_revs_limit"]) | ("POST", ["_compact", ..]) => true,
             ("POST" | "DELETE", ["_index", ..]) => true,
             ("POST", []) => serde_json::from_slice::<Value>(body).is_ok_and(|d| designs(&d)),
             _ => false,
@@ -667,6 +667,10 @@ impl Engine {
             ("POST", ["_explain"]) => (|| Ok((200, find::explain(db, name, &parse_body(body)?)?)))(),
             ("GET", ["_index"]) => Ok((200, find::list_indexes(db))),
             ("GET" | "HEAD", ["_security"]) => Ok((200, db.security())),
+            ("GET", ["_revs_limit"]) => Ok((200, json!(db.revs_limit()))),
+            (_, ["_revs_limit"]) if method != "PUT" => {
+                Err(ApiError::new(405, "method_not_allowed", "Only PUT,GET allowed"))
+            }
             ("GET" | "POST", ["_design", ddoc, "_view", view]) => (|| {
                 let mut params = q.clone();
                 if let Some(obj) = parse_body(body)?.as_object() {
@@ -732,6 +736,14 @@ impl Engine {
                 db.compact()?;
                 Ok((202, json!({"ok": true})))
             }
+            // CouchDB answers a limit that is not a positive integer with a 500; this is a 400.
+            ("PUT", ["_revs_limit"]) => match parse_body(body)?.as_u64().filter(|n| *n > 0) {
+                Some(n) => {
+                    db.set_revs_limit(n)?;
+                    Ok((200, json!({"ok": true})))
+                }
+                None => Err(ApiError::bad_request("`_revs_limit` must be a positive integer")),
+            },
             ("PUT", ["_security"]) => match parse_body(body)? {
                 sec @ Value::Object(_) => {
                     db.set_security(sec)?;

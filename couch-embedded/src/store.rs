@@ -109,6 +109,8 @@ pub struct Db {
     pub locals: BTreeMap<String, Doc>,
     /// The `_security` object; `None` (a file from before it was kept): admins only.
     security: Option<Value>,
+    /// `_revs_limit`; `None`: CouchDB's default.
+    revs_limit: Option<u64>,
     /// Makes the next commit fail, as a full disk would (tests).
     #[cfg(test)]
     fail_commit: bool,
@@ -126,7 +128,10 @@ struct Undo {
 const DOCS: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("docs");
 /// `_local/` documents by id: `{"rev", "body"}` as JSON.
 const LOCALS: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("locals");
-/// The database's own properties (`security`), as JSON.
+/// CouchDB's `_revs_limit` of a new database.
+pub const DEFAULT_REVS_LIMIT: u64 = 1000;
+
+/// The database's own properties (`security`, `revs_limit`), as JSON.
 const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
 
 fn storage(e: impl std::fmt::Display) -> ApiError {
@@ -160,6 +165,9 @@ impl Db {
         let tx = file.begin_read().map_err(storage)?;
         if let Some(sec) = tx.open_table(META).map_err(storage)?.get("security").map_err(storage)? {
             db.security = Some(serde_json::from_slice(sec.value()).map_err(storage)?);
+        }
+        if let Some(limit) = tx.open_table(META).map_err(storage)?.get("revs_limit").map_err(storage)? {
+            db.revs_limit = serde_json::from_slice(limit.value()).map_err(storage)?;
         }
         for row in tx.open_table(LOCALS).map_err(storage)?.iter().map_err(storage)? {
             let (id, stored) = row.map_err(storage)?;
@@ -221,16 +229,34 @@ impl Db {
 
     /// `PUT /db/_security`: kept at once (in its own transaction, on a file).
     pub fn set_security(&mut self, security: Value) -> Result<(), ApiError> {
+        self.keep_meta("security", &security)?;
+        self.security = Some(security);
+        Ok(())
+    }
+
+    /// How many revisions of a document's history are kept (`GET /db/_revs_limit`).
+    pub fn revs_limit(&self) -> u64 {
+        self.revs_limit.unwrap_or(DEFAULT_REVS_LIMIT)
+    }
+
+    /// `PUT /db/_revs_limit`: kept at once, as `_security` is.
+    pub fn set_revs_limit(&mut self, limit: u64) -> Result<(), ApiError> {
+        self.keep_meta("revs_limit", &Value::from(limit))?;
+        self.revs_limit = Some(limit);
+        Ok(())
+    }
+
+    /// Writes one of the database's own properties to its file, in its own transaction.
+    fn keep_meta(&self, key: &str, value: &Value) -> Result<(), ApiError> {
         if let Some(file) = &self.file {
             let tx = file.begin_write().map_err(storage)?;
             {
                 let mut table = tx.open_table(META).map_err(storage)?;
-                let bytes = serde_json::to_vec(&security).map_err(storage)?;
-                table.insert("security", bytes.as_slice()).map_err(storage)?;
+                let bytes = serde_json::to_vec(value).map_err(storage)?;
+                table.insert(key, bytes.as_slice()).map_err(storage)?;
             }
             tx.commit().map_err(storage)?;
         }
-        self.security = Some(security);
         Ok(())
     }
 

@@ -156,3 +156,19 @@ fn integers_beyond_64_bits_are_kept_exactly() {
     assert!(typed.contains("\"big\"") && !typed.contains("\"s\""), "{typed}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn revs_limit_is_kept_in_the_file() {
+    let dir = std::env::temp_dir().join(format!("couch-embedded-{}-{}", std::process::id(), line!()));
+    let _ = std::fs::remove_dir_all(&dir);
+    {
+        let engine = Engine::open(&dir).unwrap();
+        assert_eq!(engine.handle("PUT", "/shop", b"").0, 201);
+        assert_eq!(json(&engine.handle("GET", "/shop/_revs_limit", b"").1), Value::from(1000));
+        assert_eq!(engine.handle("PUT", "/shop/_revs_limit", b"7").0, 200);
+        assert_eq!(engine.handle("PUT", "/shop/_revs_limit", b"0").0, 400);
+    }
+    let engine = Engine::open(&dir).unwrap();
+    assert_eq!(json(&engine.handle("GET", "/shop/_revs_limit", b"").1), Value::from(7));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -81,3 +81,17 @@ async fn local_docs_are_listed_apart_as_couchdb_lists_them() {
     let all = db.request("GET", "_all_docs", None).await.unwrap();
     assert_eq!((ids(&all), &all["total_rows"]), (vec!["d"], &json!(1)));
 }
+
+#[tokio::test]
+async fn revs_limit_is_kept_per_database() {
+    if is_pouchdb().await {
+        return;
+    }
+    let db = fresh_db("revslimit").await;
+    assert_eq!(db.request("GET", "_revs_limit", None).await.unwrap(), json!(1000));
+    assert_eq!(db.request("PUT", "_revs_limit", Some(&json!(5))).await.unwrap(), json!({"ok": true}));
+    assert_eq!(db.request("GET", "_revs_limit", None).await.unwrap(), json!(5));
+    // A fresh handle reads what the database keeps.
+    let again = couch_sql::Database::connect(&format!("{}/{}", crate::server_url(), db.name())).await.unwrap();
+    assert_eq!(again.request("GET", "_revs_limit", None).await.unwrap(), json!(5));
+}
