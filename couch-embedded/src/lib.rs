@@ -36,6 +36,7 @@ use auth::{ServerAuth, Who};
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, RwLock};
 pub use store::ApiError;
 use store::Db;
@@ -708,12 +709,11 @@ impl Engine {
                 // One document too large, or one CouchDB would not accept (an id or a
                 // special member), refuses the whole request, as CouchDB does.
                 check_size(docs, body.len())?;
-                for d in docs {
-                    if let (Some(m), Some(Value::String(id))) = (d.as_object(), d.get("_id")) {
-                        store::check_doc(id, m)?;
-                    } else if let Some(m) = d.as_object() {
-                        store::check_doc("generated", m)?;
+                for m in docs.iter().filter_map(Value::as_object) {
+                    if let Some(Value::String(id)) = m.get("_id") {
+                        store::check_id(id)?;
                     }
+                    store::check_members(m)?;
                 }
                 if name == "_users" {
                     let mut docs = docs.clone();
@@ -922,12 +922,12 @@ fn all_docs(db: &Db, local: bool, q: &HashMap<String, String>, body: &Value) -> 
             live.filter(|(id, _)| in_range(id)).collect()
         };
         // The position of the first row in the whole index, in the direction read.
+        // Only the ids before the start are read.
         let before = match start.as_deref() {
-            Some(s) => db
-                .docs
-                .iter()
-                .filter(|(id, d)| !d.deleted && if descending { id.as_str() > s } else { id.as_str() < s })
-                .count(),
+            Some(s) if descending => {
+                docs.range::<str, _>((Bound::Excluded(s), Bound::Unbounded)).filter(|(_, d)| !d.deleted).count()
+            }
+            Some(s) => docs.range::<str, _>((Bound::Unbounded, Bound::Excluded(s))).filter(|(_, d)| !d.deleted).count(),
             None => 0,
         };
         offset = json!((before + skip).min(db.doc_count()));

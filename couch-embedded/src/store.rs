@@ -472,7 +472,7 @@ impl Db {
 }
 
 /// The special (`_`) members CouchDB keeps or reads (`couch_doc:transfer_fields`).
-const SPECIAL_MEMBERS: [&str; 13] = [
+const SPECIAL_MEMBERS: [&str; 14] = [
     "_id",
     "_rev",
     "_deleted",
@@ -486,22 +486,31 @@ const SPECIAL_MEMBERS: [&str; 13] = [
     "_replication_state_time",
     "_replication_state_reason",
     "_replication_id",
+    "_replication_stats",
 ];
 
 /// What CouchDB refuses before writing a document: an id it reserves or an empty
 /// one (400 `illegal_docid`), and a special member it does not know (400
 /// `doc_validation`).
 pub fn check_doc(id: &str, doc: &Map<String, Value>) -> Result<(), ApiError> {
+    check_id(id)?;
+    check_members(doc)
+}
+
+/// 400 `illegal_docid` for an empty id or one CouchDB reserves.
+pub fn check_id(id: &str) -> Result<(), ApiError> {
     if id.is_empty() {
         return Err(ApiError::new(400, "illegal_docid", "Document id must not be empty"));
     }
     if id.starts_with('_') && !id.starts_with("_design/") && !id.starts_with("_local/") {
         return Err(ApiError::new(400, "illegal_docid", "Only reserved document ids may start with underscore."));
     }
-    match doc
-        .keys()
-        .find(|k| k.starts_with('_') && !SPECIAL_MEMBERS.contains(&k.as_str()) && *k != "_replication_stats")
-    {
+    Ok(())
+}
+
+/// 400 `doc_validation` for a special (`_`) member CouchDB does not know.
+pub fn check_members(doc: &Map<String, Value>) -> Result<(), ApiError> {
+    match doc.keys().find(|k| k.starts_with('_') && !SPECIAL_MEMBERS.contains(&k.as_str())) {
         Some(k) => Err(ApiError::new(400, "doc_validation", format!("Bad special document member: {k}"))),
         None => Ok(()),
     }

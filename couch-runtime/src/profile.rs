@@ -41,7 +41,13 @@ impl ServerInfo {
 
     /// How queries are written for this server (its regex engine, `$beginsWith`).
     pub fn dialect(&self) -> Dialect {
-        self.profile().dialect
+        if self.is_pouchdb() {
+            Dialect::pouchdb()
+        } else if self.is_embedded() {
+            Dialect::embedded()
+        } else {
+            Dialect::couchdb(self.version.as_deref())
+        }
     }
 
     /// Everything couch-sql decides from what the server is.
@@ -97,7 +103,7 @@ impl ServerProfile {
         if info.is_pouchdb() {
             ServerProfile {
                 info: info.clone(),
-                dialect: Dialect::pouchdb(),
+                dialect: info.dialect(),
                 collation: Collation::CodePoint,
                 read_all_page: None,
                 planned_indexes: false,
@@ -106,11 +112,9 @@ impl ServerProfile {
                 changes_selector: false,
             }
         } else {
-            let dialect =
-                if info.is_embedded() { Dialect::embedded() } else { Dialect::couchdb(info.version.as_deref()) };
             ServerProfile {
                 info: info.clone(),
-                dialect,
+                dialect: info.dialect(),
                 collation: Collation::Icu,
                 read_all_page: Some(READ_ALL_PAGE),
                 planned_indexes: true,

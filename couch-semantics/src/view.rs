@@ -103,6 +103,19 @@ pub enum SumItem {
     Number(Read),
 }
 
+impl ReadKind {
+    /// The kind's name, as the description writes it (`"int"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadKind::Int => "int",
+            ReadKind::Num => "num",
+            ReadKind::Str => "str",
+            ReadKind::Bool => "bool",
+            ReadKind::Any => "any",
+        }
+    }
+}
+
 impl Read {
     /// The value of `doc` this read gives (`Null` for SQL's NULL).
     pub fn read(&self, doc: &Map<String, Value>) -> Value {

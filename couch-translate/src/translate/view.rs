@@ -14,7 +14,11 @@ use sqlparser::ast::{BinaryOperator, Expr};
 fn read(field: &str, kind: Kind) -> String {
     let steps: Vec<String> =
         crate::path::segments(field).iter().map(|s| serde_json::to_string(s).expect("a string serializes")).collect();
-    format!("norm(at(doc, [{}]), {})", steps.join(", "), serde_json::to_string(&kind_tag(kind)).expect("serializes"))
+    format!(
+        "norm(at(doc, [{}]), {})",
+        steps.join(", "),
+        serde_json::to_string(read_kind(kind).as_str()).expect("serializes")
+    )
 }
 
 /// The same read, described as data for engines without JavaScript (couch-sql's
@@ -31,12 +35,6 @@ fn read_kind(kind: Kind) -> ReadKind {
         Kind::Bool => ReadKind::Bool,
         _ => ReadKind::Any,
     }
-}
-
-/// A kind's name in the generated JavaScript (`norm`'s second argument): the
-/// description's own name for it.
-fn kind_tag(kind: Kind) -> String {
-    serde_json::to_value(read_kind(kind)).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// The helpers every generated map starts with: a path walk that only steps into
