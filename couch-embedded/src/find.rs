@@ -169,6 +169,8 @@ struct Request {
     bookmark: Option<Bookmark>,
     use_index: Option<(String, Option<String>)>,
     stats: bool,
+    /// `conflicts: true`: each document with its `_conflicts`.
+    conflicts: bool,
 }
 
 fn parse(req: &Value) -> Result<Request, ApiError> {
@@ -248,6 +250,7 @@ fn parse(req: &Value) -> Result<Request, ApiError> {
         bookmark,
         use_index,
         stats: req.get("execution_stats") == Some(&Value::Bool(true)),
+        conflicts: req.get("conflicts") == Some(&Value::Bool(true)),
     })
 }
 
@@ -629,6 +632,16 @@ pub fn find(db: &std::sync::RwLock<Db>, req: &Value) -> Result<Value, ApiError> 
         (None, Some(pos)) => encode_bookmark(pos),
         (None, None) => "nil".to_string(),
     };
+    let mut page = page;
+    if r.conflicts {
+        let db = db.read().unwrap_or_else(|e| e.into_inner());
+        let extras = crate::revisions::Extras { conflicts: true, ..Default::default() };
+        for ((_, id), doc) in &mut page {
+            if let (Some(d), Some(m)) = (db.docs.get(id.as_str()), doc.as_object_mut()) {
+                crate::revisions::annotate(m, d, &d.winner, extras);
+            }
+        }
+    }
     let projection = r.fields.as_deref().map(couch_semantics::Projection::new);
     let docs: Vec<Value> = page
         .into_iter()

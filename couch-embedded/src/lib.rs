@@ -22,6 +22,7 @@ mod auth;
 mod find;
 pub mod json;
 mod password;
+mod revisions;
 // CouchDB's meaning (collation, paths, matching) lives in one crate, shared with the runtime.
 use couch_semantics::{collate, mango};
 mod store;
@@ -593,6 +594,7 @@ impl Engine {
             ));
         }
         let include_docs = q.get("include_docs").is_some_and(|v| v == "true");
+        let all_leaves = q.get("style").is_some_and(|v| v == "all_docs");
         let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(usize::MAX);
         let since = match q.get("since").map(String::as_str) {
             None | Some("0") => 0,
@@ -642,7 +644,7 @@ impl Engine {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let seen = self.written.count();
-            let (results, last, pending) = read(db).changes_since(since, limit, include_docs, keep);
+            let (results, last, pending) = read(db).changes_since(since, limit, (include_docs, all_leaves), keep);
             let now = std::time::Instant::now();
             if !results.is_empty() || !longpoll || now >= deadline {
                 return Ok((200, json!({"results": results, "last_seq": last.to_string(), "pending": pending})));
@@ -681,9 +683,11 @@ impl Engine {
                 }
                 Ok((200, views::query(db, &format!("_design/{ddoc}"), view, &params)?))
             })(),
-            ("GET" | "HEAD", ["_design", ddoc]) => get_doc(db, &format!("_design/{ddoc}")),
-            ("GET" | "HEAD", ["_local", id]) => get_doc(db, &format!("_local/{id}")),
-            ("GET" | "HEAD", [id]) if !id.starts_with('_') => get_doc(db, id),
+            ("POST", ["_revs_diff"]) => (|| Ok((200, revisions::revs_diff(db, &parse_body(body)?)?)))(),
+            ("POST", ["_bulk_get"]) => (|| Ok((200, revisions::bulk_get(db, q, &parse_body(body)?)?)))(),
+            ("GET" | "HEAD", ["_design", ddoc]) => get_doc(db, &format!("_design/{ddoc}"), q),
+            ("GET" | "HEAD", ["_local", id]) => get_doc(db, &format!("_local/{id}"), q),
+            ("GET" | "HEAD", [id]) if !id.starts_with('_') => get_doc(db, id, q),
             ("GET" | "HEAD", _) => Err(ApiError::not_found("missing")),
             _ => return None,
         };
@@ -709,11 +713,30 @@ impl Engine {
                 // One document too large, or one CouchDB would not accept (an id or a
                 // special member), refuses the whole request, as CouchDB does.
                 check_size(docs, body.len())?;
+                let new_edits = req.get("new_edits") != Some(&Value::Bool(false));
                 for m in docs.iter().filter_map(Value::as_object) {
                     if let Some(Value::String(id)) = m.get("_id") {
                         store::check_id(id)?;
                     }
                     store::check_members(m)?;
+                    if !new_edits {
+                        store::replicated_rev(m)?;
+                    }
+                }
+                if !new_edits {
+                    // A replicator's revisions, as given; design documents are the admins'.
+                    let (designs, others): (Vec<Value>, Vec<Value>) = docs.iter().cloned().partition(|d| {
+                        d.get("_id").and_then(Value::as_str).is_some_and(|id| id.starts_with("_design/"))
+                    });
+                    let mut failed = db.bulk_replicated(&others);
+                    if db_admin {
+                        failed.extend(db.bulk_replicated(&designs));
+                    } else {
+                        failed.extend(designs.iter().map(|d| {
+                            json!({"id": d["_id"], "rev": d["_rev"], "error": "forbidden", "reason": auth::NOT_DB_ADMIN})
+                        }));
+                    }
+                    return Ok((201, Value::Array(failed)));
                 }
                 if name == "_users" {
                     let mut docs = docs.clone();
@@ -777,8 +800,8 @@ impl Engine {
     }
 }
 
-fn get_doc(db: &Db, id: &str) -> Reply {
-    Ok((200, db.get(id)?.to_json(id)))
+fn get_doc(db: &Db, id: &str, q: &HashMap<String, String>) -> Reply {
+    Ok((200, revisions::get(db, id, q)?))
 }
 
 fn doc_route(db: &mut Db, method: &str, id: &str, q: &HashMap<String, String>, body: &[u8]) -> Reply {
@@ -795,6 +818,11 @@ fn doc_route(db: &mut Db, method: &str, id: &str, q: &HashMap<String, String>, b
             }
             if id.starts_with("_design/") {
                 views::check_design(&doc)?;
+            }
+            if q.get("new_edits").is_some_and(|v| v == "false") {
+                let (rev, _) = store::replicated_rev(&doc)?;
+                db.write_replicated(id, doc)?;
+                return Ok((201, json!({"ok": true, "id": id, "rev": rev.to_string()})));
             }
             // A document written deleted is answered 200, as a DELETE is (CouchDB).
             let status = if doc.get("_deleted") == Some(&Value::Bool(true)) { 200 } else { 201 };
@@ -867,10 +895,14 @@ fn all_docs(db: &Db, local: bool, q: &HashMap<String, String>, body: &Value) -> 
     let skip = count(q, "skip")?.unwrap_or(0);
     // `key=k` is the range from k to k.
     let key = json_param("key")?;
+    let extras = revisions::Extras { conflicts: flag("conflicts")?, ..Default::default() };
     let row = |id: &str, d: &store::Doc| {
         let mut r = json!({"id": id, "key": id, "value": {"rev": d.rev()}});
         if include_docs {
             r["doc"] = d.to_json(id);
+            if let Some(m) = r["doc"].as_object_mut() {
+                revisions::annotate(m, d, &d.winner, extras);
+            }
         }
         r
     };

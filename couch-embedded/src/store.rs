@@ -1,8 +1,10 @@
 //! Databases and their documents: revisions, conflicts, tombstones.
 
+use couch_semantics::revs::{Merged, Rev, RevTree};
 use redb::ReadableTable;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// An error answered as CouchDB does: an HTTP status and `{"error", "reason"}`.
 #[derive(Debug, Clone)]
@@ -49,35 +51,75 @@ impl ApiError {
     }
 }
 
-/// One document: its winning revision's body, or a tombstone.
+/// One document: its winning revision's body (or a tombstone), its revision tree,
+/// and the bodies of the other leaves (its conflicts).
 #[derive(Debug, Clone)]
 pub struct Doc {
-    pub rev_num: u64,
-    pub rev_hash: String,
+    /// The winning revision (CouchDB's choice, the same on every peer). A `_local/`
+    /// document's is `0-N`.
+    pub winner: Rev,
     /// The body without `_id` and `_rev`, shared: a query takes the bodies it will
     /// read and lets the database go (writers replace a body, never change one).
-    pub body: std::sync::Arc<Map<String, Value>>,
+    pub body: Arc<Map<String, Value>>,
+    pub deleted: bool,
+    /// Every revision known, stemmed to `_revs_limit` (empty for a `_local/` document).
+    pub tree: RevTree,
+    /// The leaves that lost, in CouchDB's order of preference, with their bodies.
+    pub losers: Vec<Leaf>,
+}
+
+/// A leaf revision and its body.
+#[derive(Debug, Clone)]
+pub struct Leaf {
+    pub rev: Rev,
+    pub body: Arc<Map<String, Value>>,
     pub deleted: bool,
 }
 
 impl Doc {
     pub fn rev(&self) -> String {
-        format!("{}-{}", self.rev_num, self.rev_hash)
+        self.winner.to_string()
+    }
+
+    /// A `_local/` document at `0-n`.
+    fn local(n: u64, body: Map<String, Value>) -> Doc {
+        let winner = Rev { pos: 0, id: n.to_string() };
+        Doc { winner, body: Arc::new(body), deleted: false, tree: RevTree::default(), losers: Vec::new() }
     }
 
     /// The document as `GET /db/id` returns it.
     pub fn to_json(&self, id: &str) -> Value {
-        let mut m = Map::with_capacity(self.body.len() + 2);
-        m.insert("_id".into(), Value::String(id.to_string()));
-        m.insert("_rev".into(), Value::String(self.rev()));
-        for (k, v) in self.body.iter() {
-            m.insert(k.clone(), v.clone());
-        }
-        if self.deleted {
-            m.insert("_deleted".into(), Value::Bool(true));
-        }
-        Value::Object(m)
+        render(id, &self.winner, &self.body, self.deleted)
     }
+
+    /// The body of leaf `rev` and whether it is a deletion; `None` for a revision
+    /// that is not a leaf (CouchDB keeps leaves' bodies only, once compacted).
+    pub fn leaf(&self, rev: &Rev) -> Option<(&Arc<Map<String, Value>>, bool)> {
+        if *rev == self.winner {
+            return Some((&self.body, self.deleted));
+        }
+        self.losers.iter().find(|l| l.rev == *rev).map(|l| (&l.body, l.deleted))
+    }
+
+    /// Every leaf, the winner first.
+    pub fn leaves(&self) -> impl Iterator<Item = (&Rev, &Arc<Map<String, Value>>, bool)> {
+        std::iter::once((&self.winner, &self.body, self.deleted))
+            .chain(self.losers.iter().map(|l| (&l.rev, &l.body, l.deleted)))
+    }
+}
+
+/// A revision of a document as CouchDB answers it: `_id`, `_rev`, the body, `_deleted`.
+pub fn render(id: &str, rev: &Rev, body: &Map<String, Value>, deleted: bool) -> Value {
+    let mut m = Map::with_capacity(body.len() + 3);
+    m.insert("_id".into(), Value::String(id.to_string()));
+    m.insert("_rev".into(), Value::String(rev.to_string()));
+    for (k, v) in body.iter() {
+        m.insert(k.clone(), v.clone());
+    }
+    if deleted {
+        m.insert("_deleted".into(), Value::Bool(true));
+    }
+    Value::Object(m)
 }
 
 /// A json index's entries `(key, id)`, sorted by key then id.
@@ -172,10 +214,9 @@ impl Db {
         for row in tx.open_table(LOCALS).map_err(storage)?.iter().map_err(storage)? {
             let (id, stored) = row.map_err(storage)?;
             let v: Value = crate::json::unbounded(stored.value()).map_err(storage)?;
-            let n = v["rev"].as_str().and_then(|r| r.strip_prefix("0-")).unwrap_or("1").to_string();
+            let n = v["rev"].as_str().and_then(|r| r.strip_prefix("0-")).and_then(|n| n.parse().ok()).unwrap_or(1);
             let body = v["body"].as_object().cloned().unwrap_or_default();
-            let doc = Doc { rev_num: 0, rev_hash: n, body: std::sync::Arc::new(body), deleted: false };
-            db.locals.insert(id.value().to_string(), doc);
+            db.locals.insert(id.value().to_string(), Doc::local(n, body));
         }
         let table = tx.open_table(DOCS).map_err(storage)?;
         // Each document keeps the sequence of its latest revision, so the update
@@ -185,19 +226,12 @@ impl Db {
         for row in table.iter().map_err(storage)? {
             let (id, stored) = row.map_err(storage)?;
             let v: Value = crate::json::unbounded(stored.value()).map_err(storage)?;
-            let (num, hash) = v["rev"].as_str().and_then(|r| r.split_once('-')).unwrap_or(("1", ""));
-            let body = v["body"].as_object().cloned().unwrap_or_default();
-            let doc = Doc {
-                rev_num: num.parse().unwrap_or(1),
-                rev_hash: hash.to_string(),
-                body: std::sync::Arc::new(body),
-                deleted: v["deleted"] == true,
-            };
             let id = id.value().to_string();
+            let doc = Doc::from_stored(&v)
+                .ok_or_else(|| storage(format!("the stored document {id:?} is not one this engine wrote")))?;
             if id.starts_with("_local/") {
                 // Written by an engine that kept them with the others: theirs from now on.
-                let doc = Doc { rev_num: 0, rev_hash: doc.rev_num.to_string(), ..doc };
-                db.locals.insert(id, doc);
+                db.locals.insert(id, Doc::local(doc.winner.pos, (*doc.body).clone()));
                 continue;
             }
             match v["seq"].as_u64() {
@@ -328,59 +362,100 @@ impl Db {
             for id in self.pending.drain(..) {
                 let d = &self.docs[&id];
                 let seq = self.seq_of.get(&id).copied().unwrap_or(self.seq);
-                let stored = json!({"rev": d.rev(), "deleted": d.deleted, "body": &*d.body, "seq": seq});
+                let stored = d.to_stored(seq);
                 table.insert(id.as_str(), serde_json::to_vec(&stored).map_err(storage)?.as_slice()).map_err(storage)?;
             }
         }
         tx.commit().map_err(storage)
     }
 
-    /// Writes one document (`PUT /db/id`, one entry of `_bulk_docs`): the new revision.
+    /// Writes one document (`PUT /db/id`, one entry of `_bulk_docs`): a new revision,
+    /// the child of the leaf `_rev` names (of the tombstone, or none, for a document
+    /// deleted or new).
     pub fn write(&mut self, id: &str, mut doc: Map<String, Value>) -> Result<String, ApiError> {
         check_doc(id, &doc)?;
         let given_rev = doc.remove("_rev").and_then(|r| r.as_str().map(str::to_owned));
-        doc.remove("_id");
-        let deleted = doc.remove("_deleted").is_some_and(|d| d == Value::Bool(true));
-        // What CouchDB keeps in the body; the other special members are read or dropped.
-        doc.retain(|k, _| !k.starts_with('_') || k == "_attachments" || k.starts_with("_replication_"));
+        let (body, deleted) = body_of(doc);
         if id.starts_with("_local/") {
-            return self.write_local(id, given_rev, doc, deleted);
+            return self.write_local(id, given_rev, body, deleted);
         }
-        let current = self.docs.get(id);
-        let num = match current {
-            None if deleted && given_rev.is_some() => return Err(ApiError::not_found("missing")),
-            None if given_rev.is_some() => return Err(ApiError::conflict()),
-            None => 1, // a document written deleted is a tombstone from the start
-            // A tombstone is not deleted again: with its revision it is CouchDB's "deleted".
-            Some(cur) if cur.deleted && deleted => {
-                return Err(match given_rev {
-                    Some(r) if r == cur.rev() => ApiError::not_found("deleted"),
-                    _ => ApiError::conflict(),
-                })
+        let parent = match (self.docs.get(id), given_rev) {
+            (None, Some(_)) if deleted => return Err(ApiError::not_found("missing")),
+            (None, Some(_)) => return Err(ApiError::conflict()),
+            (None, None) => None, // a document written deleted is a tombstone from the start
+            // A deleted document is written again without a revision.
+            (Some(cur), None) if cur.deleted && !deleted => Some(cur.winner.clone()),
+            (Some(_), None) => return Err(ApiError::conflict()),
+            (Some(cur), Some(given)) => {
+                let given = Rev::parse(&given).ok_or_else(|| ApiError::bad_request("Invalid rev format"))?;
+                match cur.leaf(&given) {
+                    // A tombstone is not deleted again: with its revision it is CouchDB's "deleted".
+                    Some((_, true)) if deleted => return Err(ApiError::not_found("deleted")),
+                    Some(_) => Some(given),
+                    None => return Err(ApiError::conflict()),
+                }
             }
-            // A deleted document is written again without a revision (or with the tombstone's).
-            Some(cur) if cur.deleted && given_rev.as_ref().is_none_or(|r| *r == cur.rev()) => cur.rev_num + 1,
-            Some(cur) if given_rev.as_deref() == Some(cur.rev().as_str()) => cur.rev_num + 1,
-            Some(_) => return Err(ApiError::conflict()),
         };
-        if self.file.is_some() {
-            let before = Undo { id: id.to_string(), doc: current.cloned(), seq: self.seq_of.get(id).copied() };
-            self.undo.push(before);
+        let prev = parent.as_ref().map(Rev::to_string).unwrap_or_default();
+        let rev = Rev { pos: parent.as_ref().map_or(1, |p| p.pos + 1), id: rev_hash(&prev, &body, deleted) };
+        let mut ids = vec![rev.id.clone()];
+        ids.extend(parent.map(|p| p.id));
+        self.put_revision(id, &rev, &ids, body, deleted);
+        Ok(rev.to_string())
+    }
+
+    /// Writes a revision as a replicator gives it (`_bulk_docs` with `new_edits=false`):
+    /// `_rev` with its history in `_revisions`, merged into the tree whatever the
+    /// current leaves are (a branch where it forks: a conflict). A revision the
+    /// document already has changes nothing.
+    pub fn write_replicated(&mut self, id: &str, mut doc: Map<String, Value>) -> Result<(), ApiError> {
+        check_doc(id, &doc)?;
+        let (rev, ids) = replicated_rev(&doc)?;
+        doc.remove("_rev");
+        let (body, deleted) = body_of(doc);
+        if id.starts_with("_local/") {
+            return self.write_local(id, None, body, deleted).map(drop);
         }
-        let prev = current.map(Doc::rev).unwrap_or_default();
-        let hash = rev_hash(&prev, &doc, deleted);
+        self.put_revision(id, &rev, &ids, body, deleted);
+        Ok(())
+    }
+
+    /// Adds revision `rev` (with its ancestors `ids`, newest first) and its body to
+    /// document `id`: the tree is merged and stemmed, the leaves' bodies kept, the
+    /// winner chosen, and the document gets the next sequence. `false` if the tree
+    /// already had the revision.
+    fn put_revision(&mut self, id: &str, rev: &Rev, ids: &[String], body: Map<String, Value>, deleted: bool) -> bool {
+        let before = self.docs.get(id);
+        let mut tree = before.map(|d| d.tree.clone()).unwrap_or_default();
+        if tree.merge(rev, ids, deleted) == Merged::Known {
+            return false;
+        }
+        tree.stem(usize::try_from(self.revs_limit()).unwrap_or(usize::MAX));
+        let mut bodies: Vec<Leaf> = before
+            .map(|d| d.leaves().map(|(r, b, del)| Leaf { rev: r.clone(), body: b.clone(), deleted: del }).collect())
+            .unwrap_or_default();
+        bodies.push(Leaf { rev: rev.clone(), body: Arc::new(body), deleted });
+        // The leaves in CouchDB's order, each with its body (a leaf is always a
+        // revision written with one, here or by a replicator).
+        let mut leaves: Vec<Leaf> =
+            tree.leaves().into_iter().filter_map(|l| bodies.iter().find(|b| b.rev == l.rev).cloned()).collect();
+        if leaves.is_empty() {
+            return false; // cannot happen: the revision just merged is a leaf or below one that has a body
+        }
+        let winner = leaves.remove(0);
+        let doc = Doc { winner: winner.rev, body: winner.body, deleted: winner.deleted, tree, losers: leaves };
+        if self.file.is_some() {
+            let before = Undo { id: id.to_string(), doc: before.cloned(), seq: self.seq_of.get(id).copied() };
+            self.undo.push(before);
+            self.pending.push(id.to_string());
+        }
         self.seq += 1;
-        let entry = Doc { rev_num: num, rev_hash: hash, body: std::sync::Arc::new(doc), deleted };
-        let rev = entry.rev();
         if let Some(old) = self.seq_of.insert(id.to_string(), self.seq) {
             self.changes.remove(&old);
         }
         self.changes.insert(self.seq, id.to_string());
-        self.docs.insert(id.to_string(), entry);
-        if self.file.is_some() {
-            self.pending.push(id.to_string());
-        }
-        Ok(rev)
+        self.docs.insert(id.to_string(), doc);
+        true
     }
 
     /// A `_local/` document: its revision is the given one's number plus one (none
@@ -390,7 +465,7 @@ impl Db {
         &mut self,
         id: &str,
         given_rev: Option<String>,
-        doc: Map<String, Value>,
+        body: Map<String, Value>,
         deleted: bool,
     ) -> Result<String, ApiError> {
         if deleted {
@@ -403,7 +478,7 @@ impl Db {
         }
         let n =
             given_rev.as_deref().and_then(|r| r.strip_prefix("0-")).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-        let entry = Doc { rev_num: 0, rev_hash: (n + 1).to_string(), body: std::sync::Arc::new(doc), deleted: false };
+        let entry = Doc::local(n + 1, body);
         self.store_local(id, Some(&entry))?;
         let rev = entry.rev();
         self.locals.insert(id.to_string(), entry);
@@ -450,6 +525,20 @@ impl Db {
         self.docs.values().filter(|d| !d.deleted).count()
     }
 
+    /// `POST /db/_bulk_docs` with `new_edits=false`: the revisions as given; only
+    /// the documents that failed are answered, as CouchDB does.
+    pub fn bulk_replicated(&mut self, docs: &[Value]) -> Vec<Value> {
+        docs.iter()
+            .filter_map(|d| {
+                let m = d.as_object()?;
+                let id = m.get("_id").and_then(Value::as_str).unwrap_or_default();
+                let e = self.write_replicated(id, m.clone()).err()?;
+                let rev = m.get("_rev").cloned().unwrap_or(Value::Null);
+                Some(json!({"id": id, "rev": rev, "error": e.error, "reason": e.reason}))
+            })
+            .collect()
+    }
+
     /// `POST /db/_bulk_docs`: one result per document, in order.
     pub fn bulk(&mut self, docs: &[Value]) -> Vec<Value> {
         docs.iter()
@@ -468,6 +557,94 @@ impl Db {
                 }
             })
             .collect()
+    }
+}
+
+/// A document's body as kept (the special members CouchDB keeps, no others) and
+/// whether it is a deletion.
+fn body_of(mut doc: Map<String, Value>) -> (Map<String, Value>, bool) {
+    doc.remove("_id");
+    let deleted = doc.remove("_deleted").is_some_and(|d| d == Value::Bool(true));
+    doc.retain(|k, _| !k.starts_with('_') || k == "_attachments" || k.starts_with("_replication_"));
+    (doc, deleted)
+}
+
+/// The revision a replicator writes and its ancestors' ids, newest first: from
+/// `_revisions` (`start`, `ids`), or `_rev` alone.
+pub fn replicated_rev(doc: &Map<String, Value>) -> Result<(Rev, Vec<String>), ApiError> {
+    if let Some(revisions) = doc.get("_revisions") {
+        let start = revisions.get("start").and_then(Value::as_u64).filter(|s| *s > 0);
+        let ids: Option<Vec<String>> = revisions
+            .get("ids")
+            .and_then(Value::as_array)
+            .and_then(|ids| ids.iter().map(|i| i.as_str().map(str::to_owned)).collect());
+        return match (start, ids) {
+            (Some(start), Some(ids))
+                if !ids.is_empty() && ids.len() as u64 <= start && ids.iter().all(|i| !i.is_empty()) =>
+            {
+                Ok((Rev { pos: start, id: ids[0].clone() }, ids))
+            }
+            _ => Err(ApiError::bad_request("Invalid rev format")),
+        };
+    }
+    match doc.get("_rev") {
+        Some(r) => {
+            let rev = r.as_str().and_then(Rev::parse).ok_or_else(|| ApiError::bad_request("Invalid rev format"))?;
+            let ids = vec![rev.id.clone()];
+            Ok((rev, ids))
+        }
+        None => {
+            Err(ApiError::bad_request("When `new_edits: false`, the document needs `_rev` or `_revisions` specified"))
+        }
+    }
+}
+
+impl Doc {
+    /// The document as kept in the file.
+    fn to_stored(&self, seq: u64) -> Value {
+        let mut v = json!({"rev": self.rev(), "deleted": self.deleted, "body": &*self.body, "seq": seq});
+        // A document of one revision needs no tree: it is rebuilt from `rev`.
+        if self.tree.len() > 1 {
+            v["tree"] = self.tree.to_json();
+        }
+        if !self.losers.is_empty() {
+            let losers: Vec<Value> = self
+                .losers
+                .iter()
+                .map(|l| json!({"rev": l.rev.to_string(), "deleted": l.deleted, "body": &*l.body}))
+                .collect();
+            v["losers"] = Value::Array(losers);
+        }
+        v
+    }
+
+    /// A document kept by [`Doc::to_stored`] (or by an engine from before revision
+    /// trees: its current revision alone).
+    fn from_stored(v: &Value) -> Option<Doc> {
+        let winner = v["rev"].as_str().and_then(Rev::parse).or_else(|| {
+            // A `_local/` document kept among the others by an older engine: `0-N`.
+            let n = v["rev"].as_str()?.strip_prefix("0-")?.parse().ok()?;
+            Some(Rev { pos: n, id: String::new() })
+        })?;
+        let deleted = v["deleted"] == true;
+        let tree = match v.get("tree") {
+            Some(t) => RevTree::from_json(t)?,
+            None if winner.id.is_empty() => RevTree::default(),
+            None => RevTree::new(&winner, deleted),
+        };
+        let body = |v: &Value| Arc::new(v["body"].as_object().cloned().unwrap_or_default());
+        let losers = v["losers"]
+            .as_array()
+            .map(|ls| {
+                ls.iter()
+                    .filter_map(|l| {
+                        let rev = l["rev"].as_str().and_then(Rev::parse)?;
+                        Some(Leaf { rev, body: body(l), deleted: l["deleted"] == true })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Doc { winner, body: body(v), deleted, tree, losers })
     }
 }
 
@@ -523,7 +700,7 @@ impl Db {
         &self,
         since: u64,
         limit: usize,
-        include_docs: bool,
+        (include_docs, all_leaves): (bool, bool),
         keep: impl Fn(&str, &Value) -> bool,
     ) -> (Vec<Value>, u64, usize) {
         let mut out = Vec::new();
@@ -538,7 +715,12 @@ impl Db {
             if !keep(id, &doc) {
                 continue;
             }
-            let mut row = json!({"seq": seq.to_string(), "id": id, "changes": [{"rev": d.rev()}]});
+            let revs: Vec<Value> = if all_leaves {
+                d.leaves().map(|(r, _, _)| json!({"rev": r.to_string()})).collect()
+            } else {
+                vec![json!({"rev": d.rev()})]
+            };
+            let mut row = json!({"seq": seq.to_string(), "id": id, "changes": revs});
             if d.deleted {
                 row["deleted"] = json!(true);
             }
@@ -593,6 +775,46 @@ mod tests {
         assert_eq!(db.get("a").unwrap().rev(), rev_after);
         assert_eq!(db.get("b").unwrap().body["n"], 3);
         assert_eq!(db.seq, 3);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Branches written by a replicator, and the history of edits, are kept in the
+    /// file: a reopened database has the same winner, conflicts and paths; the
+    /// history is stemmed to `_revs_limit`.
+    #[test]
+    fn revision_trees_survive_a_reopen_and_are_stemmed() {
+        let path = std::env::temp_dir().join(format!("couch-embedded-tree-{}.redb", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let revs = |v: Value| v.as_object().cloned().unwrap();
+        let edited = {
+            let mut db = Db::open(&path).unwrap();
+            db.set_revs_limit(3).unwrap();
+            db.write_replicated(
+                "k",
+                revs(json!({"_rev": "2-a1", "_revisions": {"start": 2, "ids": ["a1", "r0"]}, "v": 1})),
+            )
+            .unwrap();
+            db.write_replicated(
+                "k",
+                revs(json!({"_rev": "2-f9", "_revisions": {"start": 2, "ids": ["f9", "r0"]}, "v": 2})),
+            )
+            .unwrap();
+            let mut rev = db.write("e", body(json!({"n": 0}))).unwrap();
+            for n in 1..5 {
+                rev = db.write("e", body(json!({"_rev": rev, "n": n}))).unwrap();
+            }
+            db.flush().unwrap();
+            rev
+        };
+        let db = Db::open(&path).unwrap();
+        let k = &db.docs["k"];
+        assert_eq!((k.rev(), k.body["v"].clone()), ("2-f9".to_string(), json!(2)));
+        assert_eq!(k.losers.len(), 1);
+        assert_eq!((k.losers[0].rev.to_string(), k.losers[0].body["v"].clone()), ("2-a1".to_string(), json!(1)));
+        assert_eq!(k.tree.len(), 3);
+        let e = &db.docs["e"];
+        assert_eq!(e.rev(), edited);
+        assert_eq!(e.tree.path(&e.winner).unwrap().len(), 3, "stemmed to the limit");
         let _ = std::fs::remove_file(&path);
     }
 }

@@ -19,7 +19,7 @@
 //! assert_eq!(t.path(&Rev::parse("2-b").unwrap()).unwrap(), ["b", "a"]);
 //! ```
 
-use std::collections::BTreeMap;
+use serde_json::{json, Value};
 use std::fmt;
 
 /// One revision: `N-id`.
@@ -58,10 +58,12 @@ struct Known {
 /// A document's revisions, each with its parent where known: a forest.
 ///
 /// Kept as a set of `revision → parent` links, so merging is a union and the tree
-/// two peers build from the same paths is the same whatever the order.
+/// two peers build from the same paths is the same whatever the order. The links
+/// are a sorted vector: most documents have one line of a few revisions, and a
+/// database holds many documents.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RevTree {
-    revs: BTreeMap<Rev, Known>,
+    revs: Vec<(Rev, Known)>,
 }
 
 /// What a merge did.
@@ -83,6 +85,14 @@ pub struct Leaf {
 }
 
 impl RevTree {
+    fn find(&self, rev: &Rev) -> Result<usize, usize> {
+        self.revs.binary_search_by(|(r, _)| r.cmp(rev))
+    }
+
+    fn get(&self, rev: &Rev) -> Option<&Known> {
+        self.find(rev).ok().map(|i| &self.revs[i].1)
+    }
+
     /// A tree of one first revision.
     pub fn new(first: &Rev, deleted: bool) -> RevTree {
         let mut t = RevTree::default();
@@ -100,11 +110,18 @@ impl RevTree {
         } else {
             std::slice::from_ref(&rev.id) // not a path to `rev`: the revision alone
         };
-        let merged = if self.revs.contains_key(rev) { Merged::Known } else { Merged::New };
+        let merged = if self.contains(rev) { Merged::Known } else { Merged::New };
         for (i, id) in ids.iter().enumerate() {
             let at = Rev { pos: rev.pos - i as u64, id: id.clone() };
             let parent = ids.get(i + 1).cloned();
-            let known = self.revs.entry(at).or_insert(Known { parent: None, deleted: false });
+            let i_known = match self.find(&at) {
+                Ok(k) => k,
+                Err(k) => {
+                    self.revs.insert(k, (at, Known { parent: None, deleted: false }));
+                    k
+                }
+            };
+            let known = &mut self.revs[i_known].1;
             if known.parent.is_none() {
                 known.parent = parent;
             }
@@ -117,20 +134,59 @@ impl RevTree {
 
     /// Whether the tree holds `rev`.
     pub fn contains(&self, rev: &Rev) -> bool {
-        self.revs.contains_key(rev)
+        self.find(rev).is_ok()
+    }
+
+    /// Whether `rev` is a leaf of the tree.
+    pub fn is_leaf(&self, rev: &Rev) -> bool {
+        self.contains(rev) && !self.revs.iter().any(|(r, k)| r.pos == rev.pos + 1 && k.parent.as_ref() == Some(&rev.id))
+    }
+
+    /// Whether `rev` is a deletion.
+    pub fn is_deletion(&self, rev: &Rev) -> bool {
+        self.get(rev).is_some_and(|k| k.deleted)
+    }
+
+    /// The leaves that descend from `rev` (itself, if it is one), in CouchDB's
+    /// order of preference: what `latest=true` answers for an older revision.
+    pub fn leaves_from(&self, rev: &Rev) -> Vec<Leaf> {
+        self.leaves()
+            .into_iter()
+            .filter(|l| {
+                l.rev.pos >= rev.pos
+                    && self.path(&l.rev).is_some_and(|p| p.get((l.rev.pos - rev.pos) as usize) == Some(&rev.id))
+            })
+            .collect()
+    }
+
+    /// The tree as JSON, to be kept: `[[pos, id, parent id or null, deleted], …]`.
+    pub fn to_json(&self) -> Value {
+        Value::Array(self.revs.iter().map(|(r, k)| json!([r.pos, r.id, k.parent, k.deleted])).collect())
+    }
+
+    /// A tree kept by [`RevTree::to_json`]; `None` if `v` is not one.
+    pub fn from_json(v: &Value) -> Option<RevTree> {
+        let mut revs = Vec::new();
+        for link in v.as_array()? {
+            let pos = link.get(0)?.as_u64().filter(|p| *p > 0)?;
+            let id = link.get(1)?.as_str()?.to_string();
+            let parent = link.get(2)?.as_str().map(str::to_string);
+            let deleted = link.get(3)?.as_bool()?;
+            revs.push((Rev { pos, id }, Known { parent, deleted }));
+        }
+        revs.sort_by(|a, b| a.0.cmp(&b.0));
+        revs.dedup_by(|a, b| a.0 == b.0);
+        Some(RevTree { revs })
     }
 
     /// The leaves, in CouchDB's order of preference (the winner first).
     pub fn leaves(&self) -> Vec<Leaf> {
-        let parents: std::collections::BTreeSet<Rev> = self
-            .revs
-            .iter()
-            .filter_map(|(r, k)| k.parent.as_ref().map(|p| Rev { pos: r.pos - 1, id: p.clone() }))
-            .collect();
+        let parents: std::collections::BTreeSet<(u64, &str)> =
+            self.revs.iter().filter_map(|(r, k)| k.parent.as_deref().map(|p| (r.pos - 1, p))).collect();
         let mut out: Vec<Leaf> = self
             .revs
             .iter()
-            .filter(|(r, _)| !parents.contains(r))
+            .filter(|(r, _)| !parents.contains(&(r.pos, r.id.as_str())))
             .map(|(r, k)| Leaf { rev: r.clone(), deleted: k.deleted })
             .collect();
         // A live leaf before a deleted one, then the highest generation, then the highest id.
@@ -161,12 +217,12 @@ impl RevTree {
     /// The ids of `rev` and its known ancestors, newest first (`_revisions.ids`).
     pub fn path(&self, rev: &Rev) -> Option<Vec<String>> {
         let mut out = vec![rev.id.clone()];
-        let mut at = self.revs.get(rev)?;
+        let mut at = self.get(rev)?;
         let mut pos = rev.pos;
         while let Some(p) = &at.parent {
             pos -= 1;
             out.push(p.clone());
-            match self.revs.get(&Rev { pos, id: p.clone() }) {
+            match self.get(&Rev { pos, id: p.clone() }) {
                 Some(k) => at = k,
                 None => break,
             }
@@ -196,15 +252,15 @@ impl RevTree {
                 keep.insert(Rev { pos: leaf.rev.pos - i as u64, id: id.clone() });
             }
         }
-        self.revs.retain(|r, _| keep.contains(r));
-        let kept: Vec<Rev> = self.revs.keys().cloned().collect();
-        for r in kept {
-            let gone = self.revs[&r]
-                .parent
-                .as_ref()
-                .is_some_and(|p| !self.revs.contains_key(&Rev { pos: r.pos - 1, id: p.clone() }));
+        if keep.len() == self.revs.len() {
+            return;
+        }
+        self.revs.retain(|(r, _)| keep.contains(r));
+        for i in 0..self.revs.len() {
+            let (r, k) = &self.revs[i];
+            let gone = k.parent.as_ref().is_some_and(|p| !keep.contains(&Rev { pos: r.pos - 1, id: p.clone() }));
             if gone {
-                self.revs.get_mut(&r).expect("kept").parent = None;
+                self.revs[i].1.parent = None;
             }
         }
     }
@@ -308,5 +364,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn latest_leaves_and_the_kept_form() {
+        let mut t = RevTree::new(&rev("1-a"), false);
+        t.merge(&rev("2-b"), &ids(&["b", "a"]), false);
+        t.merge(&rev("3-d"), &ids(&["d", "c", "a"]), true);
+        assert!(t.is_leaf(&rev("2-b")) && !t.is_leaf(&rev("1-a")) && !t.is_leaf(&rev("9-z")));
+        assert!(t.is_deletion(&rev("3-d")));
+        let latest: Vec<String> = t.leaves_from(&rev("1-a")).iter().map(|l| l.rev.to_string()).collect();
+        assert_eq!(latest, ["2-b", "3-d"]);
+        assert_eq!(t.leaves_from(&rev("2-c")).len(), 1);
+        assert_eq!(RevTree::from_json(&t.to_json()), Some(t));
+        assert_eq!(RevTree::from_json(&json!([[0, "a", null, false]])), None);
     }
 }

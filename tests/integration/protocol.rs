@@ -95,3 +95,151 @@ async fn revs_limit_is_kept_per_database() {
     let again = couch_sql::Database::connect(&format!("{}/{}", crate::server_url(), db.name())).await.unwrap();
     assert_eq!(again.request("GET", "_revs_limit", None).await.unwrap(), json!(5));
 }
+
+/// Revisions as a replicator writes and reads them: `new_edits=false` with
+/// `_revisions` makes branches; the winner, `_conflicts`, `_deleted_conflicts`,
+/// `_revisions`, `_revs_info`, `?rev=`, `open_revs` (with `latest`), `_revs_diff`,
+/// `_bulk_get` and `_changes?style=all_docs` answer as CouchDB 3.4.3 does.
+#[tokio::test]
+async fn revision_trees_as_couchdb_keeps_them() {
+    if is_pouchdb().await {
+        return;
+    }
+    let db = fresh_db("revtree").await;
+    let written = db
+        .request(
+            "POST",
+            "_bulk_docs",
+            Some(&json!({"new_edits": false, "docs": [
+                {"_id": "a", "_rev": "2-bb", "_revisions": {"start": 2, "ids": ["bb", "aa"]}, "v": 1},
+                {"_id": "a", "_rev": "2-cc", "_revisions": {"start": 2, "ids": ["cc", "aa"]}, "v": 2},
+                {"_id": "a", "_rev": "3-dd", "_revisions": {"start": 3, "ids": ["dd", "cc", "aa"]}, "_deleted": true},
+                // Known already: changes nothing.
+                {"_id": "a", "_rev": "2-bb", "_revisions": {"start": 2, "ids": ["bb", "aa"]}, "v": 99},
+            ]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, json!([]), "new_edits=false answers failures only");
+    let a = db.request("GET", "a?conflicts=true&deleted_conflicts=true&revs=true&revs_info=true", None).await.unwrap();
+    assert_eq!(a["_rev"], "2-bb", "a live leaf beats a deleted one; then the higher id");
+    assert_eq!(a["v"], 1);
+    assert_eq!(a["_revisions"], json!({"start": 2, "ids": ["bb", "aa"]}));
+    assert_eq!(a["_revs_info"], json!([{"rev": "2-bb", "status": "available"}, {"rev": "1-aa", "status": "missing"}]));
+    assert_eq!(a["_deleted_conflicts"], json!(["3-dd"]));
+    assert!(a.get("_conflicts").is_none(), "no live conflict: {a}");
+    let not_a_leaf = db.request("GET", "a?rev=1-aa", None).await;
+    assert!(matches!(not_a_leaf, Err(Error::NotFound { .. })), "{not_a_leaf:?}");
+    let tomb = db.request("GET", "a?rev=3-dd", None).await.unwrap();
+    assert_eq!(tomb, json!({"_id": "a", "_rev": "3-dd", "_deleted": true}));
+
+    let all = db.request("GET", "a?open_revs=all&revs=true", None).await.unwrap();
+    assert_eq!(
+        all,
+        json!([
+            {"ok": {"_id": "a", "_rev": "2-bb", "v": 1, "_revisions": {"start": 2, "ids": ["bb", "aa"]}}},
+            {"ok": {"_id": "a", "_rev": "3-dd", "_deleted": true, "_revisions": {"start": 3, "ids": ["dd", "cc", "aa"]}}},
+        ])
+    );
+    let listed = db.request("GET", "a?open_revs=%5B%221-aa%22%2C%222-zz%22%5D", None).await.unwrap();
+    assert_eq!(listed, json!([{"missing": "1-aa"}, {"missing": "2-zz"}]));
+    let latest = db.request("GET", "a?open_revs=%5B%221-aa%22%2C%222-zz%22%5D&latest=true", None).await.unwrap();
+    assert_eq!(
+        latest,
+        json!([
+            {"ok": {"_id": "a", "_rev": "2-bb", "v": 1}},
+            {"ok": {"_id": "a", "_rev": "3-dd", "_deleted": true}},
+            {"missing": "2-zz"},
+        ])
+    );
+
+    let diff = db
+        .request("POST", "_revs_diff", Some(&json!({"a": ["2-bb", "3-ee", "4-ff"], "b": ["1-x"], "c": []})))
+        .await
+        .unwrap();
+    assert_eq!(
+        diff,
+        json!({
+            "a": {"missing": ["3-ee", "4-ff"], "possible_ancestors": ["2-bb", "3-dd"]},
+            "b": {"missing": ["1-x"]},
+        })
+    );
+    let got = db
+        .request(
+            "POST",
+            "_bulk_get?revs=true",
+            Some(&json!({"docs": [{"id": "a", "rev": "3-dd"}, {"id": "zz"}, {"id": "a", "rev": "9-q"}]})),
+        )
+        .await
+        .unwrap();
+    // (A revision that is no longer a leaf keeps its body on CouchDB until compaction;
+    // the engine keeps leaves' bodies only, as CouchDB after compaction.)
+    assert_eq!(
+        got["results"][0]["docs"][0]["ok"],
+        json!({"_id": "a", "_rev": "3-dd", "_deleted": true, "_revisions": {"start": 3, "ids": ["dd", "cc", "aa"]}})
+    );
+    assert_eq!(
+        got["results"][1],
+        json!({"id": "zz", "docs": [{"error": {"id": "zz", "rev": "undefined", "error": "not_found", "reason": "missing"}}]})
+    );
+    assert_eq!(got["results"][2]["docs"][0]["error"]["rev"], "9-q");
+
+    let changes = db.request("GET", "_changes?style=all_docs", None).await.unwrap();
+    let revs: Vec<&str> =
+        changes["results"][0]["changes"].as_array().unwrap().iter().map(|c| c["rev"].as_str().unwrap()).collect();
+    assert_eq!(revs, ["2-bb", "3-dd"]);
+    let main_only = db.request("GET", "_changes", None).await.unwrap();
+    assert_eq!(main_only["results"][0]["changes"], json!([{"rev": "2-bb"}]));
+
+    // An edit continues a leaf; one naming an inner revision is a conflict.
+    let stale = db.request("PUT", "a", Some(&json!({"_rev": "2-cc", "v": 3}))).await;
+    assert!(matches!(stale, Err(Error::Conflict { .. })), "{stale:?}");
+    let edited = db.request("PUT", "a", Some(&json!({"_rev": "2-bb", "v": 3}))).await.unwrap();
+    let rev3 = edited["rev"].as_str().unwrap().to_string();
+    assert!(rev3.starts_with("3-"), "{rev3}");
+    let a = db.request("GET", "a?revs=true&deleted_conflicts=true", None).await.unwrap();
+    assert_eq!((&a["_rev"], &a["v"]), (&json!(rev3), &json!(3)));
+    assert_eq!(a["_revisions"]["ids"].as_array().unwrap()[1..], [json!("bb"), json!("aa")]);
+    let grown = db.request("POST", "_revs_diff", Some(&json!({"a": [rev3]}))).await.unwrap();
+    assert_eq!(grown, json!({}), "the edit is known");
+    // The old leaf is no longer one: deleting it is a conflict.
+    let gone = db.request("DELETE", "a?rev=2-bb", None).await;
+    assert!(matches!(gone, Err(Error::Conflict { .. })), "{gone:?}");
+
+    // `_revisions` or `_rev` is required when the edits are not new.
+    let bare =
+        db.request("POST", "_bulk_docs", Some(&json!({"new_edits": false, "docs": [{"_id": "b", "v": 1}]}))).await;
+    assert!(matches!(bare, Err(Error::BadRequest { .. })), "{bare:?}");
+    let put = db.request("PUT", "c?new_edits=false", Some(&json!({"_rev": "5-ee", "v": 1}))).await.unwrap();
+    assert_eq!(put["rev"], "5-ee");
+    let c = db.request("GET", "c", None).await.unwrap();
+    assert_eq!(c["_rev"], "5-ee");
+}
+
+/// Two live branches: the winner is the same on every server, `_conflicts` lists
+/// the other, `_find` and `_all_docs` show it when asked, and deleting the loser
+/// ends the conflict.
+#[tokio::test]
+async fn live_conflicts_are_listed_and_resolved_by_deleting_the_loser() {
+    if is_pouchdb().await {
+        return;
+    }
+    let db = fresh_db("liveconflict").await;
+    let docs = json!({"new_edits": false, "docs": [
+        {"_id": "k", "_rev": "2-a1", "_revisions": {"start": 2, "ids": ["a1", "r0"]}, "type": "t", "v": "left"},
+        {"_id": "k", "_rev": "2-f9", "_revisions": {"start": 2, "ids": ["f9", "r0"]}, "type": "t", "v": "right"},
+    ]});
+    db.request("POST", "_bulk_docs", Some(&docs)).await.unwrap();
+    let k = db.request("GET", "k?conflicts=true", None).await.unwrap();
+    assert_eq!((&k["_rev"], &k["v"], &k["_conflicts"]), (&json!("2-f9"), &json!("right"), &json!(["2-a1"])));
+    let found =
+        db.request("POST", "_find", Some(&json!({"selector": {"type": "t"}, "conflicts": true}))).await.unwrap();
+    assert_eq!(found["docs"][0]["_conflicts"], json!(["2-a1"]), "{found}");
+    let listed = db.request("GET", "_all_docs?include_docs=true&conflicts=true", None).await.unwrap();
+    assert_eq!(listed["rows"][0]["doc"]["_conflicts"], json!(["2-a1"]));
+    db.request("DELETE", "k?rev=2-a1", None).await.unwrap();
+    let k = db.request("GET", "k?conflicts=true&deleted_conflicts=true", None).await.unwrap();
+    assert!(k.get("_conflicts").is_none(), "{k}");
+    assert_eq!(k["_deleted_conflicts"].as_array().unwrap().len(), 1);
+    assert_eq!(k["_rev"], "2-f9");
+}
