@@ -71,10 +71,14 @@ pub use couch_translate::{Plan, Translation};
 pub use couch_runtime::blocking;
 
 /// A table model, implemented by `#[derive(CouchRow)]`.
-pub trait CouchRow: serde::de::DeserializeOwned {
-    /// The table: the value of the `type` field of this model's documents.
-    const TABLE: &'static str;
-}
+pub use couch_runtime::{CouchRow, TableKind};
+
+/// Documents in conflict, typed: [`Database::conflicts`].
+pub use couch_runtime::{Conflict, Revision};
+/// Replication with CouchDB's protocol: `local.sync(&remote).await?` (see [`Database::sync`]).
+pub use couch_runtime::{
+    IntoScope, LiveSync, Replication, ReplicationFailure, ReplicationReport, Scope, Sync, SyncEvent,
+};
 
 /// A nested object type, implemented by `#[derive(CouchObject)]`: stored
 /// inside documents, queried with paths (`address.city`).
@@ -104,6 +108,7 @@ pub mod __private {
     pub use couch_runtime::param::datetime;
     pub use couch_runtime::param::{encode, encode_json, encode_object, Encode, Object, RowCount};
     pub use couch_runtime::testing;
+    pub use couch_runtime::{FieldJson, OpaqueField, SerializeField};
 
     /// Compiles only for `CouchObject` types: a model field's nested type must be one.
     pub fn assert_object<T: super::CouchObject>() {}

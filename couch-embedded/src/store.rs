@@ -182,14 +182,7 @@ fn storage(e: impl std::fmt::Display) -> ApiError {
 
 /// A revision hash: 32 hex digits from the previous revision and the new body.
 fn rev_hash(prev: &str, body: &Map<String, Value>, deleted: bool) -> String {
-    let text = format!("{prev}\u{0}{}\u{0}{deleted}", Value::Object(body.clone()));
-    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut b: u64 = 0x8422_2325_cbf2_9ce4;
-    for byte in text.bytes() {
-        a = (a ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        b = (b ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(5);
-    }
-    format!("{a:016x}{b:016x}")
+    couch_semantics::ids::digest(&format!("{prev}\u{0}{}\u{0}{deleted}", Value::Object(body.clone())))
 }
 
 impl Db {

@@ -250,6 +250,24 @@ pub(crate) fn expand_row(input: DeriveInput) -> TokenStream {
     }
     let Some(fields) = fields else { return TokenStream::new() };
 
+    let kind = match &key {
+        TableKey::Field(f) => quote!(::couch_sql::TableKind::Field(#f)),
+        TableKey::IdPrefix(p) => quote!(::couch_sql::TableKind::IdPrefix(#p)),
+    };
+    // What a resolved conflict writes back: the model's fields, `_id` and `_rev` aside.
+    let field_writes: Vec<TokenStream> = fields
+        .iter()
+        .filter(|f| f.column.field != "_id" && f.column.field != "_rev")
+        .map(|f| {
+            let (ident, field) = (&f.ident, &f.column.field);
+            let value = if has_datetime(&f.ty) {
+                quote! { ::couch_sql::__private::datetime::serialize(&self.#ident, ::couch_sql::__private::serde_json::value::Serializer)? }
+            } else {
+                quote! { (&&::couch_sql::__private::FieldJson(&self.#ident)).field_json()? }
+            };
+            quote! { fields.insert(::std::string::String::from(#field), #value); }
+        })
+        .collect();
     let schema = Schema::new(table.clone(), fields.iter().map(|f| f.column.clone()).collect()).with_key(key);
     crate::tables::declared(&table);
     let module = table_module(&table, name.span());
@@ -288,6 +306,17 @@ pub(crate) fn expand_row(input: DeriveInput) -> TokenStream {
 
             impl ::couch_sql::CouchRow for #name {
                 const TABLE: &'static str = #table;
+                const KIND: ::couch_sql::TableKind = #kind;
+
+                fn to_fields(&self) -> ::couch_sql::__private::serde_json::Result<
+                    ::couch_sql::__private::serde_json::Map<::std::string::String, ::couch_sql::__private::serde_json::Value>,
+                > {
+                    #[allow(unused_imports)]
+                    use ::couch_sql::__private::{OpaqueField as _, SerializeField as _};
+                    let mut fields = ::couch_sql::__private::serde_json::Map::new();
+                    #( #field_writes )*
+                    ::core::result::Result::Ok(fields)
+                }
             }
 
             #field_types

@@ -173,6 +173,12 @@ impl Database {
         &self.name
     }
 
+    /// Where the database is, without credentials (`http://127.0.0.1:5984/shop`,
+    /// `mem:///shop`): what names a replication's two ends.
+    pub(crate) fn location(&self) -> String {
+        format!("{}{}", self.shared.transport.base(), self.name)
+    }
+
     /// Documents per `_find` request for every read of this handle. By default a
     /// stream (`fetch`) reads pages of 1,000 rows, and a read that keeps every row
     /// anyway (`fetch_all`, the reads of UPDATE and DELETE) asks for much bigger
@@ -448,7 +454,8 @@ fn is_idempotent(method: &Method, path: &str) -> bool {
         Method::POST => {
             let last = path.rsplit('/').next().unwrap_or("");
             let endpoint = last.split('?').next().unwrap_or("");
-            matches!(endpoint, "_find" | "_explain" | "_all_docs" | "_index")
+            // Reads, and `_index` (creating one twice is one index).
+            matches!(endpoint, "_find" | "_explain" | "_all_docs" | "_index" | "_revs_diff" | "_bulk_get" | "_changes")
         }
         _ => false,
     }

@@ -27,6 +27,7 @@ mod planning;
 mod production;
 mod protocol;
 mod proxy;
+mod replication;
 mod resilience;
 mod scale;
 mod security;

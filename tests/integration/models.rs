@@ -61,3 +61,14 @@ pub struct Counter {
     pub n: i64,
     pub score: Option<f64>,
 }
+
+/// An order, for replication and conflicts.
+#[derive(CouchRow, Debug, Clone, PartialEq)]
+#[couch(table = "orders")]
+pub struct Order {
+    #[couch(id)]
+    pub id: Option<String>,
+    pub region: String,
+    pub qty: i64,
+    pub note: Option<String>,
+}
