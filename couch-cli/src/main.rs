@@ -7,6 +7,7 @@
 //! couch-sql watch --url http://127.0.0.1:5984/shop "SELECT name FROM users WHERE age > ?" -p 18
 //! couch-sql serve --port 5984 --admin admin:pw   # the embedded engine over HTTP, in memory
 //! couch-sql db create http://admin:pw@127.0.0.1:5984/shop
+//! couch-sql replicate file:///var/app/shop http://admin:pw@127.0.0.1:5984/shop --continuous
 //! ```
 //!
 //! `--param` values are read as JSON when they parse (`18`, `true`, `null`,
@@ -120,6 +121,23 @@ enum Command {
         #[arg(long, env = "COUCHDB_URL", hide_env_values = true)]
         url: Option<String>,
     },
+    /// Replicate SOURCE into TARGET with CouchDB's protocol (every revision, conflicts
+    /// kept), resuming from the last run's checkpoint; one progress line per batch.
+    Replicate {
+        /// The source database (`http(s)://…/db`, `file:///dir/db`, `mem://db`).
+        source: String,
+        /// The target database (created if missing).
+        target: String,
+        /// Keep replicating as changes happen, until stopped.
+        #[arg(long)]
+        continuous: bool,
+        /// Only the documents this SELECT selects (its table and WHERE).
+        #[arg(long, value_name = "SELECT")]
+        only: Option<String>,
+        /// A value for the next `?` of --only (JSON if it parses, else text).
+        #[arg(long = "param", short = 'p', allow_hyphen_values = true)]
+        params: Vec<String>,
+    },
     /// Ask the server which index a SELECT would use.
     Explain {
         #[command(flatten)]
@@ -166,6 +184,57 @@ async fn db(action: &DbAction) -> Result<(), Error> {
             for name in names.as_array().into_iter().flatten().filter_map(Value::as_str) {
                 println!("{name}");
             }
+        }
+    }
+    Ok(())
+}
+
+/// A replication's report as one JSON line.
+fn report_line(direction: &str, r: &couch_sql::ReplicationReport) -> Value {
+    serde_json::json!({
+        "replicated": direction,
+        "docs_read": r.docs_read,
+        "docs_written": r.docs_written,
+        "doc_write_failures": r.doc_write_failures,
+        "missing_checked": r.missing_checked,
+        "start_seq": r.start_seq,
+        "end_seq": r.end_seq,
+        "resumed": r.resumed,
+    })
+}
+
+/// `couch-sql replicate SOURCE TARGET [--continuous] [--only SELECT]`: a JSON line
+/// per pass that moved documents (and per refused document, on stderr).
+async fn replicate(source: &str, target: &str, continuous: bool, only: Option<&Statement>) -> Result<(), Error> {
+    use futures_util::StreamExt;
+    let (from, to) = (Database::connect(source).await?, Database::connect(target).await?);
+    let mut run = from.replicate_to(&to);
+    if let Some(statement) = only {
+        run = run.only(bound(statement));
+    }
+    let failures = |r: &couch_sql::ReplicationReport| {
+        for f in &r.failures {
+            eprintln!("refused: {} {}: {} ({})", f.id, f.rev.as_deref().unwrap_or(""), f.error, f.reason);
+        }
+    };
+    if !continuous {
+        let report = run.await?;
+        failures(&report);
+        println!("{}", report_line(&format!("{} -> {}", from.name(), to.name()), &report));
+        return Ok(());
+    }
+    let mut live = run.live();
+    while let Some(event) = live.next().await {
+        match event? {
+            couch_sql::SyncEvent::Replicated { source, target, report } => {
+                failures(&report);
+                println!("{}", report_line(&format!("{source} -> {target}"), &report));
+            }
+            couch_sql::SyncEvent::Idle => eprintln!("# up to date; waiting for changes"),
+            couch_sql::SyncEvent::Retrying { error, retry_in } => {
+                eprintln!("# {error}; retrying in {} ms", retry_in.as_millis())
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -531,6 +600,10 @@ async fn main() -> ExitCode {
             }
         }
         Command::Db { action } => db(action).await,
+        Command::Replicate { source, target, continuous, only, params } => {
+            let scope = only.as_ref().map(|sql| Statement { sql: sql.clone(), params: params.clone() });
+            replicate(source, target, *continuous, scope.as_ref()).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -343,3 +343,41 @@ fn db_creates_lists_and_drops_databases() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `couch-sql replicate`: a `file://` database into the server under test, a JSON
+/// line per run; the second run resumes from its checkpoint and moves nothing;
+/// `--only` scopes it by a SELECT.
+#[test]
+fn replicate_copies_a_file_database_and_resumes() {
+    if in_process() {
+        return;
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let dir = std::env::temp_dir().join(format!("couch-sql-cli-repl-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let local = format!("file://{}/shop", dir.display());
+    assert!(couch_sql(&["db", "create", &local]).status.success());
+    let seeded = couch_sql(&[
+        "query",
+        "--url",
+        &local,
+        "INSERT INTO orders (_id, region) VALUES ('a', 'north'), ('b', 'south'), ('c', 'north')",
+    ]);
+    assert!(seeded.status.success(), "{}", text(&seeded.stderr));
+    let remote = db_url("repl");
+    let line = |out: &Output| -> serde_json::Value {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_str(text(&out.stdout).lines().last().unwrap_or("")).unwrap()
+    };
+    let first = line(&couch_sql(&["replicate", &local, &remote]));
+    assert_eq!((first["docs_written"].as_u64(), first["resumed"].as_bool()), (Some(3), Some(false)), "{first}");
+    let second = line(&couch_sql(&["replicate", &local, &remote]));
+    assert_eq!((second["docs_read"].as_u64(), second["resumed"].as_bool()), (Some(0), Some(true)), "{second}");
+    let scoped = db_url("repl_scoped");
+    let only =
+        couch_sql(&["replicate", &local, &scoped, "--only", "SELECT * FROM orders WHERE region = ?", "-p", "north"]);
+    assert_eq!(line(&only)["docs_written"].as_u64(), Some(2));
+    let listed = couch_sql(&["query", "--url", &scoped, "SELECT _id FROM orders ORDER BY _id"]);
+    assert_eq!(text(&listed.stdout).lines().count(), 2, "{}", text(&listed.stdout));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -755,6 +755,8 @@ impl Engine {
                 }
                 Ok((201, Value::Array(db.bulk(docs))))
             }
+            // Every write reaches the file before it is answered: nothing is left to commit.
+            ("POST", ["_ensure_full_commit"]) => Ok((201, json!({"ok": true, "instance_start_time": "0"}))),
             ("POST", ["_compact"]) => {
                 db.compact()?;
                 Ok((202, json!({"ok": true})))
