@@ -7,35 +7,10 @@
 use couch_sql::Database;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Serve {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_couch-sql"))
-        .args(["serve", "--port", "0"])
-        .env("COUCH_SQL_ADMIN", "admin:password")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run couch-sql serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().trim_start_matches("http://").to_string();
-    Serve { child, url: format!("http://admin:password@{addr}") }
-}
+mod common;
+use common::serve;
 
 /// The CouchDB under test, when the suite runs on one.
 fn couchdb() -> Option<String> {
