@@ -196,3 +196,74 @@ async fn a_live_sync_carries_writes_both_ways() {
     assert_eq!(contents(&engine).await, contents(&server).await);
     let _ = SyncEvent::Idle; // the events are checked in the engine's own tests
 }
+
+/// A database in an engine on disk (`file://`), in a fresh directory.
+async fn file_peer(tag: &str) -> Database {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let dir = std::env::temp_dir().join(format!("couch-sql-peer-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = Database::connect(&format!("file://{}/{tag}", dir.display())).await.expect("an engine on disk");
+    db.create_if_missing().await.unwrap();
+    db
+}
+
+/// Three peers — an engine in memory, an engine on disk and the server under test —
+/// edit the same documents offline, then sync in every order: every peer shows the
+/// same winner and the same conflicts, whatever the order (and the same as in every
+/// other order); after one peer resolves them and the syncs run again, none are left.
+#[tokio::test]
+async fn three_peers_converge_in_every_order() {
+    let orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    let mut outcomes = Vec::new();
+    for (round, order) in orders.iter().enumerate() {
+        let peers = [
+            local_peer(&format!("three{round}")).await,
+            file_peer(&format!("three{round}")).await,
+            fresh_db(&format!("three{round}")).await,
+        ];
+        couch_sql!("INSERT INTO orders (_id, region, qty) VALUES ('t1', 'north', 1), ('t2', 'south', 2), ('t3', 'east', 3)")
+            .execute(&peers[0])
+            .await
+            .unwrap();
+        peers[0].sync(&peers[1]).await.unwrap();
+        peers[0].sync(&peers[2]).await.unwrap();
+        // Offline: each peer edits every document its own way; one peer deletes t3.
+        for (i, p) in peers.iter().enumerate() {
+            let qty = 10 * (i as i64 + 1);
+            couch_sql!("UPDATE orders SET qty = ? WHERE region <> 'none'", qty).execute(p).await.unwrap();
+        }
+        couch_sql!("DELETE FROM orders WHERE _id = 't3'").execute(&peers[1]).await.unwrap();
+        let [a, b, c] = order.map(|i| &peers[i]);
+        a.sync(b).await.unwrap();
+        b.sync(c).await.unwrap();
+        a.sync(b).await.unwrap();
+        let seen = contents(&peers[0]).await;
+        for p in &peers[1..] {
+            assert_eq!(contents(p).await, seen, "order {order:?}: every peer the same");
+        }
+        for id in ["t1", "t2"] {
+            assert_eq!(seen[id]["conflicts"].as_array().unwrap().len(), 2, "{id}: three live branches: {seen:?}");
+        }
+        assert_eq!(seen["t3"]["conflicts"].as_array().unwrap().len(), 1, "t3: two live branches, one deleted");
+        outcomes.push(seen);
+        if round == orders.len() - 1 {
+            // One peer resolves; the syncs carry it everywhere.
+            for c in peers[order[2]].conflicts::<Order>().await.unwrap() {
+                let keep = Order { note: Some("resolved".into()), ..c.winner.clone() };
+                c.resolve(&peers[order[2]], keep).await.unwrap();
+            }
+            a.sync(b).await.unwrap();
+            b.sync(c).await.unwrap();
+            a.sync(b).await.unwrap();
+            for p in &peers {
+                assert!(p.conflicts::<Order>().await.unwrap().is_empty());
+                let notes = couch_sql!("SELECT note FROM orders").fetch_all(p).await.unwrap();
+                assert_eq!(notes.len(), 3);
+                assert!(notes.iter().all(|n| n.note.as_deref() == Some("resolved")));
+            }
+        }
+    }
+    for o in &outcomes[1..] {
+        assert_eq!(o, &outcomes[0], "the same winners whatever the order");
+    }
+}
