@@ -221,10 +221,12 @@ async fn three_peers_converge_in_every_order() {
             file_peer(&format!("three{round}")).await,
             fresh_db(&format!("three{round}")).await,
         ];
-        couch_sql!("INSERT INTO orders (_id, region, qty) VALUES ('t1', 'north', 1), ('t2', 'south', 2), ('t3', 'east', 3)")
-            .execute(&peers[0])
-            .await
-            .unwrap();
+        couch_sql!(
+            "INSERT INTO orders (_id, region, qty) VALUES ('t1', 'north', 1), ('t2', 'south', 2), ('t3', 'east', 3)"
+        )
+        .execute(&peers[0])
+        .await
+        .unwrap();
         peers[0].sync(&peers[1]).await.unwrap();
         peers[0].sync(&peers[2]).await.unwrap();
         // Offline: each peer edits every document its own way; one peer deletes t3.

@@ -11,6 +11,21 @@ pub struct Serve {
     pub url: String,
 }
 
+impl Serve {
+    /// `kill -9`: the process ends at once, mid-request.
+    #[allow(dead_code)]
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The port it listens on.
+    #[allow(dead_code)]
+    pub fn port(&self) -> String {
+        self.url.rsplit(':').next().unwrap_or_default().to_string()
+    }
+}
+
 impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -19,9 +34,16 @@ impl Drop for Serve {
 }
 
 /// Starts `couch-sql serve` in memory on a free port.
+#[allow(dead_code)] // not every test crate starts one this way
 pub fn serve() -> Serve {
+    serve_with(&["--port", "0"])
+}
+
+/// Starts `couch-sql serve` with these arguments (`--port`, `--dir`).
+pub fn serve_with(args: &[&str]) -> Serve {
     let mut child = Command::new(env!("CARGO_BIN_EXE_couch-sql"))
-        .args(["serve", "--port", "0"])
+        .arg("serve")
+        .args(args)
         .env("COUCH_SQL_ADMIN", "admin:password")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
