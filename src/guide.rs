@@ -23,3 +23,6 @@ pub struct Servers;
 
 #[doc = include_str!("../docs/performance.md")]
 pub struct Performance;
+
+#[doc = include_str!("../docs/replication.md")]
+pub struct Replication;

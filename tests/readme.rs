@@ -24,6 +24,12 @@ fn the_readme_live_query_is_the_example() {
 }
 
 #[test]
+fn the_readme_local_first_app_is_the_example() {
+    let sync = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sync.rs")).unwrap();
+    assert_eq!(readme_block("sync"), sync, "README.md's local-first app differs from examples/sync.rs");
+}
+
+#[test]
 fn the_guide_pages_the_readme_links_exist() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     for link in readme.split("](").skip(1).filter_map(|s| s.split(')').next()) {
