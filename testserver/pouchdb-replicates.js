@@ -31,6 +31,13 @@ function canonical(v) {
   return JSON.stringify(v);
 }
 
+// PouchDB gives a pulled attachment the revpos of the revision it arrives in
+// (against CouchDB as against the engine): documents are compared without it.
+function withoutRevpos(doc) {
+  for (const att of Object.values(doc._attachments || {})) delete att.revpos;
+  return doc;
+}
+
 // Every document's leaves (sorted), its winner and the winner's body.
 async function contents(db) {
   const all = await db.allDocs({ include_docs: true, conflicts: true });
@@ -40,6 +47,7 @@ async function contents(db) {
     const doc = Object.assign({}, row.doc);
     const conflicts = (doc._conflicts || []).slice().sort();
     delete doc._conflicts;
+    withoutRevpos(doc);
     out[row.id] = canonical({ doc, conflicts });
   }
   return out;
@@ -57,10 +65,25 @@ async function main() {
   const timings = {};
   const local = new PouchDB(unique('local'), { adapter: 'memory' });
   const docs = [];
-  for (let i = 0; i < count; i++) docs.push({ _id: `d${String(i).padStart(5, '0')}`, type: 'items', n: i });
+  for (let i = 0; i < count; i++) {
+    const doc = { _id: `d${String(i).padStart(5, '0')}`, type: 'items', n: i };
+    if (i % 50 === 0) {
+      const bytes = Buffer.from(Array.from({ length: 200 }, (_, b) => (b * 7 + i) & 255));
+      doc._attachments = { 'blob.bin': { content_type: 'application/octet-stream', data: bytes.toString('base64') } };
+    }
+    docs.push(doc);
+  }
   const written = await local.bulkDocs(docs);
   // Edits, deletions, and conflict branches as another peer would make them.
-  const edits = written.filter((_, i) => i % 3 === 0).map((w, i) => ({ _id: w.id, _rev: w.rev, type: 'items', n: -i }));
+  const edited = written.filter((_, i) => i % 3 === 0);
+  // An edit keeps an attachment by its stub, as read.
+  const before = await local.allDocs({ keys: edited.map((w) => w.id), include_docs: true });
+  const edits = edited.map((w, i) => {
+    const doc = { _id: w.id, _rev: w.rev, type: 'items', n: -i };
+    const atts = before.rows[i].doc._attachments;
+    if (atts) doc._attachments = atts;
+    return doc;
+  });
   await local.bulkDocs(edits);
   const deletions = written.filter((_, i) => i % 10 === 1).map((w) => ({ _id: w.id, _rev: w.rev, _deleted: true }));
   await local.bulkDocs(deletions);
@@ -85,10 +108,16 @@ async function main() {
   timings.pull_ms = Date.now() - t;
   if (!pulled.ok || pulled.doc_write_failures) fail('pull: ' + JSON.stringify(pulled));
   same(await contents(remote), await contents(pulledInto), 'after the pull, the server and a new local');
+  // Attachments came too, byte for byte.
+  for (const id of ['d00050', 'd00100', 'd00150']) {
+    const [a, b] = await Promise.all([local.getAttachment(id, 'blob.bin'), pulledInto.getAttachment(id, 'blob.bin')]);
+    const c = await remote.getAttachment(id, 'blob.bin');
+    if (!a.equals(b) || !a.equals(c)) fail(`${id}'s attachment differs`);
+  }
   // Revision histories came too.
   for (const id of ['d00000', 'd00099', 'd00003']) {
     const [a, b] = await Promise.all([remote.get(id, { revs: true, open_revs: 'all' }), pulledInto.get(id, { revs: true, open_revs: 'all' })]);
-    const key = (x) => canonical(x.map((r) => r.ok).sort((p, q) => (p._rev < q._rev ? -1 : 1)));
+    const key = (x) => canonical(x.map((r) => withoutRevpos(r.ok)).sort((p, q) => (p._rev < q._rev ? -1 : 1)));
     if (key(a) !== key(b)) fail(`${id}: histories differ:\n  ${key(a)}\n  ${key(b)}`);
   }
 

@@ -31,7 +31,19 @@ fn branched() -> impl Iterator<Item = usize> {
 /// 10,000 documents: a third edited twice more, a tenth deleted, and 102 with a
 /// conflict branch (a tenth of them deleted) written as a replicator writes them.
 async fn fill(db: &Database) {
-    let docs: Vec<Value> = (0..10_000).map(|i| json!({"_id": format!("d{i:05}"), "type": "items", "n": i})).collect();
+    // Every 50th document has an attachment (binary: a compressible type's digest is
+    // CouchDB's MD5 of its gzip, which no other deflate reproduces; see docs/servers.md).
+    let docs: Vec<Value> = (0..10_000)
+        .map(|i| {
+            let mut d = json!({"_id": format!("d{i:05}"), "type": "items", "n": i});
+            if i % 50 == 0 {
+                let bytes: Vec<u8> = (0..200u32).map(|b| (b * 7 + i as u32) as u8).collect();
+                d["_attachments"] =
+                    json!({"blob.bin": {"content_type": "application/octet-stream", "data": b64(&bytes)}});
+            }
+            d
+        })
+        .collect();
     for chunk in docs.chunks(2_000) {
         db.request("POST", "_bulk_docs", Some(&json!({ "docs": chunk }))).await.unwrap();
     }
@@ -43,7 +55,13 @@ async fn fill(db: &Database) {
             .iter()
             .enumerate()
             .filter(|(i, _)| i % 3 == 0)
-            .map(|(i, r)| json!({"_id": r["id"], "_rev": r["value"]["rev"], "type": "items", "n": i, "round": round}))
+            .map(|(i, r)| {
+                let mut d = json!({"_id": r["id"], "_rev": r["value"]["rev"], "type": "items", "n": i, "round": round});
+                if i % 50 == 0 {
+                    d["_attachments"] = json!({"blob.bin": {"stub": true}}); // kept through the edit
+                }
+                d
+            })
             .collect();
         db.request("POST", "_bulk_docs", Some(&json!({ "docs": edits }))).await.unwrap();
     }
@@ -75,6 +93,18 @@ async fn fill(db: &Database) {
         branches.push(branch);
     }
     db.request("POST", "_bulk_docs", Some(&json!({"new_edits": false, "docs": branches}))).await.unwrap();
+}
+
+fn b64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() { char::from(A[(n >> (18 - 6 * i) & 63) as usize]) } else { '=' });
+        }
+    }
+    out
 }
 
 /// Every document's leaves and its winning body, from the changes feed.
@@ -118,6 +148,15 @@ async fn same(a: &Database, b: &Database) {
     }
     let sample: Vec<String> = (0..10_000).step_by(97).map(|i| format!("d{i:05}")).collect();
     assert_eq!(histories(a, &sample).await, histories(b, &sample).await);
+    // The attachments' bytes.
+    for i in (0..10_000).step_by(450) {
+        let path = format!("d{i:05}?attachments=true");
+        let (x, y) = (a.request("GET", &path, None).await, b.request("GET", &path, None).await);
+        if let (Ok(x), Ok(y)) = (x, y) {
+            assert_eq!(x["_attachments"], y["_attachments"], "d{i:05}'s attachments");
+            assert!(x["_attachments"]["blob.bin"]["data"].is_string(), "d{i:05} kept its attachment: {x}");
+        }
+    }
 }
 
 #[test]

@@ -638,7 +638,7 @@ pub fn find(db: &std::sync::RwLock<Db>, req: &Value) -> Result<Value, ApiError> 
         let extras = crate::revisions::Extras { conflicts: true, ..Default::default() };
         for ((_, id), doc) in &mut page {
             if let (Some(d), Some(m)) = (db.docs.get(id.as_str()), doc.as_object_mut()) {
-                crate::revisions::annotate(m, d, &d.winner, extras);
+                crate::revisions::annotate(m, d, &d.winner, &extras);
             }
         }
     }

@@ -18,6 +18,7 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod attachments;
 mod auth;
 mod find;
 pub mod json;
@@ -117,6 +118,34 @@ pub struct HttpReply {
 }
 
 type Reply = Result<(u16, Value), ApiError>;
+
+/// The request headers, besides credentials, that change an answer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Head<'a> {
+    /// `Content-Type`: an attachment's type, or `multipart/related` for a document
+    /// written with its attachments' bytes in parts.
+    pub content_type: Option<&'a str>,
+    /// `Accept`: `open_revs` answers `multipart/mixed` unless JSON is asked for.
+    pub accept: Option<&'a str>,
+}
+
+impl Head<'_> {
+    /// Whether the client takes `multipart/mixed` (CouchDB's rule: unless it asks
+    /// for JSON; no `Accept` takes anything).
+    fn takes_multipart(&self) -> bool {
+        match self.accept {
+            None => true,
+            Some(a) => a.contains("multipart/mixed") || (a.contains("*/*") && !a.contains("application/json")),
+        }
+    }
+}
+
+/// An answer that is not JSON: an attachment's bytes, a multipart body.
+struct Raw {
+    status: u16,
+    content_type: String,
+    body: Vec<u8>,
+}
 
 /// A user document's clear `password`, replaced by its hash, on every way a user
 /// document is written (`PUT`, `POST /_users`, `_bulk_docs`), as CouchDB does.
@@ -271,7 +300,8 @@ impl Engine {
     /// Answers one request as CouchDB would: `(status, JSON body)`, as the admin.
     /// `target` is the path with its query string (`/shop/_find`, `/shop/_all_docs?limit=2`).
     pub fn handle(&self, method: &str, target: &str, body: &[u8]) -> (u16, Vec<u8>) {
-        let r = self.answer(Ok((Who::Admin(None), "")), method, target, body);
+        let json = Head { accept: Some("application/json"), ..Head::default() };
+        let r = self.answer(Ok((Who::Admin(None), "")), method, target, json, body);
         (r.status, r.body)
     }
 
@@ -287,15 +317,53 @@ impl Engine {
         cookie: Option<&str>,
         body: &[u8],
     ) -> HttpReply {
-        let who = self.identify(authorization, cookie);
-        self.answer(who, method, target, body)
+        self.handle_request(method, target, authorization, cookie, Head::default(), body)
     }
 
-    fn answer(&self, who: Result<(Who, &'static str), ApiError>, method: &str, target: &str, body: &[u8]) -> HttpReply {
+    /// [`Engine::handle_http`], with the other headers that change an answer
+    /// (`Content-Type`, `Accept`): attachments, and multipart bodies both ways.
+    pub fn handle_request(
+        &self,
+        method: &str,
+        target: &str,
+        authorization: Option<&str>,
+        cookie: Option<&str>,
+        head: Head<'_>,
+        body: &[u8],
+    ) -> HttpReply {
+        let who = self.identify(authorization, cookie);
+        self.answer(who, method, target, head, body)
+    }
+
+    fn answer(
+        &self,
+        who: Result<(Who, &'static str), ApiError>,
+        method: &str,
+        target: &str,
+        head: Head<'_>,
+        body: &[u8],
+    ) -> HttpReply {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(decode).collect();
         let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
         let mut headers = Vec::new();
+        if let Ok((w, _)) = &who {
+            match self.raw(w, method, &seg, &query_params(query), head) {
+                Some(Ok(raw)) => {
+                    let body = if method == "HEAD" { Vec::new() } else { raw.body };
+                    return HttpReply {
+                        status: raw.status,
+                        headers: vec![("content-type".into(), raw.content_type)],
+                        body,
+                    };
+                }
+                Some(Err(e)) => {
+                    let body = if method == "HEAD" { Vec::new() } else { json::to_vec(&e.body()) };
+                    return HttpReply { status: e.status, headers, body };
+                }
+                None => {}
+            }
+        }
         let result = who.and_then(|(who, how)| match (method, seg.as_slice()) {
             ("POST", ["_session"]) => self.login(body).map(|(cookie, value)| {
                 headers.push(("set-cookie".to_string(), session_cookie(&cookie, now_secs())));
@@ -312,7 +380,7 @@ impl Engine {
                 }
                 Ok((200, json!({"ok": true, "userCtx": who.user_ctx(), "info": info})))
             }
-            _ => self.route(&who, method, &seg, &query_params(query), body),
+            _ => self.route(&who, method, &seg, &query_params(query), head, body),
         });
         let (status, value) = match result {
             Ok(r) => r,
@@ -320,6 +388,59 @@ impl Engine {
         };
         let body = if method == "HEAD" { Vec::new() } else { json::to_vec(&value) };
         HttpReply { status, headers, body }
+    }
+
+    /// The reads whose answer is not JSON: an attachment (`GET /db/id/name`), and
+    /// `open_revs` for a client that takes `multipart/mixed`. `None` for the others.
+    fn raw(
+        &self,
+        who: &Who,
+        method: &str,
+        seg: &[&str],
+        q: &HashMap<String, String>,
+        head: Head<'_>,
+    ) -> Option<Result<Raw, ApiError>> {
+        if !matches!(method, "GET" | "HEAD") {
+            return None;
+        }
+        let (name, id, att): (&str, String, Option<String>) = match seg {
+            [db, "_design", ddoc, first, rest @ ..] if !first.starts_with('_') => (
+                db,
+                format!("_design/{ddoc}"),
+                Some(std::iter::once(*first).chain(rest.iter().copied()).collect::<Vec<_>>().join("/")),
+            ),
+            [db, id, first, rest @ ..] if !db.starts_with('_') && !id.starts_with('_') => (
+                db,
+                id.to_string(),
+                Some(std::iter::once(*first).chain(rest.iter().copied()).collect::<Vec<_>>().join("/")),
+            ),
+            [db, id]
+                if !db.starts_with('_')
+                    && !id.starts_with('_')
+                    && q.contains_key("open_revs")
+                    && head.takes_multipart() =>
+            {
+                (db, id.to_string(), None)
+            }
+            _ => return None,
+        };
+        Some((|| {
+            let db = self.db(name)?;
+            self.admit(who, &db, name, method, &seg[1..], &[])?;
+            let db = read(&db);
+            match att {
+                Some(att) => attachment(&db, &id, &att, q),
+                None => {
+                    // As multipart, attachments always travel (except those older than
+                    // `atts_since`): CouchDB's replicator asks for them this way.
+                    let extras = revisions::Extras { attachments: true, ..revisions::Extras::from_query(q) };
+                    let latest = q.get("latest").is_some_and(|v| v == "true");
+                    let opened = revisions::open_revs(&db, &id, &q["open_revs"], latest, &extras)?;
+                    let (content_type, body) = revisions::multipart_mixed(opened);
+                    Ok(Raw { status: 200, content_type, body })
+                }
+            }
+        })())
     }
 
     fn unauthorized() -> ApiError {
@@ -439,7 +560,15 @@ impl Engine {
         Ok(false)
     }
 
-    fn route(&self, who: &Who, method: &str, seg: &[&str], q: &HashMap<String, String>, body: &[u8]) -> Reply {
+    fn route(
+        &self,
+        who: &Who,
+        method: &str,
+        seg: &[&str],
+        q: &HashMap<String, String>,
+        head: Head<'_>,
+        body: &[u8],
+    ) -> Reply {
         match (method, seg) {
             ("GET", []) => Ok((
                 200,
@@ -456,12 +585,13 @@ impl Engine {
                 "couch-sql's engine runs no replications itself: point a replicator (CouchDB's, PouchDB's) at it",
             )),
             (_, [name, rest @ ..]) if !name.starts_with('_') || *name == "_users" => {
-                self.db_route(who, method, name, rest, q, body)
+                self.db_route(who, method, name, rest, q, head, body)
             }
             _ => Err(ApiError::new(400, "illegal_database_name", "Name must begin with a letter.")),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn db_route(
         &self,
         who: &Who,
@@ -469,6 +599,7 @@ impl Engine {
         name: &str,
         rest: &[&str],
         q: &HashMap<String, String>,
+        head: Head<'_>,
         body: &[u8],
     ) -> Reply {
         if rest.is_empty() && matches!(method, "PUT" | "DELETE") && !who.is_admin() {
@@ -569,7 +700,7 @@ impl Engine {
             return reply;
         }
         let mut db = write(&db);
-        let reply = Self::db_request(&mut db, db_admin, method, name, rest, q, body);
+        let reply = Self::db_request(&mut db, db_admin, method, name, rest, q, head, body);
         // Whatever the request wrote reaches the file before it is answered.
         db.flush()?;
         drop(db);
@@ -694,6 +825,7 @@ impl Engine {
         Some(reply)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn db_request(
         db: &mut Db,
         db_admin: bool,
@@ -701,6 +833,7 @@ impl Engine {
         name: &str,
         rest: &[&str],
         q: &HashMap<String, String>,
+        head: Head<'_>,
         body: &[u8],
     ) -> Reply {
         match (method, rest) {
@@ -779,7 +912,11 @@ impl Engine {
             ("POST", ["_index"]) => Ok((200, find::create_index(db, &parse_body(body)?)?)),
             ("DELETE", ["_index", ddoc, "json", index]) => Ok((200, find::delete_index(db, ddoc, index)?)),
             ("DELETE", ["_index", "_design", ddoc, "json", index]) => Ok((200, find::delete_index(db, ddoc, index)?)),
-            (_, ["_design", ddoc]) => doc_route(db, method, &format!("_design/{ddoc}"), q, body),
+            (_, ["_design", ddoc]) => doc_route(db, method, &format!("_design/{ddoc}"), q, head, body),
+            ("PUT" | "DELETE", ["_design", ddoc, first, more @ ..]) if !first.starts_with('_') => {
+                let att = std::iter::once(*first).chain(more.iter().copied()).collect::<Vec<_>>().join("/");
+                write_attachment(db, method, &format!("_design/{ddoc}"), &att, q, head, body)
+            }
             ("PUT", [id]) if name == "_users" => {
                 // The password is kept only salted and hashed, as CouchDB does.
                 let mut doc = parse_body(body)?;
@@ -791,8 +928,12 @@ impl Engine {
                 let rev = db.write(id, doc)?;
                 Ok((201, json!({"ok": true, "id": id, "rev": rev})))
             }
-            (_, ["_local", id]) => doc_route(db, method, &format!("_local/{id}"), q, body),
-            (_, [id]) if !id.starts_with('_') => doc_route(db, method, id, q, body),
+            (_, ["_local", id]) => doc_route(db, method, &format!("_local/{id}"), q, head, body),
+            (_, [id]) if !id.starts_with('_') => doc_route(db, method, id, q, head, body),
+            ("PUT" | "DELETE", [id, first, more @ ..]) if !id.starts_with('_') => {
+                let att = std::iter::once(*first).chain(more.iter().copied()).collect::<Vec<_>>().join("/");
+                write_attachment(db, method, id, &att, q, head, body)
+            }
             // A document id with a leading `_` that names no endpoint (CouchDB's answer).
             ("PUT" | "DELETE", [_]) => {
                 Err(ApiError::new(400, "illegal_docid", "Only reserved document ids may start with underscore."))
@@ -806,8 +947,97 @@ fn get_doc(db: &Db, id: &str, q: &HashMap<String, String>) -> Reply {
     Ok((200, revisions::get(db, id, q)?))
 }
 
-fn doc_route(db: &mut Db, method: &str, id: &str, q: &HashMap<String, String>, body: &[u8]) -> Reply {
+/// `GET /db/id/name`: the attachment's bytes, as its type (of the winner, or `?rev=`).
+fn attachment(db: &Db, id: &str, name: &str, q: &HashMap<String, String>) -> Result<Raw, ApiError> {
+    let doc = db.docs.get(id).ok_or_else(|| ApiError::not_found("missing"))?;
+    let rev = match q.get("rev") {
+        Some(r) => couch_semantics::revs::Rev::parse(r).ok_or_else(|| ApiError::bad_request("Invalid rev format"))?,
+        None if doc.deleted => return Err(ApiError::not_found("deleted")),
+        None => doc.winner.clone(),
+    };
+    let (body, _) = doc.leaf(&rev).ok_or_else(|| ApiError::not_found("missing"))?;
+    let missing = || ApiError::not_found("Document is missing attachment");
+    let att = body.get("_attachments").and_then(|a| a.get(name)).ok_or_else(missing)?;
+    let bytes = att.get("digest").and_then(Value::as_str).and_then(|d| doc.blobs.get(d)).ok_or_else(missing)?;
+    let content_type = att.get("content_type").and_then(Value::as_str).unwrap_or("application/octet-stream");
+    Ok(Raw { status: 200, content_type: content_type.to_string(), body: bytes.to_vec() })
+}
+
+/// `PUT /db/id/name` (the body is the attachment, typed by `Content-Type`) and
+/// `DELETE /db/id/name`: a new revision of the document with the attachment set
+/// or gone (`PUT` on a document that does not exist creates it).
+fn write_attachment(
+    db: &mut Db,
+    method: &str,
+    id: &str,
+    name: &str,
+    q: &HashMap<String, String>,
+    head: Head<'_>,
+    body: &[u8],
+) -> Reply {
+    let rev = q.get("rev").cloned();
+    let current = match (db.docs.get(id), &rev) {
+        (Some(d), Some(r)) => {
+            let r = couch_semantics::revs::Rev::parse(r).ok_or_else(|| ApiError::bad_request("Invalid rev format"))?;
+            let (b, deleted) = d.leaf(&r).ok_or_else(ApiError::conflict)?;
+            if deleted {
+                serde_json::Map::new()
+            } else {
+                (**b).clone()
+            }
+        }
+        (Some(d), None) if !d.deleted => return Err(ApiError::conflict()),
+        (None, _) if method == "DELETE" => return Err(ApiError::not_found("missing")),
+        _ => serde_json::Map::new(),
+    };
+    let mut doc = current;
+    let atts = doc.entry("_attachments").or_insert_with(|| json!({}));
+    let atts = atts.as_object_mut().ok_or_else(|| ApiError::bad_request("Attachments must be a JSON object"))?;
+    // The others are kept as they are.
+    for a in atts.values_mut() {
+        if let Some(a) = a.as_object_mut() {
+            a.insert("stub".into(), json!(true));
+        }
+    }
+    let mut follows = std::collections::BTreeMap::new();
     match method {
+        "PUT" => {
+            let content_type = head.content_type.unwrap_or("application/octet-stream");
+            atts.insert(name.to_string(), json!({"content_type": content_type, "follows": true}));
+            follows.insert(name.to_string(), body.to_vec());
+        }
+        _ => {
+            if atts.remove(name).is_none() {
+                return Err(ApiError::not_found("Document is missing attachment"));
+            }
+        }
+    }
+    if let Some(r) = rev {
+        doc.insert("_rev".into(), json!(r));
+    }
+    let rev = db.write_with(id, doc, follows)?;
+    Ok((if method == "PUT" { 201 } else { 200 }, json!({"ok": true, "id": id, "rev": rev})))
+}
+
+fn doc_route(db: &mut Db, method: &str, id: &str, q: &HashMap<String, String>, head: Head<'_>, body: &[u8]) -> Reply {
+    match method {
+        "PUT" if head.content_type.is_some_and(|t| t.trim_start().starts_with("multipart/related")) => {
+            // A document and its attachments' bytes, as CouchDB's replicator writes them.
+            let (doc, follows) = attachments::read_related(body, head.content_type.unwrap_or_default())?;
+            let Value::Object(mut doc) = doc else {
+                return Err(ApiError::bad_request("Document must be a JSON object"));
+            };
+            if let Some(rev) = q.get("rev") {
+                doc.insert("_rev".into(), json!(rev));
+            }
+            if q.get("new_edits").is_some_and(|v| v == "false") {
+                let (rev, _) = store::replicated_rev(&doc)?;
+                db.write_replicated_with(id, doc, follows)?;
+                return Ok((201, json!({"ok": true, "id": id, "rev": rev.to_string()})));
+            }
+            let rev = db.write_with(id, doc, follows)?;
+            Ok((201, json!({"ok": true, "id": id, "rev": rev})))
+        }
         "PUT" => {
             let doc = parse_body(body)?;
             // CouchDB names no id here (the id is the URL's).
@@ -903,7 +1133,7 @@ fn all_docs(db: &Db, local: bool, q: &HashMap<String, String>, body: &Value) -> 
         if include_docs {
             r["doc"] = d.to_json(id);
             if let Some(m) = r["doc"].as_object_mut() {
-                revisions::annotate(m, d, &d.winner, extras);
+                revisions::annotate(m, d, &d.winner, &extras);
             }
         }
         r

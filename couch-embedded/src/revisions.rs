@@ -8,8 +8,13 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
 /// What a read adds to each revision it answers.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Extras {
+    /// `attachments=true`: the attachments' bytes inline (`data`), not stubs...
+    pub attachments: bool,
+    /// ... except those the reader has already: written at or before the newest of
+    /// these revisions that is an ancestor (`atts_since`).
+    pub atts_since: Vec<Rev>,
     /// `_revisions`: the revision's history.
     pub revs: bool,
     /// `_revs_info`: the history, each with whether its body is here.
@@ -24,7 +29,14 @@ impl Extras {
     /// The options of a document read (`meta=true` is all but `revs`).
     pub fn from_query(q: &HashMap<String, String>) -> Extras {
         let on = |k: &str| q.get(k).is_some_and(|v| v == "true");
+        let atts_since = q
+            .get("atts_since")
+            .and_then(|v| serde_json::from_str::<Vec<String>>(v).ok())
+            .map(|revs| revs.iter().filter_map(|r| Rev::parse(r)).collect())
+            .unwrap_or_default();
         Extras {
+            attachments: on("attachments"),
+            atts_since,
             revs: on("revs"),
             revs_info: on("revs_info") || on("meta"),
             conflicts: on("conflicts") || on("meta"),
@@ -34,17 +46,27 @@ impl Extras {
 }
 
 /// Revision `rev` of `doc` as JSON, with the members `extras` asks for.
-pub fn revision(id: &str, doc: &Doc, rev: &Rev, extras: Extras) -> Option<Value> {
+pub fn revision(id: &str, doc: &Doc, rev: &Rev, extras: &Extras) -> Option<Value> {
     let (body, deleted) = doc.leaf(rev)?;
     let mut out = render(id, rev, body, deleted);
     let m = out.as_object_mut().expect("a document is an object");
     annotate(m, doc, rev, extras);
+    if extras.attachments {
+        let path = doc.tree.path(rev).unwrap_or_default();
+        let since = extras
+            .atts_since
+            .iter()
+            .filter(|a| a.pos <= rev.pos && path.get((rev.pos - a.pos) as usize) == Some(&a.id))
+            .map(|a| a.pos)
+            .max();
+        crate::attachments::inline(m, &doc.blobs, since);
+    }
     Some(out)
 }
 
 /// Adds `_revisions`, `_revs_info`, `_conflicts` and `_deleted_conflicts` (those
 /// asked for, and not empty) to revision `rev` of `doc`.
-pub fn annotate(m: &mut Map<String, Value>, doc: &Doc, rev: &Rev, extras: Extras) {
+pub fn annotate(m: &mut Map<String, Value>, doc: &Doc, rev: &Rev, extras: &Extras) {
     let path = || doc.tree.path(rev).unwrap_or_else(|| vec![rev.id.clone()]);
     if extras.revs {
         m.insert("_revisions".into(), json!({"start": rev.pos, "ids": path()}));
@@ -89,7 +111,8 @@ pub fn get(db: &Db, id: &str, q: &HashMap<String, String>) -> Result<Value, ApiE
     }
     if let Some(open) = q.get("open_revs") {
         let latest = q.get("latest").is_some_and(|v| v == "true");
-        return open_revs(db, id, open, latest, extras);
+        return open_revs(db, id, open, latest, &extras)
+            .map(|docs| Value::Array(docs.into_iter().map(|d| d.into_json()).collect()));
     }
     let doc = db.docs.get(id).ok_or_else(|| ApiError::not_found("missing"))?;
     let rev = match q.get("rev") {
@@ -97,19 +120,34 @@ pub fn get(db: &Db, id: &str, q: &HashMap<String, String>) -> Result<Value, ApiE
         None if doc.deleted => return Err(ApiError::not_found("deleted")),
         None => doc.winner.clone(),
     };
-    revision(id, doc, &rev, extras).ok_or_else(|| ApiError::not_found("missing"))
+    revision(id, doc, &rev, &extras).ok_or_else(|| ApiError::not_found("missing"))
 }
 
-/// `open_revs=all` (every leaf) or `open_revs=["1-a", …]`: `[{"ok": doc} | {"missing": rev}, …]`.
-/// With `latest`, a revision that is no longer a leaf answers the leaves that follow it.
-fn open_revs(db: &Db, id: &str, open: &str, latest: bool, extras: Extras) -> Result<Value, ApiError> {
+/// One answer of `open_revs`: a revision, or one the document does not have.
+pub enum Opened {
+    Ok(Value),
+    Missing(String),
+}
+
+impl Opened {
+    /// `{"ok": doc}` or `{"missing": rev}`.
+    pub fn into_json(self) -> Value {
+        match self {
+            Opened::Ok(d) => json!({ "ok": d }),
+            Opened::Missing(r) => json!({ "missing": r }),
+        }
+    }
+}
+
+/// `open_revs=all` (every leaf) or `open_revs=["1-a", …]`. With `latest`, a
+/// revision that is no longer a leaf answers the leaves that follow it.
+pub fn open_revs(db: &Db, id: &str, open: &str, latest: bool, extras: &Extras) -> Result<Vec<Opened>, ApiError> {
     let doc = db.docs.get(id);
     if open == "all" {
         let doc = doc.ok_or_else(|| ApiError::not_found("missing"))?;
         let mut leaves: Vec<&Rev> = doc.leaves().map(|(r, _, _)| r).collect();
         leaves.sort();
-        let out = leaves.into_iter().filter_map(|r| revision(id, doc, r, extras)).map(|d| json!({"ok": d}));
-        return Ok(Value::Array(out.collect()));
+        return Ok(leaves.into_iter().filter_map(|r| revision(id, doc, r, extras)).map(Opened::Ok).collect());
     }
     let wanted: Vec<String> = serde_json::from_str(open)
         .map_err(|_| ApiError::bad_request("`open_revs` must be `all` or a JSON array of revisions"))?;
@@ -124,11 +162,31 @@ fn open_revs(db: &Db, id: &str, open: &str, latest: bool, extras: Extras) -> Res
             Some(d) => revision(id, d, &rev, extras).into_iter().collect(),
         };
         if found.is_empty() {
-            out.push(json!({"missing": w}));
+            out.push(Opened::Missing(w.clone()));
         }
-        out.extend(found.into_iter().map(|d| json!({"ok": d})));
+        out.extend(found.into_iter().map(Opened::Ok));
     }
-    Ok(Value::Array(out))
+    Ok(out)
+}
+
+/// `open_revs` as CouchDB sends it to a client that accepts `multipart/mixed` (its
+/// replicator): one `application/json` part per answer, attachments inline.
+pub fn multipart_mixed(opened: Vec<Opened>) -> (String, Vec<u8>) {
+    let boundary = couch_semantics::ids::new_id();
+    let mut body = Vec::new();
+    for o in opened {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let (head, json) = match o {
+            Opened::Ok(d) => ("Content-Type: application/json", d),
+            Opened::Missing(r) => ("Content-Type: application/json; error=\"true\"", json!({ "missing": r })),
+        };
+        body.extend_from_slice(head.as_bytes());
+        body.extend_from_slice(b"\r\n\r\n");
+        body.extend_from_slice(&crate::json::to_vec(&json));
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--").as_bytes());
+    (format!("multipart/mixed; boundary=\"{boundary}\""), body)
 }
 
 /// `POST /db/_revs_diff`: `{id: [rev, …]}` → for each id with revisions this
@@ -162,8 +220,12 @@ pub fn revs_diff(db: &Db, body: &Value) -> Result<Value, ApiError> {
 /// `POST /db/_bulk_get`: `{"docs": [{"id", "rev"?}, …]}` → `{"results": [{"id", "docs":
 /// [{"ok": doc} | {"error": {…}}]}]}`; without `rev`, every leaf.
 pub fn bulk_get(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Value, ApiError> {
-    let extras = Extras::from_query(q);
-    let latest = q.get("latest").is_some_and(|v| v == "true");
+    let mut extras = Extras::from_query(q);
+    // CouchDB's replicator sends its options in the body too.
+    if body.get("attachments") == Some(&Value::Bool(true)) {
+        extras.attachments = true;
+    }
+    let latest = q.get("latest").is_some_and(|v| v == "true") || body.get("latest") == Some(&Value::Bool(true));
     let asked = body
         .get("docs")
         .and_then(Value::as_array)
@@ -172,6 +234,10 @@ pub fn bulk_get(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Va
     for a in asked {
         let id = a.get("id").and_then(Value::as_str).unwrap_or_default();
         let rev = a.get("rev").and_then(Value::as_str);
+        let mut extras = extras.clone();
+        if let Some(since) = a.get("atts_since").and_then(Value::as_array) {
+            extras.atts_since = since.iter().filter_map(|r| r.as_str().and_then(Rev::parse)).collect();
+        }
         let error =
             |rev: &str, reason: &str| json!({"error": {"id": id, "rev": rev, "error": "not_found", "reason": reason}});
         let docs = match (db.docs.get(id), rev) {
@@ -179,15 +245,15 @@ pub fn bulk_get(db: &Db, q: &HashMap<String, String>, body: &Value) -> Result<Va
             (Some(d), None) => {
                 let mut leaves: Vec<&Rev> = d.leaves().map(|(r, _, _)| r).collect();
                 leaves.sort();
-                leaves.into_iter().filter_map(|r| revision(id, d, r, extras)).map(|doc| json!({"ok": doc})).collect()
+                leaves.into_iter().filter_map(|r| revision(id, d, r, &extras)).map(|doc| json!({"ok": doc})).collect()
             }
             (Some(d), Some(r)) => {
                 let found: Vec<Value> = match Rev::parse(r) {
                     None => Vec::new(),
                     Some(rev) if latest => {
-                        d.tree.leaves_from(&rev).iter().filter_map(|l| revision(id, d, &l.rev, extras)).collect()
+                        d.tree.leaves_from(&rev).iter().filter_map(|l| revision(id, d, &l.rev, &extras)).collect()
                     }
-                    Some(rev) => revision(id, d, &rev, extras).into_iter().collect(),
+                    Some(rev) => revision(id, d, &rev, &extras).into_iter().collect(),
                 };
                 match found.is_empty() {
                     true => vec![error(r, "missing")],

@@ -27,14 +27,22 @@ impl hyper::body::Body for FeedBody {
 
 /// One request to the engine, off the async threads (it answers synchronously,
 /// and a longpoll feed waits).
-async fn call(
-    engine: &Engine,
-    method: &str,
-    target: String,
+/// The headers of a request the engine reads.
+struct Headers {
     auth: Option<String>,
     cookie: Option<String>,
-    body: Bytes,
-) -> HttpReply {
+    content_type: Option<String>,
+    accept: Option<String>,
+}
+
+impl Headers {
+    /// Credentials only (a changes feed's rounds).
+    fn credentials(auth: &Option<String>, cookie: &Option<String>) -> Headers {
+        Headers { auth: auth.clone(), cookie: cookie.clone(), content_type: None, accept: None }
+    }
+}
+
+async fn call(engine: &Engine, method: &str, target: String, h: Headers, body: Bytes) -> HttpReply {
     // The engine works in memory, so more threads than cores buy nothing; each
     // thread's allocations, though, are memory kept (200 clients on 200 threads held
     // 1 GB). Requests beyond the limit wait their turn, as tasks.
@@ -45,18 +53,23 @@ async fn call(
     });
     let _slot = SLOTS.acquire().await;
     let (engine, method) = (engine.clone(), method.to_string());
-    tokio::task::spawn_blocking(move || engine.handle_http(&method, &target, auth.as_deref(), cookie.as_deref(), &body))
-        .await
-        .unwrap_or_else(|_| HttpReply {
-            status: 500,
-            headers: vec![],
-            body: br#"{"error":"internal_server_error","reason":"the engine failed"}"#.to_vec(),
-        })
+    tokio::task::spawn_blocking(move || {
+        let head = crate::Head { content_type: h.content_type.as_deref(), accept: h.accept.as_deref() };
+        engine.handle_request(&method, &target, h.auth.as_deref(), h.cookie.as_deref(), head, &body)
+    })
+    .await
+    .unwrap_or_else(|_| HttpReply {
+        status: 500,
+        headers: vec![],
+        body: br#"{"error":"internal_server_error","reason":"the engine failed"}"#.to_vec(),
+    })
 }
 
 fn response(status: u16, headers: Vec<(String, String)>, body: Body) -> Response<Body> {
     let mut resp = Response::new(body);
     *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
+    // An attachment or a multipart body names its own type.
     for (k, v) in headers {
         if let (Ok(k), Ok(v)) =
             (hyper::header::HeaderName::from_bytes(k.as_bytes()), hyper::header::HeaderValue::from_str(&v))
@@ -64,7 +77,6 @@ fn response(status: u16, headers: Vec<(String, String)>, body: Body) -> Response
             resp.headers_mut().insert(k, v);
         }
     }
-    resp.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
     resp.headers_mut().insert("server", hyper::header::HeaderValue::from_static("CouchDB/3.4.3 (couch-sql embedded)"));
     resp
 }
@@ -102,6 +114,7 @@ async fn answer(engine: Engine, limits: Limits, req: Request<Incoming>) -> Resul
     let target = req.uri().path_and_query().map_or("/".to_string(), |p| p.as_str().to_string());
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (auth, cookie) = (header("authorization"), header("cookie"));
+    let (content_type, accept) = (header("content-type"), header("accept"));
     // As CouchDB: a POST's body is JSON, said so (a web page cannot post a form to the server).
     if method == "POST" {
         let kind = header("content-type").unwrap_or_default();
@@ -142,7 +155,8 @@ async fn answer(engine: Engine, limits: Limits, req: Request<Incoming>) -> Resul
     if let Some(feed) = Feed::of(&target) {
         return Ok(feed.answer(engine, method, auth, cookie, body).await);
     }
-    Ok(whole(call(&engine, &method, target, auth, cookie, body).await))
+    let h = Headers { auth, cookie, content_type, accept };
+    Ok(whole(call(&engine, &method, target, h, body).await))
 }
 
 /// A `_changes` request that waits: `feed=longpoll` (answered when a change comes,
@@ -220,7 +234,7 @@ impl Feed {
     ) -> Response<Body> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let mut seen = engine.written.count();
-        let mut reply = call(&engine, &method, self.round(), auth.clone(), cookie.clone(), body.clone()).await;
+        let mut reply = call(&engine, &method, self.round(), Headers::credentials(&auth, &cookie), body.clone()).await;
         let Some(mut page) = Page::of(&reply) else { return whole(reply) };
         if !self.continuous && self.heartbeat.is_none() {
             // A longpoll without heartbeats: one whole answer, when there is something
@@ -231,7 +245,7 @@ impl Feed {
                 }
                 let _ = tokio::time::timeout_at(deadline, engine.written.after(seen)).await;
                 seen = engine.written.count();
-                reply = call(&engine, &method, self.round(), auth.clone(), cookie.clone(), body.clone()).await;
+                reply = call(&engine, &method, self.round(), Headers::credentials(&auth, &cookie), body.clone()).await;
                 match Page::of(&reply) {
                     Some(p) => page = p,
                     None => break,
@@ -313,7 +327,8 @@ impl Feed {
                     return;
                 }
                 seen = engine.written.count();
-                let next = call(&engine, &method, self.round(), auth.clone(), cookie.clone(), body.clone()).await;
+                let next =
+                    call(&engine, &method, self.round(), Headers::credentials(&auth, &cookie), body.clone()).await;
                 match Page::of(&next) {
                     Some(p) => page = p,
                     None => return, // the database went away mid-feed: end the stream

@@ -66,6 +66,8 @@ pub struct Doc {
     pub tree: RevTree,
     /// The leaves that lost, in CouchDB's order of preference, with their bodies.
     pub losers: Vec<Leaf>,
+    /// The bytes of the leaves' attachments, by digest (their bodies hold stubs).
+    pub blobs: crate::attachments::Blobs,
 }
 
 /// A leaf revision and its body.
@@ -84,7 +86,8 @@ impl Doc {
     /// A `_local/` document at `0-n`.
     fn local(n: u64, body: Map<String, Value>) -> Doc {
         let winner = Rev { pos: 0, id: n.to_string() };
-        Doc { winner, body: Arc::new(body), deleted: false, tree: RevTree::default(), losers: Vec::new() }
+        let (tree, losers, blobs) = Default::default();
+        Doc { winner, body: Arc::new(body), deleted: false, tree, losers, blobs }
     }
 
     /// The document as `GET /db/id` returns it.
@@ -365,10 +368,21 @@ impl Db {
     /// Writes one document (`PUT /db/id`, one entry of `_bulk_docs`): a new revision,
     /// the child of the leaf `_rev` names (of the tombstone, or none, for a document
     /// deleted or new).
-    pub fn write(&mut self, id: &str, mut doc: Map<String, Value>) -> Result<String, ApiError> {
+    pub fn write(&mut self, id: &str, doc: Map<String, Value>) -> Result<String, ApiError> {
+        self.write_with(id, doc, BTreeMap::new())
+    }
+
+    /// [`Db::write`], with the bytes of the attachments that `follow` (a
+    /// `multipart/related` write), by name.
+    pub fn write_with(
+        &mut self,
+        id: &str,
+        mut doc: Map<String, Value>,
+        follows: BTreeMap<String, Vec<u8>>,
+    ) -> Result<String, ApiError> {
         check_doc(id, &doc)?;
         let given_rev = doc.remove("_rev").and_then(|r| r.as_str().map(str::to_owned));
-        let (body, deleted) = body_of(doc);
+        let (mut body, deleted) = body_of(doc);
         if id.starts_with("_local/") {
             return self.write_local(id, given_rev, body, deleted);
         }
@@ -389,11 +403,23 @@ impl Db {
                 }
             }
         };
+        let pos = parent.as_ref().map_or(1, |p| p.pos + 1);
+        let blobs = {
+            let current = self.docs.get(id);
+            let parent_atts =
+                parent.as_ref().and_then(|p| current?.leaf(p)).and_then(|(b, _)| b.get("_attachments")?.as_object());
+            let sources = crate::attachments::Sources {
+                known: parent_atts.into_iter().collect(),
+                blobs: current.map(|d| &d.blobs),
+                follows,
+            };
+            crate::attachments::prepare(&mut body, pos, false, sources).map_err(|e| stub_error(e, id))?
+        };
         let prev = parent.as_ref().map(Rev::to_string).unwrap_or_default();
-        let rev = Rev { pos: parent.as_ref().map_or(1, |p| p.pos + 1), id: rev_hash(&prev, &body, deleted) };
+        let rev = Rev { pos, id: rev_hash(&prev, &body, deleted) };
         let mut ids = vec![rev.id.clone()];
         ids.extend(parent.map(|p| p.id));
-        self.put_revision(id, &rev, &ids, body, deleted);
+        self.put_revision(id, &rev, &ids, body, deleted, blobs);
         Ok(rev.to_string())
     }
 
@@ -401,15 +427,39 @@ impl Db {
     /// `_rev` with its history in `_revisions`, merged into the tree whatever the
     /// current leaves are (a branch where it forks: a conflict). A revision the
     /// document already has changes nothing.
-    pub fn write_replicated(&mut self, id: &str, mut doc: Map<String, Value>) -> Result<(), ApiError> {
+    pub fn write_replicated(&mut self, id: &str, doc: Map<String, Value>) -> Result<(), ApiError> {
+        self.write_replicated_with(id, doc, BTreeMap::new())
+    }
+
+    /// [`Db::write_replicated`], with the bytes of the attachments that `follow`.
+    pub fn write_replicated_with(
+        &mut self,
+        id: &str,
+        mut doc: Map<String, Value>,
+        follows: BTreeMap<String, Vec<u8>>,
+    ) -> Result<(), ApiError> {
         check_doc(id, &doc)?;
         let (rev, ids) = replicated_rev(&doc)?;
         doc.remove("_rev");
-        let (body, deleted) = body_of(doc);
+        let (mut body, deleted) = body_of(doc);
         if id.starts_with("_local/") {
             return self.write_local(id, None, body, deleted).map(drop);
         }
-        self.put_revision(id, &rev, &ids, body, deleted);
+        if self.docs.get(id).is_some_and(|d| d.tree.contains(&rev)) {
+            return Ok(()); // known already: its attachments are not read again
+        }
+        let blobs = {
+            let current = self.docs.get(id);
+            // A stub names an attachment of a revision the target has: one of the leaves.
+            let known = current
+                .into_iter()
+                .flat_map(|d| d.leaves())
+                .filter_map(|(_, b, _)| b.get("_attachments")?.as_object())
+                .collect();
+            let sources = crate::attachments::Sources { known, blobs: current.map(|d| &d.blobs), follows };
+            crate::attachments::prepare(&mut body, rev.pos, true, sources).map_err(|e| stub_error(e, id))?
+        };
+        self.put_revision(id, &rev, &ids, body, deleted, blobs);
         Ok(())
     }
 
@@ -417,7 +467,15 @@ impl Db {
     /// document `id`: the tree is merged and stemmed, the leaves' bodies kept, the
     /// winner chosen, and the document gets the next sequence. `false` if the tree
     /// already had the revision.
-    fn put_revision(&mut self, id: &str, rev: &Rev, ids: &[String], body: Map<String, Value>, deleted: bool) -> bool {
+    fn put_revision(
+        &mut self,
+        id: &str,
+        rev: &Rev,
+        ids: &[String],
+        body: Map<String, Value>,
+        deleted: bool,
+        new_blobs: crate::attachments::Blobs,
+    ) -> bool {
         let before = self.docs.get(id);
         let mut tree = before.map(|d| d.tree.clone()).unwrap_or_default();
         if tree.merge(rev, ids, deleted) == Merged::Known {
@@ -436,7 +494,15 @@ impl Db {
             return false; // cannot happen: the revision just merged is a leaf or below one that has a body
         }
         let winner = leaves.remove(0);
-        let doc = Doc { winner: winner.rev, body: winner.body, deleted: winner.deleted, tree, losers: leaves };
+        // The bytes the leaves' attachments need, and no others.
+        let mut blobs = before.map(|d| d.blobs.clone()).unwrap_or_default();
+        blobs.extend(new_blobs);
+        let needed: std::collections::BTreeSet<&str> = std::iter::once(&winner.body)
+            .chain(leaves.iter().map(|l| &l.body))
+            .flat_map(|b| crate::attachments::digests(b))
+            .collect();
+        blobs.retain(|d, _| needed.contains(d.as_str()));
+        let doc = Doc { winner: winner.rev, body: winner.body, deleted: winner.deleted, tree, losers: leaves, blobs };
         if self.file.is_some() {
             let before = Undo { id: id.to_string(), doc: before.cloned(), seq: self.seq_of.get(id).copied() };
             self.undo.push(before);
@@ -553,6 +619,15 @@ impl Db {
     }
 }
 
+/// CouchDB names the document in a missing stub's reason.
+fn stub_error(e: ApiError, id: &str) -> ApiError {
+    if e.error == "missing_stub" {
+        let name = e.reason.strip_prefix("Invalid attachment stub in ").unwrap_or_default();
+        return ApiError::new(412, "missing_stub", format!("Invalid attachment stub in {id} for {name}"));
+    }
+    e
+}
+
 /// A document's body as kept (the special members CouchDB keeps, no others) and
 /// whether it is a deletion.
 fn body_of(mut doc: Map<String, Value>) -> (Map<String, Value>, bool) {
@@ -600,6 +675,11 @@ impl Doc {
         if self.tree.len() > 1 {
             v["tree"] = self.tree.to_json();
         }
+        if !self.blobs.is_empty() {
+            let blobs: Map<String, Value> =
+                self.blobs.iter().map(|(d, b)| (d.clone(), Value::String(crate::attachments::base64(b)))).collect();
+            v["blobs"] = Value::Object(blobs);
+        }
         if !self.losers.is_empty() {
             let losers: Vec<Value> = self
                 .losers
@@ -637,7 +717,18 @@ impl Doc {
                     .collect()
             })
             .unwrap_or_default();
-        Some(Doc { winner, body: body(v), deleted, tree, losers })
+        let blobs = v["blobs"]
+            .as_object()
+            .map(|bs| {
+                bs.iter()
+                    .filter_map(|(d, b)| {
+                        let bytes = crate::auth::base64_decode(b.as_str()?, crate::auth::STANDARD)?;
+                        Some((d.clone(), Arc::new(bytes)))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Doc { winner, body: body(v), deleted, tree, losers, blobs })
     }
 }
 

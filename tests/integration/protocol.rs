@@ -243,3 +243,86 @@ async fn live_conflicts_are_listed_and_resolved_by_deleting_the_loser() {
     assert_eq!(k["_deleted_conflicts"].as_array().unwrap().len(), 1);
     assert_eq!(k["_rev"], "2-f9");
 }
+
+/// Attachments as CouchDB keeps them: written inline (`data`), read as stubs
+/// (`content_type`, `revpos`, `digest`, `length`), inline with `attachments=true`
+/// unless older than `atts_since`, kept through an edit by a stub, refused as a
+/// `missing_stub`, removed by `DELETE /db/id/name`; over HTTP, the bytes as they
+/// are with `GET /db/id/name`, and `PUT /db/id/name`.
+#[tokio::test]
+async fn attachments_as_couchdb_keeps_them() {
+    if is_pouchdb().await {
+        return;
+    }
+    let db = fresh_db("attachments").await;
+    let hello = json!({"content_type": "application/octet-stream", "data": "aGVsbG8="});
+    let r1 = db.request("PUT", "d", Some(&json!({"v": 1, "_attachments": {"a.bin": hello}}))).await.unwrap();
+    let rev1 = r1["rev"].as_str().unwrap().to_string();
+    let stub = json!({
+        "content_type": "application/octet-stream", "revpos": 1, "digest": "md5-XUFAKrxLKna5cZ2REBfFkg==",
+        "length": 5, "stub": true,
+    });
+    let d = db.request("GET", "d", None).await.unwrap();
+    assert_eq!(d["_attachments"], json!({"a.bin": stub}), "{d}");
+    // An edit that keeps it names it by a stub: it keeps its revpos.
+    let r2 = db
+        .request("PUT", "d", Some(&json!({"_rev": rev1, "v": 2, "_attachments": {"a.bin": {"stub": true}}})))
+        .await
+        .unwrap();
+    let rev2 = r2["rev"].as_str().unwrap().to_string();
+    let inline = db.request("GET", "d?attachments=true", None).await.unwrap();
+    assert_eq!(
+        inline["_attachments"]["a.bin"],
+        json!({"content_type": "application/octet-stream", "revpos": 1, "digest": "md5-XUFAKrxLKna5cZ2REBfFkg==", "data": "aGVsbG8="})
+    );
+    let since = format!("d?attachments=true&atts_since=%5B%22{rev1}%22%5D");
+    let known = db.request("GET", &since, None).await.unwrap();
+    assert_eq!(known["_attachments"]["a.bin"]["stub"], true, "the reader has revision 1 and so the attachment");
+    // Its stub found nowhere: 412 missing_stub, nothing written.
+    let stray = db.request("PUT", "e", Some(&json!({"_attachments": {"x.bin": {"stub": true}}}))).await;
+    match stray {
+        Err(Error::BadRequest { error, .. }) => assert_eq!(error, "missing_stub"),
+        other => panic!("expected 412 missing_stub, got {other:?}"),
+    }
+    // Inside `_find`, `_all_docs` and `_changes`: stubs.
+    let listed = db.request("GET", "_all_docs?include_docs=true", None).await.unwrap();
+    assert_eq!(listed["rows"][0]["doc"]["_attachments"]["a.bin"]["stub"], true);
+    let found = db.request("POST", "_find", Some(&json!({"selector": {"v": 2}}))).await.unwrap();
+    assert_eq!(found["docs"][0]["_attachments"]["a.bin"]["length"], 5);
+    // DELETE /db/id/name: a new revision without it.
+    let r3 = db.request("DELETE", &format!("d/a.bin?rev={rev2}"), None).await.unwrap();
+    assert!(r3["rev"].as_str().unwrap().starts_with("3-"));
+    let d = db.request("GET", "d", None).await.unwrap();
+    assert!(d.get("_attachments").is_none(), "{d}");
+    // Over HTTP: the bytes as they are, typed.
+    if crate::in_process() {
+        return;
+    }
+    let base = format!("{}/{}", crate::server_url(), db.name());
+    let url = reqwest::Url::parse(&base).unwrap();
+    let (user, pass) = (url.username().to_string(), url.password().map(str::to_owned));
+    let mut plain = url.clone();
+    plain.set_username("").unwrap();
+    plain.set_password(None).unwrap();
+    let http = reqwest::Client::new();
+    let bytes: Vec<u8> = (0..=255u8).collect();
+    let put = http
+        .put(format!("{plain}/f/raw.bin"))
+        .basic_auth(&user, pass.as_deref())
+        .header("content-type", "image/png")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    let got = http.get(format!("{plain}/f/raw.bin")).basic_auth(&user, pass.as_deref()).send().await.unwrap();
+    assert_eq!(got.headers()["content-type"], "image/png");
+    assert_eq!(got.bytes().await.unwrap().to_vec(), bytes);
+    let f = db.request("GET", "f", None).await.unwrap();
+    assert_eq!(
+        (f["_attachments"]["raw.bin"]["length"].as_u64(), f["_attachments"]["raw.bin"]["revpos"].as_u64()),
+        (Some(256), Some(1))
+    );
+    let none = http.get(format!("{plain}/f/nothing.bin")).basic_auth(&user, pass.as_deref()).send().await.unwrap();
+    assert_eq!(none.status(), 404);
+}

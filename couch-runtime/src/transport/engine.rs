@@ -14,6 +14,8 @@ const LONGEST_WAIT: Duration = Duration::from_millis(500);
 /// The engine, in process: the same requests as over HTTP, without a socket.
 pub(crate) struct InProcess {
     engine: couch_embedded::Engine,
+    /// `mem:///`, or `file://` and the directory: where the databases are.
+    base: String,
 }
 
 impl InProcess {
@@ -22,7 +24,7 @@ impl InProcess {
     pub(crate) fn memory() -> InProcess {
         static ENGINE: std::sync::LazyLock<couch_embedded::Engine> =
             std::sync::LazyLock::new(couch_embedded::Engine::new);
-        InProcess { engine: ENGINE.clone() }
+        InProcess { engine: ENGINE.clone(), base: "mem:///".into() }
     }
 
     /// The engine of the directory `dir` (`file://` databases), one per directory per process.
@@ -31,13 +33,14 @@ impl InProcess {
             Mutex::new(None);
         let mut engines = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
         let engines = engines.get_or_insert_with(Default::default);
+        let base = format!("file://{}/", dir.display());
         if let Some(e) = engines.get(dir) {
-            return Ok(InProcess { engine: e.clone() });
+            return Ok(InProcess { engine: e.clone(), base });
         }
         let engine = couch_embedded::Engine::open(dir)
             .map_err(|e| Error::Invalid { what: "database directory", message: e.to_string() })?;
         engines.insert(dir.to_path_buf(), engine.clone());
-        Ok(InProcess { engine })
+        Ok(InProcess { engine, base })
     }
 }
 
@@ -47,15 +50,19 @@ impl Transport for InProcess {
         let body = r.body.unwrap_or_default();
         Box::pin(async move {
             // The engine answers synchronously: off the async worker threads.
-            let reply = tokio::task::spawn_blocking(move || engine.handle_http(&method, &target, None, None, &body))
-                .await
-                .map_err(|e| Error::Invalid { what: "embedded engine", message: e.to_string() })?;
+            // JSON, as the HTTP transport asks (`open_revs` would be multipart otherwise).
+            let head =
+                couch_embedded::Head { accept: Some("application/json"), content_type: Some("application/json") };
+            let reply =
+                tokio::task::spawn_blocking(move || engine.handle_request(&method, &target, None, None, head, &body))
+                    .await
+                    .map_err(|e| Error::Invalid { what: "embedded engine", message: e.to_string() })?;
             Ok(Reply { status: reply.status, body: reply.body.into(), session: None })
         })
     }
 
     fn base(&self) -> &str {
-        "mem:///"
+        &self.base
     }
 
     fn longest_wait(&self) -> Option<Duration> {
