@@ -576,11 +576,26 @@ fn scan(db: &std::sync::RwLock<Db>, r: &Request, mut cursor: Cursor, max: usize)
     let reads_rev = names_field(&r.selector, "_rev");
     let mut batch = 64;
     while out.len() < max && !cursor.at_end() {
-        let candidates = cursor.next(&db.read().unwrap_or_else(|e| e.into_inner()), batch);
+        let (candidates, conflicts) = {
+            let db = db.read().unwrap_or_else(|e| e.into_inner());
+            let candidates = cursor.next(&db, batch);
+            // `conflicts: true`: each document with its `_conflicts`, which the
+            // selector may test, as CouchDB opens documents for such a query.
+            let conflicts: Vec<Option<Value>> = match r.conflicts {
+                true => {
+                    candidates.iter().map(|(_, id, _, _)| db.docs.get(id.as_str()).and_then(conflicts_of)).collect()
+                }
+                false => Vec::new(),
+            };
+            (candidates, conflicts)
+        };
         batch = (batch * 4).min(4096);
-        for (at, id, rev, body) in candidates {
+        for (i, (at, id, rev, mut body)) in candidates.into_iter().enumerate() {
             if out.len() >= max {
                 break;
+            }
+            if let Some(Some(c)) = conflicts.get(i) {
+                std::sync::Arc::make_mut(&mut body).insert("_conflicts".into(), c.clone());
             }
             examined += 1;
             let (id, rev) = (Value::String(id), Value::String(rev));
@@ -595,6 +610,12 @@ fn scan(db: &std::sync::RwLock<Db>, r: &Request, mut cursor: Cursor, max: usize)
         }
     }
     (out, examined)
+}
+
+/// A document's `_conflicts` (its live losing revisions), if it has any.
+fn conflicts_of(d: &crate::store::Doc) -> Option<Value> {
+    let live: Vec<Value> = d.losers.iter().filter(|l| !l.deleted).map(|l| Value::String(l.rev.to_string())).collect();
+    (!live.is_empty()).then_some(Value::Array(live))
 }
 
 /// Whether a selector names `field` anywhere (as a key, at any depth).
@@ -632,16 +653,6 @@ pub fn find(db: &std::sync::RwLock<Db>, req: &Value) -> Result<Value, ApiError> 
         (None, Some(pos)) => encode_bookmark(pos),
         (None, None) => "nil".to_string(),
     };
-    let mut page = page;
-    if r.conflicts {
-        let db = db.read().unwrap_or_else(|e| e.into_inner());
-        let extras = crate::revisions::Extras { conflicts: true, ..Default::default() };
-        for ((_, id), doc) in &mut page {
-            if let (Some(d), Some(m)) = (db.docs.get(id.as_str()), doc.as_object_mut()) {
-                crate::revisions::annotate(m, d, &d.winner, &extras);
-            }
-        }
-    }
     let projection = r.fields.as_deref().map(couch_semantics::Projection::new);
     let docs: Vec<Value> = page
         .into_iter()

@@ -95,6 +95,9 @@ pub struct ServerProfile {
     /// Whether the changes feed has the `_selector` filter (pouchdb-server: no, and
     /// a request for one stops it).
     pub changes_selector: bool,
+    /// Whether `_find` reads `_conflicts` when asked (`"conflicts": true`); where
+    /// not (pouchdb-server), a query naming it is matched in the client.
+    pub find_conflicts: bool,
 }
 
 impl ServerProfile {
@@ -110,6 +113,7 @@ impl ServerProfile {
                 confirm_new_indexes: false,
                 estimates_index_reads: false,
                 changes_selector: false,
+                find_conflicts: false,
             }
         } else {
             ServerProfile {
@@ -121,6 +125,7 @@ impl ServerProfile {
                 confirm_new_indexes: true,
                 estimates_index_reads: true,
                 changes_selector: true,
+                find_conflicts: true,
             }
         }
     }

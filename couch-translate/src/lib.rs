@@ -32,6 +32,6 @@ pub use plan::{
     Having, HavingTerm, IndexDef, Insert, KeyRange, Output, ParamUsage, ParamUse, Plan, Projected, Select, SetValue,
     SortKey, Translation, Update,
 };
-pub use schema::{closest, Access, Column, ColumnType, Kind, Schema, TableKey};
+pub use schema::{closest, Access, Column, ColumnType, Kind, Schema, TableKey, CONFLICTS};
 pub use template::{Compiled, Dialect, RenderError, Tmpl};
 pub use translate::{table_of, translate};

@@ -271,20 +271,30 @@ impl TableKey {
 pub struct Schema {
     /// The table.
     pub table: String,
-    /// The columns (`_id` and `_rev` included).
+    /// The columns (`_id`, `_rev` and `_conflicts` included).
     pub columns: Vec<Column>,
     /// How the table's documents are recognised.
     #[serde(default)]
     pub key: TableKey,
 }
 
+/// The column of a document's conflicting revisions: CouchDB's `_conflicts`, the
+/// live revisions that lost to the one shown (`None` when there are none). Queries
+/// that name it ask the server for it (`"conflicts": true`); no index holds it, and
+/// no statement writes it.
+pub const CONFLICTS: &str = "_conflicts";
+
 impl Schema {
-    /// Builds a schema; `_id` and `_rev` are added as columns of every table.
+    /// Builds a schema; `_id`, `_rev` and `_conflicts` are added as columns of every table.
     pub fn new(table: impl Into<String>, mut columns: Vec<Column>) -> Self {
         for meta in ["_id", "_rev"] {
             if !columns.iter().any(|c| c.name == meta) {
                 columns.push(Column::new(meta, ColumnType::new(Kind::Text, false, "String")));
             }
+        }
+        if !columns.iter().any(|c| c.name == CONFLICTS) {
+            let text = ColumnType::new(Kind::Text, false, "String");
+            columns.push(Column::new(CONFLICTS, ColumnType::array(text, true, "Option<Vec<String>>")));
         }
         Schema { table: table.into(), columns, key: TableKey::default() }
     }

@@ -349,3 +349,29 @@ fn b64(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// Conflicts in SQL: `_conflicts` is a column of every table (the live revisions
+/// that lost, NULL when none), so a SELECT finds the documents in conflict.
+#[tokio::test]
+async fn a_select_finds_the_documents_in_conflict() {
+    let db = fresh_db("sql_conflicts").await;
+    couch_sql!("INSERT INTO orders (_id, region, qty) VALUES ('calm', 'north', 1)").execute(&db).await.unwrap();
+    let branches = json!({"new_edits": false, "docs": [
+        {"_id": "torn", "_rev": "2-a1", "_revisions": {"start": 2, "ids": ["a1", "r0"]}, "type": "orders", "region": "north", "qty": 1},
+        {"_id": "torn", "_rev": "2-f9", "_revisions": {"start": 2, "ids": ["f9", "r0"]}, "type": "orders", "region": "north", "qty": 2},
+    ]});
+    db.request("POST", "_bulk_docs", Some(&branches)).await.unwrap();
+    let torn = couch_sql!("SELECT _id, qty, _conflicts FROM orders WHERE _conflicts IS NOT NULL")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    assert_eq!(torn.len(), 1, "{torn:?}");
+    assert_eq!((torn[0]._id.as_str(), torn[0].qty), ("torn", 2), "the winner's row");
+    assert_eq!(torn[0]._conflicts.as_deref(), Some(&["2-a1".to_string()][..]));
+    let all = couch_sql!("SELECT _id, _conflicts FROM orders ORDER BY _id").fetch_all(&db).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0]._conflicts, None, "calm has none");
+    let dynamic = couch_sql::query("SELECT _id FROM orders WHERE _conflicts IS NULL").fetch_all(&db).await.unwrap();
+    assert_eq!(dynamic.len(), 1);
+    assert_eq!(dynamic[0]["_id"], "calm");
+}

@@ -30,7 +30,7 @@ pub(super) fn delete_table(d: &sqlparser::ast::Delete) -> Option<ObjectName> {
 
 /// Columns the model maintains itself and SQL may not write.
 fn read_only(field: &str) -> bool {
-    field == "_rev"
+    field == "_rev" || field == crate::schema::CONFLICTS
 }
 
 pub(super) fn insert(cx: &mut Cx, i: &sqlparser::ast::Insert) -> Option<Insert> {
@@ -60,7 +60,12 @@ pub(super) fn insert(cx: &mut Cx, i: &sqlparser::ast::Insert) -> Option<Insert> 
         };
         let Some(col) = cx.column(&expr) else { continue };
         if read_only(&col.field) {
-            cx.error("`_rev` is set by CouchDB on every write and cannot be inserted", Some(col.span));
+            let why = if col.field == "_rev" {
+                "`_rev` is set by CouchDB on every write and cannot be inserted"
+            } else {
+                "`_conflicts` lists a document's conflicting revisions, which replication makes: it cannot be inserted"
+            };
+            cx.error(why, Some(col.span));
             continue;
         }
         if cols.iter().any(|(_, c): &(Expr, super::ResolvedColumn)| c.field == col.field) {
@@ -161,6 +166,13 @@ pub(super) fn update(cx: &mut Cx, u: &sqlparser::ast::Update) -> Option<Update> 
             }
         };
         let Some(col) = cx.column(&target) else { continue };
+        if col.field == crate::schema::CONFLICTS {
+            cx.error(
+                "`_conflicts` cannot be set: a conflict ends when its losing revisions are deleted (`Conflict::resolve`)",
+                Some(col.span),
+            );
+            continue;
+        }
         if col.field.starts_with('_') {
             cx.error(
                 format!(

@@ -312,6 +312,7 @@ impl Pager {
             let mut sent = None;
             let bytes = match &self.req.client {
                 Some(client) => {
+                    let bytes = client.with_conflicts(&self.db, bytes).await?;
                     let (kept, n, last) = client.filter(&bytes, &mut self.skip_left)?;
                     self.raw_fetched += n;
                     sent = Some((n, last));

@@ -27,6 +27,18 @@ pub(crate) struct FindTemplate {
     /// Fields every match has, and the model's non-`Option` fields (see [`Select`]).
     pub(super) required: Arc<[String]>,
     pub(super) not_null: Arc<[String]>,
+    /// The selector or the projection names `_conflicts`; and the table's selector
+    /// alone, for a server whose `_find` cannot read it (matched in the client).
+    pub(super) conflicts: Option<Option<Tmpl>>,
+}
+
+/// Whether a selector template has `key` as an object key, at any depth.
+fn names_key(t: &Tmpl, key: &str) -> bool {
+    match t {
+        Tmpl::Object(members) => members.iter().any(|(k, v)| k == key || names_key(v, key)),
+        Tmpl::Array(items) => items.iter().any(|v| names_key(v, key)),
+        _ => false,
+    }
 }
 
 impl FindTemplate {
@@ -43,6 +55,12 @@ impl FindTemplate {
             serde_json::to_writer(&mut tail, fields).expect("writing JSON to memory");
         }
         let fields_len = tail.len();
+        // `_conflicts` is read only when asked for (a selector or a projection names it).
+        let conflicts = names_key(selector, couch_translate::CONFLICTS)
+            || fields.is_some_and(|f| f.iter().any(|x| x == couch_translate::CONFLICTS));
+        if conflicts {
+            tail.extend_from_slice(br#","conflicts":true"#);
+        }
         let mut index = None;
         if let Some(s) = sort.filter(|s| s.server_sort && !s.order_by.is_empty()) {
             let dir = if s.order_by[0].desc { "desc" } else { "asc" };
@@ -68,6 +86,7 @@ impl FindTemplate {
             planned,
             required,
             not_null,
+            conflicts: conflicts.then(|| sort.map(|s| s.key.selector(&s.table))),
         }
     }
 
@@ -108,6 +127,17 @@ impl FindTemplate {
         params: &[Value],
         profile: &ServerProfile,
     ) -> Result<(Vec<u8>, Option<Arc<ClientMatch>>)> {
+        if let (Some(Some(table)), false) = (&self.conflicts, profile.find_conflicts) {
+            // A server whose `_find` cannot read `_conflicts` (pouchdb-server): the
+            // table's documents, their `_conflicts` read with `_all_docs`, matched here.
+            let mut relaxed = Vec::new();
+            table.render_in(&[], profile.dialect, &mut relaxed).map_err(render_error)?;
+            let mut exact = Vec::new();
+            self.selector.render_in(params, Dialect::embedded(), &mut exact).map_err(render_error)?;
+            let selector = serde_json::from_slice(&exact).map_err(|e| Error::decode(None, None, e))?;
+            let fields = self.fields.as_deref().map(Projection::new);
+            return Ok((relaxed, Some(Arc::new(ClientMatch { selector, fields, conflicts: true }))));
+        }
         let holds = |op: &[u8]| rendered.windows(op.len()).any(|w| w == op);
         if !profile.elem_match_in_client() || !(holds(b"\"$elemMatch\"") || holds(b"\"$allMatch\"")) {
             return Ok((rendered, None));
@@ -118,7 +148,7 @@ impl FindTemplate {
         self.selector.render_in(params, Dialect::embedded(), &mut exact).map_err(render_error)?;
         let selector = serde_json::from_slice(&exact).map_err(|e| Error::decode(None, None, e))?;
         let fields = self.fields.as_deref().map(Projection::new);
-        let client = ClientMatch { selector, fields };
+        let client = ClientMatch { selector, fields, conflicts: false };
         Ok((serde_json::to_vec(&relaxed).expect("JSON serializes"), Some(Arc::new(client))))
     }
 }
@@ -129,9 +159,41 @@ pub(crate) struct ClientMatch {
     pub(super) selector: Value,
     /// The SELECT's `fields`, applied after matching.
     pub(super) fields: Option<Projection>,
+    /// The documents' `_conflicts` are read (`_all_docs`) before matching.
+    pub(super) conflicts: bool,
 }
 
 impl ClientMatch {
+    /// A `_find` page with each document's `_conflicts` (read with `_all_docs`,
+    /// which every server answers with them).
+    pub(super) async fn with_conflicts(&self, db: &crate::Database, page: bytes::Bytes) -> Result<bytes::Bytes> {
+        if !self.conflicts {
+            return Ok(page);
+        }
+        let mut page: Value = serde_json::from_slice(&page)
+            .map_err(|e| Error::decode(None, None, format!("malformed _find response: {e}")))?;
+        let ids: Vec<Value> =
+            page["docs"].as_array().into_iter().flatten().filter_map(|d| d.get("_id").cloned()).collect();
+        if ids.is_empty() {
+            return Ok(serde_json::to_vec(&page).expect("JSON serializes").into());
+        }
+        let body = serde_json::json!({ "keys": ids });
+        let read = db.request("POST", "_all_docs?include_docs=true&conflicts=true", Some(&body)).await?;
+        let mut conflicts = std::collections::HashMap::new();
+        for row in read["rows"].as_array().into_iter().flatten() {
+            if let (Some(id), Some(c)) = (row["id"].as_str(), row["doc"].get("_conflicts")) {
+                conflicts.insert(id.to_string(), c.clone());
+            }
+        }
+        for doc in page["docs"].as_array_mut().into_iter().flatten() {
+            let c = doc.get("_id").and_then(Value::as_str).and_then(|id| conflicts.get(id)).cloned();
+            if let (Some(c), Some(d)) = (c, doc.as_object_mut()) {
+                d.insert("_conflicts".into(), c);
+            }
+        }
+        Ok(serde_json::to_vec(&page).expect("JSON serializes").into())
+    }
+
     /// The page with only the documents that match, after the first `skip_left`
     /// of them, projected; and how many documents the server sent.
     pub(super) fn filter(&self, page: &[u8], skip_left: &mut u64) -> Result<(bytes::Bytes, u64, Option<String>)> {

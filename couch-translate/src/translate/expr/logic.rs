@@ -1,6 +1,7 @@
 //! The logic tree of a condition: literals, operands, atoms on one column, AND/OR,
 //! and `NOT` pushed down to the atoms (De Morgan holds in SQL's three-valued logic).
 
+use crate::schema::CONFLICTS;
 use crate::schema::{ColumnType, TableKey};
 use crate::template::Tmpl;
 use sqlparser::ast::BinaryOperator;
@@ -263,7 +264,8 @@ impl Cond {
         for c in conjuncts {
             let Cond::Atom(a) = c else { continue };
             let a = &a.0;
-            if a.field == "_id" || key.mango_field().as_deref() == Some(a.field.as_str()) {
+            // `_conflicts` is no field of the stored document: no index holds it.
+            if a.field == "_id" || a.field == CONFLICTS || key.mango_field().as_deref() == Some(a.field.as_str()) {
                 continue;
             }
             let f = a.field.clone();
@@ -302,6 +304,9 @@ impl Cond {
             let a = &a.0;
             let present = !matches!(a.test, Test::IsNull { negated: false, .. } | Test::Exists { negated: true });
             let f = a.field.clone();
+            if f == CONFLICTS {
+                continue; // added when a document is read, never indexed
+            }
             if present && !out.contains(&f) {
                 out.push(f);
             }
