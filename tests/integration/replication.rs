@@ -192,36 +192,53 @@ async fn a_select_scopes_what_is_replicated() {
     assert!(matches!(sorted, Err(couch_sql::Error::Invalid { .. })), "{sorted:?}");
 }
 
+/// The next event of a live sync, within a while.
+async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<SyncEvent>) -> SyncEvent {
+    tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+        .await
+        .expect("an event within 20 s")
+        .expect("the stream goes on")
+}
+
 /// A live sync carries each write across as it happens, both ways.
 #[tokio::test]
 async fn a_live_sync_carries_writes_both_ways() {
     let server = fresh_db("repl_live").await;
     let engine = local_peer("repl_live").await;
     let mut live = engine.sync(&server).live();
-    let wait_for = |db: Database, id: &'static str| async move {
-        for _ in 0..200 {
-            if db.request("GET", id, None).await.is_ok() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        while let Some(e) = live.next().await {
+            if tx.send(e.expect("no lasting error")).is_err() {
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("{id} never arrived");
-    };
-    let driver = tokio::spawn(async move {
-        let mut events = Vec::new();
-        while let Some(e) = live.next().await {
-            events.push(e.expect("no lasting error"));
-        }
-        events
     });
-    couch_sql!("INSERT INTO orders (_id, region, qty) VALUES ('l1', 'north', 1)").execute(&engine).await.unwrap();
-    wait_for(server.clone(), "l1").await;
-    couch_sql!("INSERT INTO orders (_id, region, qty) VALUES ('l2', 'south', 2)").execute(&server).await.unwrap();
-    wait_for(engine.clone(), "l2").await;
+    // Both sides empty: it catches up at once, and says so.
+    assert_eq!(next_event(&mut rx).await, SyncEvent::Idle);
+    // Each write is a pass that moves one document, from the side it was written on.
+    for (writer, reader, id) in [(&engine, &server, "l1"), (&server, &engine, "l2")] {
+        couch_sql::query("INSERT INTO orders (_id, region, qty) VALUES (?, 'north', 1)")
+            .bind(id)
+            .execute(writer)
+            .await
+            .unwrap();
+        loop {
+            match next_event(&mut rx).await {
+                SyncEvent::Replicated { source, target, report } => {
+                    assert_eq!((source.as_str(), target.as_str()), (writer.name(), reader.name()));
+                    assert_eq!((report.docs_written, report.doc_write_failures), (1, 0), "{report:?}");
+                    break;
+                }
+                SyncEvent::Idle => continue,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(reader.request("GET", id, None).await.unwrap()["qty"], 1);
+    }
     driver.abort();
     let _ = driver.await;
     assert_same(&engine, &server, "engine and server").await;
-    let _ = SyncEvent::Idle; // the events are checked in the engine's own tests
 }
 
 /// A database in an engine on disk (`file://`), in a fresh directory.
