@@ -12,6 +12,8 @@
 #   npm), started in memory on a free loopback port, and stopped after.
 # - COUCH_SQL_SERVER=couchdb: Apache CouchDB 3.4.3 from ../shared/couchdb/couchdb.sh (or the
 #   script named by COUCHDB_SH) is started with an empty data directory and stopped after.
+# - COUCH_SQL_SERVER=cluster: a 3-node Apache CouchDB 3.4.3 cluster (q=2, n=3) from
+#   ../shared/couchdb/cluster.sh, started empty and stopped after; the tests talk to node 1.
 # - COUCH_SQL_SERVER=embedded: couch-sql's own engine, `couch-sql serve` (built with cargo;
 #   no node, no CouchDB), on a free loopback port, in memory, with the admin
 #   admin:password (as CouchDB's), and stopped after.
@@ -35,6 +37,17 @@ case "${COUCH_SQL_SERVER:-embedded}" in
     url="$("$couchdb_sh" start "$dir")"
     trap '"$couchdb_sh" stop "$dir"' EXIT
     ;;
+  cluster)
+    cluster_sh="${COUCHDB_CLUSTER_SH:-$root/../shared/couchdb/cluster.sh}"
+    if [ ! -x "$cluster_sh" ]; then
+      echo "with-server.sh: COUCH_SQL_SERVER=cluster needs $cluster_sh" >&2
+      exit 2
+    fi
+    dir="$root/target/couchdb-cluster-test"
+    urls="$("$cluster_sh" start "$dir" 3)"
+    trap '"$cluster_sh" stop "$dir"' EXIT
+    url="${urls%%$'\n'*}"
+    ;;
   embedded)
     (cd "$root" && cargo build --quiet -p couch-sql-cli)
     mkdir -p "$root/target/embedded-server"
@@ -54,7 +67,7 @@ case "${COUCH_SQL_SERVER:-embedded}" in
     url="http://admin:password@${url#http://}"
     ;;
   *)
-    echo "with-server.sh: COUCH_SQL_SERVER must be pouchdb, couchdb or embedded, not ${COUCH_SQL_SERVER}" >&2
+    echo "with-server.sh: COUCH_SQL_SERVER must be pouchdb, couchdb, cluster or embedded, not ${COUCH_SQL_SERVER}" >&2
     exit 2
     ;;
 esac

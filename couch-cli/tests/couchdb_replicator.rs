@@ -2,7 +2,7 @@
 //! against `couch-sql serve`, both ways, one-shot and continuous: afterwards both
 //! sides hold the same documents, the same leaves (conflicts and deleted
 //! conflicts) and the same revision histories. Runs in the suite's CouchDB run
-//! (`COUCH_SQL_SERVER=couchdb`); the other targets have no replicator to judge.
+//! (`COUCH_SQL_SERVER=couchdb`, and `cluster`); the other targets have no replicator to judge.
 
 use couch_sql::Database;
 use serde_json::{json, Value};
@@ -15,7 +15,7 @@ use common::serve;
 /// The CouchDB under test, when the suite runs on one.
 fn couchdb() -> Option<String> {
     let server = std::env::var("COUCH_SQL_SERVER").unwrap_or_default();
-    (server == "couchdb").then(|| std::env::var("COUCHDB_URL").expect("COUCHDB_URL"))
+    (server == "couchdb" || server == "cluster").then(|| std::env::var("COUCHDB_URL").expect("COUCHDB_URL"))
 }
 
 fn unique(tag: &str) -> String {
