@@ -39,7 +39,7 @@ async fn fill(db: &Database) {
             if i % 50 == 0 {
                 let bytes: Vec<u8> = (0..200u32).map(|b| (b * 7 + i as u32) as u8).collect();
                 d["_attachments"] =
-                    json!({"blob.bin": {"content_type": "application/octet-stream", "data": b64(&bytes)}});
+                    json!({"blob.bin": {"content_type": "application/octet-stream", "data": couch_embedded::base64(&bytes)}});
             }
             d
         })
@@ -93,18 +93,6 @@ async fn fill(db: &Database) {
         branches.push(branch);
     }
     db.request("POST", "_bulk_docs", Some(&json!({"new_edits": false, "docs": branches}))).await.unwrap();
-}
-
-fn b64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() { char::from(A[(n >> (18 - 6 * i) & 63) as usize]) } else { '=' });
-        }
-    }
-    out
 }
 
 /// Every document's leaves and its winning body, from the changes feed.

@@ -5,27 +5,12 @@
 //! every document arrives exactly once, with the source's one revision.
 
 mod common;
-use common::{serve_with, Serve};
+use common::{once, serve_with, temp_dir, Serve};
 use couch_sql::Database;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 const DOCS: usize = 100_000;
-
-/// As serve.rs: these start servers of their own, so they run in the suite's run
-/// on `couch-sql serve` only.
-fn once() -> bool {
-    let url = std::env::var("COUCHDB_URL").unwrap_or_default();
-    let server = std::env::var("COUCH_SQL_SERVER").unwrap_or_default();
-    !url.starts_with("mem:") && (server.is_empty() || server == "embedded")
-}
-
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let dir = std::env::temp_dir().join(format!("couch-sql-repl-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Restarts a killed server on its directory and port (the port names the
 /// replication, as in CouchDB: another port would be another replication).

@@ -3,19 +3,12 @@
 //! and stays responsive under waiting feeds and slow queries. Each test starts its
 //! own server process (any target: these need no test server).
 
+mod common;
+use common::{once, temp_dir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// These tests start servers of their own, whatever the suite's target: they run in
-/// the suite's run on `couch-sql serve` (the README's), not again in its runs on
-/// `mem://`, pouchdb-server and CouchDB.
-fn once() -> bool {
-    let url = std::env::var("COUCHDB_URL").unwrap_or_default();
-    let server = std::env::var("COUCH_SQL_SERVER").unwrap_or_default();
-    !url.starts_with("mem:") && (server.is_empty() || server == "embedded")
-}
 
 /// `admin:password`, as `Authorization: Basic`.
 const ADMIN: &str = "Basic YWRtaW46cGFzc3dvcmQ=";
@@ -79,13 +72,6 @@ fn request(
 
 fn admin(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     request(addr, method, path, Some(ADMIN), body).unwrap()
-}
-
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    let dir = std::env::temp_dir().join(format!("couch-sql-serve-{tag}-{}-{nanos}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 #[test]

@@ -22,7 +22,11 @@ pub fn digest(bytes: &[u8]) -> String {
     format!("md5-{}", base64(&md5::Md5::digest(bytes)))
 }
 
-/// Standard base64, padded (as CouchDB writes `data` and digests).
+/// Standard base64, padded (as CouchDB writes attachments' `data` and digests).
+///
+/// ```
+/// assert_eq!(couch_embedded::base64(b"hello"), "aGVsbG8=");
+/// ```
 pub fn base64(bytes: &[u8]) -> String {
     let mut s = crate::auth::base64_encode(bytes, crate::auth::STANDARD);
     while s.len() % 4 != 0 {

@@ -614,7 +614,7 @@ fn scan(db: &std::sync::RwLock<Db>, r: &Request, mut cursor: Cursor, max: usize)
 
 /// A document's `_conflicts` (its live losing revisions), if it has any.
 fn conflicts_of(d: &crate::store::Doc) -> Option<Value> {
-    let live: Vec<Value> = d.losers.iter().filter(|l| !l.deleted).map(|l| Value::String(l.rev.to_string())).collect();
+    let live = d.losing_revs(false);
     (!live.is_empty()).then_some(Value::Array(live))
 }
 

@@ -34,6 +34,7 @@ mod written;
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod serve;
 
+pub use attachments::base64;
 use auth::{ServerAuth, Who};
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
@@ -404,16 +405,12 @@ impl Engine {
             return None;
         }
         let (name, id, att): (&str, String, Option<String>) = match seg {
-            [db, "_design", ddoc, first, rest @ ..] if !first.starts_with('_') => (
-                db,
-                format!("_design/{ddoc}"),
-                Some(std::iter::once(*first).chain(rest.iter().copied()).collect::<Vec<_>>().join("/")),
-            ),
-            [db, id, first, rest @ ..] if !db.starts_with('_') && !id.starts_with('_') => (
-                db,
-                id.to_string(),
-                Some(std::iter::once(*first).chain(rest.iter().copied()).collect::<Vec<_>>().join("/")),
-            ),
+            [db, "_design", ddoc, first, rest @ ..] if !first.starts_with('_') => {
+                (db, format!("_design/{ddoc}"), Some(attachment_name(first, rest)))
+            }
+            [db, id, first, rest @ ..] if !db.starts_with('_') && !id.starts_with('_') => {
+                (db, id.to_string(), Some(attachment_name(first, rest)))
+            }
             [db, id]
                 if !db.starts_with('_')
                     && !id.starts_with('_')
@@ -914,7 +911,7 @@ impl Engine {
             ("DELETE", ["_index", "_design", ddoc, "json", index]) => Ok((200, find::delete_index(db, ddoc, index)?)),
             (_, ["_design", ddoc]) => doc_route(db, method, &format!("_design/{ddoc}"), q, head, body),
             ("PUT" | "DELETE", ["_design", ddoc, first, more @ ..]) if !first.starts_with('_') => {
-                let att = std::iter::once(*first).chain(more.iter().copied()).collect::<Vec<_>>().join("/");
+                let att = attachment_name(first, more);
                 write_attachment(db, method, &format!("_design/{ddoc}"), &att, q, head, body)
             }
             ("PUT", [id]) if name == "_users" => {
@@ -931,7 +928,7 @@ impl Engine {
             (_, ["_local", id]) => doc_route(db, method, &format!("_local/{id}"), q, head, body),
             (_, [id]) if !id.starts_with('_') => doc_route(db, method, id, q, head, body),
             ("PUT" | "DELETE", [id, first, more @ ..]) if !id.starts_with('_') => {
-                let att = std::iter::once(*first).chain(more.iter().copied()).collect::<Vec<_>>().join("/");
+                let att = attachment_name(first, more);
                 write_attachment(db, method, id, &att, q, head, body)
             }
             // A document id with a leading `_` that names no endpoint (CouchDB's answer).
@@ -945,6 +942,12 @@ impl Engine {
 
 fn get_doc(db: &Db, id: &str, q: &HashMap<String, String>) -> Reply {
     Ok((200, revisions::get(db, id, q)?))
+}
+
+/// An attachment's name from the path segments after the document's id (a name may
+/// hold `/`).
+fn attachment_name(first: &str, more: &[&str]) -> String {
+    std::iter::once(first).chain(more.iter().copied()).collect::<Vec<_>>().join("/")
 }
 
 /// `GET /db/id/name`: the attachment's bytes, as its type (of the winner, or `?rev=`).
@@ -993,12 +996,7 @@ fn write_attachment(
     let mut doc = current;
     let atts = doc.entry("_attachments").or_insert_with(|| json!({}));
     let atts = atts.as_object_mut().ok_or_else(|| ApiError::bad_request("Attachments must be a JSON object"))?;
-    // The others are kept as they are.
-    for a in atts.values_mut() {
-        if let Some(a) = a.as_object_mut() {
-            a.insert("stub".into(), json!(true));
-        }
-    }
+    // The others stay: a stored attachment is already its stub.
     let mut follows = std::collections::BTreeMap::new();
     match method {
         "PUT" => {

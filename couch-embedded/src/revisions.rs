@@ -87,14 +87,13 @@ pub fn annotate(m: &mut Map<String, Value>, doc: &Doc, rev: &Rev, extras: &Extra
             .collect();
         m.insert("_revs_info".into(), Value::Array(info));
     }
-    let losers = |deleted: bool| -> Vec<Value> {
-        doc.losers.iter().filter(|l| l.deleted == deleted).map(|l| json!(l.rev.to_string())).collect()
-    };
-    if extras.conflicts && !losers(false).is_empty() {
-        m.insert("_conflicts".into(), Value::Array(losers(false)));
-    }
-    if extras.deleted_conflicts && !losers(true).is_empty() {
-        m.insert("_deleted_conflicts".into(), Value::Array(losers(true)));
+    for (asked, deleted, member) in
+        [(extras.conflicts, false, "_conflicts"), (extras.deleted_conflicts, true, "_deleted_conflicts")]
+    {
+        let revs = if asked { doc.losing_revs(deleted) } else { Vec::new() };
+        if !revs.is_empty() {
+            m.insert(member.into(), Value::Array(revs));
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Databases and their documents: revisions, conflicts, tombstones.
 
-use couch_semantics::revs::{Merged, Rev, RevTree};
+use couch_semantics::revs::{Rev, RevTree};
 use redb::ReadableTable;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -102,6 +102,12 @@ impl Doc {
             return Some((&self.body, self.deleted));
         }
         self.losers.iter().find(|l| l.rev == *rev).map(|l| (&l.body, l.deleted))
+    }
+
+    /// The losing leaves that are live (`deleted: false`, its `_conflicts`) or
+    /// deletions (`true`, its `_deleted_conflicts`), as JSON strings.
+    pub fn losing_revs(&self, deleted: bool) -> Vec<Value> {
+        self.losers.iter().filter(|l| l.deleted == deleted).map(|l| Value::String(l.rev.to_string())).collect()
     }
 
     /// Every leaf, the winner first.
@@ -476,26 +482,39 @@ impl Db {
         deleted: bool,
         new_blobs: crate::attachments::Blobs,
     ) -> bool {
-        let before = self.docs.get(id);
-        let mut tree = before.map(|d| d.tree.clone()).unwrap_or_default();
-        if tree.merge(rev, ids, deleted) == Merged::Known {
+        if self.docs.get(id).is_some_and(|d| d.tree.contains(rev)) {
             return false;
         }
+        // The document is taken out and rebuilt: nothing of it is copied, but for the
+        // undo of a write to a file.
+        let before = self.docs.remove(id);
+        if self.file.is_some() {
+            self.undo.push(Undo { id: id.to_string(), doc: before.clone(), seq: self.seq_of.get(id).copied() });
+            self.pending.push(id.to_string());
+        }
+        let (mut tree, mut bodies, mut blobs) = match before {
+            Some(Doc { winner, body, deleted, tree, losers, blobs }) => {
+                let mut bodies = vec![Leaf { rev: winner, body, deleted }];
+                bodies.extend(losers);
+                (tree, bodies, blobs)
+            }
+            None => Default::default(),
+        };
+        tree.merge(rev, ids, deleted);
         tree.stem(usize::try_from(self.revs_limit()).unwrap_or(usize::MAX));
-        let mut bodies: Vec<Leaf> = before
-            .map(|d| d.leaves().map(|(r, b, del)| Leaf { rev: r.clone(), body: b.clone(), deleted: del }).collect())
-            .unwrap_or_default();
         bodies.push(Leaf { rev: rev.clone(), body: Arc::new(body), deleted });
         // The leaves in CouchDB's order, each with its body (a leaf is always a
         // revision written with one, here or by a replicator).
-        let mut leaves: Vec<Leaf> =
-            tree.leaves().into_iter().filter_map(|l| bodies.iter().find(|b| b.rev == l.rev).cloned()).collect();
-        if leaves.is_empty() {
-            return false; // cannot happen: the revision just merged is a leaf or below one that has a body
-        }
-        let winner = leaves.remove(0);
+        let mut leaves: Vec<Leaf> = tree
+            .leaves()
+            .into_iter()
+            .filter_map(|l| bodies.iter().position(|b| b.rev == l.rev).map(|i| bodies.swap_remove(i)))
+            .collect();
+        let winner = match leaves.is_empty() {
+            false => leaves.remove(0),
+            true => bodies.pop().expect("the revision just written"), // cannot happen: it is a leaf
+        };
         // The bytes the leaves' attachments need, and no others.
-        let mut blobs = before.map(|d| d.blobs.clone()).unwrap_or_default();
         blobs.extend(new_blobs);
         let needed: std::collections::BTreeSet<&str> = std::iter::once(&winner.body)
             .chain(leaves.iter().map(|l| &l.body))
@@ -503,11 +522,6 @@ impl Db {
             .collect();
         blobs.retain(|d, _| needed.contains(d.as_str()));
         let doc = Doc { winner: winner.rev, body: winner.body, deleted: winner.deleted, tree, losers: leaves, blobs };
-        if self.file.is_some() {
-            let before = Undo { id: id.to_string(), doc: before.cloned(), seq: self.seq_of.get(id).copied() };
-            self.undo.push(before);
-            self.pending.push(id.to_string());
-        }
         self.seq += 1;
         if let Some(old) = self.seq_of.insert(id.to_string(), self.seq) {
             self.changes.remove(&old);

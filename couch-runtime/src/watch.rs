@@ -95,7 +95,7 @@ enum ChangeJson {
     Removed(String),
 }
 
-fn seq_text(v: &Value) -> String {
+pub(crate) fn seq_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -117,13 +117,17 @@ fn seq_number(seq: &Value) -> Option<u64> {
 /// deletion: a tombstone written by another program need not carry the type field.
 /// `Feed::narrowed` adds the ids the stream knows.
 fn narrowing(key: &TableKey, table: &str, dialect: Dialect) -> Result<Value> {
-    let mut rendered = Vec::new();
-    key.selector(table).compile().render_in(&[], dialect, &mut rendered).map_err(crate::run::render_error)?;
-    let table_only: Value = serde_json::from_slice(&rendered).map_err(|e| Error::decode(None, None, e))?;
-    Ok(match key {
-        TableKey::Field(_) => json!({ "$or": [table_only, { "_deleted": true }] }),
-        TableKey::IdPrefix(_) => table_only,
-    })
+    let table_only = crate::run::render_json(|out| key.selector(table).render_in(&[], dialect, out))?;
+    Ok(with_deletions(key, table_only))
+}
+
+/// A changes-feed `_selector` that also lets every deletion through when the table is
+/// told by a field: a tombstone written by another program need not carry it.
+pub(crate) fn with_deletions(key: &TableKey, selector: Value) -> Value {
+    match key {
+        TableKey::Field(_) => json!({ "$or": [selector, { "_deleted": true }] }),
+        TableKey::IdPrefix(_) => selector,
+    }
 }
 
 impl Feed {
@@ -405,9 +409,7 @@ impl<R: DeserializeOwned + Send + 'static> Query<R> {
                         .into(),
             });
         }
-        let mut rendered = Vec::new();
-        s.selector.render_in(&self.params, Dialect::embedded(), &mut rendered).map_err(crate::run::render_error)?;
-        let selector: Value = serde_json::from_slice(&rendered).map_err(|e| Error::decode(None, None, e))?;
+        let selector = crate::run::render_json(|out| s.selector.render_in(&self.params, Dialect::embedded(), out))?;
         let profile = db.profile().await?;
         let narrow = if profile.changes_selector { Some(narrowing(&s.key, &s.table, profile.dialect)?) } else { None };
         // The documents matching now, at a sequence no later than the seed: their

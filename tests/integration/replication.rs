@@ -322,7 +322,7 @@ async fn attachments_replicate_both_ways() {
     let server = fresh_db("repl_atts").await;
     let engine = local_peer("repl_atts").await;
     let bytes: Vec<u8> = (0..=255u8).rev().collect();
-    let data = couch_sql::__private::serde_json::Value::String(b64(&bytes));
+    let data = Value::String(couch_embedded::base64(&bytes));
     server
         .request(
             "PUT",
@@ -353,18 +353,6 @@ async fn attachments_replicate_both_ways() {
     e["_attachments"]["x.bin"]["revpos"] = json!(1);
     assert_eq!(s["_attachments"], e["_attachments"]);
     assert_eq!(s["n"], 1);
-}
-
-fn b64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() { char::from(A[(n >> (18 - 6 * i) & 63) as usize]) } else { '=' });
-        }
-    }
-    out
 }
 
 /// Conflicts in SQL: `_conflicts` is a column of every table (the live revisions

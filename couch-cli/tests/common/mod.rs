@@ -1,5 +1,4 @@
-//! What the tests that judge `couch-sql serve` with replicators no one here
-//! wrote share: a server of their own.
+//! What the tests that start `couch-sql serve` processes of their own share.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -53,4 +52,22 @@ pub fn serve_with(args: &[&str]) -> Serve {
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr = line.trim().trim_start_matches("http://").to_string();
     Serve { child, url: format!("http://admin:password@{addr}") }
+}
+
+/// Tests that start servers of their own run once, in the suite's run on `couch-sql
+/// serve` (the README's), not again in its runs on `mem://`, pouchdb-server and CouchDB.
+#[allow(dead_code)]
+pub fn once() -> bool {
+    let url = std::env::var("COUCHDB_URL").unwrap_or_default();
+    let server = std::env::var("COUCH_SQL_SERVER").unwrap_or_default();
+    !url.starts_with("mem:") && (server.is_empty() || server == "embedded")
+}
+
+/// A fresh directory path (nothing there yet) for `serve --dir`.
+#[allow(dead_code)]
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let dir = std::env::temp_dir().join(format!("couch-sql-serve-{tag}-{}-{nanos}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }

@@ -13,7 +13,7 @@ const HISTORY: usize = 50;
 /// The id of a replication from `source` to `target` (with its scope): the same
 /// for every run of it, in any process, so a run resumes where the last one stopped.
 pub(crate) fn replication_id(source: &Database, target: &Database, scope: Option<&Scope>) -> String {
-    let scope = scope.map(|s| s.filter().to_string()).unwrap_or_default();
+    let scope = scope.map(|s| s.filter.to_string()).unwrap_or_default();
     let text = format!("couch-sql replication 1\n{}\n{}\n{scope}", source.location(), target.location());
     couch_semantics::ids::digest(&text)
 }

@@ -62,15 +62,49 @@ pub struct ReplicationFailure {
     pub reason: String,
 }
 
-/// A one-way replication, run by awaiting it: [`Database::replicate_to`] and
-/// [`Database::replicate_from`].
-#[must_use = "a replication does nothing until it is awaited (or made `live`)"]
-pub struct Replication<'a> {
-    source: &'a Database,
-    target: &'a Database,
+/// What a replication or a sync runs: its directions (source, target), in order,
+/// its scope and its batch size.
+struct Directions<'a> {
+    pairs: Vec<(&'a Database, &'a Database)>,
     scope: Option<Result<Scope>>,
     batch: usize,
 }
+
+impl<'a> Directions<'a> {
+    fn new(pairs: Vec<(&'a Database, &'a Database)>) -> Self {
+        Directions { pairs, scope: None, batch: pass::DEFAULT_BATCH }
+    }
+
+    fn only(mut self, query: impl IntoScope) -> Self {
+        self.scope = Some(query.into_scope());
+        self
+    }
+
+    fn batch_size(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+
+    fn live(self) -> LiveSync {
+        let pairs = self.pairs.iter().map(|(s, t)| ((*s).clone(), (*t).clone())).collect();
+        LiveSync::new(pairs, self.scope, self.batch)
+    }
+
+    /// One pass per direction, in order.
+    async fn run(self) -> Result<Vec<ReplicationReport>> {
+        let scope = self.scope.transpose()?;
+        let mut reports = Vec::with_capacity(self.pairs.len());
+        for (source, target) in self.pairs {
+            reports.push(pass::Pass { source, target, scope: scope.as_ref(), batch: self.batch }.run().await?);
+        }
+        Ok(reports)
+    }
+}
+
+/// A one-way replication, run by awaiting it: [`Database::replicate_to`] and
+/// [`Database::replicate_from`].
+#[must_use = "a replication does nothing until it is awaited (or made `live`)"]
+pub struct Replication<'a>(Directions<'a>);
 
 impl<'a> Replication<'a> {
     /// Only the documents `query` selects — its table and WHERE — are replicated
@@ -83,29 +117,25 @@ impl<'a> Replication<'a> {
     /// local.replicate_from(&remote).only(north).await?;
     /// # Ok(()) }
     /// ```
-    pub fn only(mut self, query: impl IntoScope) -> Self {
-        self.scope = Some(query.into_scope());
-        self
+    pub fn only(self, query: impl IntoScope) -> Self {
+        Replication(self.0.only(query))
     }
 
     /// Changes read per batch (500 by default, as CouchDB's replicator).
-    pub fn batch_size(mut self, n: usize) -> Self {
-        self.batch = n.max(1);
-        self
+    pub fn batch_size(self, n: usize) -> Self {
+        Replication(self.0.batch_size(n))
     }
 
     /// Replicates continuously until the stream is dropped: each pass that moves
     /// documents is a [`SyncEvent`]; between passes it waits for the source's next
     /// change; an outage is retried with backoff.
     pub fn live(self) -> LiveSync {
-        let directions = vec![(self.source.clone(), self.target.clone())];
-        LiveSync::new(directions, self.scope, self.batch)
+        self.0.live()
     }
 
     /// Runs the replication once: every change the source has now.
     pub async fn run(self) -> Result<ReplicationReport> {
-        let scope = self.scope.transpose()?;
-        pass::Pass { source: self.source, target: self.target, scope: scope.as_ref(), batch: self.batch }.run().await
+        Ok(self.0.run().await?.remove(0))
     }
 }
 
@@ -121,39 +151,29 @@ impl<'a> std::future::IntoFuture for Replication<'a> {
 /// A replication both ways ([`Database::sync`]): awaited, it pushes then pulls and
 /// answers `(pushed, pulled)`.
 #[must_use = "a sync does nothing until it is awaited (or made `live`)"]
-pub struct Sync<'a> {
-    local: &'a Database,
-    remote: &'a Database,
-    scope: Option<Result<Scope>>,
-    batch: usize,
-}
+pub struct Sync<'a>(Directions<'a>);
 
 impl<'a> Sync<'a> {
     /// Only the documents `query` selects, both ways (see [`Replication::only`]).
-    pub fn only(mut self, query: impl IntoScope) -> Self {
-        self.scope = Some(query.into_scope());
-        self
+    pub fn only(self, query: impl IntoScope) -> Self {
+        Sync(self.0.only(query))
     }
 
     /// Changes read per batch (500 by default).
-    pub fn batch_size(mut self, n: usize) -> Self {
-        self.batch = n.max(1);
-        self
+    pub fn batch_size(self, n: usize) -> Self {
+        Sync(self.0.batch_size(n))
     }
 
     /// Syncs continuously both ways until the stream is dropped (see [`Replication::live`]).
     pub fn live(self) -> LiveSync {
-        let directions = vec![(self.local.clone(), self.remote.clone()), (self.remote.clone(), self.local.clone())];
-        LiveSync::new(directions, self.scope, self.batch)
+        self.0.live()
     }
 
     /// Pushes, then pulls.
     pub async fn run(self) -> Result<(ReplicationReport, ReplicationReport)> {
-        let scope = self.scope.transpose()?;
-        let (local, remote, batch) = (self.local, self.remote, self.batch);
-        let pushed = pass::Pass { source: local, target: remote, scope: scope.as_ref(), batch }.run().await?;
-        let pulled = pass::Pass { source: remote, target: local, scope: scope.as_ref(), batch }.run().await?;
-        Ok((pushed, pulled))
+        let mut reports = self.0.run().await?;
+        let pulled = reports.pop().expect("two directions");
+        Ok((reports.pop().expect("two directions"), pulled))
     }
 }
 
@@ -171,16 +191,16 @@ impl Database {
     /// revision with its history, so the target keeps conflicts as they are. A run
     /// resumes from the checkpoint the last one left on both sides.
     pub fn replicate_to<'a>(&'a self, target: &'a Database) -> Replication<'a> {
-        Replication { source: self, target, scope: None, batch: pass::DEFAULT_BATCH }
+        Replication(Directions::new(vec![(self, target)]))
     }
 
     /// Replicates `source`'s documents into this database (see [`Database::replicate_to`]).
     pub fn replicate_from<'a>(&'a self, source: &'a Database) -> Replication<'a> {
-        Replication { source, target: self, scope: None, batch: pass::DEFAULT_BATCH }
+        Replication(Directions::new(vec![(source, self)]))
     }
 
     /// Replicates both ways: pushes to `remote`, then pulls from it.
     pub fn sync<'a>(&'a self, remote: &'a Database) -> Sync<'a> {
-        Sync { local: self, remote, scope: None, batch: pass::DEFAULT_BATCH }
+        Sync(Directions::new(vec![(self, remote), (remote, self)]))
     }
 }

@@ -10,6 +10,7 @@ use super::scope::Scope;
 use super::{ReplicationFailure, ReplicationReport};
 use crate::client::{encode_segment, Database};
 use crate::error::{Error, Result};
+use crate::watch::seq_text;
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
@@ -20,14 +21,6 @@ pub(crate) const DEFAULT_BATCH: usize = 500;
 pub(crate) fn seq_param(seq: &Value) -> String {
     match seq {
         Value::String(s) => encode_segment(s),
-        other => other.to_string(),
-    }
-}
-
-/// A sequence as text, for a report.
-pub(crate) fn seq_text(seq: &Value) -> String {
-    match seq {
-        Value::String(s) => s.clone(),
         other => other.to_string(),
     }
 }
@@ -60,7 +53,7 @@ impl Pass<'_> {
             report.changes_read += rows.len() as u64;
             if !rows.is_empty() {
                 let revs = self.revs_of(&rows, selector_filter);
-                let missing = self.missing(&revs, &mut report).await?;
+                let missing = self.missing(revs, &mut report).await?;
                 if !missing.is_empty() {
                     let docs = self.read_docs(&missing, &mut bulk_get).await?;
                     report.docs_read += docs.len() as u64;
@@ -88,10 +81,10 @@ impl Pass<'_> {
     /// many remain (when the server says).
     async fn changes(&self, since: &Value, selector_filter: bool) -> Result<(Vec<Value>, Value, Option<u64>)> {
         let mut path = format!("_changes?style=all_docs&limit={}&since={}", self.batch, seq_param(since));
-        let answer = match self.scope {
+        let mut answer = match self.scope {
             Some(scope) if selector_filter => {
                 path.push_str("&filter=_selector");
-                self.source.request("POST", &path, Some(&json!({ "selector": scope.filter() }))).await?
+                self.source.request("POST", &path, Some(&json!({ "selector": scope.filter }))).await?
             }
             Some(_) => {
                 // Filtered here: the documents are needed to match.
@@ -100,11 +93,11 @@ impl Pass<'_> {
             }
             None => self.source.request("GET", &path, None).await?,
         };
-        let rows = match answer.get("results") {
-            Some(Value::Array(rows)) => rows.clone(),
+        let rows = match answer.get_mut("results").map(Value::take) {
+            Some(Value::Array(rows)) => rows,
             _ => return Err(Error::decode(None, None, "a changes feed without `results`")),
         };
-        let last_seq = answer.get("last_seq").cloned().unwrap_or_else(|| since.clone());
+        let last_seq = answer.get_mut("last_seq").map(Value::take).unwrap_or_else(|| since.clone());
         Ok((rows, last_seq, answer.get("pending").and_then(Value::as_u64)))
     }
 
@@ -129,14 +122,14 @@ impl Pass<'_> {
     /// `_revs_diff` on the target: `(id, missing revisions, possible ancestors)`.
     async fn missing(
         &self,
-        revs: &Map<String, Value>,
+        revs: Map<String, Value>,
         report: &mut ReplicationReport,
     ) -> Result<Vec<(String, Vec<Value>, Vec<Value>)>> {
         report.missing_checked += revs.values().map(|r| r.as_array().map_or(0, Vec::len) as u64).sum::<u64>();
         if revs.is_empty() {
             return Ok(Vec::new());
         }
-        let diff = self.target.request("POST", "_revs_diff", Some(&Value::Object(revs.clone()))).await?;
+        let diff = self.target.request("POST", "_revs_diff", Some(&Value::Object(revs))).await?;
         let mut out = Vec::new();
         for (id, d) in diff.as_object().into_iter().flatten() {
             let missing = d["missing"].as_array().cloned().unwrap_or_default();

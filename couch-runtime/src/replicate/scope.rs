@@ -2,7 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::query::{Query, QueryAs};
-use couch_translate::{Dialect, TableKey};
+use crate::run::render_json;
+use couch_translate::Dialect;
 use serde_json::{json, Value};
 
 /// What a scoped replication sends: a selector every document it sends matches.
@@ -10,21 +11,12 @@ use serde_json::{json, Value};
 pub struct Scope {
     /// The table and the WHERE, with the parameters filled in.
     pub(crate) selector: Value,
-    /// Whether deletions are let through by `_deleted` (a tombstone keeps no fields).
-    pub(crate) tombstones_lack_fields: bool,
+    /// The `_selector` filter of the changes feed: the scope, and the deletions (a
+    /// deleted document's tombstone need not have the `type` it is matched by).
+    pub(crate) filter: Value,
 }
 
 impl Scope {
-    /// The `_selector` filter of the changes feed: the scope, and every deletion
-    /// (a deleted document's tombstone has no `type` to match).
-    pub(crate) fn filter(&self) -> Value {
-        if self.tombstones_lack_fields {
-            json!({"$or": [self.selector, {"_deleted": true}]})
-        } else {
-            self.selector.clone()
-        }
-    }
-
     /// Whether a document (from `include_docs`) is in scope, for a source that
     /// cannot filter its changes feed itself.
     pub(crate) fn admits(&self, doc: &Value) -> bool {
@@ -50,14 +42,11 @@ impl<R, W> IntoScope for Query<R, W> {
         if !s.order_by.is_empty() || s.limit.is_some() || s.offset.is_some() {
             return Err(invalid("ORDER BY, LIMIT and OFFSET do not choose documents to sync: leave them out"));
         }
-        let render = |sel: &couch_translate::Tmpl, params: &[Value]| -> Result<Value> {
-            let mut out = Vec::new();
-            sel.render_in(params, Dialect::embedded(), &mut out).map_err(crate::run::render_error)?;
-            serde_json::from_slice(&out).map_err(|e| Error::decode(None, None, e))
-        };
-        let table = render(&s.key.selector(&s.table), &[])?;
-        let selector = json!({"$and": [table, render(&s.selector, &self.params)?]});
-        Ok(Scope { selector, tombstones_lack_fields: matches!(s.key, TableKey::Field(_)) })
+        let table = render_json(|out| s.key.selector(&s.table).render_in(&[], Dialect::embedded(), out))?;
+        let wanted = render_json(|out| s.selector.render_in(&self.params, Dialect::embedded(), out))?;
+        let selector = json!({ "$and": [table, wanted] });
+        let filter = crate::watch::with_deletions(&s.key, selector.clone());
+        Ok(Scope { selector, filter })
     }
 }
 

@@ -54,6 +54,13 @@ pub(crate) fn render_error(e: RenderError) -> Error {
     Error::Param(e.to_string())
 }
 
+/// A template rendered by `render` (with its parameters, for a dialect), read back as JSON.
+pub(crate) fn render_json(render: impl FnOnce(&mut Vec<u8>) -> std::result::Result<(), RenderError>) -> Result<Value> {
+    let mut out = Vec::new();
+    render(&mut out).map_err(render_error)?;
+    serde_json::from_slice(&out).map_err(|e| Error::decode(None, None, e))
+}
+
 fn count(c: Option<Count>, params: &[Value], what: &str) -> Result<Option<u64>> {
     match c {
         None => Ok(None),

@@ -6,7 +6,7 @@ use super::index::*;
 use crate::error::{Error, Result};
 use crate::indexes::IndexChoice;
 use crate::profile::ServerProfile;
-use crate::run::render_error;
+use crate::run::{render_error, render_json};
 use couch_semantics::Projection;
 use couch_translate::{Compiled, Dialect, Select, Tmpl};
 use serde_json::Value;
@@ -127,16 +127,18 @@ impl FindTemplate {
         params: &[Value],
         profile: &ServerProfile,
     ) -> Result<(Vec<u8>, Option<Arc<ClientMatch>>)> {
+        // The exact match, done here: the selector as CouchDB reads it, then `fields`.
+        let exact = |conflicts: bool| -> Result<Arc<ClientMatch>> {
+            let selector = render_json(|out| self.selector.render_in(params, Dialect::embedded(), out))?;
+            let fields = self.fields.as_deref().map(Projection::new);
+            Ok(Arc::new(ClientMatch { selector, fields, conflicts }))
+        };
         if let (Some(Some(table)), false) = (&self.conflicts, profile.find_conflicts) {
             // A server whose `_find` cannot read `_conflicts` (pouchdb-server): the
             // table's documents, their `_conflicts` read with `_all_docs`, matched here.
             let mut relaxed = Vec::new();
             table.render_in(&[], profile.dialect, &mut relaxed).map_err(render_error)?;
-            let mut exact = Vec::new();
-            self.selector.render_in(params, Dialect::embedded(), &mut exact).map_err(render_error)?;
-            let selector = serde_json::from_slice(&exact).map_err(|e| Error::decode(None, None, e))?;
-            let fields = self.fields.as_deref().map(Projection::new);
-            return Ok((relaxed, Some(Arc::new(ClientMatch { selector, fields, conflicts: true }))));
+            return Ok((relaxed, Some(exact(true)?)));
         }
         let holds = |op: &[u8]| rendered.windows(op.len()).any(|w| w == op);
         if !profile.elem_match_in_client() || !(holds(b"\"$elemMatch\"") || holds(b"\"$allMatch\"")) {
@@ -144,12 +146,8 @@ impl FindTemplate {
         }
         let as_sent: Value = serde_json::from_slice(&rendered).map_err(|e| Error::decode(None, None, e))?;
         let Some(relaxed) = couch_translate::relax::elem_match(&as_sent) else { return Ok((rendered, None)) };
-        let mut exact = Vec::new();
-        self.selector.render_in(params, Dialect::embedded(), &mut exact).map_err(render_error)?;
-        let selector = serde_json::from_slice(&exact).map_err(|e| Error::decode(None, None, e))?;
-        let fields = self.fields.as_deref().map(Projection::new);
-        let client = ClientMatch { selector, fields, conflicts: false };
-        Ok((serde_json::to_vec(&relaxed).expect("JSON serializes"), Some(Arc::new(client))))
+        let client = exact(false)?;
+        Ok((serde_json::to_vec(&relaxed).expect("JSON serializes"), Some(client)))
     }
 }
 
