@@ -47,6 +47,10 @@ case "${COUCH_SQL_SERVER:-embedded}" in
     urls="$("$cluster_sh" start "$dir" 3)"
     trap '"$cluster_sh" stop "$dir"' EXIT
     url="${urls%%$'\n'*}"
+    # For the fault tests (tests/cluster): the nodes, and how to kill and revive them.
+    export COUCH_SQL_CLUSTER_DIR="$dir" COUCHDB_CLUSTER_SH="$cluster_sh"
+    COUCH_SQL_CLUSTER_URLS="$(echo $urls)"
+    export COUCH_SQL_CLUSTER_URLS
     ;;
   embedded)
     (cd "$root" && cargo build --quiet -p couch-sql-cli)

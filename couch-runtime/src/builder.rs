@@ -42,6 +42,7 @@ pub struct DatabaseBuilder {
     retry: RetryPolicy,
     #[cfg(feature = "rustls")]
     roots: Vec<reqwest::Certificate>,
+    failover: Vec<String>,
     error: Option<Error>,
 }
 
@@ -72,6 +73,7 @@ impl DatabaseBuilder {
             retry: RetryPolicy::default(),
             #[cfg(feature = "rustls")]
             roots: Vec::new(),
+            failover: Vec::new(),
             error: None,
         }
     }
@@ -125,6 +127,35 @@ impl DatabaseBuilder {
             }
             Err(e) => self.error = Some(Error::Invalid { what: "root certificate", message: e.to_string() }),
         }
+        self
+    }
+
+    /// Other nodes of the same CouchDB cluster, to fail over to: when the node in
+    /// use cannot be reached, requests go to the next (in the order given, the
+    /// handle's URL first) and stay there while it answers. Each is a server URL
+    /// (`http://10.0.0.2:5984`, with a path prefix if a proxy needs one); the
+    /// database name and credentials are the handle's.
+    ///
+    /// A request that never reached a node is sent to the next at once, whatever it
+    /// is. One lost mid-flight (the node died while answering) is resent to the next
+    /// node only if resending is safe (reads, index creation), as the retry policy
+    /// says; a write lost that way is an [`Error::Transport`] (it may have landed),
+    /// and the next request goes to the next node.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> couch_runtime::Result<()> {
+    /// let db = couch_runtime::Database::builder("http://admin:secret@10.0.0.1:5984/shop")
+    ///     .failover(["http://10.0.0.2:5984", "http://10.0.0.3:5984"])
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn failover<I, S>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.failover.extend(nodes.into_iter().map(|s| s.as_ref().to_string()));
         self
     }
 
@@ -186,7 +217,23 @@ impl DatabaseBuilder {
             http = http.add_root_certificate(root);
         }
         let client = http.build().map_err(Error::transport)?;
-        let transport = Box::new(crate::transport::http::Http { client, base: parsed.to_string() });
+        let mut nodes = vec![parsed.to_string()];
+        for node in &self.failover {
+            let mut u = reqwest::Url::parse(node)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or_else(|| invalid("a failover node is an http(s) server URL, e.g. http://10.0.0.2:5984".into()))?;
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            if !u.path().ends_with('/') {
+                let p = format!("{}/", u.path());
+                u.set_path(&p);
+            }
+            nodes.push(u.to_string());
+        }
+        let transport = Box::new(crate::transport::http::Http::new(client, nodes));
         Ok(Database::from_parts(Shared::new(transport, auth, self.retry), name))
     }
 

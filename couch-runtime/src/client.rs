@@ -50,6 +50,15 @@ pub struct Database {
     /// A silence this long while an answer is read is a dropped connection
     /// (a live query's heartbeat timeout); `None` waits as long as the request timeout.
     pub(crate) idle_limit: Option<std::time::Duration>,
+    /// CouchDB's `r` and `w` for this handle's reads and writes (the server's default when `None`).
+    pub(crate) quorum: Quorum,
+}
+
+/// The read and write quorums a handle asks a CouchDB cluster for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Quorum {
+    pub(crate) read: Option<u32>,
+    pub(crate) write: Option<u32>,
 }
 
 pub(crate) struct Shared {
@@ -159,6 +168,7 @@ impl Database {
             write_budget: DEFAULT_WRITE_RETRY_BUDGET,
             index_policy: IndexPolicy::Auto,
             idle_limit: None,
+            quorum: Quorum::default(),
         }
     }
 
@@ -186,6 +196,34 @@ impl Database {
     /// which filters every page from its start key onwards (BENCHMARKS.md §9).
     pub fn with_page_size(mut self, n: usize) -> Self {
         self.page_size = Some(n.max(1));
+        self
+    }
+
+    /// Reads through this handle ask `r` copies of each document to agree (CouchDB's
+    /// `r`: `_find`'s `"r"`, `GET /db/id?r=`). A cluster's default is one copy for
+    /// `_find` and a majority for a document read by id; `r = n` (every copy) makes a
+    /// read see every write confirmed with `w` copies, at the price of failing while a
+    /// copy is down. One node (and the engine) has one copy: `r` changes nothing there.
+    /// It is per handle and cheap: `q.fetch_all(&db.with_read_quorum(2))` sets it for
+    /// one query.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: couch_runtime::Database) -> couch_runtime::Result<()> {
+    /// let strict = db.with_read_quorum(3).with_write_quorum(3);
+    /// let info = strict.request("GET", "", None).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_read_quorum(mut self, r: u32) -> Self {
+        self.quorum.read = Some(r.max(1));
+        self
+    }
+
+    /// Writes through this handle wait for `w` copies (CouchDB's `w` of `_bulk_docs`).
+    /// A cluster's default is a majority (2 of 3). A write stored on fewer copies is
+    /// answered 202 and counted by [`ExecuteResult::accepted_below_quorum`](crate::ExecuteResult::accepted_below_quorum);
+    /// it is still written. `w = n` makes every write wait for every copy.
+    pub fn with_write_quorum(mut self, w: u32) -> Self {
+        self.quorum.write = Some(w.max(1));
         self
     }
 
@@ -335,6 +373,23 @@ impl Database {
             return Ok(serde_json::Value::Null);
         }
         serde_json::from_slice(&bytes).map_err(|e| Error::decode(None, None, format!("the answer is not JSON: {e}")))
+    }
+
+    /// A document path with this handle's read quorum (`?r=`).
+    pub(crate) fn quorum_query(&self, mut path: String) -> String {
+        if let Some(r) = self.quorum.read {
+            path.push_str(&format!("?r={r}"));
+        }
+        path
+    }
+
+    /// `POST /{db}/_find` with this handle's read quorum in the body.
+    pub(crate) async fn find(&self, mut body: Vec<u8>) -> Result<bytes::Bytes> {
+        if let (Some(r), Some(b'{')) = (self.quorum.read, body.first()) {
+            let field = format!(r#""r":{r},"#);
+            body.splice(1..1, field.into_bytes());
+        }
+        self.send(Method::POST, "_find", Some(body)).await
     }
 
     /// `METHOD /{db}/{path}` with an optional JSON body; the body of a 2xx answer.

@@ -9,6 +9,11 @@ pub struct DocOutcome {
     pub rev: Option<String>,
     /// CouchDB's `(error, reason)` when it did not (e.g. `("conflict", "Document update conflict.")`).
     pub error: Option<(String, String)>,
+    /// The write was *accepted* (HTTP 202), not confirmed (201): a CouchDB cluster
+    /// stored it on fewer copies than its write quorum `w`, because copies were down
+    /// or disagreed. The document is written; the missing copies get it from their
+    /// peers later. See [`ExecuteResult::accepted_below_quorum`].
+    pub accepted: bool,
 }
 
 impl DocOutcome {
@@ -52,7 +57,19 @@ impl ExecuteResult {
 
     /// Ids and new revisions of the documents written.
     pub fn written(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.outcomes.iter().filter_map(|o| o.rev.as_deref().map(|r| (o.id.as_str(), r)))
+        self.outcomes.iter().filter(|o| o.is_ok()).filter_map(|o| o.rev.as_deref().map(|r| (o.id.as_str(), r)))
+    }
+
+    /// How many of the documents written were only *accepted* (HTTP 202): stored on
+    /// fewer copies than the cluster's write quorum (a node down, or copies that
+    /// disagreed). Zero on a single node and on a healthy cluster.
+    ///
+    /// An UPDATE whose `SET` computes from the row (`SET n = n + 1`) is never counted
+    /// here: accepted below quorum, it may have merged with a concurrent writer's
+    /// identical revision, so it is reported as not written (`accepted_below_quorum`
+    /// error) instead of as a success that may have been lost.
+    pub fn accepted_below_quorum(&self) -> u64 {
+        self.outcomes.iter().filter(|o| o.is_ok() && o.accepted).count() as u64
     }
 
     /// Ids of the documents written.

@@ -46,7 +46,26 @@ pub async fn fresh_db(tag: &str) -> Database {
     let name = format!("t_{tag}_{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed));
     let db = Database::connect(&format!("{server}/{name}")).await.expect("connect");
     assert!(db.create_if_missing().await.expect("create database"), "the database {name} already existed");
+    if is_cluster().await {
+        // Read-your-writes on a cluster: a write waits for every copy, so the next
+        // read finds it whichever copy answers (docs/servers.md, "A cluster").
+        return db.with_write_quorum(3);
+    }
     db
+}
+
+/// Whether the server is a CouchDB cluster of more than one node (`/_membership`).
+pub async fn is_cluster() -> bool {
+    static CLUSTER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if let Some(c) = CLUSTER.get() {
+        return *c;
+    }
+    let db = Database::connect_lazy(&format!("{}/probe", server_url())).unwrap();
+    let nodes = match db.server_request("GET", "_membership", None).await {
+        Ok(m) => m["cluster_nodes"].as_array().map_or(0, Vec::len),
+        Err(_) => 0,
+    };
+    *CLUSTER.get_or_init(|| nodes > 1)
 }
 
 /// The test server's root URL (`COUCHDB_URL`), with its credentials if it has any.
@@ -93,7 +112,8 @@ pub async fn is_admin_party() -> bool {
 
 /// Writes documents as another program would, bypassing couch-sql's checks.
 pub async fn put_raw(db: &Database, docs: serde_json::Value) {
-    let results = db.request("POST", "_bulk_docs", Some(&serde_json::json!({ "docs": docs }))).await.unwrap();
+    let w = if is_cluster().await { 3 } else { 1 };
+    let results = db.request("POST", "_bulk_docs", Some(&serde_json::json!({ "docs": docs, "w": w }))).await.unwrap();
     assert!(results.as_array().unwrap().iter().all(|r| r.get("error").is_none()), "{results}");
 }
 

@@ -85,19 +85,40 @@ async fn concurrent_increments_all_land() {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..100 {
         let db = db.clone();
-        tasks.spawn(async move {
-            let r = couch_sql!("UPDATE counters SET n = n + 1 WHERE _id = ?", "c").execute(&db).await.unwrap();
-            assert!(r.is_complete(), "{:?}", r.outcomes());
-            r.rows_affected()
-        });
+        tasks.spawn(async move { couch_sql!("UPDATE counters SET n = n + 1 WHERE _id = ?", "c").execute(&db).await });
     }
-    let mut total = 0;
+    let (mut done, mut unconfirmed) = (0, 0);
     while let Some(r) = tasks.join_next().await {
-        total += r.unwrap();
+        match r.unwrap() {
+            Ok(r) => {
+                assert!(r.is_complete() && r.accepted_below_quorum() == 0, "{:?}", r.outcomes());
+                done += r.rows_affected();
+            }
+            // A cluster's copies can take two writers' identical revisions in opposite
+            // orders: each writer is then accepted below quorum, and one increment may be
+            // lost. couch-sql reports such a write as not done, never as a success.
+            Err(couch_sql::Error::Write { result, .. }) => {
+                let f: Vec<_> = result.failures().collect();
+                assert!(
+                    f.len() == 1 && f[0].error.as_ref().unwrap().0 == "accepted_below_quorum",
+                    "{:?}",
+                    result.outcomes()
+                );
+                unconfirmed += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
     }
-    assert_eq!(total, 100);
     let c = couch_sql!("SELECT n FROM counters WHERE _id = 'c'").fetch_one(&db).await.unwrap();
-    assert_eq!(c.n, 100);
+    // Every increment reported done is there; an unconfirmed one may or may not be.
+    assert!(
+        done <= c.n as u64 && c.n as u64 <= done + unconfirmed,
+        "n = {}, done {done}, unconfirmed {unconfirmed}",
+        c.n
+    );
+    if !crate::is_cluster().await {
+        assert_eq!((done, unconfirmed, c.n), (100, 0, 100));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -255,8 +255,11 @@ async fn attachments_as_couchdb_keeps_them() {
         return;
     }
     let db = fresh_db("attachments").await;
+    // On a cluster every write here waits for all copies: the next request must find it.
+    let w = if crate::is_cluster().await { "?w=3" } else { "" };
     let hello = json!({"content_type": "application/octet-stream", "data": "aGVsbG8="});
-    let r1 = db.request("PUT", "d", Some(&json!({"v": 1, "_attachments": {"a.bin": hello}}))).await.unwrap();
+    let r1 =
+        db.request("PUT", &format!("d{w}"), Some(&json!({"v": 1, "_attachments": {"a.bin": hello}}))).await.unwrap();
     let rev1 = r1["rev"].as_str().unwrap().to_string();
     let stub = json!({
         "content_type": "application/octet-stream", "revpos": 1, "digest": "md5-XUFAKrxLKna5cZ2REBfFkg==",
@@ -266,7 +269,11 @@ async fn attachments_as_couchdb_keeps_them() {
     assert_eq!(d["_attachments"], json!({"a.bin": stub}), "{d}");
     // An edit that keeps it names it by a stub: it keeps its revpos.
     let r2 = db
-        .request("PUT", "d", Some(&json!({"_rev": rev1, "v": 2, "_attachments": {"a.bin": {"stub": true}}})))
+        .request(
+            "PUT",
+            &format!("d{w}"),
+            Some(&json!({"_rev": rev1, "v": 2, "_attachments": {"a.bin": {"stub": true}}})),
+        )
         .await
         .unwrap();
     let rev2 = r2["rev"].as_str().unwrap().to_string();

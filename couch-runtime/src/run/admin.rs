@@ -27,7 +27,7 @@ pub(crate) async fn create_index(db: &Database, def: &IndexDef) -> Result<Execut
     });
     let bytes = db.send(Method::POST, "_index", Some(body.to_string().into_bytes())).await?;
     let r: IndexCreated = serde_json::from_slice(&bytes).map_err(|e| Error::decode(None, None, e))?;
-    Ok(ExecuteResult::new(vec![DocOutcome { id: r.id, rev: Some(r.result), error: None }]))
+    Ok(ExecuteResult::new(vec![DocOutcome { id: r.id, rev: Some(r.result), error: None, accepted: false }]))
 }
 
 #[derive(Deserialize)]
@@ -59,7 +59,7 @@ pub(crate) async fn drop_index(db: &Database, def: &IndexDef) -> Result<ExecuteR
         db.send(Method::DELETE, &format!("{doc_path}?rev={}", encode_segment(rev)), None).await?;
     }
     db.forget_indexes();
-    Ok(ExecuteResult::new(vec![DocOutcome { id: ddoc, rev: None, error: None }]))
+    Ok(ExecuteResult::new(vec![DocOutcome { id: ddoc, rev: None, error: None, accepted: false }]))
 }
 
 /// The index a query would use, as `_explain` reports it.

@@ -47,7 +47,7 @@ pub(crate) async fn docs(
     let of_table = |d: &Map<String, Value>| key.holds(table, d);
     match ids.as_slice() {
         [] => Ok(vec![]),
-        [id] => match db.send(Method::GET, &encode_segment(id), None).await {
+        [id] => match db.send(Method::GET, &db.quorum_query(encode_segment(id)), None).await {
             Ok(body) => {
                 let doc: Map<String, Value> =
                     serde_json::from_slice(&body).map_err(|e| Error::decode(Some(id.clone()), None, e))?;

@@ -20,6 +20,9 @@ struct BulkResult {
     error: Option<String>,
     #[serde(default)]
     reason: Option<String>,
+    /// Stored below the write quorum (the answer was 202).
+    #[serde(default)]
+    accepted: bool,
 }
 
 /// Sends documents (JSON texts) with `_bulk_docs`, `write_batch` per request.
@@ -29,7 +32,11 @@ pub(crate) async fn bulk_write(db: &Database, docs: Vec<Vec<u8>>, ids: Vec<Strin
     let mut ids = ids.into_iter();
     for chunk in docs.chunks(db.write_batch) {
         let mut body = Vec::with_capacity(chunk.iter().map(Vec::len).sum::<usize>() + chunk.len() + 16);
-        body.extend_from_slice(br#"{"docs":["#);
+        body.push(b'{');
+        if let Some(w) = db.quorum.write {
+            body.extend_from_slice(format!(r#""w":{w},"#).as_bytes());
+        }
+        body.extend_from_slice(br#""docs":["#);
         for (i, d) in chunk.iter().enumerate() {
             if i > 0 {
                 body.push(b',');
@@ -53,6 +60,7 @@ pub(crate) async fn bulk_write(db: &Database, docs: Vec<Vec<u8>>, ids: Vec<Strin
                 id: r.id.unwrap_or(sent_id),
                 rev: r.rev,
                 error: r.error.map(|error| (error, r.reason.unwrap_or_default())),
+                accepted: r.accepted,
             });
         }
     }
@@ -250,6 +258,24 @@ impl Change<'_> {
         }
     }
 
+    /// Whether the value written depends on the value read (`SET n = n + 1`): such
+    /// a write is not idempotent, so two writers that read the same revision and
+    /// write the same result must not both count.
+    fn reads_row(&self) -> bool {
+        fn reads(a: &Arith) -> bool {
+            match a {
+                Arith::Field(_) => true,
+                Arith::Value(_) => false,
+                Arith::Neg(x) => reads(x),
+                Arith::Op(_, l, r) => reads(l) || reads(r),
+            }
+        }
+        match self {
+            Change::Set(set) => set.iter().any(|(_, v)| matches!(v, SetValue::Arith { expr, .. } if reads(expr))),
+            Change::Delete => false,
+        }
+    }
+
     fn fields(&self) -> Option<Vec<String>> {
         match self {
             Change::Set(_) => None, // the whole document is written back
@@ -315,7 +341,12 @@ impl Target<'_> {
                             "SET computes {value} for document {id:?}: CouchDB stores JSON, which has no NaN or infinity"
                         )));
                     }
-                    out.failed.push(DocOutcome { id, rev: None, error: Some(("bad_value".into(), reason)) })
+                    out.failed.push(DocOutcome {
+                        id,
+                        rev: None,
+                        error: Some(("bad_value".into(), reason)),
+                        accepted: false,
+                    })
                 }
             }
         }
@@ -336,11 +367,12 @@ impl Target<'_> {
             let last = attempt >= db.write_attempts || Instant::now() >= deadline;
             let mut conflicted = Vec::new();
             for o in result.outcomes() {
+                let o = self.unconfirmed(o);
                 if o.is_conflict() && !last {
                     conflicted.push(o.id.clone());
                 } else {
                     outcomes.retain(|p| p.id != o.id);
-                    outcomes.push(o.clone());
+                    outcomes.push(o);
                 }
             }
             if conflicted.is_empty() {
@@ -357,6 +389,39 @@ impl Target<'_> {
         Ok(ExecuteResult::new(outcomes))
     }
 }
+
+impl Target<'_> {
+    /// A write accepted below the write quorum (202) whose value was computed from
+    /// the row read is not reported as done. The copies that answered disagreed:
+    /// another writer changed the document meanwhile, and if it read the same
+    /// revision and computed the same body, both made the *same* revision (its id
+    /// is a digest of parent and body), each copy took one, and the two writes
+    /// became one: an increment lost though both were told `ok`. couch-sql cannot
+    /// tell that case from a lone write, so it says what it knows.
+    fn unconfirmed(&self, o: &DocOutcome) -> DocOutcome {
+        if !(o.is_ok() && o.accepted && self.change.reads_row()) {
+            return o.clone();
+        }
+        let rev = o.rev.as_deref().unwrap_or("?");
+        DocOutcome {
+            id: o.id.clone(),
+            rev: None,
+            accepted: true,
+            error: Some((
+                ACCEPTED_BELOW_QUORUM.into(),
+                format!(
+                    "revision {rev} was accepted by fewer copies than the write quorum while another \
+                     writer changed the document; a SET computed from the row may then have merged \
+                     with that writer's identical revision, so it is not counted as done: read the \
+                     document back before writing it again"
+                ),
+            )),
+        }
+    }
+}
+
+/// The error of a read-modify-write that a cluster accepted below quorum.
+pub const ACCEPTED_BELOW_QUORUM: &str = "accepted_below_quorum";
 
 fn update_target(plan: &Update) -> Target<'_> {
     Target {

@@ -292,7 +292,7 @@ impl Pager {
                 });
             }
             let body = self.body(want);
-            let bytes = match self.db.send(Method::POST, "_find", Some(body)).await {
+            let bytes = match self.db.find(body).await {
                 Err(e) if self.req.index.is_some() && is_missing_index(&e) => {
                     // The sort's index was deleted behind our back: make it again and go on
                     // with `skip` (the sort fixes the order; the old bookmark is the old index's).

@@ -9,7 +9,6 @@ use crate::rows::{decode_page, ExecutionStats};
 use crate::run::{by_id, count, SqlText};
 use crate::sort::compare_docs;
 use couch_translate::{Projected, Select, Tmpl};
-use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -219,7 +218,7 @@ pub(crate) async fn matching_ids(
         let mut bookmark: Option<String> = None;
         let through_index = loop {
             let body = req.page_body(PAGE, 0, bookmark.as_deref(), None);
-            let page = match db.send(Method::POST, "_find", Some(body)).await {
+            let page = match db.find(body).await {
                 Ok(bytes) => decode_page::<Id>(&bytes)?,
                 // The index went away, or the server will not take it: read as any query does.
                 Err(Error::BadRequest { .. } | Error::NotFound { .. }) => break false,
