@@ -18,6 +18,9 @@ pub struct JsonIndex {
     pub name: String,
     pub fields: Vec<String>,
     pub partial: Option<Value>,
+    /// A partitioned database's index serves queries of one partition, or
+    /// (`"partitioned": false`) the whole database.
+    pub partitioned: bool,
 }
 
 impl JsonIndex {
@@ -31,7 +34,7 @@ impl JsonIndex {
     }
 
     fn describe(&self) -> Value {
-        json!({"ddoc": self.ddoc, "name": self.name, "type": "json", "partitioned": false, "def": self.def()})
+        json!({"ddoc": self.ddoc, "name": self.name, "type": "json", "partitioned": self.partitioned, "def": self.def()})
     }
 }
 
@@ -56,7 +59,10 @@ pub fn json_indexes(db: &Db) -> Vec<JsonIndex> {
             }
             let partial =
                 def.get("partial_filter_selector").filter(|p| p.as_object().is_some_and(|m| !m.is_empty())).cloned();
-            out.push(JsonIndex { ddoc: id.clone(), name: name.clone(), fields, partial });
+            // CouchDB keeps it as the design document's `options.partitioned`.
+            let partitioned = doc.body.get("options").and_then(|o| o.get("partitioned")).and_then(Value::as_bool);
+            let partitioned = partitioned.unwrap_or(db.is_partitioned());
+            out.push(JsonIndex { ddoc: id.clone(), name: name.clone(), fields, partial, partitioned });
         }
     }
     out
@@ -171,6 +177,8 @@ struct Request {
     stats: bool,
     /// `conflicts: true`: each document with its `_conflicts`.
     conflicts: bool,
+    /// The partition queried (`/db/_partition/{p}/_find`): partitioned indexes only.
+    partition: Option<String>,
 }
 
 fn parse(req: &Value) -> Result<Request, ApiError> {
@@ -251,6 +259,7 @@ fn parse(req: &Value) -> Result<Request, ApiError> {
         use_index,
         stats: req.get("execution_stats") == Some(&Value::Bool(true)),
         conflicts: req.get("conflicts") == Some(&Value::Bool(true)),
+        partition: req.get("partition").and_then(Value::as_str).map(str::to_string),
     })
 }
 
@@ -320,7 +329,9 @@ enum Chosen {
 /// The index a query reads through, and a warning if it is not the asked one.
 fn choose(db: &Db, r: &Request) -> Result<(Chosen, Option<String>), ApiError> {
     let required = mango::required_fields(&r.selector);
-    let indexes = json_indexes(db);
+    // A query of one partition reads partitioned indexes, a global one global ones.
+    let indexes: Vec<JsonIndex> =
+        json_indexes(db).into_iter().filter(|i| i.partitioned == r.partition.is_some()).collect();
     let mut warning = None;
     if let Some((ddoc, name)) = &r.use_index {
         let named = indexes.iter().find(|i| i.ddoc == *ddoc && name.as_ref().is_none_or(|n| *n == i.name));
@@ -351,7 +362,11 @@ fn choose(db: &Db, r: &Request) -> Result<(Chosen, Option<String>), ApiError> {
         None => Err(ApiError::new(
             400,
             "no_usable_index",
-            "No index exists for this sort, try indexing by the sort fields.",
+            match (db.is_partitioned(), &r.partition) {
+                (false, _) => "No index exists for this sort, try indexing by the sort fields.",
+                (true, None) => "No global index exists for this sort, try indexing by the sort fields.",
+                (true, Some(_)) => "No partitioned index exists for this sort, try indexing by the sort fields.",
+            },
         )),
     }
 }
@@ -778,6 +793,10 @@ pub fn create_index(db: &mut Db, req: &Value) -> Result<Value, ApiError> {
         return Ok(json!({ "result": "exists", "id": ddoc, "name": name }));
     }
     body.insert("language".into(), json!("query"));
+    if db.is_partitioned() {
+        let partitioned = req.get("partitioned").and_then(Value::as_bool).unwrap_or(true);
+        body.insert("options".into(), json!({ "partitioned": partitioned }));
+    }
     let views = body.entry("views").or_insert_with(|| json!({}));
     views[&name] = view;
     if !rev.is_empty() {

@@ -643,6 +643,14 @@ impl Engine {
                         None => Db::default(),
                     };
                     db.set_security(auth::admin_only())?;
+                    match q.get("partitioned").map(String::as_str) {
+                        None | Some("false") => {}
+                        Some("true") if name.starts_with('_') => {
+                            return Err(ApiError::bad_request("Cannot partition a system database"))
+                        }
+                        Some("true") => db.set_partitioned()?,
+                        Some(_) => return Err(ApiError::bad_request("Invalid `partitioned` parameter")),
+                    }
                     dbs.insert(name.to_string(), Arc::new(RwLock::new(db)));
                     Ok((201, json!({"ok": true})))
                 }
@@ -662,7 +670,8 @@ impl Engine {
                     let db = read(&db);
                     Ok((
                         200,
-                        json!({"db_name": name, "doc_count": db.doc_count(), "doc_del_count": db.deleted_count(), "update_seq": db.seq.to_string(), "instance_start_time": "0"}),
+                        json!({"db_name": name, "doc_count": db.doc_count(), "doc_del_count": db.deleted_count(), "update_seq": db.seq.to_string(), "instance_start_time": "0",
+                            "props": if db.is_partitioned() { json!({"partitioned": true}) } else { json!({}) }}),
                     ))
                 }
                 "POST" => {
@@ -670,6 +679,11 @@ impl Engine {
                     let mut doc = parse_body(body)?;
                     check_size([&doc], body.len())?;
                     let mut db = write(&db);
+                    if db.is_partitioned() {
+                        // CouchDB makes the id a UUID, which names no partition.
+                        let id = doc.get("_id").and_then(Value::as_str).unwrap_or("");
+                        db.check_partitioned_id(id)?;
+                    }
                     if name == "_users" {
                         hash_password(&mut doc);
                     }
@@ -689,6 +703,9 @@ impl Engine {
         if rest == ["_changes"] {
             return self.changes(&db, q, &parse_body(body)?);
         }
+        if let ["_partition", partition, within @ ..] = rest {
+            return Self::partition_request(&db, method, name, partition, within, q, body);
+        }
         // Reads share the database; `_find` takes it only while it gathers documents.
         if let ("POST", ["_find"]) = (method, rest) {
             return Ok((200, find::find(&db, &parse_body(body)?)?));
@@ -703,6 +720,66 @@ impl Engine {
         drop(db);
         self.written.bump();
         reply
+    }
+
+    /// `/db/_partition/{p}/…` of a partitioned database (CouchDB 3): the partition's
+    /// counts, and `_all_docs`, `_find` and `_explain` confined to its documents
+    /// (`_find` reads partitioned indexes only, as CouchDB's does).
+    fn partition_request(
+        db: &RwLock<Db>,
+        method: &str,
+        name: &str,
+        partition: &str,
+        rest: &[&str],
+        q: &HashMap<String, String>,
+        body: &[u8],
+    ) -> Reply {
+        if !read(db).is_partitioned() {
+            return Err(ApiError::bad_request("database is not partitioned"));
+        }
+        if let Some(reason) = couch_semantics::ids::partition_error(partition) {
+            return Err(ApiError::new(400, "illegal_partition", reason));
+        }
+        let prefix = format!("{partition}:");
+        let in_partition = |mut req: Value| {
+            if let Some(sel) = req.get_mut("selector") {
+                let own = json!({"_id": {"$beginsWith": prefix}});
+                *sel = json!({"$and": [sel.take(), own]});
+            }
+            req["partition"] = json!(partition);
+            req
+        };
+        match (method, rest) {
+            ("GET", []) => {
+                let db = read(db);
+                let (mut live, mut deleted) = (0u64, 0u64);
+                for (_, doc) in db.docs.range(prefix.clone()..format!("{partition};")) {
+                    if doc.deleted {
+                        deleted += 1;
+                    } else {
+                        live += 1;
+                    }
+                }
+                Ok((
+                    200,
+                    json!({"db_name": name, "sizes": {"active": 0, "external": 0}, "partition": partition,
+                           "doc_count": live, "doc_del_count": deleted}),
+                ))
+            }
+            ("POST", ["_find"]) => Ok((200, find::find(db, &in_partition(parse_body(body)?))?)),
+            ("POST", ["_explain"]) => Ok((200, find::explain(&read(db), name, &in_partition(parse_body(body)?))?)),
+            ("GET" | "POST", ["_all_docs"]) => {
+                let mut q = q.clone();
+                q.remove("startkey");
+                q.remove("endkey");
+                q.insert("start_key".into(), json!(prefix).to_string());
+                q.insert("end_key".into(), json!(format!("{partition};")).to_string());
+                q.insert("inclusive_end".into(), "false".into());
+                Ok((200, all_docs(&read(db), false, &q, &parse_body(body)?)?))
+            }
+            (_, []) => Err(ApiError::new(405, "method_not_allowed", "Only GET,HEAD allowed")),
+            _ => Err(ApiError::not_found("the embedded engine's partitions answer _all_docs, _find and _explain")),
+        }
     }
 
     /// `_changes`: `normal`, or `longpoll` (waits up to `timeout` ms for a change).
@@ -847,6 +924,9 @@ impl Engine {
                 for m in docs.iter().filter_map(Value::as_object) {
                     if let Some(Value::String(id)) = m.get("_id") {
                         store::check_id(id)?;
+                        db.check_partitioned_id(id)?;
+                    } else {
+                        db.check_partitioned_id("")?;
                     }
                     store::check_members(m)?;
                     if !new_edits {
@@ -926,6 +1006,10 @@ impl Engine {
                 Ok((201, json!({"ok": true, "id": id, "rev": rev})))
             }
             (_, ["_local", id]) => doc_route(db, method, &format!("_local/{id}"), q, head, body),
+            ("PUT", [id]) if !id.starts_with('_') => {
+                db.check_partitioned_id(id)?;
+                doc_route(db, method, id, q, head, body)
+            }
             (_, [id]) if !id.starts_with('_') => doc_route(db, method, id, q, head, body),
             ("PUT" | "DELETE", [id, first, more @ ..]) if !id.starts_with('_') => {
                 let att = attachment_name(first, more);

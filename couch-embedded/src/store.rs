@@ -162,6 +162,8 @@ pub struct Db {
     security: Option<Value>,
     /// `_revs_limit`; `None`: CouchDB's default.
     revs_limit: Option<u64>,
+    /// Made with `PUT /db?partitioned=true`: ids are `partition:rest`.
+    partitioned: bool,
     /// Makes the next commit fail, as a full disk would (tests).
     #[cfg(test)]
     fail_commit: bool,
@@ -212,6 +214,9 @@ impl Db {
         }
         if let Some(limit) = tx.open_table(META).map_err(storage)?.get("revs_limit").map_err(storage)? {
             db.revs_limit = serde_json::from_slice(limit.value()).map_err(storage)?;
+        }
+        if let Some(p) = tx.open_table(META).map_err(storage)?.get("partitioned").map_err(storage)? {
+            db.partitioned = serde_json::from_slice(p.value()).map_err(storage)?;
         }
         for row in tx.open_table(LOCALS).map_err(storage)?.iter().map_err(storage)? {
             let (id, stored) = row.map_err(storage)?;
@@ -268,6 +273,27 @@ impl Db {
         self.keep_meta("security", &security)?;
         self.security = Some(security);
         Ok(())
+    }
+
+    /// Whether the database is partitioned (CouchDB 3's `PUT /db?partitioned=true`).
+    pub fn is_partitioned(&self) -> bool {
+        self.partitioned
+    }
+
+    /// Makes a new database partitioned; kept at once, as `_security` is.
+    pub fn set_partitioned(&mut self) -> Result<(), ApiError> {
+        self.keep_meta("partitioned", &Value::Bool(true))?;
+        self.partitioned = true;
+        Ok(())
+    }
+
+    /// In a partitioned database, an id must be `partition:rest` (CouchDB's
+    /// `couch_partition:validate_docid`); elsewhere any id will do.
+    pub fn check_partitioned_id(&self, id: &str) -> Result<(), ApiError> {
+        match couch_semantics::ids::partitioned_id_error(id) {
+            Some((error, reason)) if self.partitioned => Err(ApiError::new(400, error, reason)),
+            _ => Ok(()),
+        }
     }
 
     /// How many revisions of a document's history are kept (`GET /db/_revs_limit`).

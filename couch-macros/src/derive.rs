@@ -206,14 +206,47 @@ fn table_key(type_field: Option<LitStr>, id_prefix: Option<LitStr>, errors: &mut
     }
 }
 
+/// The document field of a partitioned table's partition column: a `String`
+/// column of the model at the top level of the document.
+fn partition_column(p: &LitStr, key: &TableKey, fields: &[Field]) -> Result<String, syn::Error> {
+    let name = p.value();
+    if let TableKey::IdPrefix(_) = key {
+        return Err(syn::Error::new(
+            p.span(),
+            "a partitioned table's ids start with their partition (`tenant:…`), so it cannot also be an id_prefix table",
+        ));
+    }
+    let Some(f) = fields.iter().find(|f| f.column.name == name || f.column.field == name) else {
+        let all: Vec<String> = fields.iter().map(|f| format!("`{}`", f.column.name)).collect();
+        return Err(syn::Error::new(
+            p.span(),
+            format!("partition = \"{name}\" names no column of the model; its columns: {}", all.join(", ")),
+        ));
+    };
+    let text = f.column.ty.kind == Kind::Text && !f.column.ty.nullable;
+    if !text || f.column.field.starts_with('_') || f.column.field.contains('.') {
+        return Err(syn::Error::new(
+            p.span(),
+            format!(
+                "the partition column `{name}` must be a `String` field of the document itself (not an Option, \
+                 not `_id`, not nested): every document's id starts with its value"
+            ),
+        ));
+    }
+    Ok(f.column.field.clone())
+}
+
 pub(crate) fn expand_row(input: DeriveInput) -> TokenStream {
     let mut errors = Errors::default();
     let name = &input.ident;
     let mut table: Option<String> = None;
     let (mut type_field, mut id_prefix): (Option<LitStr>, Option<LitStr>) = (None, None);
+    let mut partition: Option<LitStr> = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("couch")) {
         let r = attr.parse_nested_meta(|m| {
-            if m.path.is_ident("table") {
+            if m.path.is_ident("partition") {
+                partition = Some(m.value()?.parse::<LitStr>()?);
+            } else if m.path.is_ident("table") {
                 table = Some(m.value()?.parse::<LitStr>()?.value());
             } else if m.path.is_ident("type_field") {
                 type_field = Some(m.value()?.parse::<LitStr>()?);
@@ -223,7 +256,8 @@ pub(crate) fn expand_row(input: DeriveInput) -> TokenStream {
                 return Err(m.error(
                     "unknown attribute: on the struct, write #[couch(table = \"name\")], and optionally \
                      type_field = \"field\" (the field holding the table name, `type` by default) \
-                     or id_prefix = \"prefix:\" (a table of the documents whose `_id` starts with it)",
+                     or id_prefix = \"prefix:\" (a table of the documents whose `_id` starts with it), \
+                     and partition = \"column\" in a partitioned database",
                 ));
             }
             Ok(())
@@ -249,6 +283,13 @@ pub(crate) fn expand_row(input: DeriveInput) -> TokenStream {
         return e.to_compile_error();
     }
     let Some(fields) = fields else { return TokenStream::new() };
+    let partition_field = match &partition {
+        None => None,
+        Some(p) => match partition_column(p, &key, &fields) {
+            Ok(field) => Some(field),
+            Err(e) => return e.to_compile_error(),
+        },
+    };
 
     let kind = match &key {
         TableKey::Field(f) => quote!(::couch_sql::TableKind::Field(#f)),
@@ -268,7 +309,10 @@ pub(crate) fn expand_row(input: DeriveInput) -> TokenStream {
             quote! { fields.insert(::std::string::String::from(#field), #value); }
         })
         .collect();
-    let schema = Schema::new(table.clone(), fields.iter().map(|f| f.column.clone()).collect()).with_key(key);
+    let mut schema = Schema::new(table.clone(), fields.iter().map(|f| f.column.clone()).collect()).with_key(key);
+    if let Some(field) = partition_field {
+        schema = schema.with_partition(field);
+    }
     crate::tables::declared(&table);
     let module = table_module(&table, name.span());
     let macro_vis = macro_visibility(&input.vis);
@@ -357,6 +401,7 @@ pub(crate) fn expand_object(input: DeriveInput) -> TokenStream {
         table: String::new(),
         columns: fields.iter().map(|f| f.column.clone()).collect(),
         key: TableKey::default(),
+        partition: None,
     };
     let macro_vis = macro_visibility(&input.vis);
     let macro_name = format_ident!("__couch_sql_object_{}", name);

@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     pub(crate) requests: std::sync::atomic::AtomicU64,
     /// What the server is and how couch-sql talks to it, learned once (`GET /`).
     pub(crate) profile: std::sync::OnceLock<ServerProfile>,
+    /// Per database name: whether it is partitioned, learned once (`GET /db`).
+    pub(crate) partitioned: Mutex<std::collections::HashMap<String, bool>>,
 }
 
 impl Shared {
@@ -86,6 +88,7 @@ impl Shared {
             choosing: Default::default(),
             requests: Default::default(),
             profile: Default::default(),
+            partitioned: Default::default(),
         }
     }
 }
@@ -315,8 +318,55 @@ impl Database {
         }
     }
 
+    /// Creates the database as a *partitioned* database (CouchDB 3: `PUT
+    /// /db?partitioned=true`) if it does not exist; whether it was created. Its
+    /// documents' ids are `{partition}:{rest}`, and the documents of one partition
+    /// live on one shard, so a query of one partition reads one shard instead of
+    /// all. Tables of it declare their partition column with
+    /// `#[couch(partition = "…")]` (see docs/partitions.md).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: couch_runtime::Database) -> couch_runtime::Result<()> {
+    /// db.create_partitioned_if_missing().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_partitioned_if_missing(&self) -> Result<bool> {
+        if !self.profile().await?.partitions {
+            // pouchdb-server has no partitions: an ordinary database, read globally.
+            return self.create_if_missing().await;
+        }
+        self.shared.partitioned.lock().expect("partitioned cache").remove(&*self.name);
+        match self.send_raw(Method::PUT, format!("{}?partitioned=true", encode_segment(&self.name)), None).await {
+            Ok(_) => Ok(true),
+            Err(Error::BadRequest { error, .. }) if error == "file_exists" => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the database is partitioned (`"props": {"partitioned": true}` in `GET
+    /// /db`), asked once per handle. A partitioned table's query of one partition is
+    /// sent to `_partition/{p}/_find` only in a partitioned database (elsewhere it
+    /// runs globally, with the same rows); a database that does not exist is not.
+    pub async fn is_partitioned(&self) -> Result<bool> {
+        if let Some(p) = self.shared.partitioned.lock().expect("partitioned cache").get(&*self.name) {
+            return Ok(*p);
+        }
+        if !self.profile().await?.partitions {
+            return Ok(false);
+        }
+        let info = match self.send(Method::GET, "", None).await {
+            Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default(),
+            Err(Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let partitioned = info.pointer("/props/partitioned") == Some(&serde_json::Value::Bool(true));
+        self.shared.partitioned.lock().expect("partitioned cache").insert(self.name.to_string(), partitioned);
+        Ok(partitioned)
+    }
+
     /// Deletes the database and every document in it.
     pub async fn drop_database(&self) -> Result<()> {
+        self.shared.partitioned.lock().expect("partitioned cache").remove(&*self.name);
         self.send(Method::DELETE, "", None).await.map(drop)
     }
 
@@ -383,13 +433,17 @@ impl Database {
         path
     }
 
-    /// `POST /{db}/_find` with this handle's read quorum in the body.
-    pub(crate) async fn find(&self, mut body: Vec<u8>) -> Result<bytes::Bytes> {
+    /// `POST /{db}/_find` (of one partition, `/{db}/_partition/{p}/_find`) with
+    /// this handle's read quorum in the body.
+    pub(crate) async fn find(&self, partition: Option<&str>, mut body: Vec<u8>) -> Result<bytes::Bytes> {
         if let (Some(r), Some(b'{')) = (self.quorum.read, body.first()) {
             let field = format!(r#""r":{r},"#);
             body.splice(1..1, field.into_bytes());
         }
-        self.send(Method::POST, "_find", Some(body)).await
+        match partition {
+            Some(p) => self.send(Method::POST, &format!("_partition/{}/_find", encode_segment(p)), Some(body)).await,
+            None => self.send(Method::POST, "_find", Some(body)).await,
+        }
     }
 
     /// `METHOD /{db}/{path}` with an optional JSON body; the body of a 2xx answer.

@@ -57,7 +57,7 @@ impl Database {
     /// `couchsql-type-…`) unless this process already did; `Ok(true)` if the
     /// server created it now.
     pub async fn create_index(&self, fields: &[String]) -> Result<bool> {
-        self.ensure_index_reporting(fields).await
+        self.ensure_index_reporting(fields, IndexScope::Database).await
     }
 
     /// Forgets which indexes this process made or chose (after one is dropped).
@@ -66,14 +66,17 @@ impl Database {
     }
 
     /// `POST /db/_index` for `fields`; whether it was created now.
-    pub(crate) async fn ensure_index_reporting(&self, fields: &[String]) -> Result<bool> {
-        let name = index_name(fields);
-        let body = serde_json::json!({
+    pub(crate) async fn ensure_index_reporting(&self, fields: &[String], scope: IndexScope) -> Result<bool> {
+        let name = scope.index_name(fields);
+        let mut body = serde_json::json!({
             "index": { "fields": fields },
             "name": name,
             "ddoc": name,
             "type": "json",
         });
+        if let Some(partitioned) = scope.partitioned() {
+            body["partitioned"] = partitioned.into();
+        }
         let bytes = self.send(Method::POST, "_index", Some(body.to_string().into_bytes())).await?;
         let created = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
@@ -119,6 +122,53 @@ pub(crate) enum IndexChoice {
     Measure,
 }
 
+/// Which queries an index serves, in a partitioned database (CouchDB 3): a query
+/// of one partition reads only partitioned indexes, a global one only global ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) enum IndexScope {
+    /// A table of an ordinary database: the server's default.
+    #[default]
+    Database,
+    /// A partitioned table, queried across its partitions (`"partitioned": false`).
+    Global,
+    /// A partitioned table, queried in one partition (`"partitioned": true`).
+    Partition,
+}
+
+impl IndexScope {
+    /// The `partitioned` flag an index of this scope is made with.
+    pub(crate) fn partitioned(self) -> Option<bool> {
+        match self {
+            IndexScope::Database => None,
+            IndexScope::Global => Some(false),
+            IndexScope::Partition => Some(true),
+        }
+    }
+
+    /// couch-sql's name of its index on `fields` in this scope.
+    pub(crate) fn index_name(self, fields: &[String]) -> String {
+        let name = index_name(fields);
+        match self {
+            IndexScope::Database | IndexScope::Global => name,
+            IndexScope::Partition => name.replacen("couchsql", "couchsql-partitioned", 1),
+        }
+    }
+
+    /// A key of the index-choice cache, distinct per scope.
+    pub(crate) fn key(self, key: String) -> String {
+        match self {
+            IndexScope::Database => key,
+            other => format!("{other:?}\u{0}{key}"),
+        }
+    }
+
+    /// The indexes among `all` that this scope's queries can read.
+    pub(crate) fn usable(self, all: Vec<JsonIndex>) -> Vec<JsonIndex> {
+        let want = self.partitioned().unwrap_or(false);
+        all.into_iter().filter(|i| i.partitioned.unwrap_or(false) == want).collect()
+    }
+}
+
 /// A json index of a database, as `GET /db/_index` lists it.
 #[derive(Debug, Clone)]
 pub(crate) struct JsonIndex {
@@ -126,6 +176,8 @@ pub(crate) struct JsonIndex {
     pub(crate) name: String,
     /// The indexed fields, when every one is ascending (others never serve our queries).
     pub(crate) fields: Vec<String>,
+    /// A partitioned database's index says whether it is partitioned.
+    pub(crate) partitioned: Option<bool>,
 }
 
 /// The index among `indexes` that serves a read needing `want` as its leading
@@ -162,6 +214,8 @@ impl Database {
             #[serde(rename = "type")]
             kind: String,
             def: Def,
+            #[serde(default)]
+            partitioned: Option<bool>,
         }
         #[derive(Deserialize)]
         struct Def {
@@ -184,7 +238,7 @@ impl Database {
                     })
                     .collect();
                 let ddoc = i.ddoc?.trim_start_matches("_design/").to_string();
-                Some(JsonIndex { ddoc, name: i.name, fields: fields? })
+                Some(JsonIndex { ddoc, name: i.name, fields: fields?, partitioned: i.partitioned })
             })
             .collect())
     }

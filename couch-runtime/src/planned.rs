@@ -137,7 +137,7 @@ impl Database {
     pub async fn ensure_indexes(&self) -> Result<Vec<EnsuredIndex>> {
         let mut out = Vec::new();
         for spec in planned_indexes() {
-            let created = self.ensure_index_reporting(&spec.fields).await?;
+            let created = self.ensure_index_reporting(&spec.fields, crate::indexes::IndexScope::Database).await?;
             out.push(EnsuredIndex { name: spec.name, created });
         }
         let mut done: Vec<&str> = Vec::new();

@@ -98,6 +98,11 @@ pub struct ServerProfile {
     /// Whether `_find` reads `_conflicts` when asked (`"conflicts": true`); where
     /// not (pouchdb-server), a query naming it is matched in the client.
     pub find_conflicts: bool,
+    /// Whether the server has partitioned databases (CouchDB 3, the engine):
+    /// `PUT /db?partitioned=true` and `/db/_partition/{p}/…`. Where not
+    /// (pouchdb-server), a partitioned table's queries all run globally, with the
+    /// same rows.
+    pub partitions: bool,
 }
 
 impl ServerProfile {
@@ -114,6 +119,7 @@ impl ServerProfile {
                 estimates_index_reads: false,
                 changes_selector: false,
                 find_conflicts: false,
+                partitions: false,
             }
         } else {
             ServerProfile {
@@ -126,6 +132,7 @@ impl ServerProfile {
                 estimates_index_reads: true,
                 changes_selector: true,
                 find_conflicts: true,
+                partitions: true,
             }
         }
     }

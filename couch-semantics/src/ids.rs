@@ -53,13 +53,59 @@ pub fn digest(text: &str) -> String {
     format!("{a:016x}{b:016x}")
 }
 
+/// Whether `p` can be a partition of a partitioned database, as CouchDB's
+/// `couch_partition:validate_partition` says: a non-empty string that does not
+/// start with `_` and has no `:` (the first colon of an id ends its partition).
+pub fn valid_partition(p: &str) -> bool {
+    partition_error(p).is_none()
+}
+
+/// Why `p` cannot be a partition (CouchDB's `illegal_partition` reason), if it cannot.
+pub fn partition_error(p: &str) -> Option<&'static str> {
+    if p.is_empty() {
+        Some("Partition must not be empty")
+    } else if p.starts_with('_') {
+        Some("Partition must not start with an underscore")
+    } else if p.contains(':') {
+        Some("Partition must not contain a colon")
+    } else {
+        None
+    }
+}
+
+/// Why `id` cannot be a document id of a partitioned database, if it cannot, as
+/// CouchDB's `(error, reason)`: it must be `partition:rest` (or a design or local
+/// document's id).
+pub fn partitioned_id_error(id: &str) -> Option<(&'static str, &'static str)> {
+    if id.starts_with("_design/") || id.starts_with("_local/") {
+        return None;
+    }
+    match id.split_once(':') {
+        Some((p, rest)) if !rest.is_empty() && !rest.starts_with('_') => {
+            partition_error(p).map(|reason| ("illegal_partition", reason))
+        }
+        _ => Some(("illegal_docid", "Doc id must be of form partition:id")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn ids_are_unique_and_ordered() {
         let a = super::new_id();
         let b = super::new_id();
         assert_eq!(a.len(), 32);
         assert!(a < b);
+    }
+
+    #[test]
+    fn partitions_follow_couchdbs_rules() {
+        assert!(valid_partition("acme") && !valid_partition("") && !valid_partition("_x") && !valid_partition("a:b"));
+        assert_eq!(partitioned_id_error("acme:1"), None);
+        assert_eq!(partitioned_id_error("_design/x"), None);
+        assert_eq!(partitioned_id_error("plain").map(|e| e.0), Some("illegal_docid"));
+        assert_eq!(partitioned_id_error("_x:1").map(|e| e.0), Some("illegal_partition"));
     }
 }

@@ -29,8 +29,8 @@ mod translate;
 pub use error::{TranslateError, TranslateErrors};
 pub use plan::{
     AggCall, AggFunc, AggSlot, AggSort, AggValue, AggView, Aggregate, Arith, ArithOp, Count, Delete, GroupColumn,
-    Having, HavingTerm, IndexDef, Insert, KeyRange, Output, ParamUsage, ParamUse, Plan, Projected, Select, SetValue,
-    SortKey, Translation, Update,
+    Having, HavingTerm, IndexDef, Insert, KeyRange, Output, ParamUsage, ParamUse, Partition, Plan, Projected, Select,
+    SetValue, SortKey, Translation, Update,
 };
 pub use schema::{closest, Access, Column, ColumnType, Kind, Schema, TableKey, CONFLICTS};
 pub use template::{Compiled, Dialect, RenderError, Tmpl};

@@ -88,6 +88,39 @@ pub struct Select {
     /// row of the table, so a server-side sort may require them to reuse an index.
     #[serde(default)]
     pub not_null: Vec<String>,
+    /// A partitioned table's partition, when the WHERE fixes it.
+    #[serde(default)]
+    pub partition: Option<Partition>,
+}
+
+/// The partition of a table in a partitioned database (CouchDB 3): every document
+/// id is `{partition}:{rest}`, and the partition is the value of one column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Partition {
+    /// The column (document field) whose value is the partition: `tenant`.
+    pub field: String,
+    /// The one partition the statement touches: the WHERE says `field = x` (a
+    /// literal or a parameter) at its top level. `None` runs on every partition.
+    pub value: Option<Tmpl>,
+}
+
+impl Partition {
+    /// The partition of `field` that `selector` fixes, if it does: an `$eq` (or a
+    /// bare value) at the top level or inside a top-level `$and`.
+    pub fn of(field: &str, selector: &Tmpl) -> Partition {
+        fn fixed(field: &str, t: &Tmpl) -> Option<Tmpl> {
+            let Tmpl::Object(entries) = t else { return None };
+            entries.iter().find_map(|(k, v)| match (k.as_str(), v) {
+                ("$and", Tmpl::Array(all)) => all.iter().find_map(|c| fixed(field, c)),
+                (k, Tmpl::Str(_) | Tmpl::Param(_)) if k == field => Some(v.clone()),
+                (k, Tmpl::Object(ops)) if k == field => ops
+                    .iter()
+                    .find_map(|(op, x)| (op == "$eq" && matches!(x, Tmpl::Str(_) | Tmpl::Param(_))).then(|| x.clone())),
+                _ => None,
+            })
+        }
+        Partition { field: field.to_string(), value: fixed(field, selector) }
+    }
 }
 
 impl Select {
@@ -114,6 +147,7 @@ impl Select {
             planned: planned.clone(),
             required: vec![],
             not_null: vec![],
+            partition: None,
         }
     }
 }
@@ -163,6 +197,9 @@ pub struct Insert {
     /// Each row as a document template, the table's discriminator field first
     /// (an id-prefixed table's ids are made or prefixed by the runtime).
     pub rows: Vec<Tmpl>,
+    /// A partitioned table: each row's id is `{its partition}:{rest}`.
+    #[serde(default)]
+    pub partition: Option<Partition>,
 }
 
 /// `UPDATE`: find every matching document, apply `set`, write back with `_rev`.
@@ -181,6 +218,9 @@ pub struct Update {
     pub by_id: Option<Vec<Tmpl>>,
     /// The json index planned for the read phase.
     pub planned: Option<Vec<String>>,
+    /// A partitioned table's partition, when the WHERE fixes it.
+    #[serde(default)]
+    pub partition: Option<Partition>,
 }
 
 /// The value a `SET` assigns.
@@ -249,6 +289,9 @@ pub struct Delete {
     pub by_id: Option<Vec<Tmpl>>,
     /// The json index planned for the read phase.
     pub planned: Option<Vec<String>>,
+    /// A partitioned table's partition, when the WHERE fixes it.
+    #[serde(default)]
+    pub partition: Option<Partition>,
 }
 
 /// `SELECT` with aggregates, `GROUP BY` or `DISTINCT`: the matching documents are

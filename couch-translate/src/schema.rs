@@ -276,6 +276,10 @@ pub struct Schema {
     /// How the table's documents are recognised.
     #[serde(default)]
     pub key: TableKey,
+    /// The column whose value is each document's partition, in a partitioned
+    /// database (`#[couch(partition = "tenant")]`).
+    #[serde(default)]
+    pub partition: Option<String>,
 }
 
 /// The column of a document's conflicting revisions: CouchDB's `_conflicts`, the
@@ -296,12 +300,19 @@ impl Schema {
             let text = ColumnType::new(Kind::Text, false, "String");
             columns.push(Column::new(CONFLICTS, ColumnType::array(text, true, "Option<Vec<String>>")));
         }
-        Schema { table: table.into(), columns, key: TableKey::default() }
+        Schema { table: table.into(), columns, key: TableKey::default(), partition: None }
     }
 
     /// The same schema, with its documents recognised by `key`.
     pub fn with_key(mut self, key: TableKey) -> Self {
         self.key = key;
+        self
+    }
+
+    /// The same schema, of a table in a partitioned database whose documents'
+    /// partition is the value of the column stored in `field`.
+    pub fn with_partition(mut self, field: impl Into<String>) -> Self {
+        self.partition = Some(field.into());
         self
     }
 

@@ -22,6 +22,7 @@ mod nesting;
 mod nulls;
 mod ordering;
 mod paging;
+mod partitions;
 mod paths;
 mod planning;
 mod production;

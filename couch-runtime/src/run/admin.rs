@@ -110,7 +110,7 @@ impl Explanation {
 }
 
 pub(crate) async fn explain(db: &Database, plan: &Select, params: &[Value], page_size: usize) -> Result<Explanation> {
-    let mut req = FindTemplate::of(plan).request(params, db.profile().await?)?;
+    let mut req = FindTemplate::of(plan).request_for(db, params).await?;
     req.prepare_index(db, false).await?; // EXPLAIN creates nothing
     let body = req.body(page_size as u64, 0, None);
     let bytes = db.send(Method::POST, "_explain", Some(body)).await?;

@@ -323,7 +323,12 @@ pub(crate) async fn create_view(db: &Database, view: &AggView) -> Result<bool> {
     match db.send(Method::GET, &path, None).await {
         Ok(_) => Ok(false),
         Err(Error::NotFound { .. }) => {
-            let body = serde_json::json!({ "language": "javascript", "views": view.views, "couchsql": view.spec });
+            // Global: in a partitioned database a design document is partitioned unless
+            // it says not, and a partitioned view answers only per partition.
+            let body = serde_json::json!({
+                "language": "javascript", "views": view.views, "couchsql": view.spec,
+                "options": { "partitioned": false },
+            });
             match db.send(Method::PUT, &path, Some(body.to_string().into_bytes())).await {
                 Ok(_) => Ok(true),
                 Err(Error::Conflict { .. }) => Ok(false), // a concurrent creator wrote the same content

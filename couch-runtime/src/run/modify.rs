@@ -5,7 +5,7 @@ use crate::client::Database;
 use crate::error::{Error, Result};
 use crate::outcome::{DocOutcome, ExecuteResult};
 use couch_semantics::ids::{new_id, random_u64};
-use couch_translate::{Arith, ArithOp, Delete, Insert, Plan, SetValue, TableKey, Tmpl, Update};
+use couch_translate::{Arith, ArithOp, Delete, Insert, Partition, Plan, SetValue, TableKey, Tmpl, Update};
 use reqwest::Method;
 use serde_json::{Map, Number, Value};
 use std::time::{Duration, Instant};
@@ -119,6 +119,10 @@ fn prepare_insert(plan: &Insert, params: &[Value]) -> Result<PendingDocs> {
             // A client-chosen id makes a retried insert safe: it conflicts instead of duplicating.
             None => format!("{prefix}{}", new_id()),
         };
+        let id = match &plan.partition {
+            Some(p) => partitioned_id(p, entries, id, params)?,
+            None => id,
+        };
         doc.extend_from_slice(br#""_id":"#);
         serde_json::to_writer(&mut doc, &id).expect("writing JSON to memory");
         for (k, v) in entries.iter().filter(|(k, _)| k != "_id") {
@@ -131,6 +135,30 @@ fn prepare_insert(plan: &Insert, params: &[Value]) -> Result<PendingDocs> {
         out.push(id, doc);
     }
     Ok(out)
+}
+
+/// A partitioned table's document id: `{partition}:{id}`, the partition being the
+/// row's value of the partition column. An id given with a partition must name
+/// the row's own.
+fn partitioned_id(p: &Partition, row: &[(String, Tmpl)], id: String, params: &[Value]) -> Result<String> {
+    let value = match row.iter().find(|(k, _)| *k == p.field) {
+        Some((_, v)) => v.to_value(params).map_err(render_error)?,
+        None => Value::Null,
+    };
+    let Value::String(partition) = value else {
+        return Err(Error::Param(format!("`{}` is the partition of every row: a string, not {value}", p.field)));
+    };
+    if let Some(reason) = couch_semantics::ids::partition_error(&partition) {
+        return Err(Error::Param(format!("`{}` = {partition:?} cannot be a partition: {reason}", p.field)));
+    }
+    match id.split_once(':') {
+        Some((given, _)) if given == partition => Ok(id),
+        Some((given, _)) if !given.is_empty() => Err(Error::Param(format!(
+            "the _id {id:?} is in partition {given:?}, but its `{}` is {partition:?}",
+            p.field
+        ))),
+        _ => Ok(format!("{partition}:{id}")),
+    }
 }
 
 pub(crate) async fn insert(db: &Database, plan: &Insert, params: &[Value]) -> Result<ExecuteResult> {
@@ -292,6 +320,7 @@ struct Target<'p> {
     selector: &'p Tmpl,
     by_id: Option<&'p [Tmpl]>,
     change: Change<'p>,
+    partition: Option<&'p Partition>,
 }
 
 impl Target<'_> {
@@ -310,13 +339,15 @@ impl Target<'_> {
                 let ids: Vec<Tmpl> = only.iter().map(|i| Tmpl::Str(i.clone())).collect();
                 by_id::docs(db, self.table, self.key, &ids, &[]).await
             }
-            (None, None) => matching(db, self.selector, params, fields.as_deref(), self.planned, sql).await,
+            (None, None) => {
+                matching(db, self.selector, params, fields.as_deref(), self.planned, self.partition, sql).await
+            }
             (None, Some(only)) => {
                 // Still matching the WHERE, and one of the conflicted documents.
                 let ids = Tmpl::Array(only.iter().map(|i| Tmpl::Str(i.clone())).collect());
                 let id_in = Tmpl::Object(vec![("_id".into(), Tmpl::Object(vec![("$in".into(), ids)]))]);
                 let both = Tmpl::Object(vec![("$and".into(), Tmpl::Array(vec![self.selector.clone(), id_in]))]);
-                matching(db, &both, params, fields.as_deref(), None, sql).await
+                matching(db, &both, params, fields.as_deref(), None, self.partition, sql).await
             }
         }
     }
@@ -431,6 +462,7 @@ fn update_target(plan: &Update) -> Target<'_> {
         selector: &plan.selector,
         by_id: plan.by_id.as_deref(),
         change: Change::Set(&plan.set),
+        partition: plan.partition.as_ref(),
     }
 }
 
@@ -442,6 +474,7 @@ fn delete_target(plan: &Delete) -> Target<'_> {
         selector: &plan.selector,
         by_id: plan.by_id.as_deref(),
         change: Change::Delete,
+        partition: plan.partition.as_ref(),
     }
 }
 

@@ -196,8 +196,10 @@ fn read_plan(cx: &mut Cx, cond: Cond, groups: &Groups, aggs: &Aggs) -> Select {
             fields.push(top);
         }
     }
+    let selector = super::select::table_selector(&table, &key, cond);
     Select {
-        selector: super::select::table_selector(&table, &key, cond),
+        partition: cx.partition(&selector),
+        selector,
         table,
         key: key.clone(),
         fields: Some(fields),

@@ -302,6 +302,12 @@ impl<'s> Cx<'s> {
         self.schema.map(|s| s.key.clone()).unwrap_or_default()
     }
 
+    /// A partitioned table's partition, as far as `selector` fixes it.
+    pub(crate) fn partition(&self, selector: &crate::Tmpl) -> Option<crate::plan::Partition> {
+        let field = self.schema?.partition.as_deref()?;
+        Some(crate::plan::Partition::of(field, selector))
+    }
+
     pub(crate) fn table(&self) -> String {
         self.table.clone().unwrap_or_default()
     }

@@ -155,8 +155,10 @@ pub(super) fn translate(cx: &mut Cx, q: &Query) -> Option<crate::plan::Plan> {
     let not_null = cx.not_null_fields();
     let sort_index: Option<Vec<String>> = (server_sort && !order_by.is_empty())
         .then(|| key.index_head().into_iter().chain(order_by.iter().map(|k| k.field.clone())).collect());
+    let selector = table_selector(&table, &key, cond);
     Some(crate::plan::Plan::Select(Select {
-        selector: table_selector(&table, &key, cond),
+        partition: cx.partition(&selector),
+        selector,
         table,
         key,
         fields,

@@ -121,7 +121,8 @@ pub(super) fn insert(cx: &mut Cx, i: &sqlparser::ast::Insert) -> Option<Insert> 
         }
         docs.push(Tmpl::Object(doc));
     }
-    Some(Insert { table, key: cx.key(), rows: docs })
+    let partition = cx.partition(&Tmpl::Null);
+    Some(Insert { table, key: cx.key(), rows: docs, partition })
 }
 
 fn op_tmpl(op: super::expr::Operand) -> Tmpl {
@@ -198,7 +199,8 @@ pub(super) fn update(cx: &mut Cx, u: &sqlparser::ast::Update) -> Option<Update> 
     let by_id = simple.id_lookup();
     let key = cx.key();
     let planned = by_id.is_none().then(|| simple.index_fields(&key)).flatten();
-    Some(Update { selector: table_selector(&table, &key, cond), table, key, set, by_id, planned })
+    let selector = table_selector(&table, &key, cond);
+    Some(Update { partition: cx.partition(&selector), selector, table, key, set, by_id, planned })
 }
 
 pub(super) fn delete(cx: &mut Cx, d: &sqlparser::ast::Delete) -> Option<Delete> {
@@ -224,7 +226,8 @@ pub(super) fn delete(cx: &mut Cx, d: &sqlparser::ast::Delete) -> Option<Delete> 
     let by_id = simple.id_lookup();
     let key = cx.key();
     let planned = by_id.is_none().then(|| simple.index_fields(&key)).flatten();
-    Some(Delete { selector: table_selector(&table, &key, cond), table, key, by_id, planned })
+    let selector = table_selector(&table, &key, cond);
+    Some(Delete { partition: cx.partition(&selector), selector, table, key, by_id, planned })
 }
 
 fn where_cond(cx: &mut Cx, w: Option<&Expr>) -> Option<Cond> {

@@ -4,7 +4,7 @@
 use super::request::*;
 use crate::client::Database;
 use crate::error::{Error, Result};
-use crate::indexes::{covering, IndexChoice, IndexPolicy};
+use crate::indexes::{covering, IndexChoice, IndexPolicy, IndexScope};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -16,9 +16,10 @@ impl FindRequest {
     /// server refuses the sort without it).
     pub(crate) async fn prepare_index(&mut self, db: &Database, create: bool) -> Result<()> {
         if let Some(index) = self.index.clone() {
-            let key = format!("sort\u{0}{}\u{0}{}", index.join(","), self.required.join(","));
+            let key = self.scope.key(format!("sort\u{0}{}\u{0}{}", index.join(","), self.required.join(",")));
+            let scope = self.scope;
             let choose = async {
-                let existing = db.json_indexes().await?;
+                let existing = scope.usable(db.json_indexes().await?);
                 let allowed = |f: &str| self.required.iter().chain(self.not_null.iter()).any(|r| r == f);
                 Ok(Some(match covering(&existing, &index, allowed) {
                     Some(i) => IndexChoice::Use {
@@ -32,11 +33,12 @@ impl FindRequest {
                     },
                     // Without its index the server refuses the sort: made even for EXPLAIN.
                     None => {
-                        if db.ensure_index_reporting(&index).await? && db.profile().await?.confirm_new_indexes {
+                        if db.ensure_index_reporting(&index, scope).await? && db.profile().await?.confirm_new_indexes {
                             // Pages must all read through it (see `planner_sees`).
-                            planner_sees(db, &self.selector, &index, &self.tail).await?;
+                            planner_sees(db, &self.selector, &index, &self.tail, scope, self.partition.as_deref())
+                                .await?;
                         }
-                        own_index(&index)
+                        own_index(&index, scope)
                     }
                 }))
             };
@@ -48,10 +50,11 @@ impl FindRequest {
         let Some(planned) = self.planned.clone() else { return Ok(()) };
         match db.index_policy().await? {
             IndexPolicy::Lazy => {
-                let key = format!("plan\u{0}{}\u{0}{}", planned.join(","), self.required.join(","));
+                let key = self.scope.key(format!("plan\u{0}{}\u{0}{}", planned.join(","), self.required.join(",")));
+                let scope = self.scope;
                 let choose = async {
                     // Members who may not list indexes still get their rows.
-                    let existing = db.json_indexes().await.unwrap_or_default();
+                    let existing = scope.usable(db.json_indexes().await.unwrap_or_default());
                     Ok(match covering(&existing, &planned, |f| self.required.iter().any(|r| r == f)) {
                         Some(i) => {
                             Some(IndexChoice::Use { ddoc: i.ddoc.clone(), name: i.name.clone(), require: vec![] })
@@ -73,7 +76,7 @@ impl FindRequest {
                 }
                 self.apply(&choice, true);
             }
-            IndexPolicy::Explicit => self.apply(&own_index(&planned), true),
+            IndexPolicy::Explicit => self.apply(&own_index(&planned, self.scope), true),
             IndexPolicy::Never | IndexPolicy::Auto => {}
         }
         Ok(())
@@ -84,9 +87,10 @@ impl FindRequest {
     pub(super) async fn recreate_sort_index(&mut self, db: &Database) -> Result<()> {
         let Some(index) = self.index.clone() else { return Ok(()) };
         db.forget_indexes();
-        db.ensure_index_reporting(&index).await?;
-        let choice = own_index(&index);
-        db.choose_index(&format!("sort\u{0}{}\u{0}{}", index.join(","), self.required.join(",")), choice.clone());
+        db.ensure_index_reporting(&index, self.scope).await?;
+        let choice = own_index(&index, self.scope);
+        let key = self.scope.key(format!("sort\u{0}{}\u{0}{}", index.join(","), self.required.join(",")));
+        db.choose_index(&key, choice.clone());
         self.apply(&choice, true);
         Ok(())
     }
@@ -119,21 +123,28 @@ pub(super) async fn choose_once(
 /// a moment after `POST /_index` and answer from another one — and a bookmark of
 /// one index sent to another repeats or skips rows. If either step fails, the
 /// choice is forgotten: the next query finds the index and uses it.
-pub(super) fn build_in_background(db: &Database, key: String, fields: Vec<String>, selector: Vec<u8>) {
+pub(super) fn build_in_background(
+    db: &Database,
+    key: String,
+    fields: Vec<String>,
+    selector: Vec<u8>,
+    scope: IndexScope,
+    partition: Option<String>,
+) {
     let db = db.clone();
     tokio::spawn(async move {
-        let name = crate::index_name(&fields);
-        let build = format!(
-            "_design/{}/_view/{}?limit=1&reduce=false",
-            crate::encode_segment(&name),
-            crate::encode_segment(&name)
-        );
+        let name = scope.index_name(&fields);
+        let view = format!("_design/{}/_view/{}", crate::encode_segment(&name), crate::encode_segment(&name));
+        let build = match &partition {
+            Some(p) => format!("_partition/{}/{view}?limit=1&reduce=false", crate::encode_segment(p)),
+            None => format!("{view}?limit=1&reduce=false"),
+        };
         let ready = async {
             db.send(Method::GET, &build, None).await?;
-            planner_sees(&db, &selector, &fields, b"").await
+            planner_sees(&db, &selector, &fields, b"", scope, partition.as_deref()).await
         };
         match ready.await {
-            Ok(true) => db.choose_index(&key, own_index(&fields)),
+            Ok(true) => db.choose_index(&key, own_index(&fields, scope)),
             Ok(false) => db.forget_choice(&key),
             Err(e) => {
                 tracing::debug!(error = %e, index = %name, "building the planned index failed; the next query looks again");
@@ -146,8 +157,19 @@ pub(super) fn build_in_background(db: &Database, key: String, fields: Vec<String
 /// Waits (up to about 6 s) until `_explain` of `selector` (with `tail`: `,"sort":…`)
 /// names our index on `fields`; whether it did. CouchDB's planner can miss an
 /// index for a moment after `POST /_index`.
-pub(super) async fn planner_sees(db: &Database, selector: &[u8], fields: &[String], tail: &[u8]) -> Result<bool> {
-    let name = crate::index_name(fields);
+pub(super) async fn planner_sees(
+    db: &Database,
+    selector: &[u8],
+    fields: &[String],
+    tail: &[u8],
+    scope: IndexScope,
+    partition: Option<&str>,
+) -> Result<bool> {
+    let name = scope.index_name(fields);
+    let explain = match partition {
+        Some(p) => format!("_partition/{}/_explain", crate::encode_segment(p)),
+        None => "_explain".to_string(),
+    };
     let mut probe = Vec::with_capacity(selector.len() + tail.len() + 96);
     probe.extend_from_slice(br#"{"selector":"#);
     probe.extend_from_slice(selector);
@@ -156,7 +178,7 @@ pub(super) async fn planner_sees(db: &Database, selector: &[u8], fields: &[Strin
     probe.extend_from_slice(&use_index_fragment(&name, &name));
     probe.push(b'}');
     for attempt in 0..50u64 {
-        let used = match db.send(Method::POST, "_explain", Some(probe.clone())).await {
+        let used = match db.send(Method::POST, &explain, Some(probe.clone())).await {
             Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
                 .ok()
                 .and_then(|v| v.pointer("/index/name").and_then(Value::as_str).map(|n| n == name)),
@@ -181,8 +203,8 @@ pub(super) fn selective(examined: u64, returned: u64) -> bool {
 }
 
 /// The index couch-sql names after its fields (`couchsql-type-age`).
-pub(super) fn own_index(fields: &[String]) -> IndexChoice {
-    let name = crate::index_name(fields);
+pub(super) fn own_index(fields: &[String], scope: IndexScope) -> IndexChoice {
+    let name = scope.index_name(fields);
     IndexChoice::Use { ddoc: name.clone(), name, require: vec![] }
 }
 

@@ -220,6 +220,7 @@ impl Pager {
             None => (None, self.raw_fetched.max(self.fetched)),
         };
         let (db, selector) = (self.db.clone(), self.req.selector.clone());
+        let (scope, partition) = (self.req.scope, self.req.partition.clone());
         tokio::spawn(async move {
             let examined = match examined {
                 Some(n) => n,
@@ -237,10 +238,10 @@ impl Pager {
             if db.index_choice(&key).is_some_and(|c| c != IndexChoice::Measure) {
                 return; // another read decided already
             }
-            match db.ensure_index_reporting(&fields).await {
+            match db.ensure_index_reporting(&fields, scope).await {
                 Ok(_) => {
                     db.choose_index(&key, IndexChoice::Building);
-                    build_in_background(&db, key, fields.to_vec(), selector);
+                    build_in_background(&db, key, fields.to_vec(), selector, scope, partition);
                 }
                 // A planned index only speeds the query up: a user who may not create
                 // indexes (design documents need a database admin) still gets the rows.
@@ -292,7 +293,7 @@ impl Pager {
                 });
             }
             let body = self.body(want);
-            let bytes = match self.db.find(body).await {
+            let bytes = match self.db.find(self.req.partition.as_deref(), body).await {
                 Err(e) if self.req.index.is_some() && is_missing_index(&e) => {
                     // The sort's index was deleted behind our back: make it again and go on
                     // with `skip` (the sort fixes the order; the old bookmark is the old index's).

@@ -4,7 +4,7 @@
 
 use super::index::*;
 use crate::error::{Error, Result};
-use crate::indexes::IndexChoice;
+use crate::indexes::{IndexChoice, IndexScope};
 use crate::profile::ServerProfile;
 use crate::run::{render_error, render_json};
 use couch_semantics::Projection;
@@ -30,6 +30,8 @@ pub(crate) struct FindTemplate {
     /// The selector or the projection names `_conflicts`; and the table's selector
     /// alone, for a server whose `_find` cannot read it (matched in the client).
     pub(super) conflicts: Option<Option<Tmpl>>,
+    /// A partitioned table's partition, as the WHERE fixes it (see [`Partition`]).
+    pub(super) partition: Option<couch_translate::Partition>,
 }
 
 /// Whether a selector template has `key` as an object key, at any depth.
@@ -87,12 +89,20 @@ impl FindTemplate {
             required,
             not_null,
             conflicts: conflicts.then(|| sort.map(|s| s.key.selector(&s.table))),
+            partition: None,
         }
+    }
+
+    /// The same template, of a partitioned table's statement.
+    pub(crate) fn in_partition(mut self, partition: Option<&couch_translate::Partition>) -> Self {
+        self.partition = partition.cloned();
+        self
     }
 
     /// The template of a SELECT plan.
     pub(crate) fn of(plan: &Select) -> Self {
         FindTemplate::new(&plan.selector, plan.fields.as_deref(), Some(plan), plan.planned.as_deref())
+            .in_partition(plan.partition.as_ref())
     }
 
     /// Renders the parts of the body that stay the same from page to page.
@@ -101,7 +111,10 @@ impl FindTemplate {
         let mut selector = Vec::with_capacity(self.selector.static_len() + 64);
         self.selector.render_in(params, profile.dialect, &mut selector).map_err(render_error)?;
         let (selector, client) = self.match_in_client(selector, params, profile)?;
+        let (scope, partition) = (IndexScope::Database, None);
         Ok(FindRequest {
+            scope,
+            partition,
             selector,
             tail: if client.is_some() { self.tail_whole.clone() } else { self.tail.clone() },
             client,
@@ -118,6 +131,16 @@ impl FindTemplate {
 }
 
 impl FindTemplate {
+    /// The request for `db`: rendered for its server, and for a partitioned table
+    /// in a partitioned database, sent to the partition the WHERE fixes.
+    pub(crate) async fn request_for(&self, db: &crate::Database, params: &[Value]) -> Result<FindRequest> {
+        let mut req = self.request(params, db.profile().await?)?;
+        if self.partition.is_some() && db.is_partitioned().await? {
+            (req.scope, req.partition) = partition_of(self.partition.as_ref(), params);
+        }
+        Ok(req)
+    }
+
     /// On a server that gets `$elemMatch` wrong (pouchdb-server), a selector holding
     /// it is sent relaxed (a superset) and matched exactly here, with CouchDB's
     /// semantics; `fields` are then applied here too.
@@ -230,8 +253,29 @@ impl ClientMatch {
     }
 }
 
+/// Where a partitioned table's read goes: to its partition when the WHERE names
+/// a valid one (`_partition/{p}/_find`, partitioned indexes), else across all
+/// partitions (global indexes). A value CouchDB refuses as a partition (`_x`,
+/// `a:b`, not a string) is no document's partition: the global read finds none.
+fn partition_of(partition: Option<&couch_translate::Partition>, params: &[Value]) -> (IndexScope, Option<String>) {
+    let Some(p) = partition else { return (IndexScope::Database, None) };
+    let value = match &p.value {
+        Some(Tmpl::Str(s)) => Some(s.clone()),
+        Some(Tmpl::Param(i)) => params.get(*i).and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    };
+    match value.filter(|v| couch_semantics::ids::valid_partition(v)) {
+        Some(v) => (IndexScope::Partition, Some(v)),
+        None => (IndexScope::Global, None),
+    }
+}
+
 /// A `_find` request, rendered except for its paging fields.
 pub(crate) struct FindRequest {
+    /// Which indexes it may read (a partitioned table's partition or all of them).
+    pub(crate) scope: IndexScope,
+    /// `_partition/{p}/_find` instead of `_find`.
+    pub(crate) partition: Option<String>,
     /// The selector's JSON.
     pub(super) selector: Vec<u8>,
     /// `,"fields":…,"sort":…`.

@@ -42,7 +42,7 @@ pub(crate) async fn select_source(
         return Ok(Source::Sorted(window(docs, offset, limit)));
     }
     let profile = db.profile().await?;
-    let req = tmpl.request(params, profile)?;
+    let req = tmpl.request_for(db, params).await?;
     if plan.server_sort || plan.order_by.is_empty() {
         return Ok(Source::Pages(Box::new(Pager::new(db, req, limit, offset, page_size, sql))));
     }
@@ -89,7 +89,7 @@ pub(crate) async fn execution_stats(
     let sorted_here = !plan.server_sort && !plan.order_by.is_empty();
     let limit = if sorted_here { None } else { count(plan.limit, params, "LIMIT")? };
     let offset = if sorted_here { 0 } else { count(plan.offset, params, "OFFSET")?.unwrap_or(0) };
-    let mut req = tmpl.request(params, db.profile().await?)?;
+    let mut req = tmpl.request_for(db, params).await?;
     req.stats = true;
     let mut pager = Pager::new(db, req, limit, offset, page_size, sql);
     while pager.next_page::<serde::de::IgnoredAny>().await?.is_some() {}
@@ -185,9 +185,11 @@ pub(crate) async fn matching(
     params: &[Value],
     fields: Option<&[String]>,
     planned: Option<&[String]>,
+    partition: Option<&couch_translate::Partition>,
     sql: &SqlText,
 ) -> Result<Vec<Map<String, Value>>> {
-    let req = FindTemplate::new(selector, fields, None, planned).request(params, db.profile().await?)?;
+    let req =
+        FindTemplate::new(selector, fields, None, planned).in_partition(partition).request_for(db, params).await?;
     Pager::new(db, req, None, 0, db.read_all_page_size().await?, sql).all().await
 }
 
@@ -211,14 +213,14 @@ pub(crate) async fn matching_ids(
     const PAGE: u64 = 10_000;
     let fields = ["_id".to_string()];
     let template = FindTemplate::new(selector, Some(&fields), None, planned);
-    let mut req = template.request(params, db.profile().await?)?;
+    let mut req = template.request_for(db, params).await?;
     req.prepare_index(db, true).await?;
     if req.use_index.is_some() {
         let mut ids = std::collections::HashSet::new();
         let mut bookmark: Option<String> = None;
         let through_index = loop {
             let body = req.page_body(PAGE, 0, bookmark.as_deref(), None);
-            let page = match db.find(body).await {
+            let page = match db.find(req.partition.as_deref(), body).await {
                 Ok(bytes) => decode_page::<Id>(&bytes)?,
                 // The index went away, or the server will not take it: read as any query does.
                 Err(Error::BadRequest { .. } | Error::NotFound { .. }) => break false,
@@ -235,7 +237,7 @@ pub(crate) async fn matching_ids(
             return Ok(ids);
         }
     }
-    let req = template.request(params, db.profile().await?)?;
+    let req = template.request_for(db, params).await?;
     let docs: Vec<Id> = Pager::new(db, req, None, 0, db.read_all_page_size().await?, sql).all().await?;
     Ok(docs.into_iter().map(|d| d.id).collect())
 }
