@@ -109,7 +109,14 @@ impl Partition {
     /// bare value) at the top level or inside a top-level `$and`.
     pub fn of(field: &str, selector: &Tmpl) -> Partition {
         fn fixed(field: &str, t: &Tmpl) -> Option<Tmpl> {
-            let Tmpl::Object(entries) = t else { return None };
+            let entries = match t {
+                Tmpl::Object(entries) => entries,
+                // A parameter's NULL guard: the selector within is the one sent.
+                Tmpl::Guard { inner, .. } | Tmpl::Agree { inner, .. } | Tmpl::NoNullElement { inner, .. } => {
+                    return fixed(field, inner)
+                }
+                _ => return None,
+            };
             entries.iter().find_map(|(k, v)| match (k.as_str(), v) {
                 ("$and", Tmpl::Array(all)) => all.iter().find_map(|c| fixed(field, c)),
                 (k, Tmpl::Str(_) | Tmpl::Param(_)) if k == field => Some(v.clone()),
@@ -120,6 +127,22 @@ impl Partition {
             })
         }
         Partition { field: field.to_string(), value: fixed(field, selector) }
+    }
+}
+
+#[cfg(test)]
+mod partition_tests {
+    use super::*;
+
+    #[test]
+    fn the_partition_is_found_behind_guards_and_conjunctions() {
+        let eq = |v: Tmpl| Tmpl::Object(vec![("tenant".into(), Tmpl::Object(vec![("$eq".into(), v)]))]);
+        let guarded = Tmpl::Guard { params: vec![0], inner: Box::new(eq(Tmpl::Param(0))) };
+        let and = Tmpl::Object(vec![("$and".into(), Tmpl::Array(vec![Tmpl::Object(vec![]), guarded.clone()]))]);
+        assert_eq!(Partition::of("tenant", &and).value, Some(Tmpl::Param(0)));
+        assert_eq!(Partition::of("tenant", &eq(Tmpl::Str("a".into()))).value, Some(Tmpl::Str("a".into())));
+        let range = Tmpl::Object(vec![("tenant".into(), Tmpl::Object(vec![("$gte".into(), Tmpl::Param(0))]))]);
+        assert_eq!(Partition::of("tenant", &range).value, None);
     }
 }
 
