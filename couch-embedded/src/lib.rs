@@ -723,8 +723,8 @@ impl Engine {
     }
 
     /// `/db/_partition/{p}/…` of a partitioned database (CouchDB 3): the partition's
-    /// counts, and `_all_docs`, `_find` and `_explain` confined to its documents
-    /// (`_find` reads partitioned indexes only, as CouchDB's does).
+    /// counts, and `_all_docs`, `_find`, `_explain` and views confined to its
+    /// documents (`_find` reads partitioned indexes only, as CouchDB's does).
     fn partition_request(
         db: &RwLock<Db>,
         method: &str,
@@ -777,8 +777,17 @@ impl Engine {
                 q.insert("inclusive_end".into(), "false".into());
                 Ok((200, all_docs(&read(db), false, &q, &parse_body(body)?)?))
             }
+            ("GET" | "POST", ["_design", ddoc, "_view", view]) => {
+                let mut params = q.clone();
+                if let Some(obj) = parse_body(body)?.as_object() {
+                    for (k, v) in obj {
+                        params.insert(k.clone(), v.to_string());
+                    }
+                }
+                Ok((200, views::query(&read(db), &format!("_design/{ddoc}"), view, &params, Some(partition))?))
+            }
             (_, []) => Err(ApiError::new(405, "method_not_allowed", "Only GET,HEAD allowed")),
-            _ => Err(ApiError::not_found("the embedded engine's partitions answer _all_docs, _find and _explain")),
+            _ => Err(ApiError::not_found("missing")),
         }
     }
 
@@ -886,7 +895,7 @@ impl Engine {
                         params.insert(k.clone(), v.to_string());
                     }
                 }
-                Ok((200, views::query(db, &format!("_design/{ddoc}"), view, &params)?))
+                Ok((200, views::query(db, &format!("_design/{ddoc}"), view, &params, None)?))
             })(),
             ("POST", ["_revs_diff"]) => (|| Ok((200, revisions::revs_diff(db, &parse_body(body)?)?)))(),
             ("POST", ["_bulk_get"]) => (|| Ok((200, revisions::bulk_get(db, q, &parse_body(body)?)?)))(),

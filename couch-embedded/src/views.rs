@@ -99,9 +99,19 @@ fn reduce(kind: &str, values: &[&Value]) -> Value {
 
 /// A json index read as a view: its cached, sorted entries within the key range;
 /// reduced, the `_count` of that range.
-fn index_view(db: &Db, ddoc: &str, view: &str, params: &HashMap<String, String>) -> Result<Value, ApiError> {
-    let entries =
+fn index_view(
+    db: &Db,
+    ddoc: &str,
+    view: &str,
+    params: &HashMap<String, String>,
+    partition: Option<&str>,
+) -> Result<Value, ApiError> {
+    let mut entries =
         crate::find::index_entries(db, ddoc, view).ok_or_else(|| ApiError::not_found("missing_named_view"))?;
+    if let Some(p) = partition {
+        let prefix = format!("{p}:");
+        entries = entries.iter().filter(|(_, id)| id.starts_with(&prefix)).cloned().collect::<Vec<_>>().into();
+    }
     let json_param = |k: &str| -> Result<Option<Value>, ApiError> {
         params
             .get(k)
@@ -135,9 +145,38 @@ fn index_view(db: &Db, ddoc: &str, view: &str, params: &HashMap<String, String>)
     Ok(json!({ "total_rows": entries.len(), "offset": lo, "rows": rows }))
 }
 
-/// `GET /db/_design/{ddoc}/_view/{view}`.
-pub fn query(db: &Db, ddoc: &str, view: &str, params: &HashMap<String, String>) -> Result<Value, ApiError> {
+/// `GET /db/_design/{ddoc}/_view/{view}`, or of one partition
+/// (`/db/_partition/{p}/_design/…`): in a partitioned database a design document
+/// is partitioned unless its `options.partitioned` is false, and a partitioned view
+/// answers only per partition, a global one only globally (CouchDB's rule and words).
+pub fn query(
+    db: &Db,
+    ddoc: &str,
+    view: &str,
+    params: &HashMap<String, String>,
+    partition: Option<&str>,
+) -> Result<Value, ApiError> {
     let doc = db.get(ddoc).map_err(|_| ApiError::not_found("missing"))?.body.clone();
+    let partitioned =
+        db.is_partitioned() && doc.get("options").and_then(|o| o.get("partitioned")) != Some(&Value::Bool(false));
+    match (partitioned, partition) {
+        (true, None) => {
+            return Err(ApiError::new(
+                400,
+                "query_parse_error",
+                "`partition` parameter is mandatory for queries to this view.",
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(ApiError::new(
+                400,
+                "query_parse_error",
+                "`partition` parameter is not supported in this design doc",
+            ))
+        }
+        _ => {}
+    }
+    let prefix = partition.map(|p| format!("{p}:"));
     let json_param = |k: &str| -> Result<Option<Value>, ApiError> {
         params
             .get(k)
@@ -146,7 +185,7 @@ pub fn query(db: &Db, ddoc: &str, view: &str, params: &HashMap<String, String>) 
     };
     let (rows, reduce_kind): (Vec<(Value, String, Value)>, String) =
         if doc.get("language").and_then(Value::as_str) == Some("query") {
-            return index_view(db, ddoc, view, params);
+            return index_view(db, ddoc, view, params, partition);
         } else {
             let spec = doc.get("couchsql").and_then(|c| c.get(view)).ok_or_else(|| {
                 if doc.get("views").and_then(|v| v.get(view)).is_some() {
@@ -173,7 +212,8 @@ pub fn query(db: &Db, ddoc: &str, view: &str, params: &HashMap<String, String>) 
             })
     };
     let total = rows.len();
-    let rows: Vec<&(Value, String, Value)> = rows.iter().filter(|r| in_range(&r.0)).collect();
+    let in_partition = |id: &str| prefix.as_ref().is_none_or(|p| id.starts_with(p.as_str()));
+    let rows: Vec<&(Value, String, Value)> = rows.iter().filter(|r| in_range(&r.0) && in_partition(&r.1)).collect();
     let limit = params.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(usize::MAX);
     if params.get("reduce").is_some_and(|r| r == "false") {
         let out: Vec<Value> =

@@ -148,7 +148,7 @@ impl Database {
             done.push(p.ddoc);
             if let couch_translate::Plan::Aggregate(a) = p.prepared.plan()? {
                 if let Some(view) = &a.view {
-                    let created = crate::run::create_view(self, view).await?;
+                    let created = crate::run::create_view(self, view, false).await?;
                     out.push(EnsuredIndex { name: view.ddoc.clone(), created });
                 }
             }

@@ -66,6 +66,22 @@ async fn a_partitioned_table_reads_and_writes_its_partitions() {
     );
     let count = couch_sql!("SELECT COUNT(*) AS c FROM tenant_orders").fetch_one(&db).await.unwrap();
     assert_eq!(count.c, 5);
+    // An aggregate of one partition reads a partitioned view of it (where there are partitions).
+    let acme = couch_sql!("SELECT COUNT(*) AS c, SUM(n) AS s FROM tenant_orders WHERE tenant = ?", "acme")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!((acme.c, acme.s), (3, Some(6)));
+    let by_status = couch_sql!(
+        "SELECT status, COUNT(*) AS c FROM tenant_orders WHERE tenant = 'globex' GROUP BY status ORDER BY status"
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        by_status.iter().map(|r| (r.status.clone(), r.c)).collect::<Vec<_>>(),
+        [(None, 1), (Some("shipped".into()), 1)]
+    );
 
     if !partitions {
         return; // pouchdb-server: an ordinary database, every query global
@@ -109,4 +125,18 @@ async fn a_partitioned_table_reads_and_writes_its_partitions() {
         .map(|i| i["partitioned"].as_bool().unwrap())
         .collect();
     assert!(flags.contains(&true) && flags.contains(&false), "{indexes}");
+    // The views: global ones for the whole table, partitioned ones for a partition's aggregates.
+    let ddocs = db
+        .request("GET", "_all_docs?startkey=%22_design%2F%22&endkey=%22_design0%22&include_docs=true", None)
+        .await
+        .unwrap();
+    let options: Vec<(String, serde_json::Value)> = ddocs["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["doc"]["language"] == "javascript")
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r["doc"]["options"]["partitioned"].clone()))
+        .collect();
+    assert!(options.iter().any(|(id, p)| id.ends_with("-partitioned") && *p == true), "{options:?}");
+    assert!(options.iter().any(|(id, p)| !id.ends_with("-partitioned") && *p == false), "{options:?}");
 }

@@ -318,7 +318,9 @@ async fn stream(
 }
 
 /// Creates the view's design document if it does not exist; whether it was created now.
-pub(crate) async fn create_view(db: &Database, view: &AggView) -> Result<bool> {
+/// With `partitioned`, a partitioned design document (`_partition/{p}/…` reads it);
+/// otherwise a global one.
+pub(crate) async fn create_view(db: &Database, view: &AggView, partitioned: bool) -> Result<bool> {
     let path = format!("_design/{}", crate::encode_segment(&view.ddoc));
     match db.send(Method::GET, &path, None).await {
         Ok(_) => Ok(false),
@@ -327,7 +329,7 @@ pub(crate) async fn create_view(db: &Database, view: &AggView) -> Result<bool> {
             // it says not, and a partitioned view answers only per partition.
             let body = serde_json::json!({
                 "language": "javascript", "views": view.views, "couchsql": view.spec,
-                "options": { "partitioned": false },
+                "options": { "partitioned": partitioned },
             });
             match db.send(Method::PUT, &path, Some(body.to_string().into_bytes())).await {
                 Ok(_) => Ok(true),
@@ -343,7 +345,7 @@ pub(crate) async fn create_view(db: &Database, view: &AggView) -> Result<bool> {
 /// `false` when it cannot be used: the server refuses to create it (design
 /// documents need a database admin), or under [`IndexPolicy::Explicit`](crate::IndexPolicy)
 /// it was not made by `ensure_indexes`.
-async fn ensure_view(db: &Database, view: &AggView) -> Result<bool> {
+async fn ensure_view(db: &Database, view: &AggView, partition: Option<&str>) -> Result<bool> {
     let key = format!("view\u{0}{}", view.ddoc);
     if let Some(c) = db.index_choice(&key) {
         return Ok(c != crate::indexes::IndexChoice::None);
@@ -356,7 +358,7 @@ async fn ensure_view(db: &Database, view: &AggView) -> Result<bool> {
             Err(e) => Err(e),
         }
     } else {
-        create_view(db, view).await.map(|_| ())
+        create_view(db, view, partition.is_some()).await.map(|_| ())
     };
     let ok = match made {
         Ok(()) => true,
@@ -424,7 +426,14 @@ impl Keys {
 }
 
 /// One reduced view, grouped at `level`, within `keys`.
-async fn query_view(db: &Database, view: &AggView, name: &str, keys: &Keys, level: usize) -> Result<Vec<ViewRow>> {
+async fn query_view(
+    db: &Database,
+    view: &AggView,
+    partition: Option<&str>,
+    name: &str,
+    keys: &Keys,
+    level: usize,
+) -> Result<Vec<ViewRow>> {
     let mut q = if level == 0 { "group=false".to_string() } else { format!("group_level={level}") };
     if !keys.start.is_empty() {
         let enc = |v: &[Value]| crate::encode_segment(&Value::Array(v.to_vec()).to_string());
@@ -433,7 +442,10 @@ async fn query_view(db: &Database, view: &AggView, name: &str, keys: &Keys, leve
             q.push_str("&inclusive_end=false");
         }
     }
-    let path = format!("_design/{}/_view/{name}?{q}", crate::encode_segment(&view.ddoc));
+    let mut path = format!("_design/{}/_view/{name}?{q}", crate::encode_segment(&view.ddoc));
+    if let Some(p) = partition {
+        path = format!("_partition/{}/{path}", crate::encode_segment(p));
+    }
     let bytes = db.send(Method::GET, &path, None).await?;
     let rows: ViewRows = serde_json::from_slice(&bytes)
         .map_err(|e| Error::decode(None, None, format!("malformed view response: {e}")))?;
@@ -459,7 +471,25 @@ async fn from_view(db: &Database, plan: &Aggregate, view: &AggView, params: &[Va
     if prefix.iter().any(Value::is_null) || null_bound {
         return empty(plan).map(Some);
     }
-    if !ensure_view(db, view).await? {
+    // A partitioned table's aggregate over one partition reads a partitioned view of it.
+    let partition = match &plan.read.partition {
+        Some(p) if db.is_partitioned().await? => match &p.value {
+            Some(v) => Some(value(v)?).and_then(|v| v.as_str().map(str::to_string)),
+            None => None,
+        }
+        .filter(|p| couch_semantics::ids::valid_partition(p)),
+        _ => None,
+    };
+    let partitioned_view;
+    let view = match &partition {
+        Some(_) => {
+            partitioned_view = AggView { ddoc: format!("{}-partitioned", view.ddoc), ..view.clone() };
+            &partitioned_view
+        }
+        None => view,
+    };
+    let partition = partition.as_deref();
+    if !ensure_view(db, view, partition).await? {
         return Ok(None);
     }
     let keys = Keys::of(&prefix, range.as_ref());
@@ -473,12 +503,12 @@ async fn from_view(db: &Database, plan: &Aggregate, view: &AggView, params: &[Va
             _ => vec![],
         }
     };
-    let sum_rows = match query_view(db, view, "sums", &keys, level).await {
+    let sum_rows = match query_view(db, view, partition, "sums", &keys, level).await {
         Err(Error::NotFound { .. }) => {
             // Deleted since this process made it: make it again.
             db.forget_choice(&format!("view\u{0}{}", view.ddoc));
-            ensure_view(db, view).await?;
-            query_view(db, view, "sums", &keys, level).await?
+            ensure_view(db, view, partition).await?;
+            query_view(db, view, partition, "sums", &keys, level).await?
         }
         r => r?,
     };
@@ -503,7 +533,7 @@ async fn from_view(db: &Database, plan: &Aggregate, view: &AggView, params: &[Va
     let views = view.slots.iter().filter_map(|s| if let AggSlot::Stats { view, .. } = s { Some(*view) } else { None });
     for i in 0..views.max().map_or(0, |m| m + 1) {
         let mut by_group: HashMap<Vec<Value>, (Value, Value)> = HashMap::new();
-        for r in query_view(db, view, &format!("stats{i}"), &keys, level).await? {
+        for r in query_view(db, view, partition, &format!("stats{i}"), &keys, level).await? {
             let (min, max) = (
                 r.value.get("min").cloned().unwrap_or(Value::Null),
                 r.value.get("max").cloned().unwrap_or(Value::Null),
