@@ -778,12 +778,7 @@ impl Engine {
                 Ok((200, all_docs(&read(db), false, &q, &parse_body(body)?)?))
             }
             ("GET" | "POST", ["_design", ddoc, "_view", view]) => {
-                let mut params = q.clone();
-                if let Some(obj) = parse_body(body)?.as_object() {
-                    for (k, v) in obj {
-                        params.insert(k.clone(), v.to_string());
-                    }
-                }
+                let params = view_params(q, body)?;
                 Ok((200, views::query(&read(db), &format!("_design/{ddoc}"), view, &params, Some(partition))?))
             }
             (_, []) => Err(ApiError::new(405, "method_not_allowed", "Only GET,HEAD allowed")),
@@ -888,15 +883,9 @@ impl Engine {
             (_, ["_revs_limit"]) if method != "PUT" => {
                 Err(ApiError::new(405, "method_not_allowed", "Only PUT,GET allowed"))
             }
-            ("GET" | "POST", ["_design", ddoc, "_view", view]) => (|| {
-                let mut params = q.clone();
-                if let Some(obj) = parse_body(body)?.as_object() {
-                    for (k, v) in obj {
-                        params.insert(k.clone(), v.to_string());
-                    }
-                }
-                Ok((200, views::query(db, &format!("_design/{ddoc}"), view, &params, None)?))
-            })(),
+            ("GET" | "POST", ["_design", ddoc, "_view", view]) => {
+                (|| Ok((200, views::query(db, &format!("_design/{ddoc}"), view, &view_params(q, body)?, None)?)))()
+            }
             ("POST", ["_revs_diff"]) => (|| Ok((200, revisions::revs_diff(db, &parse_body(body)?)?)))(),
             ("POST", ["_bulk_get"]) => (|| Ok((200, revisions::bulk_get(db, q, &parse_body(body)?)?)))(),
             ("GET" | "HEAD", ["_design", ddoc]) => get_doc(db, &format!("_design/{ddoc}"), q),
@@ -1031,6 +1020,17 @@ impl Engine {
             _ => Err(ApiError::not_found("missing")),
         }
     }
+}
+
+/// A view query's parameters: the query string's, and a POST body's members as JSON texts.
+fn view_params(q: &HashMap<String, String>, body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
+    let mut params = q.clone();
+    if let Some(obj) = parse_body(body)?.as_object() {
+        for (k, v) in obj {
+            params.insert(k.clone(), v.to_string());
+        }
+    }
+    Ok(params)
 }
 
 fn get_doc(db: &Db, id: &str, q: &HashMap<String, String>) -> Reply {

@@ -69,6 +69,16 @@ impl Database {
         Database { inner: self.inner.with_page_size(n), ..self }
     }
 
+    /// CouchDB's `r` for this handle's reads (see [`crate::Database::with_read_quorum`]).
+    pub fn with_read_quorum(self, r: u32) -> Self {
+        Database { inner: self.inner.with_read_quorum(r), ..self }
+    }
+
+    /// CouchDB's `w` for this handle's writes (see [`crate::Database::with_write_quorum`]).
+    pub fn with_write_quorum(self, w: u32) -> Self {
+        Database { inner: self.inner.with_write_quorum(w), ..self }
+    }
+
     /// `GET /`: checks the server answers, and what it is.
     pub fn ping(&self) -> Result<ServerInfo> {
         self.rt.block_on(self.inner.ping())
@@ -82,6 +92,16 @@ impl Database {
     /// Creates the database; `Ok(false)` if it already existed.
     pub fn create_if_missing(&self) -> Result<bool> {
         self.rt.block_on(self.inner.create_if_missing())
+    }
+
+    /// Creates the database partitioned (see [`crate::Database::create_partitioned_if_missing`]).
+    pub fn create_partitioned_if_missing(&self) -> Result<bool> {
+        self.rt.block_on(self.inner.create_partitioned_if_missing())
+    }
+
+    /// Whether the database is partitioned (see [`crate::Database::is_partitioned`]).
+    pub fn is_partitioned(&self) -> Result<bool> {
+        self.rt.block_on(self.inner.is_partitioned())
     }
 
     /// Deletes the database and every document in it.
