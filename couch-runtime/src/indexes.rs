@@ -77,12 +77,21 @@ impl Database {
         if let Some(partitioned) = scope.partitioned() {
             body["partitioned"] = partitioned.into();
         }
-        let bytes = self.send(Method::POST, "_index", Some(body.to_string().into_bytes())).await?;
+        let bytes = self.post_index(body).await?;
         let created = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
             .and_then(|v| v.get("result").and_then(|r| r.as_str()).map(|r| r == "created"))
             .unwrap_or(false);
         Ok(created)
+    }
+
+    /// `POST /db/_index` with the handle's write quorum (`"w"`): on a cluster an
+    /// index made with `w = n` is listed by every copy at once.
+    pub(crate) async fn post_index(&self, mut body: serde_json::Value) -> Result<bytes::Bytes> {
+        if let Some(w) = self.quorum.write {
+            body["w"] = w.into();
+        }
+        self.send(Method::POST, "_index", Some(body.to_string().into_bytes())).await
     }
 
     /// The index chosen for `key` in this process, if one was.

@@ -25,7 +25,7 @@ pub(crate) async fn create_index(db: &Database, def: &IndexDef) -> Result<Execut
         "ddoc": def.name,
         "type": "json",
     });
-    let bytes = db.send(Method::POST, "_index", Some(body.to_string().into_bytes())).await?;
+    let bytes = db.post_index(body).await?;
     let r: IndexCreated = serde_json::from_slice(&bytes).map_err(|e| Error::decode(None, None, e))?;
     Ok(ExecuteResult::new(vec![DocOutcome { id: r.id, rev: Some(r.result), error: None, accepted: false }]))
 }

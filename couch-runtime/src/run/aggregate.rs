@@ -331,7 +331,11 @@ pub(crate) async fn create_view(db: &Database, view: &AggView, partitioned: bool
                 "language": "javascript", "views": view.views, "couchsql": view.spec,
                 "options": { "partitioned": partitioned },
             });
-            match db.send(Method::PUT, &path, Some(body.to_string().into_bytes())).await {
+            let put = match db.quorum.write {
+                Some(w) => format!("{path}?w={w}"),
+                None => path,
+            };
+            match db.send(Method::PUT, &put, Some(body.to_string().into_bytes())).await {
                 Ok(_) => Ok(true),
                 Err(Error::Conflict { .. }) => Ok(false), // a concurrent creator wrote the same content
                 Err(e) => Err(e),
