@@ -134,7 +134,9 @@ async fn the_engine_finds_what_couchdb_finds() {
     let docs: Vec<Value> = (0..150).map(|i| document(&mut r, i)).collect();
     let body = json!({ "docs": docs });
     let http = reqwest::Client::new();
-    assert!(http.post(format!("{url}/_bulk_docs")).json(&body).send().await.unwrap().status().is_success());
+    // On a cluster every copy before the reads: a `_find` reads one copy per shard.
+    let w = if crate::is_cluster().await { "?w=3" } else { "" };
+    assert!(http.post(format!("{url}/_bulk_docs{w}")).json(&body).send().await.unwrap().status().is_success());
     assert_eq!(engine.handle("POST", "/d/_bulk_docs", body.to_string().as_bytes()).0, 201);
     let mut differences = Vec::new();
     let mut couchdb_crashed = 0;
