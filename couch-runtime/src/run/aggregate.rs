@@ -477,11 +477,7 @@ async fn from_view(db: &Database, plan: &Aggregate, view: &AggView, params: &[Va
     }
     // A partitioned table's aggregate over one partition reads a partitioned view of it.
     let partition = match &plan.read.partition {
-        Some(p) if db.is_partitioned().await? => match &p.value {
-            Some(v) => Some(value(v)?).and_then(|v| v.as_str().map(str::to_string)),
-            None => None,
-        }
-        .filter(|p| couch_semantics::ids::valid_partition(p)),
+        Some(p) if db.is_partitioned().await? => super::partition_value(p, params),
         _ => None,
     };
     let partitioned_view;

@@ -50,6 +50,15 @@ impl fmt::Display for SqlText {
 use couch_translate::{Count, RenderError};
 use serde_json::Value;
 
+/// The partition a partitioned table's statement is confined to: the value its
+/// WHERE fixes, if that is one CouchDB accepts as a partition. A value it refuses
+/// (`_x`, `a:b`, not a string) is no document's partition: the statement runs
+/// across all partitions and finds none.
+pub(crate) fn partition_value(p: &couch_translate::Partition, params: &[Value]) -> Option<String> {
+    let value = p.value.as_ref()?.to_value(params).ok()?;
+    value.as_str().filter(|v| couch_semantics::ids::valid_partition(v)).map(str::to_string)
+}
+
 pub(crate) fn render_error(e: RenderError) -> Error {
     Error::Param(e.to_string())
 }

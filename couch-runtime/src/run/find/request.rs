@@ -135,8 +135,15 @@ impl FindTemplate {
     /// in a partitioned database, sent to the partition the WHERE fixes.
     pub(crate) async fn request_for(&self, db: &crate::Database, params: &[Value]) -> Result<FindRequest> {
         let mut req = self.request(params, db.profile().await?)?;
-        if self.partition.is_some() && db.is_partitioned().await? {
-            (req.scope, req.partition) = partition_of(self.partition.as_ref(), params);
+        // A partitioned table in a partitioned database: to the partition the WHERE
+        // fixes (partitioned indexes), else across all partitions (global indexes).
+        if let Some(p) = &self.partition {
+            if db.is_partitioned().await? {
+                (req.scope, req.partition) = match crate::run::partition_value(p, params) {
+                    Some(v) => (IndexScope::Partition, Some(v)),
+                    None => (IndexScope::Global, None),
+                };
+            }
         }
         Ok(req)
     }
@@ -250,23 +257,6 @@ impl ClientMatch {
             Some(p) => p.apply(doc),
             None => doc,
         }
-    }
-}
-
-/// Where a partitioned table's read goes: to its partition when the WHERE names
-/// a valid one (`_partition/{p}/_find`, partitioned indexes), else across all
-/// partitions (global indexes). A value CouchDB refuses as a partition (`_x`,
-/// `a:b`, not a string) is no document's partition: the global read finds none.
-fn partition_of(partition: Option<&couch_translate::Partition>, params: &[Value]) -> (IndexScope, Option<String>) {
-    let Some(p) = partition else { return (IndexScope::Database, None) };
-    let value = match &p.value {
-        Some(Tmpl::Str(s)) => Some(s.clone()),
-        Some(Tmpl::Param(i)) => params.get(*i).and_then(Value::as_str).map(str::to_string),
-        _ => None,
-    };
-    match value.filter(|v| couch_semantics::ids::valid_partition(v)) {
-        Some(v) => (IndexScope::Partition, Some(v)),
-        None => (IndexScope::Global, None),
     }
 }
 
