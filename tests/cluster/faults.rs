@@ -308,8 +308,18 @@ fn the_handle_fails_over_when_its_node_dies() {
         let err = couch_sql!("SELECT * FROM items").fetch_all(&alone).await.unwrap_err();
         assert!(matches!(err, Error::Transport(_)), "{err:?}");
         down.revive();
-        let rows = couch_sql!("SELECT * FROM items").fetch_all(&alone).await.unwrap();
-        assert_eq!(rows.len(), 2);
+        // Back up, node 1 answers at once; its copy learns of `b` when the
+        // cluster's internal replication catches up.
+        couch_sql!("SELECT * FROM items").fetch_all(&alone).await.unwrap();
+        eventually(30, "node 1 catches up", || async {
+            let rows = couch_sql!("SELECT * FROM items").fetch_all(&alone).await.map_err(|e| e.to_string())?;
+            if rows.len() == 2 {
+                Ok(())
+            } else {
+                Err(format!("{} rows, 2 expected", rows.len()))
+            }
+        })
+        .await;
     });
 }
 
