@@ -230,6 +230,16 @@ impl Database {
         self
     }
 
+    /// A `_bulk_docs` body carrying this handle's write quorum (`"w"`), so every
+    /// write through the handle (a statement's, a replication's, a resolution's)
+    /// waits for the copies it asks for.
+    pub(crate) fn bulk_docs_body(&self, mut body: serde_json::Value) -> serde_json::Value {
+        if let (Some(w), Some(fields)) = (self.quorum.write, body.as_object_mut()) {
+            fields.insert("w".into(), w.into());
+        }
+        body
+    }
+
     /// The longest one waiting request may wait on this handle's transport.
     pub(crate) fn longest_wait(&self) -> Option<std::time::Duration> {
         self.shared.transport.longest_wait()

@@ -118,6 +118,16 @@ pub async fn put_raw(db: &Database, docs: serde_json::Value) {
     assert!(results.as_array().unwrap().iter().all(|r| r.get("error").is_none()), "{results}");
 }
 
+/// A raw `_bulk_docs` body that, on a cluster, waits for every copy (`"w": 3`):
+/// a `_find`, `_all_docs` or `_changes` reads one copy per shard, which may not
+/// have the write yet otherwise (docs/servers.md, "A cluster").
+pub async fn on_every_copy(mut body: serde_json::Value) -> serde_json::Value {
+    if is_cluster().await {
+        body["w"] = 3.into();
+    }
+    body
+}
+
 /// A document as stored.
 pub async fn get_raw(db: &Database, id: &str) -> serde_json::Value {
     match db.request("GET", &couch_sql::__private::encode_segment(id), None).await {

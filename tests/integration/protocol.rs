@@ -110,13 +110,13 @@ async fn revision_trees_as_couchdb_keeps_them() {
         .request(
             "POST",
             "_bulk_docs",
-            Some(&json!({"new_edits": false, "docs": [
+            Some(&crate::on_every_copy(json!({"new_edits": false, "docs": [
                 {"_id": "a", "_rev": "2-bb", "_revisions": {"start": 2, "ids": ["bb", "aa"]}, "v": 1},
                 {"_id": "a", "_rev": "2-cc", "_revisions": {"start": 2, "ids": ["cc", "aa"]}, "v": 2},
                 {"_id": "a", "_rev": "3-dd", "_revisions": {"start": 3, "ids": ["dd", "cc", "aa"]}, "_deleted": true},
                 // Known already: changes nothing.
                 {"_id": "a", "_rev": "2-bb", "_revisions": {"start": 2, "ids": ["bb", "aa"]}, "v": 99},
-            ]})),
+            ]})).await),
         )
         .await
         .unwrap();
@@ -229,7 +229,7 @@ async fn live_conflicts_are_listed_and_resolved_by_deleting_the_loser() {
         {"_id": "k", "_rev": "2-a1", "_revisions": {"start": 2, "ids": ["a1", "r0"]}, "type": "t", "v": "left"},
         {"_id": "k", "_rev": "2-f9", "_revisions": {"start": 2, "ids": ["f9", "r0"]}, "type": "t", "v": "right"},
     ]});
-    db.request("POST", "_bulk_docs", Some(&docs)).await.unwrap();
+    db.request("POST", "_bulk_docs", Some(&crate::on_every_copy(docs).await)).await.unwrap();
     let k = db.request("GET", "k?conflicts=true", None).await.unwrap();
     assert_eq!((&k["_rev"], &k["v"], &k["_conflicts"]), (&json!("2-f9"), &json!("right"), &json!(["2-a1"])));
     let found =
@@ -237,7 +237,8 @@ async fn live_conflicts_are_listed_and_resolved_by_deleting_the_loser() {
     assert_eq!(found["docs"][0]["_conflicts"], json!(["2-a1"]), "{found}");
     let listed = db.request("GET", "_all_docs?include_docs=true&conflicts=true", None).await.unwrap();
     assert_eq!(listed["rows"][0]["doc"]["_conflicts"], json!(["2-a1"]));
-    db.request("DELETE", "k?rev=2-a1", None).await.unwrap();
+    let w = if crate::is_cluster().await { "&w=3" } else { "" };
+    db.request("DELETE", &format!("k?rev=2-a1{w}"), None).await.unwrap();
     let k = db.request("GET", "k?conflicts=true&deleted_conflicts=true", None).await.unwrap();
     assert!(k.get("_conflicts").is_none(), "{k}");
     assert_eq!(k["_deleted_conflicts"].as_array().unwrap().len(), 1);

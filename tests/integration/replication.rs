@@ -365,7 +365,7 @@ async fn a_select_finds_the_documents_in_conflict() {
         {"_id": "torn", "_rev": "2-a1", "_revisions": {"start": 2, "ids": ["a1", "r0"]}, "type": "orders", "region": "north", "qty": 1},
         {"_id": "torn", "_rev": "2-f9", "_revisions": {"start": 2, "ids": ["f9", "r0"]}, "type": "orders", "region": "north", "qty": 2},
     ]});
-    db.request("POST", "_bulk_docs", Some(&branches)).await.unwrap();
+    db.request("POST", "_bulk_docs", Some(&crate::on_every_copy(branches).await)).await.unwrap();
     let torn = couch_sql!("SELECT _id, qty, _conflicts FROM orders WHERE _conflicts IS NOT NULL")
         .fetch_all(&db)
         .await
