@@ -127,7 +127,16 @@ async fn replicate(couch: &str, body: Value) -> Value {
 }
 
 async fn same(a: &Database, b: &Database) {
-    let (la, lb) = (leaves(a).await, leaves(b).await);
+    // A cluster acknowledges a write once two of a shard's three copies have it, and
+    // `_changes` may read the third: the leaves are compared again for a while.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (la, lb) = loop {
+        let (la, lb) = (leaves(a).await, leaves(b).await);
+        if la == lb || Instant::now() > deadline {
+            break (la, lb);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     assert_eq!(la.len(), 10_000);
     let conflicted = la.values().filter(|v| v["leaves"].as_array().unwrap().len() > 1).count();
     assert_eq!(conflicted, branched().count(), "the conflict branches are there");

@@ -357,7 +357,9 @@ async fn field_paths_are_read_as_couchdb_reads_them() {
         {"_id": "nested", "a": {"b": 1}},
     ]});
     let http = reqwest::Client::new();
-    assert!(http.post(format!("{url}/_bulk_docs")).json(&docs).send().await.unwrap().status().is_success());
+    // On a cluster every copy before the reads: a `_find` reads one copy per shard.
+    let w = if crate::is_cluster().await { "?w=3" } else { "" };
+    assert!(http.post(format!("{url}/_bulk_docs{w}")).json(&docs).send().await.unwrap().status().is_success());
     let engine = couch_embedded::Engine::new();
     engine.handle("PUT", "/d", b"");
     engine.handle("POST", "/d/_bulk_docs", docs.to_string().as_bytes());
