@@ -221,7 +221,8 @@ impl Database {
         self
     }
 
-    /// Writes through this handle wait for `w` copies (CouchDB's `w` of `_bulk_docs`).
+    /// Writes through this handle wait for `w` copies (CouchDB's `w` of `_bulk_docs`):
+    /// its statements, replications into it, and conflicts resolved through it.
     /// A cluster's default is a majority (2 of 3). A write stored on fewer copies is
     /// answered 202 and counted by [`ExecuteResult::accepted_below_quorum`](crate::ExecuteResult::accepted_below_quorum);
     /// it is still written. `w = n` makes every write wait for every copy.
