@@ -78,9 +78,11 @@ async fn prepare(opts: &Options) -> Result<Database, String> {
     let url = url_for(&db_name(opts.name));
     let db = Database::connect(&url).await.map_err(|e| format!("connecting to the test server: {e}"))?;
     db.create_if_missing().await.map_err(|e| format!("creating the test database: {e}"))?;
+    let db = read_your_writes(db).await?;
     for (path, contents) in opts.fixtures {
         for chunk in fixture_docs(path, contents)?.chunks(1000) {
-            let body = serde_json::to_vec(&serde_json::json!({ "docs": chunk })).expect("JSON serializes");
+            let body = db.bulk_docs_body(serde_json::json!({ "docs": chunk }));
+            let body = serde_json::to_vec(&body).expect("JSON serializes");
             let answer = db
                 .send(reqwest::Method::POST, "_bulk_docs", Some(body))
                 .await
@@ -99,6 +101,18 @@ async fn prepare(opts: &Options) -> Result<Database, String> {
         db.ensure_indexes().await.map_err(|e| format!("ensuring the planned indexes: {e}"))?;
     }
     Ok(db)
+}
+
+/// On a cluster (a database kept in `n > 1` copies), the handle writes to every
+/// copy: a `_find` or `_changes` reads one copy per shard, and a test must read its
+/// own writes whichever copy answers. One node (`n = 1`) and the engine keep the
+/// server's default.
+async fn read_your_writes(db: Database) -> Result<Database, String> {
+    let info = db.request("GET", "", None).await.map_err(|e| format!("reading the test database: {e}"))?;
+    match info["cluster"]["n"].as_u64().and_then(|n| u32::try_from(n).ok()) {
+        Some(n) if n > 1 => Ok(db.with_write_quorum(n)),
+        _ => Ok(db),
+    }
 }
 
 /// Runs an async test body on a runtime of its own. A body that returns `Err`
