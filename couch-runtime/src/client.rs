@@ -231,10 +231,10 @@ impl Database {
         self
     }
 
-    /// A `_bulk_docs` body carrying this handle's write quorum (`"w"`), so every
-    /// write through the handle (a statement's, a replication's, a resolution's)
-    /// waits for the copies it asks for.
-    pub(crate) fn bulk_docs_body(&self, mut body: serde_json::Value) -> serde_json::Value {
+    /// A write's JSON body (`_bulk_docs`, `_index`) carrying this handle's write
+    /// quorum (`"w"`), so every write through the handle (a statement's, an index's,
+    /// a replication's, a resolution's) waits for the copies it asks for.
+    pub(crate) fn write_body(&self, mut body: serde_json::Value) -> serde_json::Value {
         if let (Some(w), Some(fields)) = (self.quorum.write, body.as_object_mut()) {
             fields.insert("w".into(), w.into());
         }

@@ -129,7 +129,7 @@ impl<T: CouchRow> Conflict<T> {
         doc.insert("_rev".into(), json!(self.rev));
         let mut docs = vec![Value::Object(doc)];
         docs.extend(self.losers.iter().map(|l| json!({"_id": self.id, "_rev": l.rev, "_deleted": true})));
-        let answer = db.request("POST", "_bulk_docs", Some(&db.bulk_docs_body(json!({ "docs": docs })))).await?;
+        let answer = db.request("POST", "_bulk_docs", Some(&db.write_body(json!({ "docs": docs })))).await?;
         let results = answer.as_array().cloned().unwrap_or_default();
         if let Some(failed) = results.iter().find(|r| r.get("error").is_some()) {
             let reason = failed["reason"].as_str().unwrap_or_default().to_string();

@@ -87,11 +87,8 @@ impl Database {
 
     /// `POST /db/_index` with the handle's write quorum (`"w"`): on a cluster an
     /// index made with `w = n` is listed by every copy at once.
-    pub(crate) async fn post_index(&self, mut body: serde_json::Value) -> Result<bytes::Bytes> {
-        if let Some(w) = self.quorum.write {
-            body["w"] = w.into();
-        }
-        self.send(Method::POST, "_index", Some(body.to_string().into_bytes())).await
+    pub(crate) async fn post_index(&self, body: serde_json::Value) -> Result<bytes::Bytes> {
+        self.send(Method::POST, "_index", Some(self.write_body(body).to_string().into_bytes())).await
     }
 
     /// The index chosen for `key` in this process, if one was.

@@ -81,7 +81,7 @@ async fn prepare(opts: &Options) -> Result<Database, String> {
     let db = read_your_writes(db).await?;
     for (path, contents) in opts.fixtures {
         for chunk in fixture_docs(path, contents)?.chunks(1000) {
-            let body = db.bulk_docs_body(serde_json::json!({ "docs": chunk }));
+            let body = db.write_body(serde_json::json!({ "docs": chunk }));
             let body = serde_json::to_vec(&body).expect("JSON serializes");
             let answer = db
                 .send(reqwest::Method::POST, "_bulk_docs", Some(body))

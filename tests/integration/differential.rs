@@ -135,8 +135,8 @@ async fn the_engine_finds_what_couchdb_finds() {
     let body = json!({ "docs": docs });
     let http = reqwest::Client::new();
     // On a cluster every copy before the reads: a `_find` reads one copy per shard.
-    let w = if crate::is_cluster().await { "?w=3" } else { "" };
-    assert!(http.post(format!("{url}/_bulk_docs{w}")).json(&body).send().await.unwrap().status().is_success());
+    let bulk_docs = crate::on_every_copy_at(&format!("{url}/_bulk_docs")).await;
+    assert!(http.post(bulk_docs).json(&body).send().await.unwrap().status().is_success());
     assert_eq!(engine.handle("POST", "/d/_bulk_docs", body.to_string().as_bytes()).0, 201);
     let mut differences = Vec::new();
     let mut couchdb_crashed = 0;
@@ -358,8 +358,8 @@ async fn field_paths_are_read_as_couchdb_reads_them() {
     ]});
     let http = reqwest::Client::new();
     // On a cluster every copy before the reads: a `_find` reads one copy per shard.
-    let w = if crate::is_cluster().await { "?w=3" } else { "" };
-    assert!(http.post(format!("{url}/_bulk_docs{w}")).json(&docs).send().await.unwrap().status().is_success());
+    let bulk_docs = crate::on_every_copy_at(&format!("{url}/_bulk_docs")).await;
+    assert!(http.post(bulk_docs).json(&docs).send().await.unwrap().status().is_success());
     let engine = couch_embedded::Engine::new();
     engine.handle("PUT", "/d", b"");
     engine.handle("POST", "/d/_bulk_docs", docs.to_string().as_bytes());

@@ -113,8 +113,8 @@ pub async fn is_admin_party() -> bool {
 
 /// Writes documents as another program would, bypassing couch-sql's checks.
 pub async fn put_raw(db: &Database, docs: serde_json::Value) {
-    let w = if is_cluster().await { 3 } else { 1 };
-    let results = db.request("POST", "_bulk_docs", Some(&serde_json::json!({ "docs": docs, "w": w }))).await.unwrap();
+    let body = on_every_copy(serde_json::json!({ "docs": docs })).await;
+    let results = db.request("POST", "_bulk_docs", Some(&body)).await.unwrap();
     assert!(results.as_array().unwrap().iter().all(|r| r.get("error").is_none()), "{results}");
 }
 
@@ -126,6 +126,16 @@ pub async fn on_every_copy(mut body: serde_json::Value) -> serde_json::Value {
         body["w"] = 3.into();
     }
     body
+}
+
+/// A raw write's path (or URL) that, on a cluster, waits for every copy (`w=3`),
+/// for the same reason as [`on_every_copy`].
+pub async fn on_every_copy_at(path: &str) -> String {
+    match (is_cluster().await, path.contains('?')) {
+        (false, _) => path.to_string(),
+        (true, false) => format!("{path}?w=3"),
+        (true, true) => format!("{path}&w=3"),
+    }
 }
 
 /// A document as stored.

@@ -237,8 +237,7 @@ async fn live_conflicts_are_listed_and_resolved_by_deleting_the_loser() {
     assert_eq!(found["docs"][0]["_conflicts"], json!(["2-a1"]), "{found}");
     let listed = db.request("GET", "_all_docs?include_docs=true&conflicts=true", None).await.unwrap();
     assert_eq!(listed["rows"][0]["doc"]["_conflicts"], json!(["2-a1"]));
-    let w = if crate::is_cluster().await { "&w=3" } else { "" };
-    db.request("DELETE", &format!("k?rev=2-a1{w}"), None).await.unwrap();
+    db.request("DELETE", &crate::on_every_copy_at("k?rev=2-a1").await, None).await.unwrap();
     let k = db.request("GET", "k?conflicts=true&deleted_conflicts=true", None).await.unwrap();
     assert!(k.get("_conflicts").is_none(), "{k}");
     assert_eq!(k["_deleted_conflicts"].as_array().unwrap().len(), 1);
@@ -257,10 +256,9 @@ async fn attachments_as_couchdb_keeps_them() {
     }
     let db = fresh_db("attachments").await;
     // On a cluster every write here waits for all copies: the next request must find it.
-    let w = if crate::is_cluster().await { "?w=3" } else { "" };
+    let put_d = crate::on_every_copy_at("d").await;
     let hello = json!({"content_type": "application/octet-stream", "data": "aGVsbG8="});
-    let r1 =
-        db.request("PUT", &format!("d{w}"), Some(&json!({"v": 1, "_attachments": {"a.bin": hello}}))).await.unwrap();
+    let r1 = db.request("PUT", &put_d, Some(&json!({"v": 1, "_attachments": {"a.bin": hello}}))).await.unwrap();
     let rev1 = r1["rev"].as_str().unwrap().to_string();
     let stub = json!({
         "content_type": "application/octet-stream", "revpos": 1, "digest": "md5-XUFAKrxLKna5cZ2REBfFkg==",
@@ -270,11 +268,7 @@ async fn attachments_as_couchdb_keeps_them() {
     assert_eq!(d["_attachments"], json!({"a.bin": stub}), "{d}");
     // An edit that keeps it names it by a stub: it keeps its revpos.
     let r2 = db
-        .request(
-            "PUT",
-            &format!("d{w}"),
-            Some(&json!({"_rev": rev1, "v": 2, "_attachments": {"a.bin": {"stub": true}}})),
-        )
+        .request("PUT", &put_d, Some(&json!({"_rev": rev1, "v": 2, "_attachments": {"a.bin": {"stub": true}}})))
         .await
         .unwrap();
     let rev2 = r2["rev"].as_str().unwrap().to_string();

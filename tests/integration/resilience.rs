@@ -148,8 +148,7 @@ async fn a_validation_function_refusal_is_forbidden() {
         "validate_doc_update": "function (doc) { if (doc.type === 'users' && doc.age < 0) { throw({forbidden: 'age must not be negative'}); } }"
     });
     // On a cluster every copy must have the rule before the write: each copy validates.
-    let w = if crate::is_cluster().await { "?w=3" } else { "" };
-    let r = db.request("PUT", &format!("_design/rules{w}"), Some(&ddoc)).await;
+    let r = db.request("PUT", &crate::on_every_copy_at("_design/rules").await, Some(&ddoc)).await;
     if crate::is_embedded().await {
         // The embedded engine runs no JavaScript, and says so instead of ignoring the rule.
         assert!(matches!(&r, Err(Error::BadRequest { reason, .. }) if reason.contains("validate_doc_update")), "{r:?}");

@@ -99,8 +99,7 @@ async fn only_admins_and_members_get_in_as_couchdb_3_decides() {
     set_security(&http, &admin_db, &sec).await;
     assert_eq!(answer(http.get(&bob_db)).await.0, 200);
     // On a cluster every copy before the `_find`, which reads one copy per shard.
-    let w = if crate::is_cluster().await { "?w=3" } else { "" };
-    let r = answer(http.put(format!("{bob_db}/doc{w}")).json(&json!({"a": 1}))).await;
+    let r = answer(http.put(crate::on_every_copy_at(&format!("{bob_db}/doc")).await).json(&json!({"a": 1}))).await;
     assert_eq!(r.0, 201, "{}", r.1);
     assert_eq!(answer(http.get(format!("{bob_db}/doc"))).await.1["a"], 1);
     let found = answer(http.post(format!("{bob_db}/_find")).json(&json!({"selector": {"a": 1}}))).await;

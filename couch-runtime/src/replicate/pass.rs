@@ -193,7 +193,7 @@ impl Pass<'_> {
             return Ok(());
         }
         let sent = docs.len() as u64;
-        let body = self.target.bulk_docs_body(json!({"new_edits": false, "docs": docs}));
+        let body = self.target.write_body(json!({"new_edits": false, "docs": docs}));
         let answer = match self.target.request("POST", "_bulk_docs", Some(&body)).await {
             Ok(a) => a,
             // The target refuses the whole batch (no right to write): each document is
